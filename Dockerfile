@@ -1,0 +1,14 @@
+# Multi-stage build: a static binary on a distroless nonroot image.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /cert_expiry_exporter .
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /cert_expiry_exporter /bin/cert_expiry_exporter
+EXPOSE 9117
+USER nonroot:nonroot
+ENTRYPOINT ["/bin/cert_expiry_exporter"]
+CMD ["--config.file=/etc/cert_expiry_exporter/config.yml"]

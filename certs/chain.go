@@ -1,0 +1,39 @@
+package certs
+
+import "time"
+
+// Location says where a chain was seen; its fields are the location labels of every series.
+type Location struct {
+	Source  string `json:"source"` // SourceFile or SourceProbe
+	Path    string `json:"path,omitempty"`
+	Lineage string `json:"lineage,omitempty"`
+	Target  string `json:"target,omitempty"`
+	IP      string `json:"ip,omitempty"`
+}
+
+// Sources of a Location.
+const (
+	SourceFile  = "file"
+	SourceProbe = "probe"
+)
+
+// Revocation is the leaf's revocation status as established by one method.
+type Revocation struct {
+	Method    string    `json:"method"` // ocsp_staple or crl
+	Revoked   bool      `json:"revoked"`
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+// Chain is the certificates of one file or of one probed address, in the order found, with the
+// checks made on them. It is immutable once published in a snapshot.
+type Chain struct {
+	Location
+	Certs  []Cert       `json:"certificates"`
+	Verify VerifyResult `json:"verify"`
+	// Revocation is nil when no check ran (no staple, no CRL point: normal since 2025).
+	Revocation *Revocation `json:"revocation,omitempty"`
+	// DuplicateLineage marks certbot lineages like "name-0001" created by re-running certonly.
+	DuplicateLineage bool `json:"duplicate_lineage,omitempty"`
+	// KeyMatch is set only when check_key is enabled: whether the private key matches the leaf.
+	KeyMatch *bool `json:"key_match,omitempty"`
+}

@@ -1,0 +1,146 @@
+package certs
+
+import (
+	"crypto/x509"
+	"errors"
+	"time"
+)
+
+// Verification outcomes, the `reason` label of cert_chain_verified.
+const (
+	ReasonOK                  = "ok"
+	ReasonExpired             = "expired"
+	ReasonNotYetValid         = "not_yet_valid"
+	ReasonUnknownAuthority    = "unknown_authority"
+	ReasonHostnameMismatch    = "hostname_mismatch"
+	ReasonIncompleteChain     = "incomplete_chain"
+	ReasonWrongOrder          = "wrong_order"
+	ReasonExpiredIntermediate = "expired_intermediate"
+	ReasonRevoked             = "revoked"
+	ReasonNoCertificate       = "no_certificate"
+	ReasonOther               = "other"
+)
+
+// VerifyOptions say what to verify against.
+type VerifyOptions struct {
+	Roots   *x509.CertPool // nil: the system roots
+	DNSName string         // empty: no hostname check (files)
+	Now     time.Time
+}
+
+// VerifyResult is the outcome of checking one served or stored chain.
+type VerifyResult struct {
+	Reason string `json:"reason"`
+	Error  string `json:"error,omitempty"`
+	// ChainExpiry is the earliest NotAfter along the best verified chain, or along the given
+	// certificates when none verifies.
+	ChainExpiry time.Time `json:"chain_expiry"`
+	// Chain is the verified chain used for ChainExpiry (nil when not verified).
+	Chain []*x509.Certificate `json:"-"`
+}
+
+// OK reports whether the chain verified.
+func (r VerifyResult) OK() bool { return r.Reason == ReasonOK }
+
+// Verify checks chain[0] as the leaf with chain[1:] as intermediates.
+func Verify(chain []*x509.Certificate, o VerifyOptions) VerifyResult {
+	if len(chain) == 0 {
+		return VerifyResult{Reason: ReasonNoCertificate, Error: "no certificate"}
+	}
+	leaf := chain[0]
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         o.Roots,
+		Intermediates: inter,
+		DNSName:       o.DNSName,
+		CurrentTime:   o.Now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return VerifyResult{Reason: classify(err, chain, o.Now), Error: err.Error(), ChainExpiry: earliest(chain)}
+	}
+	// Several paths can verify (cross-signs); clients pick a working one, so judge the chain by
+	// the path that lives longest, and a stale cross-signed root sent along raises no alarm.
+	best := chains[0]
+	for _, c := range chains[1:] {
+		if earliest(c).After(earliest(best)) {
+			best = c
+		}
+	}
+	r := VerifyResult{Reason: ReasonOK, ChainExpiry: earliest(best), Chain: best}
+	if !inOrder(chain) {
+		r.Reason, r.Error = ReasonWrongOrder, "certificates are not in issuing order (leaf, then each issuer)"
+	}
+	return r
+}
+
+func earliest(chain []*x509.Certificate) time.Time {
+	var t time.Time
+	for _, c := range chain {
+		if t.IsZero() || c.NotAfter.Before(t) {
+			t = c.NotAfter
+		}
+	}
+	return t
+}
+
+// inOrder: each certificate is issued by the next one, for as long as the next is an issuer at
+// all (extra unrelated certificates at the end are tolerated by clients, misordering is not).
+func inOrder(chain []*x509.Certificate) bool {
+	for i := 0; i+1 < len(chain); i++ {
+		if chain[i].CheckSignatureFrom(chain[i+1]) != nil {
+			// The rest must then not contain this certificate's issuer at all.
+			for _, c := range chain[i+2:] {
+				if chain[i].CheckSignatureFrom(c) == nil {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return true
+}
+
+func classify(err error, chain []*x509.Certificate, now time.Time) string {
+	leaf := chain[0]
+	var (
+		inv  x509.CertificateInvalidError
+		host x509.HostnameError
+		ua   x509.UnknownAuthorityError
+	)
+	switch {
+	case errors.As(err, &inv) && inv.Reason == x509.Expired:
+		switch {
+		case now.After(leaf.NotAfter):
+			return ReasonExpired
+		case now.Before(leaf.NotBefore):
+			return ReasonNotYetValid
+		default:
+			return ReasonExpiredIntermediate
+		}
+	case errors.As(err, &host):
+		return ReasonHostnameMismatch
+	case errors.As(err, &ua):
+		// A chain that stops at a non-CA certificate or at an intermediate whose issuer was not
+		// sent is the classic "server sends cert.pem instead of fullchain.pem"; a chain that ends
+		// in a self-signed certificate nobody trusts is an unknown authority.
+		top := chain[len(chain)-1]
+		if !top.IsCA || len(chain) == 1 && !selfSigned(top) {
+			return ReasonIncompleteChain
+		}
+		for _, c := range chain[1:] {
+			if c.NotAfter.Before(now) {
+				return ReasonExpiredIntermediate
+			}
+		}
+		return ReasonUnknownAuthority
+	}
+	return ReasonOther
+}
+
+func selfSigned(c *x509.Certificate) bool {
+	return c.CheckSignatureFrom(c) == nil
+}

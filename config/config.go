@@ -1,0 +1,140 @@
+// Package config defines the configuration file: its types, defaults, validation and loading.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultFile is the --config.file default; when it is absent and the flag was not given,
+// Default() is used so that a certbot host works with zero setup.
+const DefaultFile = "cert_expiry_exporter.yml"
+
+// Config is the whole configuration file. Its top-level keys are a documented contract.
+type Config struct {
+	Files   []Files           `yaml:"files,omitempty"`
+	Certbot *Certbot          `yaml:"certbot,omitempty"`
+	Targets []Target          `yaml:"targets,omitempty"`
+	Modules map[string]Module `yaml:"modules,omitempty"`
+	Probe   Probe             `yaml:"probe,omitempty"`
+	Drift   Drift             `yaml:"drift,omitempty"`
+	ARI     ARI               `yaml:"ari,omitempty"`
+}
+
+// Load reads and parses a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes strictly (unknown keys are errors naming their path), applies defaults and
+// validates. An empty document is a valid config that watches nothing.
+func Parse(data []byte) (*Config, error) {
+	cfg := &Config{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		var root yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if err := checkKnownFields(&root, cfg); err != nil {
+			return nil, err
+		}
+		if err := root.Decode(cfg); err != nil {
+			return nil, err
+		}
+	}
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// applyDefaults is the one place defaults are set; each section's defaults live beside its type.
+func (c *Config) applyDefaults() {
+	for i := range c.Files {
+		c.Files[i].defaults()
+	}
+	if c.Certbot != nil {
+		c.Certbot.defaults()
+	}
+	if c.Modules == nil {
+		c.Modules = map[string]Module{}
+	}
+	if _, ok := c.Modules[DefaultModule]; !ok {
+		c.Modules[DefaultModule] = Module{}
+	}
+	for name, m := range c.Modules {
+		m.defaults()
+		c.Modules[name] = m
+	}
+	for i := range c.Targets {
+		c.Targets[i].defaults()
+	}
+	c.Probe.defaults()
+	c.Drift.defaults()
+	c.ARI.defaults()
+}
+
+func (c *Config) validate() error {
+	for i := range c.Files {
+		if err := c.Files[i].validate(fmt.Sprintf("files[%d]", i)); err != nil {
+			return err
+		}
+	}
+	if c.Certbot != nil {
+		if err := c.Certbot.validate("certbot"); err != nil {
+			return err
+		}
+	}
+	for name, m := range c.Modules {
+		if err := m.validate(fmt.Sprintf("modules.%s", name)); err != nil {
+			return err
+		}
+	}
+	for i := range c.Targets {
+		if err := c.Targets[i].validate(fmt.Sprintf("targets[%d]", i), c.Modules); err != nil {
+			return err
+		}
+	}
+	if err := c.Probe.validate("probe"); err != nil {
+		return err
+	}
+	if err := c.Drift.validate("drift"); err != nil {
+		return err
+	}
+	return c.ARI.validate("ari")
+}
+
+// Redacted returns the config as YAML with secrets replaced, for the /config page.
+func (c *Config) Redacted() ([]byte, error) {
+	cp := *c
+	cp.Files = append([]Files(nil), c.Files...)
+	for i := range cp.Files {
+		cp.Files[i].redact()
+	}
+	cp.Modules = make(map[string]Module, len(c.Modules))
+	for k, m := range c.Modules {
+		m.redact()
+		cp.Modules[k] = m
+	}
+	return yaml.Marshal(&cp)
+}
+
+// fieldError names the offending field path, e.g. "files[1].paths: must not be empty".
+func fieldError(path, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
+}

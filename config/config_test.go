@@ -1,0 +1,168 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"unknown top-level key", "filez: []", "filez: field not found (line 1)"},
+		{"unknown nested key names its path", "files:\n  - paths: [a]\n  - pathz: [b]", "files[1].pathz: field not found (line 3)"},
+		{"unknown module key", "modules:\n  smtp:\n    starttls: smtp\n    timout: 5s", "modules.smtp.timout: field not found (line 4)"},
+		{"unknown certbot key", "certbot:\n  log: /x", "certbot.log: field not found (line 2)"},
+		{"files without paths", "files:\n  - exclude: [a]", "files[0].paths: must list at least one glob"},
+		{"bad glob", "files:\n  - paths: ['[']", `files[0].paths: bad glob "[" (#0): syntax error in pattern`},
+		{"password and file", "files:\n  - paths: [a]\n    password: x\n    password_file: y", "files[0].password_file: password and password_file are mutually exclusive"},
+		{"bad starttls", "modules:\n  m:\n    starttls: smtps", `modules.m.starttls: unknown protocol "smtps" (one of smtp, imap, pop3, ftp, ldap, postgres, mysql, xmpp)`},
+		{"bad min version", "modules:\n  m:\n    min_version: SSL3", `modules.m.min_version: unknown version "SSL3" (one of TLS10, TLS11, TLS12, TLS13)`},
+		{"cert without key", "modules:\n  m:\n    cert_file: a", "modules.m.cert_file: cert_file and key_file go together"},
+		{"target without port", "targets:\n  - target: example.com", "targets[0].target: want host:port: address example.com: missing port in address"},
+		{"target with unknown module", "targets:\n  - target: example.com:443\n    module: nope", `targets[0].module: unknown module "nope"`},
+		{"interval too short", "targets:\n  - target: example.com:443\n    interval: 10ms", "targets[0].interval: must be at least 1s"},
+		{"bad timezone", "certbot:\n  log_timezone: Mars/Olympus", "certbot.log_timezone: unknown time zone Mars/Olympus"},
+		{"bad duration", "targets:\n  - target: a:1\n    interval: soon", `not a valid duration string: "soon"`},
+		{"type error", "files: 3", "cannot unmarshal !!int `3` into []config.Files"},
+		{"empty allow-list entry", "probe:\n  allowed_targets: ['']", "probe.allowed_targets[0]: empty pattern"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEmptyConfigWatchesNothing(t *testing.T) {
+	for _, in := range []string{"", "\n# only a comment\n", "{}"} {
+		cfg, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if len(cfg.Files) != 0 || cfg.Certbot != nil || len(cfg.Targets) != 0 {
+			t.Fatalf("%q: config watches something: %+v", in, cfg)
+		}
+		if _, ok := cfg.Modules[DefaultModule]; !ok {
+			t.Fatalf("default module %q missing", DefaultModule)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("files:\n  - paths: [/x/*.pem]\ncertbot: {}\ntargets:\n  - target: example.com:443\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Files[0].MaxFileSize; got != 4<<20 {
+		t.Errorf("max_file_size default = %d", got)
+	}
+	if got := time.Duration(cfg.Files[0].RescanInterval); got != 5*time.Minute {
+		t.Errorf("rescan_interval default = %v", got)
+	}
+	if cfg.Certbot.ConfigDir != "/etc/letsencrypt" || cfg.Certbot.LogFile != "/var/log/letsencrypt/letsencrypt.log" {
+		t.Errorf("certbot defaults = %+v", cfg.Certbot)
+	}
+	if cfg.Targets[0].Module != DefaultModule || cfg.Targets[0].Interval != model.Duration(5*time.Minute) {
+		t.Errorf("target defaults = %+v", cfg.Targets[0])
+	}
+	if time.Duration(cfg.Modules[DefaultModule].Timeout) != 10*time.Second {
+		t.Errorf("module timeout default = %v", cfg.Modules[DefaultModule].Timeout)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	in := `files:
+  - paths: ["/etc/letsencrypt/live/*/fullchain.pem", "/srv/**/*.p12"]
+    exclude: ["/srv/old/**"]
+    password_file: /etc/p12pass
+certbot:
+  config_dir: /etc/letsencrypt
+  log_timezone: UTC
+targets:
+  - target: mail.example.com:25
+    module: smtp
+    interval: 1m
+modules:
+  smtp:
+    starttls: smtp
+    timeout: 5s
+probe:
+  allowed_targets: ["*.example.com", "10.0.0.0/8"]
+`
+	p := filepath.Join(dir, "c.yml")
+	if err := os.WriteFile(p, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cfg.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse(out)
+	if err != nil {
+		t.Fatalf("re-parsing the rendered config: %v\n%s", err, out)
+	}
+	out2, _ := again.Redacted()
+	if string(out) != string(out2) {
+		t.Fatalf("round trip differs:\n%s\n---\n%s", out, out2)
+	}
+}
+
+func TestRedactedHidesSecrets(t *testing.T) {
+	cfg, err := Parse([]byte("files:\n  - paths: [a.p12]\n    password: hunter2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := cfg.Redacted()
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), redacted) {
+		t.Fatalf("secret not redacted:\n%s", out)
+	}
+	if cfg.Files[0].Password != "hunter2" {
+		t.Fatal("Redacted modified the live config")
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yml"))
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := Default()
+	if len(cfg.Files) != 1 || cfg.Files[0].Paths[0] != "/etc/letsencrypt/live/*/fullchain.pem" || cfg.Certbot == nil {
+		t.Fatalf("built-in default = %+v", cfg)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("files:\n  - paths: [a]\n"))
+	f.Add([]byte("targets:\n  - target: a:1\n    module: tls\nmodules:\n  tls: {}\n"))
+	f.Add([]byte("certbot: {log_timezone: UTC}\n"))
+	f.Add([]byte("a: &x [1]\nb: *x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if _, err := cfg.Redacted(); err != nil {
+			t.Fatalf("valid config does not render: %v", err)
+		}
+	})
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// DefaultModule is the module used when a target or /probe request names none.
+const DefaultModule = "tls"
+
+// Module is a named set of probe settings.
+type Module struct {
+	Timeout            model.Duration `yaml:"timeout,omitempty"`
+	ServerName         string         `yaml:"server_name,omitempty"`
+	StartTLS           string         `yaml:"starttls,omitempty"`
+	CAFile             string         `yaml:"ca_file,omitempty"`
+	CertFile           string         `yaml:"cert_file,omitempty"`
+	KeyFile            string         `yaml:"key_file,omitempty"`
+	InsecureSkipVerify bool           `yaml:"insecure_skip_verify,omitempty"`
+	ProxyURL           string         `yaml:"proxy_url,omitempty"`
+	MinVersion         string         `yaml:"min_version,omitempty"`
+	// IPProtocol: "" (all addresses), "ip4" or "ip6".
+	IPProtocol string `yaml:"ip_protocol,omitempty"`
+	// CheckRevocation fetches CRLs from the distribution points (stapled OCSP is always read).
+	CheckRevocation *bool `yaml:"check_revocation,omitempty"`
+}
+
+func (m *Module) defaults() {
+	if m.Timeout == 0 {
+		m.Timeout = model.Duration(10 * time.Second)
+	}
+	if m.CheckRevocation == nil {
+		t := true
+		m.CheckRevocation = &t
+	}
+}
+
+var startTLSProtocols = map[string]bool{"": true, "smtp": true, "imap": true, "pop3": true, "ftp": true, "ldap": true, "postgres": true, "mysql": true, "xmpp": true}
+
+func (m *Module) validate(path string) error {
+	if !startTLSProtocols[m.StartTLS] {
+		return fieldError(path+".starttls", "unknown protocol %q (one of smtp, imap, pop3, ftp, ldap, postgres, mysql, xmpp)", m.StartTLS)
+	}
+	switch m.MinVersion {
+	case "", "TLS10", "TLS11", "TLS12", "TLS13":
+	default:
+		return fieldError(path+".min_version", "unknown version %q (one of TLS10, TLS11, TLS12, TLS13)", m.MinVersion)
+	}
+	switch m.IPProtocol {
+	case "", "ip4", "ip6":
+	default:
+		return fieldError(path+".ip_protocol", "must be ip4, ip6 or empty, not %q", m.IPProtocol)
+	}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		return fieldError(path+".cert_file", "cert_file and key_file go together")
+	}
+	return nil
+}
+
+func (m *Module) redact() {}
+
+// Target is one endpoint probed in the background.
+type Target struct {
+	Target     string         `yaml:"target"`
+	Module     string         `yaml:"module,omitempty"`
+	ServerName string         `yaml:"server_name,omitempty"`
+	Interval   model.Duration `yaml:"interval,omitempty"`
+}
+
+func (t *Target) defaults() {
+	if t.Module == "" {
+		t.Module = DefaultModule
+	}
+	if t.Interval == 0 {
+		t.Interval = model.Duration(5 * time.Minute)
+	}
+}
+
+func (t *Target) validate(path string, modules map[string]Module) error {
+	if _, _, err := net.SplitHostPort(t.Target); err != nil {
+		return fieldError(path+".target", "want host:port: %v", err)
+	}
+	if _, ok := modules[t.Module]; !ok {
+		return fieldError(path+".module", "unknown module %q", t.Module)
+	}
+	if t.Interval < model.Duration(time.Second) {
+		return fieldError(path+".interval", "must be at least 1s")
+	}
+	return nil
+}
+
+// Probe holds global probe settings.
+type Probe struct {
+	// AllowedTargets restricts /probe and targets: host patterns ("*.example.com") and CIDRs,
+	// checked after DNS resolution. Empty allows everything.
+	AllowedTargets []string `yaml:"allowed_targets,omitempty"`
+	// Concurrency bounds background probes running at once.
+	Concurrency int `yaml:"concurrency,omitempty"`
+}
+
+func (p *Probe) defaults() {
+	if p.Concurrency == 0 {
+		p.Concurrency = 16
+	}
+}
+
+func (p *Probe) validate(path string) error {
+	for i, a := range p.AllowedTargets {
+		if a == "" {
+			return fieldError(fmt.Sprintf("%s.allowed_targets[%d]", path, i), "empty pattern")
+		}
+	}
+	if p.Concurrency < 0 {
+		return fieldError(path+".concurrency", "must be positive")
+	}
+	return nil
+}

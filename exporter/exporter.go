@@ -1,0 +1,182 @@
+// Package exporter runs the exporter: it owns the config, starts and restarts the sources on
+// reload, and serves the HTTP endpoints.
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/targets"
+)
+
+// ConfigSource says where the config comes from.
+type ConfigSource struct {
+	// File is the path to load on start and reload; empty means Builtin only.
+	File string
+	// Builtin is used when File is empty.
+	Builtin *config.Config
+}
+
+// Load returns the config from its source.
+func (s ConfigSource) Load() (*config.Config, error) {
+	if s.File == "" {
+		return s.Builtin, nil
+	}
+	return config.Load(s.File)
+}
+
+// ResolveConfig applies the --config.file rule: an explicit flag must point at a readable file;
+// the default name falls back to the built-in config when it does not exist.
+func ResolveConfig(path string, explicit bool) ConfigSource {
+	if !explicit {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return ConfigSource{Builtin: config.Default()}
+		}
+	}
+	return ConfigSource{File: path}
+}
+
+// Exporter ties config, sources, inventory and HTTP together.
+type Exporter struct {
+	src    ConfigSource
+	logger *slog.Logger
+	now    func() time.Time
+
+	cfg atomic.Pointer[config.Config]
+	Inv *inventory.Inventory
+
+	reloads chan chan error
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+
+	mu          sync.Mutex
+	stopSources context.CancelFunc
+	sourcesDone *sync.WaitGroup
+}
+
+// New loads the config (an error here means exit 1) and prepares the exporter.
+func New(src ConfigSource, logger *slog.Logger, now func() time.Time) (*Exporter, error) {
+	cfg, err := src.Load()
+	if err != nil {
+		return nil, err
+	}
+	e := &Exporter{
+		src:     src,
+		logger:  logger,
+		now:     now,
+		Inv:     inventory.New(),
+		reloads: make(chan chan error),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cert_expiry_exporter_config_last_reload_successful",
+			Help: "Whether the last configuration reload attempt was successful.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cert_expiry_exporter_config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+	}
+	e.cfg.Store(cfg)
+	return e, nil
+}
+
+// Config is the config in force.
+func (e *Exporter) Config() *config.Config { return e.cfg.Load() }
+
+// Run starts the sources and serves reload requests until ctx ends. It is the one goroutine
+// that owns reloads, so two reloads never interleave.
+func (e *Exporter) Run(ctx context.Context) {
+	e.startSources(ctx, e.Config())
+	e.markReloaded()
+	for {
+		select {
+		case <-ctx.Done():
+			e.stop()
+			return
+		case reply := <-e.reloads:
+			reply <- e.reload(ctx)
+		}
+	}
+}
+
+// Reload asks the reload goroutine to reload and waits for the outcome.
+func (e *Exporter) Reload(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case e.reloads <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Exporter) reload(ctx context.Context) error {
+	cfg, err := e.src.Load()
+	if err != nil {
+		e.reloadOK.Set(0)
+		e.logger.Error("Config reload failed; the previous config stays in force", "err", err)
+		return fmt.Errorf("config reload failed, previous config kept: %w", err)
+	}
+	e.cfg.Store(cfg)
+	e.stop()
+	e.startSources(ctx, cfg)
+	e.markReloaded()
+	e.logger.Info("Config reloaded", "file", e.src.File)
+	return nil
+}
+
+// markReloaded sets the reload gauges only once the new config is live.
+func (e *Exporter) markReloaded() {
+	e.reloadOK.Set(1)
+	e.reloadTime.Set(float64(e.now().UnixNano()) / 1e9)
+}
+
+func (e *Exporter) startSources(parent context.Context, cfg *config.Config) {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	gen := e.Inv.Generation(len(cfg.Files) > 0, len(cfg.Targets) > 0, cfg.Certbot != nil)
+	certbotDir := ""
+	if cfg.Certbot != nil {
+		certbotDir = cfg.Certbot.ConfigDir
+		s := certbot.New(*cfg.Certbot, e.logger.With("source", "certbot"), e.now, e.Inv.CertbotPublisher(gen))
+		wg.Go(func() { s.Run(ctx) })
+	}
+	if len(cfg.Files) > 0 {
+		s := files.New(cfg.Files, certbotDir, e.logger.With("source", "files"), e.now, e.Inv.FilesPublisher(gen))
+		wg.Go(func() { s.Run(ctx) })
+	}
+	if len(cfg.Targets) > 0 {
+		s := targets.New(cfg, e.logger.With("source", "targets"), e.now, e.Inv.TargetsPublisher(gen))
+		wg.Go(func() { s.Run(ctx) })
+	}
+	e.mu.Lock()
+	e.stopSources, e.sourcesDone = cancel, &wg
+	e.mu.Unlock()
+}
+
+func (e *Exporter) stop() {
+	e.mu.Lock()
+	cancel, wg := e.stopSources, e.sourcesDone
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		wg.Wait()
+	}
+}
