@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,9 +63,8 @@ type Exporter struct {
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 
-	mu          sync.Mutex
-	stopSources context.CancelFunc
-	sourcesDone *sync.WaitGroup
+	mu      sync.Mutex
+	running map[inventory.Kind]*runner
 }
 
 // New loads the config (an error here means exit 1) and prepares the exporter.
@@ -78,6 +78,7 @@ func New(src ConfigSource, logger *slog.Logger, now func() time.Time) (*Exporter
 		logger:  logger,
 		now:     now,
 		Inv:     inventory.New(),
+		running: map[inventory.Kind]*runner{},
 		reloads: make(chan chan error),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cert_expiry_exporter_config_last_reload_successful",
@@ -98,7 +99,7 @@ func (e *Exporter) Config() *config.Config { return e.cfg.Load() }
 // Run starts the sources and serves reload requests until ctx ends. It is the one goroutine
 // that owns reloads, so two reloads never interleave.
 func (e *Exporter) Run(ctx context.Context) {
-	e.startSources(ctx, e.Config())
+	e.applySources(ctx, e.Config())
 	e.markReloaded()
 	for {
 		select {
@@ -135,8 +136,7 @@ func (e *Exporter) reload(ctx context.Context) error {
 		return fmt.Errorf("config reload failed, previous config kept: %w", err)
 	}
 	e.cfg.Store(cfg)
-	e.stop()
-	e.startSources(ctx, cfg)
+	e.applySources(ctx, cfg)
 	e.markReloaded()
 	e.logger.Info("Config reloaded", "file", e.src.File)
 	return nil
@@ -148,35 +148,71 @@ func (e *Exporter) markReloaded() {
 	e.reloadTime.Set(float64(e.now().UnixNano()) / 1e9)
 }
 
-func (e *Exporter) startSources(parent context.Context, cfg *config.Config) {
-	ctx, cancel := context.WithCancel(parent)
-	var wg sync.WaitGroup
-	gen := e.Inv.Generation(len(cfg.Files) > 0, len(cfg.Targets) > 0, cfg.Certbot != nil)
-	certbotDir := ""
+// runner is one running source and the config it was started with.
+type runner struct {
+	cfg    any
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// applySources starts, restarts or stops each source so that it runs with cfg. A source whose
+// part of the config did not change keeps running untouched (its caches and history stay).
+func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
+	var certbotDir string
 	if cfg.Certbot != nil {
 		certbotDir = cfg.Certbot.ConfigDir
-		s := certbot.New(*cfg.Certbot, e.logger.With("source", "certbot"), e.now, e.Inv.CertbotPublisher(gen))
-		wg.Go(func() { s.Run(ctx) })
 	}
-	if len(cfg.Files) > 0 {
-		s := files.New(cfg.Files, certbotDir, e.logger.With("source", "files"), e.now, e.Inv.FilesPublisher(gen))
-		wg.Go(func() { s.Run(ctx) })
+	type filesCfg struct {
+		Files      []config.Files
+		CertbotDir string
 	}
-	if len(cfg.Targets) > 0 {
-		s := targets.New(cfg, e.logger.With("source", "targets"), e.now, e.Inv.TargetsPublisher(gen))
-		wg.Go(func() { s.Run(ctx) })
+	type targetsCfg struct {
+		Targets []config.Target
+		Modules map[string]config.Module
+		Probe   config.Probe
 	}
+	e.apply(ctx, inventory.Certbot, cfg.Certbot, cfg.Certbot != nil, func(ctx context.Context, gen uint64) {
+		certbot.New(*cfg.Certbot, e.logger.With("source", "certbot"), e.now, e.Inv.CertbotPublisher(gen)).Run(ctx)
+	})
+	e.apply(ctx, inventory.Files, filesCfg{cfg.Files, certbotDir}, len(cfg.Files) > 0, func(ctx context.Context, gen uint64) {
+		files.New(cfg.Files, certbotDir, e.logger.With("source", "files"), e.now, e.Inv.FilesPublisher(gen)).Run(ctx)
+	})
+	e.apply(ctx, inventory.Targets, targetsCfg{cfg.Targets, cfg.Modules, cfg.Probe}, len(cfg.Targets) > 0, func(ctx context.Context, gen uint64) {
+		targets.New(cfg, e.logger.With("source", "targets"), e.now, e.Inv.TargetsPublisher(gen)).Run(ctx)
+	})
+}
+
+func (e *Exporter) apply(ctx context.Context, k inventory.Kind, part any, enabled bool, run func(context.Context, uint64)) {
 	e.mu.Lock()
-	e.stopSources, e.sourcesDone = cancel, &wg
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	old := e.running[k]
+	if old != nil && enabled && reflect.DeepEqual(old.cfg, part) {
+		return
+	}
+	if old != nil {
+		old.cancel()
+		<-old.done
+		delete(e.running, k)
+	}
+	gen := e.Inv.Restart(k, enabled)
+	if !enabled {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &runner{cfg: part, cancel: cancel, done: make(chan struct{})}
+	e.running[k] = r
+	go func() {
+		defer close(r.done)
+		run(ctx, gen)
+	}()
 }
 
 func (e *Exporter) stop() {
 	e.mu.Lock()
-	cancel, wg := e.stopSources, e.sourcesDone
-	e.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		wg.Wait()
+	defer e.mu.Unlock()
+	for k, r := range e.running {
+		r.cancel()
+		<-r.done
+		delete(e.running, k)
 	}
 }

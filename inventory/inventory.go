@@ -10,6 +10,16 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/targets"
 )
 
+// Kind names a source.
+type Kind string
+
+// The sources.
+const (
+	Files   Kind = "files"
+	Targets Kind = "targets"
+	Certbot Kind = "certbot"
+)
+
 // View is a consistent set of snapshots; nil means the source is not configured or has not
 // published yet. Snapshots are immutable, so a View can be read without locks.
 type View struct {
@@ -33,67 +43,80 @@ func (v View) Statuses() []health.Status {
 	return out
 }
 
-// Inventory is written by the sources of the current generation and read by scrapes.
+// Inventory is written by the sources and read by scrapes.
 type Inventory struct {
-	mu   sync.RWMutex
-	gen  uint64
-	view View
-	want View // which sources the current generation runs (non-nil placeholder = expected)
+	mu      sync.RWMutex
+	view    View
+	gen     map[Kind]uint64
+	pending map[Kind]bool // started but not yet published
 }
 
 // New returns an empty inventory.
-func New() *Inventory { return &Inventory{} }
-
-// Generation starts a new set of sources (after a reload): publishes from older generations
-// are dropped from then on, while the last snapshots stay visible until the new sources publish,
-// so a reload leaves no gap in the series. Sources that the new config no longer has are cleared.
-func (i *Inventory) Generation(hasFiles, hasTargets, hasCertbot bool) uint64 {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.gen++
-	if !hasFiles {
-		i.view.Files = nil
-	}
-	if !hasTargets {
-		i.view.Targets = nil
-	}
-	if !hasCertbot {
-		i.view.Certbot = nil
-	}
-	i.want = View{}
-	if hasFiles {
-		i.want.Files = &files.Snapshot{}
-	}
-	if hasTargets {
-		i.want.Targets = &targets.Snapshot{}
-	}
-	if hasCertbot {
-		i.want.Certbot = &certbot.Snapshot{}
-	}
-	return i.gen
+func New() *Inventory {
+	return &Inventory{gen: map[Kind]uint64{}, pending: map[Kind]bool{}}
 }
 
-func (i *Inventory) set(gen uint64, f func(*View)) {
+// Restart is called when a source is (re)started with a new config, or stopped (running false).
+// Publishes of the source's earlier generations are dropped from then on. A restarted source's
+// last snapshot stays visible until the new one publishes, so a reload leaves no gap in the
+// series; a stopped source's snapshot is removed.
+func (i *Inventory) Restart(k Kind, running bool) uint64 {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if gen == i.gen {
-		f(&i.view)
+	i.gen[k]++
+	// Readiness waits only for a source's first snapshot, so a reload does not flip /-/ready.
+	i.pending[k] = running && !i.presentLocked(k)
+	if !running {
+		i.setLocked(k, nil)
+	}
+	return i.gen[k]
+}
+
+func (i *Inventory) presentLocked(k Kind) bool {
+	switch k {
+	case Files:
+		return i.view.Files != nil
+	case Targets:
+		return i.view.Targets != nil
+	case Certbot:
+		return i.view.Certbot != nil
+	}
+	return false
+}
+
+func (i *Inventory) setLocked(k Kind, s any) {
+	switch k {
+	case Files:
+		i.view.Files, _ = s.(*files.Snapshot)
+	case Targets:
+		i.view.Targets, _ = s.(*targets.Snapshot)
+	case Certbot:
+		i.view.Certbot, _ = s.(*certbot.Snapshot)
+	}
+}
+
+func (i *Inventory) publish(k Kind, gen uint64, s any) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if gen == i.gen[k] {
+		i.setLocked(k, s)
+		i.pending[k] = false
 	}
 }
 
 // FilesPublisher returns the publish callback for the files source of generation gen.
 func (i *Inventory) FilesPublisher(gen uint64) func(*files.Snapshot) {
-	return func(s *files.Snapshot) { i.set(gen, func(v *View) { v.Files = s }) }
+	return func(s *files.Snapshot) { i.publish(Files, gen, s) }
 }
 
 // TargetsPublisher returns the publish callback for the background probes of generation gen.
 func (i *Inventory) TargetsPublisher(gen uint64) func(*targets.Snapshot) {
-	return func(s *targets.Snapshot) { i.set(gen, func(v *View) { v.Targets = s }) }
+	return func(s *targets.Snapshot) { i.publish(Targets, gen, s) }
 }
 
 // CertbotPublisher returns the publish callback for the certbot source of generation gen.
 func (i *Inventory) CertbotPublisher(gen uint64) func(*certbot.Snapshot) {
-	return func(s *certbot.Snapshot) { i.set(gen, func(v *View) { v.Certbot = s }) }
+	return func(s *certbot.Snapshot) { i.publish(Certbot, gen, s) }
 }
 
 // View returns the current snapshots.
@@ -103,11 +126,14 @@ func (i *Inventory) View() View {
 	return i.view
 }
 
-// Ready reports whether every source of the current generation has published once.
+// Ready reports whether every running source has published its first snapshot.
 func (i *Inventory) Ready() bool {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	return (i.want.Files == nil || i.view.Files != nil) &&
-		(i.want.Targets == nil || i.view.Targets != nil) &&
-		(i.want.Certbot == nil || i.view.Certbot != nil)
+	for _, p := range i.pending {
+		if p {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,84 @@
+package collector
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+)
+
+func TestChainsGolden(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("Golden", now)
+	leaf := pki.Leaf(testcerts.Options{CN: "www.example.com", DNSNames: []string{"www.example.com", "example.com"},
+		NotBefore: now.Add(-80 * 24 * time.Hour), NotAfter: now.Add(10 * 24 * time.Hour)})
+	chain := certs.Chain{
+		Location:   certs.Location{Source: certs.SourceProbe, Target: "www.example.com:443", IP: "127.0.0.1"},
+		Certs:      []certs.Cert{certs.New(leaf.Cert), certs.New(pki.Intermediate.Cert)},
+		Verify:     certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: leaf.Cert.NotAfter},
+		Revocation: &certs.Revocation{Method: "crl", CheckedAt: now.Add(-time.Minute)},
+	}
+	l, i := chain.Certs[0], chain.Certs[1]
+	lbl := func(c certs.Cert, idx int) string {
+		return fmt.Sprintf(`domain=%q,index="%d",ip="127.0.0.1",issuer=%q,lineage="",path="",serial=%q,source="probe",target="www.example.com:443"`, c.Domain, idx, c.Issuer, c.Serial)
+	}
+	ts := func(t time.Time) string { return fmt.Sprintf("%g", float64(t.Unix())) }
+	want := fmt.Sprintf(`
+# HELP cert_chain_expiry_timestamp_seconds Earliest NotAfter along the verified chain (the served certificates when it does not verify).
+# TYPE cert_chain_expiry_timestamp_seconds gauge
+cert_chain_expiry_timestamp_seconds{ip="127.0.0.1",lineage="",path="",source="probe",target="www.example.com:443"} %[3]s
+# HELP cert_chain_length Number of certificates in the file or served by the endpoint.
+# TYPE cert_chain_length gauge
+cert_chain_length{ip="127.0.0.1",lineage="",path="",source="probe",target="www.example.com:443"} 2
+# HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
+# TYPE cert_chain_verified gauge
+cert_chain_verified{ip="127.0.0.1",lineage="",path="",reason="ok",source="probe",target="www.example.com:443"} 1
+# HELP cert_expiry_seconds Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.
+# TYPE cert_expiry_seconds gauge
+cert_expiry_seconds{%[1]s} 864000
+cert_expiry_seconds{%[2]s} %[4]g
+# HELP cert_info Descriptive certificate data; always 1.
+# TYPE cert_info gauge
+cert_info{%[1]s,is_ca="false",key_type="ecdsa-p256",sans="www.example.com,example.com",signature_algorithm="ECDSA-SHA256",staging="false",subject="CN=www.example.com"} 1
+cert_info{%[2]s,is_ca="true",key_type="ecdsa-p256",sans="",signature_algorithm="ECDSA-SHA256",staging="false",subject="CN=Golden Intermediate CA,O=Golden"} 1
+# HELP cert_lifetime_seconds Certificate validity period: NotAfter - NotBefore.
+# TYPE cert_lifetime_seconds gauge
+cert_lifetime_seconds{%[1]s} 7.776e+06
+cert_lifetime_seconds{%[2]s} %[5]g
+# HELP cert_not_after_timestamp_seconds Certificate NotAfter as a Unix timestamp.
+# TYPE cert_not_after_timestamp_seconds gauge
+cert_not_after_timestamp_seconds{%[1]s} %[3]s
+cert_not_after_timestamp_seconds{%[2]s} %[6]s
+# HELP cert_not_before_timestamp_seconds Certificate NotBefore as a Unix timestamp.
+# TYPE cert_not_before_timestamp_seconds gauge
+cert_not_before_timestamp_seconds{%[1]s} %[7]s
+cert_not_before_timestamp_seconds{%[2]s} %[8]s
+# HELP cert_renewal_due_timestamp_seconds When the certificate should have been renewed: NotBefore + 2/3 of its lifetime, or the ARI window start when known.
+# TYPE cert_renewal_due_timestamp_seconds gauge
+cert_renewal_due_timestamp_seconds{%[1]s} %[9]s
+cert_renewal_due_timestamp_seconds{%[2]s} %[10]s
+# HELP cert_revocation_checked_timestamp_seconds When the revocation status was last established.
+# TYPE cert_revocation_checked_timestamp_seconds gauge
+cert_revocation_checked_timestamp_seconds{%[1]s,method="crl"} %[11]s
+# HELP cert_revoked 1 when the leaf is revoked, 0 when a revocation check says good.
+# TYPE cert_revoked gauge
+cert_revoked{%[1]s,method="crl"} 0
+# HELP cert_staging 1 when the certificate comes from a staging/test CA.
+# TYPE cert_staging gauge
+cert_staging{%[1]s} 0
+cert_staging{%[2]s} 0
+`, lbl(l, 0), lbl(i, 1), ts(l.NotAfter), i.NotAfter.Sub(now).Seconds(), i.Lifetime().Seconds(),
+		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore), ts(l.RenewalDue()), ts(i.RenewalDue()), ts(now.Add(-time.Minute)))
+	if err := testutil.CollectAndCompare(Chains{Chains: []certs.Chain{chain}, Now: now}, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	// Expected renewal point of the 90-day leaf: 60 days after NotBefore, i.e. 20 days ago.
+	if got := l.RenewalDue(); !got.Equal(now.Add(-20 * 24 * time.Hour)) {
+		t.Fatalf("renewal due = %v", got)
+	}
+}
