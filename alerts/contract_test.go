@@ -1,0 +1,326 @@
+package alerts
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+const (
+	metricsDoc    = "../docs/metrics.md"
+	runbookDir    = "../docs/runbooks"
+	dashboardFile = "../dashboards/cert_expiry_exporter.json"
+)
+
+// Series that Prometheus itself writes for every scrape target, not the exporter.
+var prometheusSeries = map[string]bool{"up": true}
+
+func documentedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	metrics := parseMetricTables(string(readFile(t, metricsDoc)))
+	if len(metrics) < 30 {
+		t.Fatalf("found only %d metrics in %s; did its table layout change?", len(metrics), metricsDoc)
+	}
+	return metrics
+}
+
+// parseMetricTables reads the first column of every markdown table whose first header cell
+// is "metric".
+func parseMetricTables(doc string) map[string]bool {
+	metrics := map[string]bool{}
+	inMetricTable := false
+	for line := range strings.Lines(doc) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if !strings.HasPrefix(line, "|") {
+			inMetricTable = false
+			continue
+		}
+		first := strings.TrimSpace(cells[0])
+		switch {
+		case first == "metric":
+			inMetricTable = true
+		case inMetricTable && strings.HasPrefix(first, "`"):
+			metrics[strings.Trim(first, "`")] = true
+		}
+	}
+	return metrics
+}
+
+var promqlParser = parser.NewParser(parser.Options{})
+
+// selectors parses a PromQL expression and returns its vector selectors.
+func selectors(expr string) ([]*parser.VectorSelector, error) {
+	e, err := promqlParser.ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	var vs []*parser.VectorSelector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if v, ok := n.(*parser.VectorSelector); ok {
+			vs = append(vs, v)
+		}
+		return nil
+	})
+	return vs, nil
+}
+
+func selectorName(v *parser.VectorSelector) string {
+	if v.Name != "" {
+		return v.Name
+	}
+	for _, m := range v.LabelMatchers {
+		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			return m.Value
+		}
+	}
+	return ""
+}
+
+// checkMetrics reports each metric an expression uses that the exporter does not export.
+func checkMetrics(expr string, documented map[string]bool) error {
+	vs, err := selectors(expr)
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for _, v := range vs {
+		switch name := selectorName(v); {
+		case name == "":
+			errs = append(errs, fmt.Sprintf("selector %s has no metric name", v))
+		case !documented[name] && !prometheusSeries[name]:
+			errs = append(errs, fmt.Sprintf("metric %s is not in docs/metrics.md", name))
+		}
+	}
+	if errs != nil {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func TestAlertExpressionsUseExportedMetrics(t *testing.T) {
+	documented := documentedMetrics(t)
+	rf, err := ParseRules(readFile(t, RulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rf.Rules() {
+		if err := checkMetrics(r.Expr, documented); err != nil {
+			t.Errorf("%s: %v", r.Alert, err)
+		}
+	}
+}
+
+func TestRunbooks(t *testing.T) {
+	cfg := loadConfig(t)
+	rf, err := ParseRules(readFile(t, RulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := map[string]bool{}
+	for _, r := range rf.Rules() {
+		u, _, _ := strings.Cut(r.Annotations["runbook_url"], "#")
+		rel, ok := strings.CutPrefix(u, cfg.RunbookBaseURL+"/")
+		if !ok {
+			t.Errorf("%s: runbook_url %q is not under runbook_base_url", r.Alert, u)
+			continue
+		}
+		linked[rel] = true
+		text, err := os.ReadFile(filepath.Join(runbookDir, rel))
+		if err != nil {
+			t.Errorf("%s: %v", r.Alert, err)
+			continue
+		}
+		if !strings.HasPrefix(string(text), "# "+r.Alert+"\n") {
+			t.Errorf("%s: runbook %s does not start with the heading \"# %s\"", r.Alert, rel, r.Alert)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(runbookDir, "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if name := filepath.Base(f); name != "README.md" && !linked[name] {
+			t.Errorf("runbook %s belongs to no alert", name)
+		}
+	}
+}
+
+// CertificateRenewalFailed links to #<reason>: its runbook needs a section for every reason
+// docs/metrics.md lists for cert_renewal_failure.
+func TestRenewalFailedRunbookCoversEveryReason(t *testing.T) {
+	var row string
+	for line := range strings.Lines(string(readFile(t, metricsDoc))) {
+		if strings.HasPrefix(line, "| `cert_renewal_failure`") {
+			row = line
+		}
+	}
+	_, list, ok := strings.Cut(row, "`reason` is one of")
+	if !ok {
+		t.Fatalf("%s: no reason list for cert_renewal_failure", metricsDoc)
+	}
+	runbook := string(readFile(t, filepath.Join(runbookDir, "CertificateRenewalFailed.md")))
+	reasons := regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(list, -1)
+	if len(reasons) < 10 {
+		t.Fatalf("found only %d reasons in %q", len(reasons), list)
+	}
+	for _, m := range reasons {
+		if m[1] == "none" {
+			continue
+		}
+		if !strings.Contains(runbook, "\n### "+m[1]+"\n") {
+			t.Errorf("CertificateRenewalFailed.md has no \"### %s\" section", m[1])
+		}
+	}
+}
+
+type dashboard struct {
+	UID           string  `json:"uid"`
+	SchemaVersion int     `json:"schemaVersion"`
+	Panels        []panel `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Name  string `json:"name"`
+			Type  string `json:"type"`
+			Query any    `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type datasource struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type panel struct {
+	Title      string     `json:"title"`
+	Type       string     `json:"type"`
+	Datasource datasource `json:"datasource"`
+	Targets    []struct {
+		Expr       string     `json:"expr"`
+		Datasource datasource `json:"datasource"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"`
+}
+
+// Grafana replaces these before the query reaches Prometheus.
+var grafanaVariables = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
+
+var labelValuesQuery = regexp.MustCompile(`^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
+
+func TestDashboard(t *testing.T) {
+	var d dashboard
+	if err := json.Unmarshal(readFile(t, dashboardFile), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.UID != "cert-expiry-exporter" {
+		t.Errorf("uid %q changed: links and provisioning depend on it", d.UID)
+	}
+	if d.SchemaVersion < 39 {
+		t.Errorf("schemaVersion %d is older than Grafana 11", d.SchemaVersion)
+	}
+	documented := documentedMetrics(t)
+	var vars []string
+	for _, v := range d.Templating.List {
+		vars = append(vars, v.Name)
+		if v.Type != "query" {
+			continue
+		}
+		q, _ := v.Query.(string)
+		m := labelValuesQuery.FindStringSubmatch(q)
+		if m == nil {
+			t.Errorf("variable %s: query %q is not label_values(selector, label)", v.Name, q)
+			continue
+		}
+		if err := checkMetrics(m[1], documented); err != nil {
+			t.Errorf("variable %s: %v", v.Name, err)
+		}
+	}
+	if !slices.Equal(vars, []string{"datasource", "job", "instance"}) {
+		t.Errorf("template variables %v, want [datasource job instance]", vars)
+	}
+	ds := datasource{Type: "prometheus", UID: "${datasource}"}
+	var queries int
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			walk(p.Panels)
+			if p.Type == "row" {
+				continue
+			}
+			if p.Datasource != ds {
+				t.Errorf("panel %q: datasource %+v, want %+v", p.Title, p.Datasource, ds)
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("panel %q has no query", p.Title)
+			}
+			for _, tg := range p.Targets {
+				queries++
+				if tg.Datasource != ds {
+					t.Errorf("panel %q: query datasource %+v, want %+v", p.Title, tg.Datasource, ds)
+				}
+				expr := grafanaVariables.Replace(tg.Expr)
+				if err := checkMetrics(expr, documented); err != nil {
+					t.Errorf("panel %q: %v", p.Title, err)
+					continue
+				}
+				// Every series the panel reads must follow the job/instance choice.
+				vs, _ := selectors(expr)
+				for _, v := range vs {
+					s := v.String()
+					if !strings.Contains(s, `job=~"$job"`) || !strings.Contains(s, `instance=~"$instance"`) {
+						t.Errorf("panel %q: %s ignores $job or $instance", p.Title, s)
+					}
+				}
+			}
+		}
+	}
+	walk(d.Panels)
+	if queries < 20 {
+		t.Errorf("only %d dashboard queries found", queries)
+	}
+}
+
+// The checks above must be able to fail: feed them what drift looks like.
+func TestCheckMetricsRejectsDrift(t *testing.T) {
+	documented := map[string]bool{"cert_expiry_seconds": true}
+	for expr, want := range map[string]string{
+		`cert_expiry_seconds < 86400`:                       "",
+		`cert_expiry_second < 86400`:                        "metric cert_expiry_second is not in docs/metrics.md",
+		`{__name__=~"cert_.*"}`:                             "has no metric name",
+		`up == 0`:                                           "",
+		`rate(cert_expiry_exporter_errors_total[5m]) > 0`:   "metric cert_expiry_exporter_errors_total is not in docs/metrics.md",
+		`cert_expiry_seconds < on(serial) group_left() up`:  "",
+		`cert_expiry_seconds{index="0"} unless cert_info`:   "metric cert_info is not in docs/metrics.md",
+		`sum by (reason) (cert_expiry_seconds`:              "unclosed left parenthesis",
+		`{__name__="cert_expiry_seconds", index="0"} > 0`:   "",
+		`max_over_time(cert_expiry_seconds[1h:5m]) < 3600`:  "",
+		`absent(cert_not_after_timestamp_seconds{job="x"})`: "metric cert_not_after_timestamp_seconds is not in docs/metrics.md",
+	} {
+		err := checkMetrics(expr, documented)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: unexpected error %v", expr, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got error %v, want one containing %q", expr, err, want)
+		}
+	}
+}
+
+func TestParseMetricTables(t *testing.T) {
+	const doc = "# Metrics\n\n| label | meaning |\n|---|---|\n| `source` | x |\n\n" +
+		"| metric | type | meaning |\n|---|---|---|\n| `a_total` | counter | x |\n| `b` | gauge | `c` |\n" +
+		"text\n| `not_in_a_table` | x |\n"
+	got := slices.Sorted(maps.Keys(parseMetricTables(doc)))
+	if want := []string{"a_total", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

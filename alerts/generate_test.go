@@ -1,0 +1,166 @@
+package alerts
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func loadConfig(t *testing.T) Config {
+	t.Helper()
+	cfg, err := ParseConfig(readFile(t, ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// The committed rule file is what users deploy: it must be exactly what the source renders.
+func TestCommittedRulesAreGenerated(t *testing.T) {
+	want, err := Generate(loadConfig(t), readFile(t, TemplateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, RulesFile); !bytes.Equal(got, want) {
+		t.Fatalf("%s is stale: run `go generate ./alerts` and commit the result", RulesFile)
+	}
+}
+
+// Changing config.yml changes every place the value is used, and nothing else.
+func TestGenerateUsesConfig(t *testing.T) {
+	cfg := loadConfig(t)
+	base, err := Generate(cfg, readFile(t, TemplateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RunbookBaseURL = "https://wiki.example.com/runbooks"
+	cfg.Thresholds.ExpiringSoon = cfg.Thresholds.ExpiringSoon * 2
+	cfg.PageSelector = `index="0", path!~"/legacy/.*"`
+	out, err := Generate(cfg, readFile(t, TemplateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := ParseRules(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rf.Rules() {
+		if !strings.HasPrefix(r.Annotations["runbook_url"], "https://wiki.example.com/runbooks/"+r.Alert+".md") {
+			t.Errorf("%s: runbook_url %q ignores runbook_base_url", r.Alert, r.Annotations["runbook_url"])
+		}
+	}
+	for _, c := range []struct {
+		text       string
+		base, conf int
+	}{
+		{"< 604800\n", 1, 0},
+		{"< 1209600\n", 0, 1},
+		{`{index="0"}`, 13, 0},
+		{`{index="0", path!~"/legacy/.*"}`, 0, 13},
+		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 20, 0},
+	} {
+		if n := bytes.Count(base, []byte(c.text)); n != c.base {
+			t.Errorf("default config: %q occurs %d times, want %d", c.text, n, c.base)
+		}
+		if n := bytes.Count(out, []byte(c.text)); n != c.conf {
+			t.Errorf("changed config: %q occurs %d times, want %d", c.text, n, c.conf)
+		}
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	valid := string(readFile(t, ConfigFile))
+	for _, c := range []struct {
+		name, old, new, want string
+	}{
+		{"unknown key", "page_selector:", "page_selectr:", "field page_selectr not found"},
+		{"relative runbook URL", "https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks", "docs/runbooks", "not an absolute URL"},
+		{"braces in selector", `page_selector: 'index="0"'`, `page_selector: '{index="0"}'`, "page_selector must be label matchers without braces"},
+		{"empty selector", `verify_selector: 'source="probe"'`, `verify_selector: ''`, "verify_selector must be label matchers"},
+		{"zero threshold", "certbot_max_run_gap: 25h", "certbot_max_run_gap: 0s", "thresholds.certbot_max_run_gap must be a positive duration"},
+		{"bad duration", "expiring_soon: 7d", "expiring_soon: seven days", `not a valid duration string: "seven days"`},
+		{"critical not shorter", "expiry_critical: 3d", "expiry_critical: 7d", "thresholds.expiry_critical (1w) must be shorter than expiring_soon (1w)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(valid, c.old) {
+				t.Fatalf("config.yml no longer contains %q", c.old)
+			}
+			_, err := ParseConfig([]byte(strings.Replace(valid, c.old, c.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// Generate refuses rules on-call cannot act on.
+func TestGenerateRejectsIncompleteAlerts(t *testing.T) {
+	cfg := loadConfig(t)
+	const ok = `groups:
+  - name: g
+    rules:
+      - alert: A
+        expr: up == 0
+        labels:
+          severity: warning
+        annotations:
+          summary: s
+          description: d
+          runbook_url: "[[ runbook "A" ]]"
+`
+	if _, err := Generate(cfg, []byte(ok)); err != nil {
+		t.Fatalf("valid rule rejected: %v", err)
+	}
+	for _, c := range []struct {
+		name, old, new, want string
+	}{
+		{"no severity", "severity: warning", "team: x", `A: severity "" is neither warning nor critical`},
+		{"odd severity", "severity: warning", "severity: page", `A: severity "page" is neither warning nor critical`},
+		{"no description", "description: d", "other: d", "A: annotation description is missing"},
+		{"other runbook", `runbook "A"`, `runbook "B"`, "A: runbook_url"},
+		{"no alert name", "alert: A", "alert: ''", "has no alert name"},
+		{"unknown key", "expr:", "exprs:", "field exprs not found"},
+		{"unknown config key", "up == 0", "up{[[ .NoSuchKey ]]} == 0", "NoSuchKey"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Generate(cfg, []byte(strings.Replace(ok, c.old, c.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// Whatever config.yml holds, the generator answers with rules or an error, never a panic.
+func FuzzParseConfig(f *testing.F) {
+	tmplData, err := os.ReadFile(TemplateFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfgData, err := os.ReadFile(ConfigFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(cfgData)
+	f.Add([]byte("runbook_base_url: http://x\npage_selector: a\n"))
+	f.Add([]byte("thresholds: {expiring_soon: 1y}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		if out, err := Generate(cfg, tmplData); err == nil && !bytes.HasPrefix(out, []byte(header)) {
+			t.Fatalf("generated rules lack the header")
+		}
+	})
+}
