@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
@@ -14,7 +15,9 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/check"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/demo"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/exporter"
 )
 
@@ -33,6 +36,13 @@ func run(args []string) int {
 	app.Version(version.Print(exporter.Name))
 	app.HelpFlag.Short('h')
 	app.Command("serve", "Run the exporter (the default).").Default()
+	checkCmd := app.Command("check", "Check every certificate once, print a table, exit 0 ok, 1 warning, 2 critical, 3 unknown (Nagios).")
+	checkOutput := checkCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
+	checkWarning := checkCmd.Flag("warning", "Warning when less than this is left (once the renewal point has passed).").Default("7d").String()
+	checkCritical := checkCmd.Flag("critical", "Critical when less than this is left (once the renewal point has passed).").Default("3d").String()
+	checkAll := checkCmd.Flag("all", "Also list intermediates and CA certificates (they never change the exit code).").Bool()
+	checkTimeout := checkCmd.Flag("timeout", "Give up on sources (probes) after this long.").Default("60s").Duration()
+	demoCmd := app.Command("demo", "Generate a temporary world of certificates in every state and run the exporter on it.")
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -52,6 +62,31 @@ func run(args []string) int {
 	}
 
 	switch cmd {
+	case checkCmd.FullCommand():
+		th, err := check.Thresholds(*checkWarning, *checkCritical)
+		if err == nil {
+			var cfg *config.Config
+			if cfg, err = src.Load(); err == nil {
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				ctx, cancel := context.WithTimeout(ctx, *checkTimeout)
+				defer cancel()
+				return check.Run(ctx, cfg, check.Options{Thresholds: th, JSON: *checkOutput == "json", All: *checkAll, Now: time.Now, Logger: logger}, os.Stdout)
+			}
+		}
+		fmt.Printf("CERTIFICATES UNKNOWN - %v\n", err)
+		return check.StatusUnknown
+	case demoCmd.FullCommand():
+		w, err := demo.New(time.Now())
+		if err != nil {
+			logger.Error("Cannot create the demo world", "err", err)
+			return 1
+		}
+		defer w.Close()
+		w.Announce(os.Stdout, *webFlags.WebListenAddresses)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, exporter.ConfigSource{File: w.Config}, webFlags, exporter.HTTPOptions{EnablePprof: *enablePprof}, logger)
 	default:
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,27 @@ func TestChainsGolden(t *testing.T) {
 		Revocation: &certs.Revocation{Method: "crl", CheckedAt: now.Add(-time.Minute)},
 	}
 	l, i := chain.Certs[0], chain.Certs[1]
-	lbl := func(c certs.Cert, idx int) string {
-		return fmt.Sprintf(`domain=%q,index="%d",ip="127.0.0.1",issuer=%q,lineage="",path="",serial=%q,source="probe",target="www.example.com:443"`, c.Domain, idx, c.Issuer, c.Serial)
+	// Label names in the text must be sorted, as the registry sorts them.
+	lbl := func(c certs.Cert, idx int, extra ...string) string {
+		m := map[string]string{"domain": c.Domain, "index": fmt.Sprint(idx), "ip": "127.0.0.1", "issuer": c.Issuer,
+			"lineage": "", "path": "", "serial": c.Serial, "source": "probe", "target": "www.example.com:443"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s=%q", k, m[k])
+		}
+		return strings.Join(parts, ",")
+	}
+	revLbl := lbl(l, 0, "method", "crl")
+	infoLbl := func(c certs.Cert, idx int, isCA, sans, subject string) string {
+		return lbl(c, idx, "is_ca", isCA, "key_type", "ecdsa-p256", "sans", sans, "signature_algorithm", "ECDSA-SHA256", "staging", "false", "subject", subject)
 	}
 	ts := func(t time.Time) string { return fmt.Sprintf("%g", float64(t.Unix())) }
 	want := fmt.Sprintf(`
@@ -44,8 +64,8 @@ cert_expiry_seconds{%[1]s} 864000
 cert_expiry_seconds{%[2]s} %[4]g
 # HELP cert_info Descriptive certificate data; always 1.
 # TYPE cert_info gauge
-cert_info{%[1]s,is_ca="false",key_type="ecdsa-p256",sans="www.example.com,example.com",signature_algorithm="ECDSA-SHA256",staging="false",subject="CN=www.example.com"} 1
-cert_info{%[2]s,is_ca="true",key_type="ecdsa-p256",sans="",signature_algorithm="ECDSA-SHA256",staging="false",subject="CN=Golden Intermediate CA,O=Golden"} 1
+cert_info{%[13]s} 1
+cert_info{%[14]s} 1
 # HELP cert_lifetime_seconds Certificate validity period: NotAfter - NotBefore.
 # TYPE cert_lifetime_seconds gauge
 cert_lifetime_seconds{%[1]s} 7.776e+06
@@ -64,16 +84,17 @@ cert_renewal_due_timestamp_seconds{%[1]s} %[9]s
 cert_renewal_due_timestamp_seconds{%[2]s} %[10]s
 # HELP cert_revocation_checked_timestamp_seconds When the revocation status was last established.
 # TYPE cert_revocation_checked_timestamp_seconds gauge
-cert_revocation_checked_timestamp_seconds{%[1]s,method="crl"} %[11]s
+cert_revocation_checked_timestamp_seconds{%[12]s} %[11]s
 # HELP cert_revoked 1 when the leaf is revoked, 0 when a revocation check says good.
 # TYPE cert_revoked gauge
-cert_revoked{%[1]s,method="crl"} 0
+cert_revoked{%[12]s} 0
 # HELP cert_staging 1 when the certificate comes from a staging/test CA.
 # TYPE cert_staging gauge
 cert_staging{%[1]s} 0
 cert_staging{%[2]s} 0
 `, lbl(l, 0), lbl(i, 1), ts(l.NotAfter), i.NotAfter.Sub(now).Seconds(), i.Lifetime().Seconds(),
-		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore), ts(l.RenewalDue()), ts(i.RenewalDue()), ts(now.Add(-time.Minute)))
+		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore), ts(l.RenewalDue()), ts(i.RenewalDue()), ts(now.Add(-time.Minute)), revLbl,
+		infoLbl(l, 0, "false", "www.example.com,example.com", "CN=www.example.com"), infoLbl(i, 1, "true", "", "CN=Golden Intermediate CA,O=Golden"))
 	if err := testutil.CollectAndCompare(Chains{Chains: []certs.Chain{chain}, Now: now}, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -13,15 +14,17 @@ const DefaultModule = "tls"
 
 // Module is a named set of probe settings.
 type Module struct {
-	Timeout            model.Duration `yaml:"timeout,omitempty"`
-	ServerName         string         `yaml:"server_name,omitempty"`
-	StartTLS           string         `yaml:"starttls,omitempty"`
-	CAFile             string         `yaml:"ca_file,omitempty"`
-	CertFile           string         `yaml:"cert_file,omitempty"`
-	KeyFile            string         `yaml:"key_file,omitempty"`
-	InsecureSkipVerify bool           `yaml:"insecure_skip_verify,omitempty"`
-	ProxyURL           string         `yaml:"proxy_url,omitempty"`
-	MinVersion         string         `yaml:"min_version,omitempty"`
+	Timeout    model.Duration `yaml:"timeout,omitempty"`
+	ServerName string         `yaml:"server_name,omitempty"`
+	StartTLS   string         `yaml:"starttls,omitempty"`
+	CAFile     string         `yaml:"ca_file,omitempty"`
+	CertFile   string         `yaml:"cert_file,omitempty"`
+	KeyFile    string         `yaml:"key_file,omitempty"`
+	// InsecureSkipVerify skips the hostname check (probing by address). The chain is always
+	// captured and verified either way: a probe never stops at a bad certificate.
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify,omitempty"`
+	ProxyURL           string `yaml:"proxy_url,omitempty"`
+	MinVersion         string `yaml:"min_version,omitempty"`
 	// IPProtocol: "" (all addresses), "ip4" or "ip6".
 	IPProtocol string `yaml:"ip_protocol,omitempty"`
 	// CheckRevocation fetches CRLs from the distribution points (stapled OCSP is always read).
@@ -111,6 +114,11 @@ func (p *Probe) validate(path string) error {
 	for i, a := range p.AllowedTargets {
 		if a == "" {
 			return fieldError(fmt.Sprintf("%s.allowed_targets[%d]", path, i), "empty pattern")
+		}
+		if strings.Contains(a, "/") {
+			if _, _, err := net.ParseCIDR(a); err != nil {
+				return fieldError(fmt.Sprintf("%s.allowed_targets[%d]", path, i), "bad CIDR: %v", err)
+			}
 		}
 	}
 	if p.Concurrency < 0 {

@@ -15,6 +15,7 @@ import (
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/web"
 )
 
@@ -50,6 +51,9 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 		EnableOpenMetrics: true,
 	}))
 	mux.Handle("/probe", web.ProbeHandler(e.Config, e.logger.With("handler", "probe"), e.now))
+	report := func() inventory.Report { return inventory.Build(e.Inv.View(), e.now(), inventory.DefaultThresholds) }
+	mux.Handle("/certificates", web.CertificatesHandler(report, false))
+	mux.Handle("/certificates.json", web.CertificatesHandler(report, true))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
@@ -83,6 +87,7 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 	})
 	links := []toolkit.LandingLinks{
 		{Address: "/metrics", Text: "Metrics", Description: "Certificates, renewals and exporter health"},
+		{Address: "/certificates", Text: "Certificates", Description: "Inventory of every certificate, soonest expiry first (also as /certificates.json)"},
 		{Address: "/probe?target=example.com:443", Text: "Probe", Description: "Probe one TLS endpoint (multi-target pattern)"},
 		{Address: "/config", Text: "Config", Description: "The configuration in force (secrets redacted)"},
 		{Address: "/-/healthy", Text: "Health"},

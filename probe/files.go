@@ -1,0 +1,76 @@
+package probe
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// The module's ca_file and client key pair are read once and again only when they change, so
+// a probe does not re-parse a CA bundle every few seconds.
+var tlsFiles = struct {
+	sync.Mutex
+	pools map[string]cachedFile[*x509.CertPool]
+	pairs map[string]cachedFile[*tls.Certificate]
+}{pools: map[string]cachedFile[*x509.CertPool]{}, pairs: map[string]cachedFile[*tls.Certificate]{}}
+
+type cachedFile[T any] struct {
+	stamp string
+	v     T
+}
+
+// stamp identifies a file version by size and modification times (of both files of a pair).
+func stamp(paths ...string) (string, error) {
+	s := ""
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		s += fmt.Sprintf("%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+	}
+	return s, nil
+}
+
+func loadPool(path string) (*x509.CertPool, error) {
+	st, err := stamp(path)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	tlsFiles.Lock()
+	defer tlsFiles.Unlock()
+	if c, ok := tlsFiles.pools[path]; ok && c.stamp == st {
+		return c.v, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate", path)
+	}
+	tlsFiles.pools[path] = cachedFile[*x509.CertPool]{st, pool}
+	return pool, nil
+}
+
+func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
+	st, err := stamp(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	key := certFile + "\x00" + keyFile
+	tlsFiles.Lock()
+	defer tlsFiles.Unlock()
+	if c, ok := tlsFiles.pairs[key]; ok && c.stamp == st {
+		return c.v, nil
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	tlsFiles.pairs[key] = cachedFile[*tls.Certificate]{st, &pair}
+	return &pair, nil
+}

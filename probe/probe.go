@@ -1,0 +1,468 @@
+// Package probe connects to TLS endpoints and reports what each address served: the chain,
+// its verification, revocation, TLS version and cipher. It has no Prometheus dependency; the
+// background scheduler (targets) and /probe both call Run.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+)
+
+// Failure reasons, the `reason` label of cert_probe_failure and probe_failure.
+const (
+	FailDNS       = "dns"
+	FailConnect   = "connect"
+	FailTimeout   = "timeout"
+	FailStartTLS  = "starttls"
+	FailHandshake = "handshake"
+	FailRefused   = "refused_by_allowlist"
+)
+
+// FailureReasons lists every reason, for pre-created error counters.
+var FailureReasons = []string{FailDNS, FailConnect, FailTimeout, FailStartTLS, FailHandshake, FailRefused}
+
+// Bounds on one probe.
+const (
+	maxAddrs       = 64 // addresses probed per name; more is a misconfiguration or an attack
+	addrParallel   = 8
+	defaultTimeout = 10 * time.Second
+)
+
+// Resolver looks names up; *net.Resolver satisfies it, tests map names to loopback addresses.
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// Options are what a probe needs beyond the module.
+type Options struct {
+	// ServerName overrides the module's server_name (a target's own server_name).
+	ServerName string
+	Resolver   Resolver         // nil: net.DefaultResolver
+	Now        func() time.Time // nil: time.Now
+	Allow      *AllowList       // nil: everything allowed
+	CRLs       *CRLCache        // nil: no CRL fetches (stapled OCSP is still read)
+}
+
+// Result is one probe of a target: every address it resolved to.
+type Result struct {
+	Target string `json:"target"`
+	// Failure is set when no address could even be tried: dns or refused_by_allowlist.
+	Failure  string        `json:"failure,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"duration"`
+	Addrs    []Addr        `json:"addresses"`
+	Log      []string      `json:"-"`
+}
+
+// Success is true when at least one address was probed and every address succeeded, so one
+// stale or dead load-balancer member fails the target.
+func (r *Result) Success() bool {
+	if r.Failure != "" || len(r.Addrs) == 0 {
+		return false
+	}
+	for i := range r.Addrs {
+		if !r.Addrs[i].Success {
+			return false
+		}
+	}
+	return true
+}
+
+// Failures returns the distinct failure reasons, target level first.
+func (r *Result) Failures() []string {
+	var out []string
+	if r.Failure != "" {
+		out = append(out, r.Failure)
+	}
+	for i := range r.Addrs {
+		if f := r.Addrs[i].Failure; f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Chains returns the chains served by the addresses that served one.
+func (r *Result) Chains() []certs.Chain {
+	var out []certs.Chain
+	for i := range r.Addrs {
+		if len(r.Addrs[i].Chain.Certs) > 0 {
+			out = append(out, r.Addrs[i].Chain)
+		}
+	}
+	return out
+}
+
+// Addr is the outcome for one address. Chain holds what was served even when the handshake
+// failed after the certificate message or verification failed.
+type Addr struct {
+	IP         string        `json:"ip"` // empty when a proxy resolved the name
+	Success    bool          `json:"success"`
+	Failure    string        `json:"failure,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	Duration   time.Duration `json:"duration"`
+	TLSVersion string        `json:"tls_version,omitempty"`
+	Cipher     string        `json:"cipher,omitempty"`
+	Chain      certs.Chain   `json:"chain"`
+}
+
+// prober holds what is shared by the addresses of one Run.
+type prober struct {
+	m        config.Module
+	o        Options
+	now      func() time.Time
+	log      *debugLog
+	target   string
+	host     string
+	port     string
+	sni      string
+	verifyDN string
+	roots    *x509.CertPool
+	clientCt []tls.Certificate
+	proxy    *url.URL
+	minVer   uint16
+}
+
+// Run probes target ("host:port"; the port defaults to the protocol's) with module m. It
+// returns when every address is done or the deadline (ctx's, capped by m.Timeout) is reached.
+func Run(ctx context.Context, target string, m config.Module, o Options) Result {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	timeout := time.Duration(m.Timeout)
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	p := &prober{m: m, o: o, now: o.Now, target: target, log: &debugLog{now: o.Now, start: o.Now()}}
+	res := p.run(ctx)
+	res.Target = target
+	res.Duration = p.now().Sub(p.log.start)
+	if res.Failure != "" {
+		p.log.add("probe failed: %s: %s", res.Failure, res.Error)
+	}
+	p.log.add("probe done in %s, success %t", res.Duration, res.Success())
+	res.Log = p.log.lines()
+	return res
+}
+
+func (p *prober) run(ctx context.Context) Result {
+	host, port, err := ParseTarget(p.target, p.m.StartTLS)
+	if err != nil {
+		return Result{Failure: FailDNS, Error: err.Error()}
+	}
+	p.host, p.port = host, port
+	p.sni = firstNonEmpty(p.o.ServerName, p.m.ServerName, host)
+	if !p.m.InsecureSkipVerify {
+		p.verifyDN = p.sni
+	}
+	p.log.add("probing %s (module starttls=%q, server name %q, timeout %s)", p.target, p.m.StartTLS, p.sni, time.Duration(p.m.Timeout))
+	if !p.o.Allow.AllowHost(host) {
+		return Result{Failure: FailRefused, Error: fmt.Sprintf("target host %q is not in probe.allowed_targets", host)}
+	}
+	if err := p.loadTLSFiles(); err != nil {
+		return Result{Failure: FailHandshake, Error: err.Error()}
+	}
+	if p.m.ProxyURL != "" {
+		if p.proxy, err = parseProxy(p.m.ProxyURL); err != nil {
+			return Result{Failure: FailConnect, Error: err.Error()}
+		}
+	}
+
+	var ips []string
+	if p.proxy != nil {
+		// The proxy resolves the name (the exporter may have no DNS for it), so there is one
+		// address and its IP is unknown: it can only be allowed by name.
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ips = []string{ip.String()}
+		} else if p.o.Allow.HasNets() {
+			return Result{Failure: FailRefused, Error: "probe.allowed_targets has CIDRs, which cannot be checked for a name resolved by proxy_url"}
+		} else {
+			ips = []string{""}
+		}
+	} else {
+		ips, err = p.resolve(ctx, host)
+		if err != nil {
+			return Result{Failure: FailDNS, Error: err.Error()}
+		}
+	}
+
+	res := Result{Addrs: make([]Addr, len(ips))}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, addrParallel)
+	refused := 0
+	for i, ip := range ips {
+		if a, err := netip.ParseAddr(ip); err == nil && !p.o.Allow.AllowIP(a) {
+			refused++
+			res.Addrs[i] = Addr{IP: ip, Failure: FailRefused, Error: fmt.Sprintf("address %s is not in probe.allowed_targets", ip),
+				Chain: certs.Chain{Location: p.location(ip)}}
+			p.log.add("%s: refused: not in probe.allowed_targets", ip)
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res.Addrs[i] = p.probeAddr(ctx, ip)
+		}()
+	}
+	wg.Wait()
+	if refused == len(ips) {
+		res.Failure, res.Error = FailRefused, res.Addrs[0].Error
+	}
+	return res
+}
+
+func (p *prober) location(ip string) certs.Location {
+	return certs.Location{Source: certs.SourceProbe, Target: p.target, IP: ip}
+}
+
+// resolve returns the addresses to probe, deduplicated and sorted (IPv4 first) so that
+// series and logs are stable across DNS answer rotations.
+func (p *prober) resolve(ctx context.Context, host string) ([]string, error) {
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		ias, err := p.o.Resolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", host, err)
+		}
+		for _, ia := range ias {
+			if a, ok := netip.AddrFromSlice(ia.IP); ok {
+				addrs = append(addrs, a.Unmap().WithZone(ia.Zone))
+			}
+		}
+	}
+	var out []string
+	slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	addrs = slices.Compact(addrs)
+	for _, a := range addrs {
+		switch {
+		case p.m.IPProtocol == "ip4" && !a.Is4(), p.m.IPProtocol == "ip6" && !a.Is6():
+			continue
+		}
+		out = append(out, a.String())
+	}
+	p.log.add("resolved %s to %s", host, strings.Join(out, ", "))
+	if len(out) == 0 {
+		return nil, fmt.Errorf("resolving %s: no %s address", host, firstNonEmpty(p.m.IPProtocol, "IP"))
+	}
+	if len(out) > maxAddrs {
+		p.log.add("probing only the first %d of %d addresses", maxAddrs, len(out))
+		out = out[:maxAddrs]
+	}
+	return out, nil
+}
+
+// probeAddr connects to one address, runs STARTTLS and the handshake, and checks the chain.
+func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
+	start := p.now()
+	a = Addr{IP: ip, Chain: certs.Chain{Location: p.location(ip)}}
+	tag := firstNonEmpty(ip, p.host)
+	defer func() {
+		a.Duration = p.now().Sub(start)
+		if a.Failure != "" {
+			p.log.add("%s: failed (%s): %s", tag, a.Failure, a.Error)
+		}
+	}()
+	fail := func(reason string, err error) Addr {
+		if isTimeout(ctx, err) {
+			reason = FailTimeout
+		}
+		a.Failure, a.Error = reason, err.Error()
+		return a
+	}
+
+	dest := net.JoinHostPort(firstNonEmpty(ip, p.host), p.port)
+	var (
+		raw net.Conn
+		err error
+	)
+	if p.proxy != nil {
+		p.log.add("%s: CONNECT %s via %s", tag, dest, p.proxy.Host)
+		raw, err = dialProxy(ctx, p.proxy, dest)
+	} else {
+		p.log.add("%s: connecting to %s", tag, dest)
+		var d net.Dialer
+		raw, err = d.DialContext(ctx, "tcp", dest)
+	}
+	if err != nil {
+		return fail(FailConnect, err)
+	}
+	defer raw.Close()
+	// The deadline bounds every read and write; cancellation (no deadline) unblocks them too.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	var conn net.Conn = &limitConn{Conn: raw, left: maxHandshakeRead}
+	if p.m.StartTLS != "" {
+		p.log.add("%s: STARTTLS %s", tag, p.m.StartTLS)
+		d := newDialog(conn, conn)
+		if err := startTLS(d, p.m.StartTLS, p.sni); err != nil {
+			return fail(FailStartTLS, err)
+		}
+		conn = &bufConn{Conn: conn, r: d.r}
+	}
+
+	var served *tls.ConnectionState
+	cfg := &tls.Config{
+		ServerName: p.sni,
+		// Verification is done below by certs.Verify so that an expired or untrusted chain is
+		// still captured and reported with its reason, never a reason to stop looking.
+		InsecureSkipVerify: true,
+		MinVersion:         p.minVer,
+		Certificates:       p.clientCt,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			served = &cs
+			return nil
+		},
+	}
+	tc := tls.Client(conn, cfg)
+	err = tc.HandshakeContext(ctx)
+	if served != nil {
+		p.fillChain(ctx, &a, served)
+	}
+	if err != nil {
+		return fail(FailHandshake, err)
+	}
+	cs := tc.ConnectionState()
+	a.Success = true
+	a.TLSVersion, a.Cipher = tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+	p.log.add("%s: %s %s, %d certificates, verify %s %s", tag, a.TLSVersion, a.Cipher, len(a.Chain.Certs), a.Chain.Verify.Reason, a.Chain.Verify.Error)
+	return a
+}
+
+// fillChain records and checks the served certificates.
+func (p *prober) fillChain(ctx context.Context, a *Addr, cs *tls.ConnectionState) {
+	now := p.now()
+	peer := cs.PeerCertificates
+	for _, c := range peer {
+		a.Chain.Certs = append(a.Chain.Certs, certs.New(c))
+	}
+	a.Chain.Verify = certs.Verify(peer, certs.VerifyOptions{Roots: p.roots, DNSName: p.verifyDN, Now: now})
+	if len(peer) == 0 {
+		return
+	}
+	var issuer *x509.Certificate
+	switch {
+	case len(a.Chain.Verify.Chain) > 1:
+		issuer = a.Chain.Verify.Chain[1]
+	case len(peer) > 1:
+		issuer = peer[1]
+	}
+	a.Chain.Revocation = p.revocation(ctx, a.IP, peer[0], issuer, cs.OCSPResponse)
+	if a.Chain.Revocation != nil && a.Chain.Revocation.Revoked && a.Chain.Verify.OK() {
+		a.Chain.Verify.Reason, a.Chain.Verify.Error = certs.ReasonRevoked, "the leaf certificate is revoked ("+a.Chain.Revocation.Method+")"
+	}
+}
+
+// revocation reads the stapled OCSP response, else the CRL. Missing OCSP or CRL pointers are
+// normal and not errors; failures to check are logged, never fatal to the probe.
+func (p *prober) revocation(ctx context.Context, ip string, leaf, issuer *x509.Certificate, staple []byte) *certs.Revocation {
+	tag := firstNonEmpty(ip, p.host)
+	if len(staple) > 0 {
+		r, err := certs.ParseOCSPStaple(staple, leaf, issuer)
+		if err == nil {
+			p.log.add("%s: stapled OCSP: revoked %t (this update %s)", tag, r.Revoked, r.CheckedAt.UTC().Format(time.RFC3339))
+			return r
+		}
+		p.log.add("%s: ignoring stapled OCSP response: %v", tag, err)
+	}
+	if p.o.CRLs == nil || p.m.CheckRevocation != nil && !*p.m.CheckRevocation || issuer == nil {
+		return nil
+	}
+	for _, u := range leaf.CRLDistributionPoints {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			continue
+		}
+		crl, err := p.o.CRLs.Get(ctx, u, issuer, p.proxy)
+		if err != nil {
+			p.log.add("%s: CRL %s: %v", tag, u, err)
+			continue
+		}
+		r := crl.Status(leaf)
+		p.log.add("%s: CRL %s: revoked %t", tag, u, r.Revoked)
+		return r
+	}
+	return nil
+}
+
+func (p *prober) loadTLSFiles() error {
+	if p.m.CAFile != "" {
+		pool, err := loadPool(p.m.CAFile)
+		if err != nil {
+			return err
+		}
+		p.roots = pool
+	}
+	if p.m.CertFile != "" {
+		c, err := loadKeyPair(p.m.CertFile, p.m.KeyFile)
+		if err != nil {
+			return err
+		}
+		p.clientCt = []tls.Certificate{*c}
+	}
+	p.minVer = tlsVersions[p.m.MinVersion]
+	return nil
+}
+
+var tlsVersions = map[string]uint16{"TLS10": tls.VersionTLS10, "TLS11": tls.VersionTLS11, "TLS12": tls.VersionTLS12, "TLS13": tls.VersionTLS13}
+
+func isTimeout(ctx context.Context, err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// debugLog collects the lines returned by /probe?debug=true.
+type debugLog struct {
+	now   func() time.Time
+	start time.Time
+	mu    sync.Mutex
+	buf   []string
+}
+
+func (l *debugLog) add(format string, args ...any) {
+	line := fmt.Sprintf("%8.3fs ", l.now().Sub(l.start).Seconds()) + fmt.Sprintf(format, args...)
+	l.mu.Lock()
+	l.buf = append(l.buf, line)
+	l.mu.Unlock()
+}
+
+func (l *debugLog) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.buf)
+}

@@ -1,0 +1,521 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+)
+
+func TestMain(m *testing.M) {
+	if benchServerMode() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func TestVerification(t *testing.T) {
+	pki := testcerts.NewPKI("Probe", t0)
+	day := 24 * time.Hour
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	expired := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, NotBefore: t0.Add(-90 * day), NotAfter: t0.Add(-day)})
+	future := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, NotBefore: t0.Add(day), NotAfter: t0.Add(90 * day)})
+	other := pki.Leaf(testcerts.Options{DNSNames: []string{"other.example"}, Now: t0})
+	untrusted := testcerts.NewPKI("Untrusted", t0)
+	stranger := untrusted.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+
+	// An old root, trusted but expiring in ten days, cross-signed the current root; the server
+	// still sends that cross-sign. Clients use the path to the current root: no alarm.
+	oldRoot := testcerts.New(testcerts.Options{CN: "Old Root", IsCA: true, NotBefore: t0.Add(-3650 * day), NotAfter: t0.Add(10 * day)})
+	cross := testcerts.CrossSign(pki.Root, oldRoot, t0.Add(10*day))
+
+	tests := []struct {
+		name   string
+		chain  []*testcerts.Cert
+		reason string
+		expiry time.Time
+	}{
+		{"ok", []*testcerts.Cert{leaf, pki.Intermediate}, certs.ReasonOK, leaf.Cert.NotAfter},
+		{"expired", []*testcerts.Cert{expired, pki.Intermediate}, certs.ReasonExpired, expired.Cert.NotAfter},
+		{"not yet valid", []*testcerts.Cert{future, pki.Intermediate}, certs.ReasonNotYetValid, future.Cert.NotAfter},
+		{"wrong host", []*testcerts.Cert{other, pki.Intermediate}, certs.ReasonHostnameMismatch, other.Cert.NotAfter},
+		{"untrusted", []*testcerts.Cert{stranger, untrusted.Intermediate, untrusted.Root}, certs.ReasonUnknownAuthority, stranger.Cert.NotAfter},
+		{"incomplete chain", []*testcerts.Cert{leaf}, certs.ReasonIncompleteChain, leaf.Cert.NotAfter},
+		{"wrong order", []*testcerts.Cert{leaf, pki.Root, pki.Intermediate}, certs.ReasonWrongOrder, leaf.Cert.NotAfter},
+		{"cross-signed extra", []*testcerts.Cert{leaf, pki.Intermediate, cross}, certs.ReasonOK, leaf.Cert.NotAfter},
+	}
+	m := caModule(t, pki)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tlsServer(t, "127.0.0.1", certCfg(tc.chain[0], tc.chain[1:]...), nil)
+			mm := m
+			if tc.name == "cross-signed extra" {
+				mm.CAFile = writeFile(t, "ca.pem", testcerts.Bundle(pki.Root, oldRoot))
+			}
+			r := Run(context.Background(), "localhost:"+s.port, mm, Options{Resolver: fakeResolver{"localhost": {"127.0.0.1"}}, Now: clock})
+			if !r.Success() || len(r.Addrs) != 1 {
+				t.Fatalf("probe failed: %+v", r)
+			}
+			a := r.Addrs[0]
+			if a.Chain.Verify.Reason != tc.reason {
+				t.Errorf("reason %q (%s), want %q", a.Chain.Verify.Reason, a.Chain.Verify.Error, tc.reason)
+			}
+			if !a.Chain.Verify.ChainExpiry.Equal(tc.expiry) {
+				t.Errorf("chain expiry %s, want %s", a.Chain.Verify.ChainExpiry, tc.expiry)
+			}
+			if len(a.Chain.Certs) != len(tc.chain) {
+				t.Fatalf("%d certificates captured, want %d", len(a.Chain.Certs), len(tc.chain))
+			}
+			for i, c := range tc.chain {
+				if a.Chain.Certs[i].Serial != c.Cert.SerialNumber.Text(16) {
+					t.Errorf("certificate %d: serial %s, want %s", i, a.Chain.Certs[i].Serial, c.Cert.SerialNumber.Text(16))
+				}
+			}
+			want := certs.Location{Source: "probe", Target: "localhost:" + s.port, IP: "127.0.0.1"}
+			if a.Chain.Location != want {
+				t.Errorf("location %+v, want %+v", a.Chain.Location, want)
+			}
+			if a.TLSVersion != "TLS 1.3" || a.Cipher == "" {
+				t.Errorf("TLS %q %q", a.TLSVersion, a.Cipher)
+			}
+		})
+	}
+}
+
+// TestInsecureSkipVerify: the chain is still captured and checked, only the name is not.
+func TestInsecureSkipVerify(t *testing.T) {
+	pki := testcerts.NewPKI("Skip", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"other.example"}, Now: t0})
+	s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
+	m := caModule(t, pki)
+	m.InsecureSkipVerify = true
+	r := Run(context.Background(), s.addr, m, Options{Now: clock})
+	if !r.Success() || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK || len(r.Addrs[0].Chain.Certs) != 2 {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestMultipleAddresses(t *testing.T) {
+	pki := testcerts.NewPKI("LB", t0)
+	fresh := pki.Leaf(testcerts.Options{DNSNames: []string{"lb.test"}, NotBefore: t0.Add(-24 * time.Hour), Now: t0})
+	stale := pki.Leaf(testcerts.Options{DNSNames: []string{"lb.test"}, NotBefore: t0.Add(-80 * 24 * time.Hour), Now: t0})
+	s1 := tlsServer(t, "127.0.0.1", certCfg(fresh, pki.Intermediate), nil)
+	var s2 *server
+	for range 20 { // the same port must be free on 127.0.0.2
+		ln, err := net.Listen("tcp", "127.0.0.2:"+s1.port)
+		if err == nil {
+			ln.Close()
+			s2 = serve(t, "127.0.0.2", s1.port, func(c net.Conn) { handleTLS(c, certCfg(stale, pki.Intermediate), nil) })
+			break
+		}
+		s1 = tlsServer(t, "127.0.0.1", certCfg(fresh, pki.Intermediate), nil)
+	}
+	if s2 == nil {
+		t.Skip("no port free on both 127.0.0.1 and 127.0.0.2")
+	}
+	res := fakeResolver{"lb.test": {"127.0.0.2", "127.0.0.1", "127.0.0.2"}}
+	r := Run(context.Background(), "lb.test:"+s1.port, caModule(t, pki), Options{Resolver: res, Now: clock})
+	if !r.Success() || len(r.Addrs) != 2 {
+		t.Fatalf("got %+v", r)
+	}
+	for i, want := range []struct{ ip, serial string }{
+		{"127.0.0.1", fresh.Cert.SerialNumber.Text(16)},
+		{"127.0.0.2", stale.Cert.SerialNumber.Text(16)},
+	} {
+		a := r.Addrs[i]
+		if a.IP != want.ip || a.Chain.IP != want.ip || a.Chain.Certs[0].Serial != want.serial {
+			t.Errorf("address %d: ip %s serial %s, want %s %s", i, a.IP, a.Chain.Certs[0].Serial, want.ip, want.serial)
+		}
+	}
+
+	// ip_protocol filters what is probed.
+	m := caModule(t, pki)
+	m.IPProtocol = "ip6"
+	r = Run(context.Background(), "lb.test:"+s1.port, m, Options{Resolver: res, Now: clock})
+	if r.Failure != FailDNS || !strings.Contains(r.Error, "no ip6 address") {
+		t.Errorf("ip6 only: %q %q", r.Failure, r.Error)
+	}
+}
+
+func TestServerName(t *testing.T) {
+	pki := testcerts.NewPKI("SNI", t0)
+	a := pki.Leaf(testcerts.Options{DNSNames: []string{"a.test"}, Now: t0})
+	b := pki.Leaf(testcerts.Options{DNSNames: []string{"b.test"}, Now: t0})
+	cfg := &tls.Config{GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c := a.TLS(pki.Intermediate)
+		if h.ServerName == "b.test" {
+			c = b.TLS(pki.Intermediate)
+		}
+		return &c, nil
+	}}
+	s := tlsServer(t, "127.0.0.1", cfg, nil)
+	m := caModule(t, pki)
+	for _, tc := range []struct {
+		module, target, want string
+		reason               string
+	}{
+		{"", "", a.Cert.SerialNumber.Text(16), certs.ReasonHostnameMismatch}, // no SNI for an IP
+		{"b.test", "", b.Cert.SerialNumber.Text(16), certs.ReasonOK},
+		{"b.test", "a.test", a.Cert.SerialNumber.Text(16), certs.ReasonOK}, // the target's wins
+	} {
+		mm := m
+		mm.ServerName = tc.module
+		r := Run(context.Background(), s.addr, mm, Options{ServerName: tc.target, Now: clock})
+		if !r.Success() || r.Addrs[0].Chain.Certs[0].Serial != tc.want || r.Addrs[0].Chain.Verify.Reason != tc.reason {
+			t.Errorf("module %q target %q: got %+v", tc.module, tc.target, r.Addrs)
+		}
+	}
+}
+
+func TestStapledOCSP(t *testing.T) {
+	pki := testcerts.NewPKI("OCSP", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	this := t0.Add(-time.Hour)
+	for _, tc := range []struct {
+		status  int
+		revoked bool
+		reason  string
+	}{{ocsp.Good, false, certs.ReasonOK}, {ocsp.Revoked, true, certs.ReasonRevoked}} {
+		c := leaf.TLS(pki.Intermediate)
+		c.OCSPStaple = testcerts.OCSP(leaf, pki.Intermediate, tc.status, this, t0.Add(24*time.Hour))
+		s := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{c}}, nil)
+		r := Run(context.Background(), s.addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
+		if !r.Success() {
+			t.Fatalf("got %+v", r)
+		}
+		a := r.Addrs[0]
+		want := certs.Revocation{Method: certs.MethodOCSPStaple, Revoked: tc.revoked, CheckedAt: this}
+		if a.Chain.Revocation == nil || *a.Chain.Revocation != want {
+			t.Errorf("revocation %+v, want %+v", a.Chain.Revocation, want)
+		}
+		if a.Chain.Verify.Reason != tc.reason {
+			t.Errorf("reason %q, want %q", a.Chain.Verify.Reason, tc.reason)
+		}
+	}
+}
+
+func TestCRL(t *testing.T) {
+	pki := testcerts.NewPKI("CRL", t0)
+	var fetches atomic.Int32
+	var crl []byte
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		_, _ = w.Write(crl)
+	}))
+	defer hs.Close()
+	revoked := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{hs.URL + "/int.crl"}, Now: t0})
+	good := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{hs.URL + "/int.crl"}, Now: t0})
+	this := t0.Add(-time.Hour)
+	crl = testcerts.CRL(pki.Intermediate, this, t0.Add(time.Hour), big.NewInt(1), revoked.Cert.SerialNumber)
+
+	m := caModule(t, pki)
+	tr := true
+	m.CheckRevocation = &tr
+	now := t0
+	cache := NewCRLCache(func() time.Time { return now })
+	for _, tc := range []struct {
+		leaf    *testcerts.Cert
+		revoked bool
+		fetches int32
+	}{{revoked, true, 1}, {good, false, 1}} {
+		s := tlsServer(t, "127.0.0.1", certCfg(tc.leaf, pki.Intermediate), nil)
+		r := Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: cache})
+		want := certs.Revocation{Method: certs.MethodCRL, Revoked: tc.revoked, CheckedAt: this}
+		if !r.Success() || r.Addrs[0].Chain.Revocation == nil || *r.Addrs[0].Chain.Revocation != want {
+			t.Fatalf("got %+v (log %s)", r.Addrs, strings.Join(r.Log, "\n"))
+		}
+		if got := fetches.Load(); got != tc.fetches {
+			t.Errorf("%d fetches, want %d (cached until NextUpdate)", got, tc.fetches)
+		}
+	}
+	// Past NextUpdate the list is fetched again.
+	now = t0.Add(2 * time.Hour)
+	s := tlsServer(t, "127.0.0.1", certCfg(good, pki.Intermediate), nil)
+	Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: cache})
+	if got := fetches.Load(); got != 2 {
+		t.Errorf("%d fetches after NextUpdate, want 2", got)
+	}
+
+	// An oversized CRL is refused, and the probe still succeeds without a revocation status.
+	small := NewCRLCache(clock)
+	small.MaxBytes = 10
+	r := Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: small})
+	if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !strings.Contains(strings.Join(r.Log, "\n"), "larger than 10 bytes") {
+		t.Errorf("oversized CRL: %+v %s", r.Addrs[0].Chain.Revocation, strings.Join(r.Log, "\n"))
+	}
+}
+
+func TestFailures(t *testing.T) {
+	pki := testcerts.NewPKI("Fail", t0)
+	m := caModule(t, pki)
+	m.Timeout = model.Duration(300 * time.Millisecond)
+
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+
+	silent := serve(t, "127.0.0.1", "", func(c net.Conn) { _, _ = c.Read(make([]byte, 1<<16)); _, _ = c.Read(make([]byte, 1)) })
+	garbage := serve(t, "127.0.0.1", "", func(c net.Conn) { _, _ = c.Write([]byte(strings.Repeat("HTTP/1.1 400 Bad\r\n", 10))) })
+	drip := serve(t, "127.0.0.1", "", func(c net.Conn) {
+		for _, b := range []byte("\x16\x03\x03\x40\x00" + strings.Repeat("x", 1000)) {
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	// A 1 MB chain: the leaf followed by ~1 MB of intermediates.
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	big := leaf.TLS()
+	for n := 0; n < 1<<20; n += len(pki.Intermediate.DER) {
+		big.Certificate = append(big.Certificate, pki.Intermediate.DER)
+	}
+	huge := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{big}}, nil)
+	old := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}, MaxVersion: tls.VersionTLS12}, nil)
+	m13 := m
+	m13.MinVersion = "TLS13"
+	smtpNoTLS := serve(t, "127.0.0.1", "", func(c net.Conn) {
+		br := bufio.NewReader(c)
+		_, _ = c.Write([]byte("220 mx ESMTP\r\n"))
+		_, _ = br.ReadString('\n')
+		_, _ = c.Write([]byte("250-mx\r\n250 SIZE 1000\r\n"))
+	})
+	mSMTP := m
+	mSMTP.StartTLS = "smtp"
+
+	for _, tc := range []struct {
+		name, target string
+		m            config.Module
+		failure      string
+		errPart      string
+	}{
+		{"refused", closedAddr, m, FailConnect, "refused"},
+		{"silent", silent.addr, m, FailTimeout, ""},
+		{"garbage", garbage.addr, m, FailHandshake, ""},
+		{"slow drip", drip.addr, m, FailTimeout, ""},
+		{"1 MB chain", huge.addr, m, FailHandshake, "exceeds maximum"},
+		{"min_version", old.addr, m13, FailHandshake, "protocol version"},
+		{"starttls not offered", smtpNoTLS.addr, mSMTP, FailStartTLS, "does not offer STARTTLS"},
+		{"dns", "nowhere.test:443", m, FailDNS, "no such host"},
+		{"url", "file:///etc/passwd", m, FailDNS, "is a URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Run(context.Background(), tc.target, tc.m, Options{Resolver: fakeResolver{}, Now: clock})
+			got := r.Failures()
+			if r.Success() || len(got) != 1 || got[0] != tc.failure {
+				t.Fatalf("failures %v, want [%s]; %+v", got, tc.failure, r)
+			}
+			errText := r.Error
+			if len(r.Addrs) > 0 {
+				errText = r.Addrs[0].Error
+			}
+			if !strings.Contains(errText, tc.errPart) {
+				t.Errorf("error %q does not contain %q", errText, tc.errPart)
+			}
+		})
+	}
+}
+
+func TestAllowList(t *testing.T) {
+	a, err := NewAllowList([]string{"*.example.com", "exact.test", "10.0.0.0/8", "192.0.2.7", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host string
+		want bool
+	}{
+		{"a.example.com", true}, {"A.B.Example.COM.", true}, {"example.com", false}, {"badexample.com", false},
+		{"exact.test", true}, {"sub.exact.test", false}, {"10.1.2.3", true}, {"localhost", false},
+	} {
+		if got := a.AllowHost(tc.host); got != tc.want {
+			t.Errorf("AllowHost(%q) = %t", tc.host, got)
+		}
+	}
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{{"10.200.0.1", true}, {"11.0.0.1", false}, {"192.0.2.7", true}, {"192.0.2.8", false}, {"::1", true}, {"::ffff:10.0.0.1", true}} {
+		if got := a.AllowIP(netipMust(tc.ip)); got != tc.want {
+			t.Errorf("AllowIP(%s) = %t", tc.ip, got)
+		}
+	}
+	var none *AllowList
+	if !none.AllowHost("anything") || !none.AllowIP(netipMust("1.2.3.4")) {
+		t.Error("a nil list must allow everything")
+	}
+	if _, err := NewAllowList([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("bad CIDR accepted")
+	}
+	onlyNames, _ := NewAllowList([]string{"*.test"})
+	if onlyNames.AllowHost("127.0.0.1") {
+		t.Error("an IP literal is not a listed name")
+	}
+
+	// Checked after resolution: an allowed name resolving to a forbidden address is refused.
+	rebind, _ := NewAllowList([]string{"*.test", "10.0.0.0/8"})
+	r := Run(context.Background(), "evil.test:443", config.Module{}, Options{Resolver: fakeResolver{"evil.test": {"127.0.0.1"}}, Allow: rebind, Now: clock})
+	if r.Failure != FailRefused || len(r.Addrs) != 1 || r.Addrs[0].Failure != FailRefused || !strings.Contains(r.Error, "127.0.0.1") {
+		t.Errorf("got %+v", r)
+	}
+	// A refused name is not even looked up.
+	r = Run(context.Background(), "other.example:443", config.Module{}, Options{Resolver: fakeResolver{}, Allow: rebind, Now: clock})
+	if r.Failure != FailRefused || len(r.Addrs) != 0 {
+		t.Errorf("got %+v", r)
+	}
+}
+
+func TestProxyAndClientCert(t *testing.T) {
+	pki := testcerts.NewPKI("Proxy", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"backend.test"}, Now: t0})
+	client := pki.Leaf(testcerts.Options{CN: "prober", Now: t0})
+	var sawClient atomic.Bool
+	cfg := certCfg(leaf, pki.Intermediate)
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	cfg.ClientCAs = pki.Pool()
+	cfg.Time = clock // the certificates are made around t0
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		sawClient.Store(len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].Subject.CommonName == "prober")
+		return nil
+	}
+	backend := tlsServer(t, "127.0.0.1", cfg, nil)
+	var connects atomic.Int32
+	proxy := serve(t, "127.0.0.1", "", func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil || req.Method != http.MethodConnect || req.Header.Get("Proxy-Authorization") == "" {
+			_, _ = c.Write([]byte("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"))
+			return
+		}
+		connects.Add(1)
+		if req.Host != "backend.test:"+backend.port {
+			_, _ = c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\n\r\n"))
+			return
+		}
+		up, err := net.Dial("tcp", backend.addr)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		_, _ = c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+		done := make(chan struct{})
+		go func() { _, _ = br.WriteTo(up); _ = up.(*net.TCPConn).CloseWrite(); close(done) }()
+		_, _ = up.(*net.TCPConn).WriteTo(c)
+		c.Close()
+		<-done
+	})
+	m := caModule(t, pki)
+	m.ProxyURL = "http://user:pw@" + proxy.addr
+	m.CertFile = writeFile(t, "client.pem", testcerts.Bundle(client, pki.Intermediate))
+	m.KeyFile = writeFile(t, "client.key", client.KeyPEM())
+	// No resolver entry for backend.test: the proxy resolves it.
+	r := Run(context.Background(), "backend.test:"+backend.port, m, Options{Resolver: fakeResolver{}, Now: clock})
+	if !r.Success() || len(r.Addrs) != 1 || r.Addrs[0].IP != "" || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK {
+		t.Fatalf("got %+v\n%s", r, strings.Join(r.Log, "\n"))
+	}
+	// The server checks the client certificate after the client's handshake is done.
+	for deadline := time.Now().Add(5 * time.Second); !sawClient.Load() && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
+	if connects.Load() != 1 || !sawClient.Load() {
+		t.Errorf("connects %d, client certificate seen %t", connects.Load(), sawClient.Load())
+	}
+	// A proxy refusing the tunnel is a connect failure.
+	m.ProxyURL = "http://" + proxy.addr
+	r = Run(context.Background(), "backend.test:"+backend.port, m, Options{Now: clock})
+	if f := r.Failures(); len(f) != 1 || f[0] != FailConnect || !strings.Contains(r.Addrs[0].Error, "407") {
+		t.Errorf("got %+v", r)
+	}
+}
+
+// TestManyProbesNoLeak runs thousands of probes, successful and failing, then goleak (TestMain)
+// checks no goroutine survives.
+func TestManyProbesNoLeak(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	pki := testcerts.NewPKI("Leak", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	good := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
+	silent := serve(t, "127.0.0.1", "", func(c net.Conn) { _, _ = c.Read(make([]byte, 1<<16)) })
+	m := caModule(t, pki)
+	short := m
+	short.Timeout = model.Duration(20 * time.Millisecond)
+	for i := range n {
+		target, mm := good.addr, m
+		if i%100 == 0 {
+			target, mm = silent.addr, short
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%7 == 0 {
+			cancel() // cancelled before it starts
+		}
+		r := Run(ctx, target, mm, Options{Now: clock})
+		cancel()
+		if i%7 != 0 && i%100 != 0 && !r.Success() {
+			t.Fatalf("probe %d: %+v", i, r)
+		}
+	}
+}
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct{ target, starttls, host, port, err string }{
+		{"example.com:8443", "", "example.com", "8443", ""},
+		{"example.com", "", "example.com", "443", ""},
+		{"mx.example.com", "smtp", "mx.example.com", "25", ""},
+		{"[::1]:636", "", "::1", "636", ""},
+		{"[::1]", "", "::1", "443", ""},
+		{"::1", "postgres", "::1", "5432", ""},
+		{"192.0.2.1", "", "192.0.2.1", "443", ""},
+		{"", "", "", "", "empty"},
+		{"https://example.com", "", "", "", "is a URL"},
+		{"../../etc/passwd", "", "", "", "not host:port"},
+		{"example.com:0", "", "", "", "bad port"},
+		{"example.com:https", "", "", "", "bad port"},
+		{":443", "", "", "", "no host"},
+	} {
+		host, port, err := ParseTarget(tc.target, tc.starttls)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.target, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || host != tc.host || port != tc.port {
+			t.Errorf("%q: %q %q %v", tc.target, host, port, err)
+		}
+	}
+}
+
+func TestIPv6(t *testing.T) {
+	pki := testcerts.NewPKI("V6", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"dual.test"}, Now: t0})
+	s4 := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
+	ln, err := net.Listen("tcp", "[::1]:"+s4.port)
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	ln.Close()
+	serve(t, "::1", s4.port, func(c net.Conn) { handleTLS(c, certCfg(leaf, pki.Intermediate), nil) })
+	r := Run(context.Background(), "dual.test:"+s4.port, caModule(t, pki), Options{Resolver: fakeResolver{"dual.test": {"::1", "127.0.0.1"}}, Now: clock})
+	if !r.Success() || len(r.Addrs) != 2 || r.Addrs[0].IP != "127.0.0.1" || r.Addrs[1].IP != "::1" || r.Addrs[1].Chain.Verify.Reason != certs.ReasonOK {
+		t.Fatalf("got %+v", r.Addrs)
+	}
+}

@@ -1,0 +1,46 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// defaultPorts are used when a target names no port: the STARTTLS protocol's well-known port,
+// else HTTPS.
+var defaultPorts = map[string]string{
+	"": "443", "smtp": "25", "imap": "143", "pop3": "110", "ftp": "21",
+	"ldap": "389", "postgres": "5432", "mysql": "3306", "xmpp": "5222",
+}
+
+// ParseTarget splits "host:port", "host", "[v6]:port" or a bare IPv6 address. It refuses URLs
+// and paths outright: a probe target is a network endpoint, never something to open locally.
+func ParseTarget(target, starttls string) (host, port string, err error) {
+	switch {
+	case target == "":
+		return "", "", errors.New("target is empty")
+	case strings.Contains(target, "://"):
+		return "", "", fmt.Errorf("target %q is a URL; want host:port", target)
+	case strings.ContainsAny(target, "/\\ \t\r\n"):
+		return "", "", fmt.Errorf("target %q is not host:port", target)
+	}
+	if ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(target, "["), "]")); ip != nil {
+		return ip.String(), defaultPorts[starttls], nil
+	}
+	host, port, err = net.SplitHostPort(target)
+	if err != nil {
+		if strings.Contains(target, ":") {
+			return "", "", fmt.Errorf("target %q: %w", target, err)
+		}
+		host, port = target, defaultPorts[starttls]
+	}
+	if host == "" {
+		return "", "", fmt.Errorf("target %q has no host", target)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", "", fmt.Errorf("target %q: bad port %q", target, port)
+	}
+	return host, port, nil
+}

@@ -1,0 +1,183 @@
+package targets
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// listen serves handle on a loopback port until the test ends.
+func listen(t *testing.T, handle func(net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+func parse(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// run starts the scheduler and returns the first snapshot satisfying done, and the most
+// probes that ran at once.
+func run(t *testing.T, cfg *config.Config, done func(*Snapshot) bool) (*Snapshot, int32) {
+	ctx, cancel := context.WithCancel(context.Background())
+	snaps := make(chan *Snapshot, 100)
+	s := New(cfg, slog.New(slog.DiscardHandler), func() time.Time { return t0 }, func(s *Snapshot) {
+		select {
+		case snaps <- s:
+		default:
+		}
+	})
+	var inFlight, peak atomic.Int32
+	s.run = func(ctx context.Context, target string, m config.Module, o probe.Options) probe.Result {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		return probe.Run(ctx, target, m, o)
+	}
+	finished := make(chan struct{})
+	go func() { s.Run(ctx); close(finished) }()
+	defer func() { cancel(); <-finished }()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case snap := <-snaps:
+			if done(snap) {
+				return snap, peak.Load()
+			}
+		case <-deadline:
+			t.Fatal("no complete snapshot")
+		}
+	}
+}
+
+func TestScheduler(t *testing.T) {
+	pki := testcerts.NewPKI("Targets", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}}
+	good := listen(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() == nil {
+			_, _ = tc.Read(make([]byte, 1))
+		}
+	})
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := closed.Addr().String()
+	closed.Close()
+
+	c := parse(t, `
+targets:
+  - target: `+good+`
+    server_name: localhost
+  - target: `+dead+`
+    interval: 1s
+  - target: blocked.test:443
+probe:
+  allowed_targets: ["127.0.0.0/8", "localhost"]
+`)
+	snap, _ := run(t, c, func(s *Snapshot) bool {
+		return len(s.Probes) == 3 && s.Status[1].Errors[probe.FailConnect] >= 2
+	})
+	want := []struct {
+		target   string
+		success  bool
+		failures []string
+		up       bool
+	}{
+		{good, true, nil, true},
+		{dead, false, []string{probe.FailConnect}, false},
+		{"blocked.test:443", false, []string{probe.FailRefused}, false},
+	}
+	for i, w := range want {
+		p, st := snap.Probes[i], snap.Status[i]
+		if p.Target != w.target || p.Module != "tls" || p.Result.Success() != w.success || !equal(p.Result.Failures(), w.failures) {
+			t.Errorf("probe %d: %s %s success %t failures %v", i, p.Target, p.Module, p.Result.Success(), p.Result.Failures())
+		}
+		if st.Source != HealthSource || st.Name != w.target || st.Up != w.up || len(st.Errors) != len(probe.FailureReasons) {
+			t.Errorf("status %d: %+v", i, st)
+		}
+	}
+	if !snap.Status[0].LastSuccess.Equal(t0) || !snap.Status[1].LastSuccess.IsZero() {
+		t.Errorf("last success %v %v", snap.Status[0].LastSuccess, snap.Status[1].LastSuccess)
+	}
+	if ch := snap.Chains(); len(ch) != 1 || ch[0].Target != good || ch[0].IP != "127.0.0.1" || ch[0].Verify.Reason != "unknown_authority" {
+		t.Errorf("chains %+v", ch)
+	}
+}
+
+func TestConcurrencyLimit(t *testing.T) {
+	addr := listen(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }) // never answers
+	c := parse(t, `
+modules:
+  slow: {timeout: 200ms}
+probe: {concurrency: 1}
+targets:
+  - {target: "`+addr+`", module: slow}
+  - {target: "`+addr+`", module: slow}
+  - {target: "`+addr+`", module: slow}
+`)
+	snap, peak := run(t, c, func(s *Snapshot) bool { return len(s.Probes) == 3 })
+	for _, p := range snap.Probes {
+		if f := p.Result.Failures(); !equal(f, []string{probe.FailTimeout}) {
+			t.Errorf("failures %v", f)
+		}
+	}
+	if peak != 1 {
+		t.Errorf("%d probes at once, want 1", peak)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,120 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
+)
+
+// scrapeTimeoutOffset leaves Prometheus time to receive the answer before its own timeout.
+const scrapeTimeoutOffset = 500 * time.Millisecond
+
+// ProbeHandler serves /probe?target=host:port&module=name in the multi-target exporter
+// pattern: each request probes once and answers from its own registry. debug=true returns the
+// probe's log and the metrics as text instead. Bad requests (unknown module, missing or
+// malformed target, a target refused by probe.allowed_targets) get HTTP 400 with the reason.
+func ProbeHandler(getConfig func() *config.Config, logger *slog.Logger, now func() time.Time) http.Handler {
+	crls := probe.NewCRLCache(now) // shared by requests, so a CA's CRL is fetched once per NextUpdate
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg := getConfig()
+		q := r.URL.Query()
+		moduleName := q.Get("module")
+		if moduleName == "" {
+			moduleName = config.DefaultModule
+		}
+		m, ok := cfg.Modules[moduleName]
+		if !ok {
+			http.Error(w, fmt.Sprintf("unknown module %q", moduleName), http.StatusBadRequest)
+			return
+		}
+		target := q.Get("target")
+		if target == "" {
+			http.Error(w, "target parameter is missing", http.StatusBadRequest)
+			return
+		}
+		if _, _, err := probe.ParseTarget(target, m.StartTLS); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		timeout, err := probeTimeout(r, time.Duration(m.Timeout))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		allow, err := probe.NewAllowList(cfg.Probe.AllowedTargets)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		res := probe.Run(ctx, target, m, probe.Options{Now: now, Allow: allow, CRLs: crls})
+		logger.Debug("probe done", "target", target, "module", moduleName, "success", res.Success(), "failures", res.Failures(), "duration", res.Duration)
+		if res.Failure == probe.FailRefused {
+			http.Error(w, "refused: "+res.Error, http.StatusBadRequest)
+			return
+		}
+
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collector.ProbeResult{Result: &res, Module: moduleName, Now: now()})
+		if q.Get("debug") == "true" {
+			writeDebug(w, &res, reg)
+			return
+		}
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	})
+}
+
+// probeTimeout is the scrape timeout Prometheus announces minus an offset, capped by the
+// module's timeout.
+func probeTimeout(r *http.Request, module time.Duration) (time.Duration, error) {
+	if module <= 0 {
+		module = 10 * time.Second
+	}
+	h := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
+	if h == "" {
+		return module, nil
+	}
+	s, err := strconv.ParseFloat(h, 64)
+	if err != nil || s <= 0 {
+		return 0, fmt.Errorf("bad X-Prometheus-Scrape-Timeout-Seconds %q", h)
+	}
+	t := time.Duration(s * float64(time.Second))
+	if t > 2*scrapeTimeoutOffset {
+		t -= scrapeTimeoutOffset
+	} else {
+		t /= 2
+	}
+	return min(t, module), nil
+}
+
+func writeDebug(w http.ResponseWriter, res *probe.Result, reg *prometheus.Registry) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "Logs for the probe:")
+	for _, l := range res.Log {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w, "\nMetrics that would have been returned:")
+	mfs, err := reg.Gather()
+	if err != nil {
+		fmt.Fprintln(w, "gathering:", err)
+		return
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package web
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+)
+
+var probeT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// probeSetup serves TLS on loopback and returns the /probe handler's server and the TLS address.
+func probeSetup(t *testing.T, extra string) (probeURL, tlsAddr, silentAddr string) {
+	pki := testcerts.NewPKI("Web", probeT0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: probeT0})
+	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}}
+	tlsAddr = loopback(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() == nil {
+			_, _ = tc.Read(make([]byte, 1))
+		}
+	})
+	silentAddr = loopback(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pki.Root.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse([]byte(`
+modules:
+  tls: {ca_file: ` + ca + `, server_name: localhost, check_revocation: false}
+` + extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ProbeHandler(func() *config.Config { return c }, slog.New(slog.DiscardHandler), func() time.Time { return probeT0 })
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL, tlsAddr, silentAddr
+}
+
+func loopback(t *testing.T, handle func(net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, u string, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestProbeHandlerMetrics(t *testing.T) {
+	base, addr, _ := probeSetup(t, "")
+	_, port, _ := net.SplitHostPort(addr)
+	u := base + "/probe?target=" + url.QueryEscape(addr)
+	want := `
+# HELP probe_success 1 when every address of the target was probed successfully.
+# TYPE probe_success gauge
+probe_success 1
+# HELP probe_duration_seconds How long the probe took.
+# TYPE probe_duration_seconds gauge
+probe_duration_seconds 0
+# HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).
+# TYPE cert_probe_success gauge
+cert_probe_success{ip="127.0.0.1",module="tls",target="127.0.0.1:` + port + `"} 1
+# HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
+# TYPE cert_chain_verified gauge
+cert_chain_verified{ip="127.0.0.1",lineage="",path="",reason="ok",source="probe",target="127.0.0.1:` + port + `"} 1
+# HELP cert_chain_length Number of certificates in the file or served by the endpoint.
+# TYPE cert_chain_length gauge
+cert_chain_length{ip="127.0.0.1",lineage="",path="",source="probe",target="127.0.0.1:` + port + `"} 2
+`
+	if err := testutil.ScrapeAndCompare(u, strings.NewReader(want), "probe_success", "probe_duration_seconds", "cert_probe_success", "cert_chain_verified", "cert_chain_length"); err != nil {
+		t.Error(err)
+	}
+	code, body := get(t, u+"&debug=true")
+	if code != 200 || !strings.Contains(body, "Logs for the probe:") || !strings.Contains(body, "connecting to "+addr) || !strings.Contains(body, "\nprobe_success 1\n") {
+		t.Errorf("debug: %d\n%s", code, body)
+	}
+}
+
+func TestProbeHandlerTimeout(t *testing.T) {
+	base, _, silent := probeSetup(t, "")
+	code, body := get(t, base+"/probe?target="+silent, "X-Prometheus-Scrape-Timeout-Seconds", "1")
+	if code != 200 || !strings.Contains(body, "probe_success 0") || !strings.Contains(body, `probe_failure{reason="timeout"} 1`) {
+		t.Errorf("%d\n%s", code, body)
+	}
+}
+
+func TestProbeHandlerBadRequests(t *testing.T) {
+	base, addr, _ := probeSetup(t, "probe: {allowed_targets: [\"*.example.com\"]}\n")
+	for _, tc := range []struct{ query, want string }{
+		{"target=" + addr + "&module=nope", `unknown module "nope"`},
+		{"module=tls", "target parameter is missing"},
+		{"target=file:///etc/passwd", "is a URL"},
+		{"target=/etc/passwd", "is not host:port"},
+		{"target=" + addr, "refused: target host \"127.0.0.1\" is not in probe.allowed_targets"},
+		{"target=localhost:99999", "bad port"},
+	} {
+		code, body := get(t, base+"/probe?"+tc.query)
+		if code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %q, want 400 %q", tc.query, code, body, tc.want)
+		}
+	}
+	code, body := get(t, base+"/probe?target="+addr, "X-Prometheus-Scrape-Timeout-Seconds", "soon")
+	if code != http.StatusBadRequest || !strings.Contains(body, "bad X-Prometheus-Scrape-Timeout-Seconds") {
+		t.Errorf("bad header: %d %q", code, body)
+	}
+}
+
+func TestProbeTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		module time.Duration
+		want   time.Duration
+	}{
+		{"", 10 * time.Second, 10 * time.Second},
+		{"15", 10 * time.Second, 10 * time.Second},
+		{"5", 10 * time.Second, 4500 * time.Millisecond},
+		{"0.6", 10 * time.Second, 300 * time.Millisecond},
+		{"30", 0, 10 * time.Second},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/probe", nil)
+		if tc.header != "" {
+			r.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", tc.header)
+		}
+		if got, err := probeTimeout(r, tc.module); err != nil || got != tc.want {
+			t.Errorf("%q %s: %s %v, want %s", tc.header, tc.module, got, err, tc.want)
+		}
+	}
+}
