@@ -35,17 +35,14 @@ var (
 	chainLength   = prometheus.NewDesc("cert_chain_length", "Number of certificates in the file or served by the endpoint.", chainLabels, nil)
 )
 
-// RenewalDueFunc lets a caller replace the default renewal point (ARI); nil keeps the default.
-type RenewalDueFunc func(c certs.Cert, loc certs.Location) (time.Time, bool)
-
 // collectChains emits the certificate and chain series of chains; now is the scrape time.
-func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.Time, due RenewalDueFunc) {
+func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.Time, j joins) {
 	for i := range chains {
-		collectChain(ch, &chains[i], now, due)
+		collectChain(ch, &chains[i], now, j)
 	}
 }
 
-func collectChain(ch chan<- prometheus.Metric, c *certs.Chain, now time.Time, due RenewalDueFunc) {
+func collectChain(ch chan<- prometheus.Metric, c *certs.Chain, now time.Time, j joins) {
 	loc := c.Location
 	cl := []string{loc.Source, loc.Path, loc.Lineage, loc.Target, loc.IP}
 	if len(c.Certs) > 0 {
@@ -59,16 +56,11 @@ func collectChain(ch chan<- prometheus.Metric, c *certs.Chain, now time.Time, du
 		ch <- prometheus.MustNewConstMetric(certNotAfter, prometheus.GaugeValue, unix(x.NotAfter), l...)
 		ch <- prometheus.MustNewConstMetric(certNotBefore, prometheus.GaugeValue, unix(x.NotBefore), l...)
 		ch <- prometheus.MustNewConstMetric(certLifetime, prometheus.GaugeValue, x.Lifetime().Seconds(), l...)
-		renewal := x.RenewalDue()
-		if due != nil {
-			if t, ok := due(x, loc); ok {
-				renewal = t
-			}
-		}
-		ch <- prometheus.MustNewConstMetric(certRenewalDue, prometheus.GaugeValue, unix(renewal), l...)
-		ch <- prometheus.MustNewConstMetric(certStaging, prometheus.GaugeValue, b2f(x.Staging), l...)
+		staging := j.isStaging(x, loc)
+		ch <- prometheus.MustNewConstMetric(certRenewalDue, prometheus.GaugeValue, unix(j.renewalDue(x)), l...)
+		ch <- prometheus.MustNewConstMetric(certStaging, prometheus.GaugeValue, b2f(staging), l...)
 		ch <- prometheus.MustNewConstMetric(certInfo, prometheus.GaugeValue, 1,
-			append(l, x.Subject, joinBounded(x.SANs, maxSANsLabel), x.KeyType, x.SigAlg, strconv.FormatBool(x.IsCA), strconv.FormatBool(x.Staging))...)
+			append(l, x.Subject, joinBounded(x.SANs, maxSANsLabel), x.KeyType, x.SigAlg, strconv.FormatBool(x.IsCA), strconv.FormatBool(staging))...)
 		if i == 0 && c.Revocation != nil {
 			r := c.Revocation
 			ch <- prometheus.MustNewConstMetric(certRevoked, prometheus.GaugeValue, b2f(r.Revoked), append(l, r.Method)...)
@@ -117,4 +109,4 @@ type Chains struct {
 func (Chains) Describe(chan<- *prometheus.Desc) {}
 
 // Collect emits the certificate and chain series.
-func (c Chains) Collect(ch chan<- prometheus.Metric) { collectChains(ch, c.Chains, c.Now, nil) }
+func (c Chains) Collect(ch chan<- prometheus.Metric) { collectChains(ch, c.Chains, c.Now, joins{}) }

@@ -30,12 +30,17 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	v := c.inv.View()
 	now := c.now()
+	j := joins{ari: v.ARI, staging: v.StagingLineages()}
 	if v.Files != nil {
-		collectFiles(ch, v.Files, now)
+		collectFiles(ch, v.Files, now, j)
 	}
 	if v.Targets != nil {
-		collectTargets(ch, v.Targets, now)
+		collectTargets(ch, v.Targets, now, j)
 	}
+	if v.ARI != nil {
+		collectARI(ch, v.ARI)
+	}
+	collectDrift(ch, v.Drift, now)
 	if v.Certbot != nil {
 		collectCertbot(ch, v.Certbot)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
@@ -179,6 +180,14 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 	})
 	e.apply(ctx, inventory.Targets, targetsCfg{cfg.Targets, cfg.Modules, cfg.Probe}, len(cfg.Targets) > 0, func(ctx context.Context, gen uint64) {
 		targets.New(cfg, e.logger.With("source", "targets"), e.now, e.Inv.TargetsPublisher(gen)).Run(ctx)
+	})
+	e.Inv.SetDrift(time.Duration(cfg.Drift.GracePeriod), e.now)
+	// ARI asks about local files whose CA is known: certbot lineages or ari.directories.
+	ariCfg := cfg.ARI
+	ariOn := len(cfg.Files) > 0 && ((*ariCfg.Enabled && cfg.Certbot != nil) || len(ariCfg.Directories) > 0)
+	e.apply(ctx, inventory.ARI, ariCfg, ariOn, func(ctx context.Context, gen uint64) {
+		subjects := func() []ari.Subject { return e.Inv.View().ARISubjects(ariCfg, e.now()) }
+		ari.New(subjects, ari.Options{}, e.logger.With("source", "ari"), e.now, e.Inv.ARIPublisher(gen)).Run(ctx)
 	})
 }
 

@@ -3,8 +3,11 @@ package inventory
 
 import (
 	"sync"
+	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/targets"
@@ -18,6 +21,7 @@ const (
 	Files   Kind = "files"
 	Targets Kind = "targets"
 	Certbot Kind = "certbot"
+	ARI     Kind = "ari"
 )
 
 // View is a consistent set of snapshots; nil means the source is not configured or has not
@@ -26,6 +30,9 @@ type View struct {
 	Files   *files.Snapshot
 	Targets *targets.Snapshot
 	Certbot *certbot.Snapshot
+	ARI     *ari.Snapshot
+	// Drift is derived from Files and Targets when either publishes (served-vs-disk join).
+	Drift []Drift
 }
 
 // Statuses lists every source's health.
@@ -40,6 +47,9 @@ func (v View) Statuses() []health.Status {
 	if v.Certbot != nil {
 		out = append(out, v.Certbot.Status...)
 	}
+	if v.ARI != nil {
+		out = append(out, v.ARI.Status...)
+	}
 	return out
 }
 
@@ -49,6 +59,7 @@ type Inventory struct {
 	view    View
 	gen     map[Kind]uint64
 	pending map[Kind]bool // started but not yet published
+	drift   driftTracker
 }
 
 // New returns an empty inventory.
@@ -80,6 +91,8 @@ func (i *Inventory) presentLocked(k Kind) bool {
 		return i.view.Targets != nil
 	case Certbot:
 		return i.view.Certbot != nil
+	case ARI:
+		return i.view.ARI != nil
 	}
 	return false
 }
@@ -92,6 +105,11 @@ func (i *Inventory) setLocked(k Kind, s any) {
 		i.view.Targets, _ = s.(*targets.Snapshot)
 	case Certbot:
 		i.view.Certbot, _ = s.(*certbot.Snapshot)
+	case ARI:
+		i.view.ARI, _ = s.(*ari.Snapshot)
+	}
+	if k == Files || k == Targets {
+		i.deriveDriftLocked()
 	}
 }
 
@@ -117,6 +135,28 @@ func (i *Inventory) TargetsPublisher(gen uint64) func(*targets.Snapshot) {
 // CertbotPublisher returns the publish callback for the certbot source of generation gen.
 func (i *Inventory) CertbotPublisher(gen uint64) func(*certbot.Snapshot) {
 	return func(s *certbot.Snapshot) { i.publish(Certbot, gen, s) }
+}
+
+// ARIPublisher returns the publish callback for the ARI source of generation gen.
+func (i *Inventory) ARIPublisher(gen uint64) func(*ari.Snapshot) {
+	return func(s *ari.Snapshot) { i.publish(ARI, gen, s) }
+}
+
+// SetDrift configures the served-vs-disk join: drift.grace_period, and the clock that dates
+// "first seen different". Until it is called no drift is derived.
+func (i *Inventory) SetDrift(grace time.Duration, now func() time.Time) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.drift.grace, i.drift.now = grace, now
+	i.deriveDriftLocked()
+}
+
+func (i *Inventory) deriveDriftLocked() {
+	var served []certs.Chain
+	if i.view.Targets != nil {
+		served = i.view.Targets.Chains()
+	}
+	i.view.Drift = i.drift.update(served, i.view.Files)
 }
 
 // View returns the current snapshots.

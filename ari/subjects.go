@@ -1,0 +1,95 @@
+package ari
+
+import (
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+)
+
+// Subjects picks the certificates to ask about from the local files: the leaf of each file
+// whose ACME directory is known, from ari.directories (first matching entry wins) or, when
+// ari.enabled, from the certbot lineage's renewal conf server (servers: lineage → URL).
+// Expired certificates and certificates without an authority key identifier are skipped: a
+// CA has nothing to suggest for them. The result is sorted and has one entry per directory and
+// certificate, preferring the entry that names a lineage.
+func Subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, now time.Time) []Subject {
+	byKey := map[cacheKey]int{}
+	var out []Subject
+	for i := range chains {
+		ch := &chains[i]
+		if ch.Source != certs.SourceFile || len(ch.Certs) == 0 {
+			continue
+		}
+		leaf := ch.Certs[0]
+		if leaf.IsCA || leaf.X509 == nil || !now.Before(leaf.NotAfter) {
+			continue
+		}
+		dir := directoryFor(ch.Location, servers, cfg)
+		if dir == "" {
+			continue
+		}
+		id, err := CertID(leaf.X509)
+		if err != nil {
+			continue
+		}
+		k := cacheKey{dir, id}
+		if j, ok := byKey[k]; ok {
+			if out[j].Lineage == "" {
+				out[j].Lineage = ch.Lineage
+			}
+			continue
+		}
+		byKey[k] = len(out)
+		out = append(out, Subject{Cert: leaf, Lineage: ch.Lineage, Directory: dir, ID: id})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Directory != out[j].Directory {
+			return out[i].Directory < out[j].Directory
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func directoryFor(loc certs.Location, servers map[string]string, cfg config.ARI) string {
+	for _, d := range cfg.Directories {
+		for _, p := range d.Paths {
+			if matchPathTmp(p, loc.Path) {
+				return d.Directory
+			}
+		}
+	}
+	if loc.Lineage != "" && cfg.Enabled != nil && *cfg.Enabled {
+		return servers[loc.Lineage]
+	}
+	return ""
+}
+
+// IsStagingDirectory reports whether an ACME directory URL is a staging or test CA whose
+// certificates no client trusts: a host name with a "staging" or "pebble" label part (Let's
+// Encrypt's acme-staging-v02.api.letsencrypt.org and other CAs' staging endpoints, Pebble),
+// or a local address (localhost, loopback), where only test CAs run.
+func IsStagingDirectory(directory string) bool {
+	u, err := url.Parse(directory)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	for _, label := range strings.Split(host, ".") {
+		if strings.Contains(label, "staging") || strings.Contains(label, "pebble") {
+			return true
+		}
+	}
+	return false
+}

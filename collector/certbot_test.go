@@ -1,0 +1,119 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
+)
+
+type certbotTestCollector struct{ s *certbot.Snapshot }
+
+func (c certbotTestCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+func (c certbotTestCollector) Collect(ch chan<- prometheus.Metric) { collectCertbot(ch, c.s) }
+
+func TestCollectCertbot(t *testing.T) {
+	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339, s); return tm }
+	snap := &certbot.Snapshot{
+		HasRun: true, LastRun: at("2026-11-25T00:20:00Z"), LastRunSuccess: false,
+		Runs:     map[string]uint64{"success": 3, "failure": 1},
+		LogLines: 1200, LogBytes: 98765, LogUnparsed: 2,
+		Lineages: []certbot.Lineage{
+			{
+				Name: "a.example.test", Domain: "a.example.test",
+				LastAttempt: at("2026-11-25T00:20:00Z"), LastSuccess: at("2026-11-24T00:00:00Z"), LastRenewal: at("2026-11-24T00:00:00Z"),
+				FailureReason: "connection", FailureMessage: "Some challenges have failed.",
+				Attempts: map[string]uint64{"renewed": 1, "not_due": 2, "failed": 1},
+				Conf:     &certbot.RenewalConf{Lineage: "a.example.test", Server: "https://acme-staging-v02.api.letsencrypt.org/directory", Authenticator: "webroot", DeployHook: "systemctl reload nginx"},
+			},
+			{
+				Name: "b.example.test", Domain: "www.b.example.test",
+				LastAttempt: at("2026-11-25T00:20:00Z"), LastSuccess: at("2026-11-25T00:20:00Z"), LastRenewal: at("2026-11-25T00:20:00Z"),
+				FailureReason: "hook", HookFailures: []logparse.HookFailure{{Hook: "post", Code: 1}},
+				Attempts: map[string]uint64{"renewed": 1},
+			},
+			{
+				Name: "c.example.test", Domain: "c.example.test",
+				LastAttempt: at("2026-11-25T00:20:00Z"), LastSuccess: at("2026-11-25T00:20:00Z"),
+				FailureReason: "none", Attempts: map[string]uint64{"not_due": 1},
+				Conf: &certbot.RenewalConf{Lineage: "c.example.test", Server: "https://acme-v02.api.letsencrypt.org/directory", Authenticator: "standalone"},
+			},
+			{Name: "never.example.test", Domain: "never.example.test", Attempts: map[string]uint64{}},
+		},
+	}
+	want := `
+# HELP cert_expiry_exporter_certbot_log_bytes_total Bytes read from the certbot log.
+# TYPE cert_expiry_exporter_certbot_log_bytes_total counter
+cert_expiry_exporter_certbot_log_bytes_total 98765
+# HELP cert_expiry_exporter_certbot_log_lines_total Lines read from the certbot log.
+# TYPE cert_expiry_exporter_certbot_log_lines_total counter
+cert_expiry_exporter_certbot_log_lines_total 1200
+# HELP cert_expiry_exporter_certbot_log_unparsed_records_total Certbot log records that did not start with a timestamp or were not understood.
+# TYPE cert_expiry_exporter_certbot_log_unparsed_records_total counter
+cert_expiry_exporter_certbot_log_unparsed_records_total 2
+# HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
+# TYPE cert_renewal_failure gauge
+cert_renewal_failure{domain="a.example.test",lineage="a.example.test",reason="connection"} 1
+cert_renewal_failure{domain="c.example.test",lineage="c.example.test",reason="none"} 0
+cert_renewal_failure{domain="www.b.example.test",lineage="b.example.test",reason="hook"} 1
+# HELP certbot_hook_failure 1 when the hook failed in the lineage's latest run.
+# TYPE certbot_hook_failure gauge
+certbot_hook_failure{hook="deploy",lineage="a.example.test"} 0
+certbot_hook_failure{hook="post",lineage="b.example.test"} 1
+# HELP certbot_last_run_success 1 when the newest certbot run ended without a failure.
+# TYPE certbot_last_run_success gauge
+certbot_last_run_success 0
+# HELP certbot_last_run_timestamp_seconds Start of the newest certbot run seen in the log.
+# TYPE certbot_last_run_timestamp_seconds gauge
+certbot_last_run_timestamp_seconds 1.795566e+09
+# HELP certbot_lineage_info The lineage's renewal configuration.
+# TYPE certbot_lineage_info gauge
+certbot_lineage_info{authenticator="standalone",domain="c.example.test",lineage="c.example.test",server="https://acme-v02.api.letsencrypt.org/directory",staging="false"} 1
+certbot_lineage_info{authenticator="webroot",domain="a.example.test",lineage="a.example.test",server="https://acme-staging-v02.api.letsencrypt.org/directory",staging="true"} 1
+# HELP certbot_lineage_last_attempt_timestamp_seconds Last time certbot considered the lineage (renewal or not-due check).
+# TYPE certbot_lineage_last_attempt_timestamp_seconds gauge
+certbot_lineage_last_attempt_timestamp_seconds{lineage="a.example.test"} 1.795566e+09
+certbot_lineage_last_attempt_timestamp_seconds{lineage="b.example.test"} 1.795566e+09
+certbot_lineage_last_attempt_timestamp_seconds{lineage="c.example.test"} 1.795566e+09
+# HELP certbot_lineage_last_renewal_timestamp_seconds Last time a new certificate was issued for the lineage.
+# TYPE certbot_lineage_last_renewal_timestamp_seconds gauge
+certbot_lineage_last_renewal_timestamp_seconds{lineage="a.example.test"} 1.7954784e+09
+certbot_lineage_last_renewal_timestamp_seconds{lineage="b.example.test"} 1.795566e+09
+# HELP certbot_lineage_last_success_timestamp_seconds Last attempt on the lineage that did not fail.
+# TYPE certbot_lineage_last_success_timestamp_seconds gauge
+certbot_lineage_last_success_timestamp_seconds{lineage="a.example.test"} 1.7954784e+09
+certbot_lineage_last_success_timestamp_seconds{lineage="b.example.test"} 1.795566e+09
+certbot_lineage_last_success_timestamp_seconds{lineage="c.example.test"} 1.795566e+09
+# HELP certbot_renewal_attempts_total Renewal attempts by result.
+# TYPE certbot_renewal_attempts_total counter
+certbot_renewal_attempts_total{lineage="a.example.test",result="failed"} 1
+certbot_renewal_attempts_total{lineage="a.example.test",result="not_due"} 2
+certbot_renewal_attempts_total{lineage="a.example.test",result="renewed"} 1
+certbot_renewal_attempts_total{lineage="b.example.test",result="failed"} 0
+certbot_renewal_attempts_total{lineage="b.example.test",result="not_due"} 0
+certbot_renewal_attempts_total{lineage="b.example.test",result="renewed"} 1
+certbot_renewal_attempts_total{lineage="c.example.test",result="failed"} 0
+certbot_renewal_attempts_total{lineage="c.example.test",result="not_due"} 1
+certbot_renewal_attempts_total{lineage="c.example.test",result="renewed"} 0
+certbot_renewal_attempts_total{lineage="never.example.test",result="failed"} 0
+certbot_renewal_attempts_total{lineage="never.example.test",result="not_due"} 0
+certbot_renewal_attempts_total{lineage="never.example.test",result="renewed"} 0
+# HELP certbot_runs_total Certbot runs seen since the exporter started (history replay included).
+# TYPE certbot_runs_total counter
+certbot_runs_total{result="failure"} 1
+certbot_runs_total{result="success"} 3
+`
+	if err := testutil.CollectAndCompare(certbotTestCollector{snap}, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.CollectAndCompare(certbotTestCollector{nil}, strings.NewReader("")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,36 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
+)
+
+// TestDriftGolden: 0 while the endpoint serves the disk's certificate, 0 during the grace,
+// 1 after it.
+func TestDriftGolden(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	drift := []inventory.Drift{
+		{Target: "a.example:443", IP: "127.0.0.1", Path: "/etc/letsencrypt/live/a/fullchain.pem", Lineage: "a", Domain: "a.example"},
+		{Target: "b.example:443", IP: "127.0.0.1", Path: "/etc/letsencrypt/live/b/fullchain.pem", Lineage: "b", Domain: "b.example",
+			Since: now.Add(-30 * time.Minute), OutdatedAt: now.Add(30 * time.Minute)},
+		{Target: "c.example:443", IP: "::1", Path: "/srv/c.pem", Domain: "c.example",
+			Since: now.Add(-2 * time.Hour), OutdatedAt: now.Add(-time.Hour)},
+	}
+	c := funcCollector(func(ch chan<- prometheus.Metric) { collectDrift(ch, drift, now) })
+	want := `
+# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file with the same names holds, for longer than drift.grace_period; 0 while it matches.
+# TYPE cert_served_outdated gauge
+cert_served_outdated{domain="a.example",ip="127.0.0.1",lineage="a",path="/etc/letsencrypt/live/a/fullchain.pem",target="a.example:443"} 0
+cert_served_outdated{domain="b.example",ip="127.0.0.1",lineage="b",path="/etc/letsencrypt/live/b/fullchain.pem",target="b.example:443"} 0
+cert_served_outdated{domain="c.example",ip="::1",lineage="",path="/srv/c.pem",target="c.example:443"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+}
