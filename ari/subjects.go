@@ -1,14 +1,12 @@
 package ari
 
 import (
-	"net"
-	"net/url"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
 )
 
 // Subjects picks the certificates to ask about from the local files: the leaf of each file
@@ -59,7 +57,7 @@ func Subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, n
 func directoryFor(loc certs.Location, servers map[string]string, cfg config.ARI) string {
 	for _, d := range cfg.Directories {
 		for _, p := range d.Paths {
-			if matchPathTmp(p, loc.Path) {
+			if files.MatchPath(p, loc.Path) {
 				return d.Directory
 			}
 		}
@@ -68,28 +66,4 @@ func directoryFor(loc certs.Location, servers map[string]string, cfg config.ARI)
 		return servers[loc.Lineage]
 	}
 	return ""
-}
-
-// IsStagingDirectory reports whether an ACME directory URL is a staging or test CA whose
-// certificates no client trusts: a host name with a "staging" or "pebble" label part (Let's
-// Encrypt's acme-staging-v02.api.letsencrypt.org and other CAs' staging endpoints, Pebble),
-// or a local address (localhost, loopback), where only test CAs run.
-func IsStagingDirectory(directory string) bool {
-	u, err := url.Parse(directory)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	host := strings.ToLower(u.Hostname())
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback()
-	}
-	for _, label := range strings.Split(host, ".") {
-		if strings.Contains(label, "staging") || strings.Contains(label, "pebble") {
-			return true
-		}
-	}
-	return false
 }

@@ -95,8 +95,8 @@ func TestIsStagingDirectory(t *testing.T) {
 		"not a url":                                              false,
 		"":                                                       false,
 	} {
-		if got := IsStagingDirectory(dir); got != want {
-			t.Errorf("IsStagingDirectory(%q) = %v, want %v", dir, got, want)
+		if got := certs.IsStagingDirectory(dir); got != want {
+			t.Errorf("certs.IsStagingDirectory(%q) = %v, want %v", dir, got, want)
 		}
 	}
 }

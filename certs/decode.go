@@ -6,7 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -16,6 +19,8 @@ var (
 	ErrTruncated = errors.New("truncated PEM block")
 	ErrNoCert    = errors.New("no certificate found")
 	ErrPassword  = errors.New("PKCS#12: wrong or missing password")
+	// ErrKeyOnly: PEM holding private keys and no certificate, e.g. a key matched by a broad glob.
+	ErrKeyOnly = errors.New("private key only, no certificate")
 )
 
 // MaxCerts bounds how many certificates one input may yield, so a hostile file cannot make
@@ -43,8 +48,9 @@ func Decode(data []byte, password string) ([]*x509.Certificate, error) {
 
 func decodePEM(data []byte) ([]*x509.Certificate, error) {
 	var (
-		out  []*x509.Certificate
-		errs []error
+		out    []*x509.Certificate
+		errs   []error
+		sawKey bool
 	)
 	rest := data
 	for i := 0; ; i++ {
@@ -54,6 +60,7 @@ func decodePEM(data []byte) ([]*x509.Certificate, error) {
 			break
 		}
 		if block.Type != "CERTIFICATE" && block.Type != "X509 CERTIFICATE" {
+			sawKey = sawKey || strings.HasSuffix(block.Type, "PRIVATE KEY")
 			continue
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
@@ -70,12 +77,26 @@ func decodePEM(data []byte) ([]*x509.Certificate, error) {
 		errs = append(errs, ErrTruncated)
 	}
 	if len(out) == 0 && len(errs) == 0 {
+		if sawKey {
+			return nil, ErrKeyOnly
+		}
 		errs = append(errs, ErrNoCert)
 	}
 	return out, errors.Join(errs...)
 }
 
+// maxPBEIterations bounds the key derivation work a PKCS#12 file may ask for: the iteration
+// count comes from the file, and a hostile one with 2^31 iterations would stall the scanner.
+// Common tools use 2,048 to 600,000.
+const maxPBEIterations = 1_000_000
+
+// ErrTooCostly: a PKCS#12 file asks for more key derivation iterations than maxPBEIterations.
+var ErrTooCostly = errors.New("PKCS#12: key derivation iteration count too large")
+
 func decodePKCS12(data []byte, password string) ([]*x509.Certificate, error) {
+	if !iterationsBounded(cryptobyte.String(data), 0) {
+		return nil, ErrTooCostly
+	}
 	// A trust store holds only certificates; a key store holds a key, its certificate and chain.
 	if certs, err := pkcs12.DecodeTrustStore(data, password); err == nil && len(certs) > 0 {
 		return limit(certs)
@@ -95,4 +116,48 @@ func limit(c []*x509.Certificate) ([]*x509.Certificate, error) {
 		return c[:MaxCerts], fmt.Errorf("more than %d certificates", MaxCerts)
 	}
 	return c, nil
+}
+
+// iterationsBounded walks DER (and DER wrapped in OCTET STRINGs, as PKCS#12 nests it) and checks
+// every INTEGER that follows a salt-like element in a SEQUENCE: that is where PBES1 and PBKDF2
+// parameters and MacData put the iteration count (go-pkcs12 accepts any tag for a PBKDF2 salt).
+// INTEGERs after an INTEGER (key components) or after a certificate's [0] version (its serial)
+// are not iteration counts. Bytes that are not DER (encrypted content) are left alone.
+func iterationsBounded(der cryptobyte.String, depth int) bool {
+	if depth > 16 {
+		return true // go-pkcs12 rejects deeper nesting anyway
+	}
+	checkNext := false
+	for !der.Empty() {
+		var (
+			elem cryptobyte.String
+			tag  cbasn1.Tag
+		)
+		if !der.ReadAnyASN1(&elem, &tag) {
+			return true
+		}
+		switch {
+		case tag == cbasn1.INTEGER && checkNext:
+			if len(elem) > 0 && elem[0]&0x80 != 0 {
+				break // negative: no iterations at all
+			}
+			b := bytes.TrimLeft(elem, "\x00")
+			if len(b) > 4 {
+				return false
+			}
+			var n uint64
+			for _, c := range b {
+				n = n<<8 | uint64(c)
+			}
+			if n > maxPBEIterations {
+				return false
+			}
+		case tag&0x20 != 0, tag == cbasn1.OCTET_STRING: // constructed, or possibly wrapping DER
+			if !iterationsBounded(elem, depth+1) {
+				return false
+			}
+		}
+		checkNext = tag != cbasn1.INTEGER && tag != cbasn1.Tag(0).Constructed().ContextSpecific()
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"time"
@@ -124,11 +125,11 @@ func classify(err error, chain []*x509.Certificate, now time.Time) string {
 	case errors.As(err, &host):
 		return ReasonHostnameMismatch
 	case errors.As(err, &ua):
-		// A chain that stops at a non-CA certificate or at an intermediate whose issuer was not
-		// sent is the classic "server sends cert.pem instead of fullchain.pem"; a chain that ends
-		// in a self-signed certificate nobody trusts is an unknown authority.
+		// A chain that stops at a non-CA certificate issued by someone else is the classic
+		// "server sends cert.pem instead of fullchain.pem"; a chain that ends in a self-signed
+		// certificate nobody trusts, or in a CA whose issuer is unknown, is an unknown authority.
 		top := chain[len(chain)-1]
-		if !top.IsCA || len(chain) == 1 && !selfSigned(top) {
+		if !top.IsCA && !selfSigned(top) {
 			return ReasonIncompleteChain
 		}
 		for _, c := range chain[1:] {
@@ -141,6 +142,8 @@ func classify(err error, chain []*x509.Certificate, now time.Time) string {
 	return ReasonOther
 }
 
+// selfSigned: issued by itself, whether or not it is marked as a CA (CheckSignatureFrom would
+// refuse a non-CA issuer).
 func selfSigned(c *x509.Certificate) bool {
-	return c.CheckSignatureFrom(c) == nil
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }

@@ -14,6 +14,8 @@ type Certbot struct {
 	LogTimezone string `yaml:"log_timezone,omitempty"`
 	// HistoryMaxAge bounds the replay of old and rotated logs at start.
 	HistoryMaxAge model.Duration `yaml:"history_max_age,omitempty"`
+	// RescanInterval rereads renewal/*.conf and stats the log even when fsnotify is silent.
+	RescanInterval model.Duration `yaml:"rescan_interval,omitempty"`
 }
 
 func (c *Certbot) defaults() {
@@ -26,9 +28,18 @@ func (c *Certbot) defaults() {
 	if c.HistoryMaxAge == 0 {
 		c.HistoryMaxAge = model.Duration(30 * 24 * time.Hour)
 	}
+	if c.RescanInterval == 0 {
+		c.RescanInterval = model.Duration(time.Minute)
+	}
 }
 
 func (c *Certbot) validate(path string) error {
+	if c.HistoryMaxAge < 0 {
+		return fieldError(path+".history_max_age", "must not be negative")
+	}
+	if c.RescanInterval < model.Duration(time.Second) {
+		return fieldError(path+".rescan_interval", "must be at least 1s")
+	}
 	if c.LogTimezone != "" {
 		if _, err := time.LoadLocation(c.LogTimezone); err != nil {
 			return fieldError(path+".log_timezone", "%v", err)

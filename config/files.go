@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/common/model"
 )
@@ -15,11 +17,14 @@ type Files struct {
 	PasswordFile string `yaml:"password_file,omitempty"`
 	// CAFile replaces the system roots for the chain check of these files.
 	CAFile string `yaml:"ca_file,omitempty"`
-	// CheckKey opts in to reading the private key next to each certificate.
+	// CheckKey opts in to reading the private key next to each certificate (certbot's
+	// privkey.pem, else <stem>.key); KeyPaths globs name the key files instead, matched to a
+	// certificate by directory and stem.
 	CheckKey bool     `yaml:"check_key,omitempty"`
 	KeyPaths []string `yaml:"key_paths,omitempty"`
-	// MaxFileSize caps what is read from one file (bytes).
-	MaxFileSize    int64          `yaml:"max_file_size,omitempty"`
+	// MaxFileSize caps what is read from one file (bytes); larger files are reported, not read.
+	MaxFileSize int64 `yaml:"max_file_size,omitempty"`
+	// RescanInterval is the safety-net full rescan (±10% jitter) on top of fsnotify events.
 	RescanInterval model.Duration `yaml:"rescan_interval,omitempty"`
 }
 
@@ -28,7 +33,7 @@ func (f *Files) defaults() {
 		f.MaxFileSize = 4 << 20
 	}
 	if f.RescanInterval == 0 {
-		f.RescanInterval = model.Duration(5 * 60e9)
+		f.RescanInterval = model.Duration(5 * time.Minute)
 	}
 }
 
@@ -36,16 +41,30 @@ func (f *Files) validate(path string) error {
 	if len(f.Paths) == 0 {
 		return fieldError(path+".paths", "must list at least one glob")
 	}
-	for i, p := range append(append([]string{}, f.Paths...), f.Exclude...) {
-		if _, err := filepath.Match(p, ""); err != nil {
-			return fieldError(path+".paths", "bad glob %q (#%d): %v", p, i, err)
+	for _, g := range []struct {
+		field string
+		globs []string
+	}{{"paths", f.Paths}, {"exclude", f.Exclude}, {"key_paths", f.KeyPaths}} {
+		for i, p := range g.globs {
+			if _, err := filepath.Match(p, ""); err != nil || p == "" {
+				if err == nil {
+					err = errors.New("empty")
+				}
+				return fieldError(path+"."+g.field, "bad glob %q (#%d): %v", p, i, err)
+			}
 		}
+	}
+	if len(f.KeyPaths) > 0 && !f.CheckKey {
+		return fieldError(path+".key_paths", "has no effect without check_key: true")
 	}
 	if f.Password != "" && f.PasswordFile != "" {
 		return fieldError(path+".password_file", "password and password_file are mutually exclusive")
 	}
 	if f.MaxFileSize < 0 {
 		return fieldError(path+".max_file_size", "must be positive")
+	}
+	if time.Duration(f.RescanInterval) < time.Second {
+		return fieldError(path+".rescan_interval", "must be at least 1s")
 	}
 	return nil
 }

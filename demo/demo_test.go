@@ -102,6 +102,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: value %s", want, v)
 		}
 	}
+	checkDocumented(t, body)
 	if page := get(t, "http://"+addr+"/certificates"); !strings.Contains(page, "two-days.demo.test") || !strings.Contains(page, "failed: dns") {
 		t.Errorf("/certificates lacks the demo rows")
 	}
@@ -137,4 +138,27 @@ func get(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// checkDocumented fails for every metric family the exporter emits that docs/metrics.md does not
+// name, so the reference cannot drift from the code (alerts/contract_test.go checks the other way).
+func checkDocumented(t *testing.T, exposition string) {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(exposition, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "#" || f[1] != "TYPE" {
+			continue
+		}
+		name := f[2]
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_") {
+			continue
+		}
+		if !bytes.Contains(doc, []byte("`"+name+"`")) {
+			t.Errorf("metric %s is exported but not documented in docs/metrics.md", name)
+		}
+	}
 }

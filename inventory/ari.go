@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 )
 
@@ -31,12 +32,12 @@ func (v View) lineageServers() map[string]string {
 }
 
 // StagingLineages lists the certbot lineages that renew against a staging or test CA
-// (ari.IsStagingDirectory of the renewal conf server): their files' certificates are staging
+// (certs.IsStagingDirectory of the renewal conf server): their files' certificates are staging
 // certificates whatever their issuer says.
 func (v View) StagingLineages() map[string]bool {
 	var out map[string]bool
 	for name, server := range v.lineageServers() {
-		if ari.IsStagingDirectory(server) {
+		if certs.IsStagingDirectory(server) {
 			if out == nil {
 				out = map[string]bool{}
 			}

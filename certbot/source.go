@@ -1,0 +1,346 @@
+package certbot
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
+)
+
+const (
+	// maxLine bounds one log line; longer lines are cut and counted.
+	maxLine = 1 << 20
+	// logPoll is the fallback when fsnotify says nothing (NFS, missed events).
+	logPoll = time.Second
+	// runIdle is how long a quiet log means certbot has exited, completing its last run.
+	runIdle = 2 * time.Minute
+)
+
+// Error reasons, pre-created at 0.
+var (
+	LogErrorReasons     = []string{"not_found", "permission", "io", "line_too_long"}
+	RenewalErrorReasons = []string{"not_found", "permission", "io", "parse"}
+)
+
+// Source follows one certbot installation. Run owns all state; publish receives immutable
+// snapshots, so a scrape never waits on the log.
+type Source struct {
+	cfg     config.Certbot
+	log     *slog.Logger
+	now     func() time.Time
+	publish func(*Snapshot)
+
+	lr       *lineReader
+	asm      *logparse.Assembler
+	fold     logparse.Folder
+	tail     *tailer
+	state    state
+	confs    map[string]RenewalConf
+	confsOK  bool                 // renewal dir was read: lineages without a conf are gone
+	badConfs map[string]time.Time // conf path → mtime of the broken version already counted
+	domains  map[string]string
+
+	logHealth, renewalHealth health.Status
+	logErr, renewalErr       string // current error reason, to count and log state changes once
+}
+
+// New prepares a Source; Run starts it.
+func New(cfg config.Certbot, logger *slog.Logger, now func() time.Time, publish func(*Snapshot)) *Source {
+	s := &Source{
+		cfg: cfg, log: logger, now: now, publish: publish,
+		asm:      logparse.NewAssembler(cfg.Location(), maxLine),
+		state:    newState(),
+		confs:    map[string]RenewalConf{},
+		badConfs: map[string]time.Time{},
+		domains:  map[string]string{},
+		logHealth: health.Status{Source: "certbot_log", Name: cfg.LogFile,
+			Errors: health.NewErrors(LogErrorReasons...)},
+		renewalHealth: health.Status{Source: "certbot_renewal", Name: filepath.Join(cfg.ConfigDir, "renewal"),
+			Errors: health.NewErrors(RenewalErrorReasons...)},
+	}
+	s.lr = &lineReader{max: maxLine, emit: s.line}
+	s.tail = newTailer(cfg.LogFile, s.lr)
+	return s
+}
+
+// Run replays the log history, then follows the log and the renewal confs until ctx ends.
+func (s *Source) Run(ctx context.Context) {
+	defer s.tail.close()
+	s.readRenewal()
+	s.replay()
+	s.settle(true)
+	s.emit()
+
+	renewalDir := filepath.Join(s.cfg.ConfigDir, "renewal")
+	var events <-chan fsnotify.Event
+	var watchErrs <-chan error
+	if w, err := fsnotify.NewWatcher(); err == nil {
+		defer w.Close()
+		// Best effort: polling covers directories that do not exist yet or cannot be watched.
+		_ = w.Add(filepath.Dir(s.cfg.LogFile))
+		_ = w.Add(renewalDir)
+		events, watchErrs = w.Events, w.Errors
+	}
+	poll := time.NewTicker(logPoll)
+	defer poll.Stop()
+	rescan := time.NewTicker(max(time.Duration(s.cfg.RescanInterval), logPoll))
+	defer rescan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if filepath.Dir(ev.Name) == renewalDir {
+				s.readRenewal()
+			}
+			s.pollLog()
+		case err := <-watchErrs:
+			s.log.Debug("fsnotify", "err", err) // an overflow only means polling catches up
+			continue
+		case <-poll.C:
+			s.pollLog()
+		case <-rescan.C:
+			s.readRenewal()
+			s.pollLog()
+		}
+		s.emit()
+	}
+}
+
+func (s *Source) pollLog() {
+	before := s.lr.bytes
+	err := s.tail.poll()
+	s.setLogError(err)
+	s.settle(s.lr.bytes == before)
+}
+
+// settle completes what the log's silence completes: a record cannot get more continuation
+// lines once a poll found nothing new, and a run is over once certbot has been quiet.
+func (s *Source) settle(quiet bool) {
+	if !quiet {
+		return
+	}
+	if r, ok := s.asm.Flush(); ok {
+		s.record(r)
+	}
+	if cur := s.fold.Current(); cur != nil {
+		last := cur.End
+		if cur.SleepUntil.After(last) {
+			last = cur.SleepUntil
+		}
+		if s.now().Sub(last) > runIdle {
+			s.state.applyRun(s.fold.Flush(), s.confLineages(), true)
+		}
+	}
+}
+
+// replay reads the rotated logs (oldest first, within history_max_age) and then the current
+// log, which the tailer keeps following. A file is read once even if renamed meanwhile.
+func (s *Source) replay() {
+	cur, err := os.Open(s.cfg.LogFile)
+	var curInfo os.FileInfo
+	if err == nil {
+		if curInfo, err = cur.Stat(); err != nil {
+			cur.Close()
+			cur = nil
+		}
+	}
+	rotated, lerr := listRotated(s.cfg.LogFile, s.now().Add(-time.Duration(s.cfg.HistoryMaxAge)))
+	if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
+		s.log.Warn("listing rotated certbot logs", "err", lerr)
+	}
+	seen := []os.FileInfo{}
+	if curInfo != nil {
+		seen = append(seen, curInfo)
+	}
+	for _, rf := range rotated {
+		if sameAny(rf.info, seen) {
+			continue
+		}
+		seen = append(seen, rf.info)
+		if err := readWhole(rf.path, s.lr); err != nil {
+			s.log.Warn("reading rotated certbot log", "path", rf.path, "err", err)
+			s.logHealth.Errors["io"]++
+		}
+		s.settle(true)
+	}
+	if cur != nil {
+		s.tail.attach(cur, curInfo)
+	}
+	s.pollLog()
+}
+
+func sameAny(fi os.FileInfo, list []os.FileInfo) bool {
+	for _, o := range list {
+		if os.SameFile(fi, o) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Source) line(b []byte) {
+	if r, ok := s.asm.Line(b); ok {
+		s.record(r)
+	}
+}
+
+func (s *Source) record(r logparse.Record) {
+	if done := s.fold.Add(r); done != nil {
+		s.state.applyRun(done, s.confLineages(), true)
+	}
+}
+
+func (s *Source) setLogError(err error) {
+	reason := ""
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		reason = "not_found"
+	case errors.Is(err, fs.ErrPermission):
+		reason = "permission"
+	default:
+		reason = "io"
+	}
+	if reason != s.logErr {
+		if reason != "" {
+			s.logHealth.Errors[reason]++
+			s.log.Warn("certbot log unreadable", "path", s.cfg.LogFile, "reason", reason, "err", err)
+		} else if s.logErr != "" {
+			s.log.Info("certbot log readable again", "path", s.cfg.LogFile)
+		}
+		s.logErr = reason
+	}
+	s.logHealth.Up = reason == ""
+	if s.logHealth.Up {
+		s.logHealth.LastSuccess = s.now()
+	}
+}
+
+// readRenewal rereads <config_dir>/renewal/*.conf. Nothing in them is ever executed.
+func (s *Source) readRenewal() {
+	dir := filepath.Join(s.cfg.ConfigDir, "renewal")
+	paths, err := filepath.Glob(filepath.Join(dir, "*.conf"))
+	if err == nil {
+		_, err = os.Stat(dir)
+	}
+	reason := ""
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		reason = "not_found"
+	case errors.Is(err, fs.ErrPermission):
+		reason = "permission"
+	default:
+		reason = "io"
+	}
+	if reason != "" {
+		if reason != s.renewalErr {
+			s.renewalHealth.Errors[reason]++
+			s.log.Warn("certbot renewal directory unreadable", "path", dir, "reason", reason, "err", err)
+		}
+		s.renewalErr, s.confsOK, s.renewalHealth.Up = reason, false, false
+		return
+	}
+	confs := map[string]RenewalConf{}
+	for _, p := range paths {
+		lineage := strings.TrimSuffix(filepath.Base(p), ".conf")
+		info, err := os.Stat(p)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		data, err := readLimited(p, maxConfBytes+1)
+		var c RenewalConf
+		if err == nil {
+			c, err = ParseRenewalConf(lineage, data)
+		}
+		if err != nil {
+			if !s.badConfs[p].Equal(info.ModTime()) {
+				s.badConfs[p] = info.ModTime()
+				s.renewalHealth.Errors["parse"]++
+				s.log.Warn("certbot renewal conf unreadable", "path", p, "err", err)
+			}
+			continue
+		}
+		delete(s.badConfs, p)
+		confs[lineage] = c
+		if _, ok := s.domains[lineage]; !ok || s.confs[lineage].Cert != c.Cert {
+			s.domains[lineage] = certDomain(certPath(s.cfg.ConfigDir, c))
+		}
+	}
+	s.confs, s.confsOK, s.renewalErr = confs, true, ""
+	s.renewalHealth.Up, s.renewalHealth.LastSuccess = true, s.now()
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+func certPath(configDir string, c RenewalConf) string {
+	if c.Cert != "" {
+		return c.Cert
+	}
+	return filepath.Join(configDir, "live", c.Lineage, "cert.pem")
+}
+
+// certDomain names a lineage the way the certificate series do (subject CN, else the first
+// DNS SAN); "" when the certificate cannot be read.
+func certDomain(path string) string {
+	data, err := readLimited(path, 1<<20)
+	if err != nil {
+		return ""
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return ""
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	if cert.Subject.CommonName != "" {
+		return cert.Subject.CommonName
+	}
+	if len(cert.DNSNames) > 0 {
+		return cert.DNSNames[0]
+	}
+	return ""
+}
+
+func (s *Source) confLineages() []string {
+	out := make([]string, 0, len(s.confs))
+	for l := range s.confs {
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// emit publishes the state with the run in progress applied (its lineage gauges show at once;
+// its counters wait until it is complete).
+func (s *Source) emit() {
+	st := s.state.clone()
+	if cur := s.fold.Current(); cur != nil {
+		st.applyRun(cur, s.confLineages(), false)
+	}
+	s.publish(s.snapshot(st))
+}

@@ -1,0 +1,365 @@
+package certbot
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+)
+
+var t0 = time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
+
+// env is a certbot installation in a temp dir and a Source over it, driven step by step.
+type env struct {
+	t     *testing.T
+	dir   string
+	log   string
+	now   time.Time
+	mu    sync.Mutex
+	snap  *Snapshot
+	lines int // lines written to the log so far
+	runs  int
+}
+
+func newEnv(t *testing.T) *env {
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, log: filepath.Join(dir, "logs", "letsencrypt.log"), now: t0}
+	for _, d := range []string{"logs", "conf/renewal"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.conf("a.example.test", "[renewalparams]\nauthenticator = standalone\nserver = https://acme-v02.api.letsencrypt.org/directory\n")
+	return e
+}
+
+func (e *env) conf(lineage, text string) {
+	if err := os.WriteFile(filepath.Join(e.dir, "conf/renewal", lineage+".conf"), []byte(text), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) source() *Source {
+	cfg := config.Certbot{ConfigDir: filepath.Join(e.dir, "conf"), LogFile: e.log, LogTimezone: "UTC",
+		HistoryMaxAge: model.Duration(30 * 24 * time.Hour), RescanInterval: model.Duration(time.Minute)}
+	return New(cfg, slog.New(slog.DiscardHandler), func() time.Time { return e.now },
+		func(s *Snapshot) { e.mu.Lock(); e.snap = s; e.mu.Unlock() })
+}
+
+func (e *env) latest() *Snapshot { e.mu.Lock(); defer e.mu.Unlock(); return e.snap }
+
+// run appends one certbot run on a.example.test (3 lines with a traceback when it fails) to path.
+func (e *env) run(path string, fail bool) {
+	e.now = e.now.Add(12 * time.Hour)
+	stamp := e.now.Format("2006-01-02 15:04:05,000")
+	text := fmt.Sprintf("%s:DEBUG:certbot._internal.main:certbot version: 2.1.0\n"+
+		"%s:DEBUG:certbot._internal.display.obj:Notifying user: Processing /etc/letsencrypt/renewal/a.example.test.conf\n", stamp, stamp)
+	if fail {
+		text += stamp + ":ERROR:certbot._internal.renewal:Failed to renew certificate a.example.test with error: urn:ietf:params:acme:error:rateLimited :: too many certificates\n" +
+			"Traceback (most recent call last):\n" +
+			stamp + ":ERROR:certbot._internal.log:1 renew failure(s), 0 parse failure(s)\n"
+	} else {
+		text += stamp + ":DEBUG:certbot._internal.storage:Writing new config /etc/letsencrypt/renewal/a.example.test.conf.new.\n"
+	}
+	e.append(path, text)
+	e.runs++
+}
+
+func (e *env) append(path, text string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		e.t.Fatal(err)
+	}
+	e.lines += strings.Count(text, "\n")
+}
+
+// start replays like Run does, without the loop; poll is one loop iteration.
+func (e *env) start(s *Source) { s.readRenewal(); s.replay(); s.settle(true); s.emit() }
+func (e *env) poll(s *Source)  { s.pollLog(); s.emit() }
+
+// check asserts that every line and run written was read exactly once.
+func (e *env) check(s *Source) {
+	e.t.Helper()
+	e.now = e.now.Add(runIdle + time.Second) // the last run is over
+	e.poll(s)
+	e.poll(s) // a quiet poll completes it
+	snap := e.latest()
+	if snap.LogLines != uint64(e.lines) || snap.Runs["success"]+snap.Runs["failure"] != uint64(e.runs) {
+		e.t.Fatalf("read %d lines and %d runs, wrote %d lines and %d runs", snap.LogLines, snap.Runs["success"]+snap.Runs["failure"], e.lines, e.runs)
+	}
+	if snap.LogUnparsed != 0 {
+		e.t.Errorf("unparsed = %d", snap.LogUnparsed)
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func gzipFile(t *testing.T, from, to string) {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Remove(from); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRotationStyles(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(e *env)
+	}{
+		{"certbot rename chain", func(e *env) { rotateChain(e.t, e.log) }},
+		{"logrotate create + gzip (no delaycompress)", func(e *env) {
+			if _, err := os.Stat(e.log + ".1.gz"); err == nil {
+				mustRename(e.t, e.log+".1.gz", e.log+".2.gz")
+			}
+			mustRename(e.t, e.log, e.log+".1")
+			gzipFile(e.t, e.log+".1", e.log+".1.gz")
+		}},
+		{"copytruncate", func(e *env) {
+			data, err := os.ReadFile(e.log)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if err := os.WriteFile(e.log+".1", data, 0o644); err != nil {
+				e.t.Fatal(err)
+			}
+			if err := os.Truncate(e.log, 0); err != nil {
+				e.t.Fatal(err)
+			}
+		}},
+		{"delete and recreate", func(e *env) {
+			if err := os.Remove(e.log); err != nil {
+				e.t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.run(e.log, false)
+			s := e.source()
+			e.start(s)
+			for i := 0; i < 3; i++ {
+				e.run(e.log, i == 1) // written before the rotation, not yet read
+				tt.rotate(e)
+				e.run(e.log, false) // the new file
+				e.poll(s)
+			}
+			e.check(s)
+			snap := e.latest()
+			if l := snap.Lineages[0]; l.FailureReason != "none" || l.Attempts["failed"] != 1 || l.Attempts["renewed"] != 6 {
+				t.Errorf("lineage %+v", l)
+			}
+			// Restarted exporter: replays what is left on disk once.
+			e2 := &env{t: t, dir: e.dir, log: e.log, now: e.now, lines: linesOnDisk(t, e.log)}
+			s2 := e2.source()
+			e2.start(s2)
+			if got := e2.latest().LogLines; got != uint64(e2.lines) {
+				t.Errorf("restart read %d lines, %d are on disk", got, e2.lines)
+			}
+			s.tail.close()
+			s2.tail.close()
+		})
+	}
+}
+
+// linesOnDisk counts lines in the log and its backups (plain or gzip).
+func linesOnDisk(t *testing.T, log string) int {
+	paths, _ := filepath.Glob(log + "*")
+	n := 0
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = f
+		if strings.HasSuffix(p, ".gz") {
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = zr
+		}
+		data, err := io.ReadAll(r)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(data), "\n")
+	}
+	return n
+}
+
+func TestRestartMidway(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 3; i++ {
+		e.run(e.log, false)
+		rotateChain(t, e.log)
+	}
+	e.run(e.log, true)
+	s := e.source()
+	e.start(s)
+	e.check(s)
+	if l := e.latest().Lineages[0]; l.FailureReason != "rate_limited" || l.Attempts["renewed"] != 3 || l.Attempts["failed"] != 1 {
+		t.Errorf("after replay: %+v", l)
+	}
+	s.tail.close()
+
+	// Stopped; certbot rotates and runs twice; a new exporter replays everything once.
+	rotateChain(t, e.log)
+	e.run(e.log, false)
+	s2 := e.source()
+	e.start(s2)
+	e.run(e.log, false)
+	e.check(s2)
+	if l := e.latest().Lineages[0]; l.FailureReason != "none" || l.Attempts["renewed"] != 5 || !l.LastSuccess.Equal(e.now.Add(-runIdle-time.Second)) {
+		t.Errorf("after restart: %+v", l)
+	}
+	s2.tail.close()
+}
+
+// rotateChain rotates like certbot: .N → .N+1, …, log → .1.
+func rotateChain(t *testing.T, log string) {
+	n := 1
+	for ; ; n++ {
+		if _, err := os.Stat(fmt.Sprintf("%s.%d", log, n)); err != nil {
+			break
+		}
+	}
+	for ; n > 1; n-- {
+		mustRename(t, fmt.Sprintf("%s.%d", log, n-1), fmt.Sprintf("%s.%d", log, n))
+	}
+	mustRename(t, log, log+".1")
+}
+
+func TestHistoryMaxAge(t *testing.T) {
+	e := newEnv(t)
+	e.run(e.log, true)
+	mustRename(t, e.log, e.log+".1")
+	old := t0.Add(-40 * 24 * time.Hour)
+	if err := os.Chtimes(e.log+".1", old, old); err != nil {
+		t.Fatal(err)
+	}
+	e.lines, e.runs = 0, 0
+	e.run(e.log, false)
+	s := e.source()
+	e.start(s)
+	e.check(s) // the 40-day-old backup is not replayed
+	s.tail.close()
+}
+
+func TestMissingLogAndLongLines(t *testing.T) {
+	e := newEnv(t)
+	s := e.source()
+	e.start(s)
+	e.poll(s)
+	e.poll(s)
+	snap := e.latest()
+	lh := snap.Status[0]
+	if lh.Source != "certbot_log" || lh.Up || lh.Errors["not_found"] != 1 {
+		t.Fatalf("missing log: %+v", lh)
+	}
+	e.run(e.log, false)
+	e.append(e.log, "x"+strings.Repeat("y", maxLine+10)+"\n")
+	e.poll(s)
+	snap = e.latest()
+	if lh := snap.Status[0]; !lh.Up || lh.Errors["line_too_long"] != 1 || lh.Errors["not_found"] != 1 {
+		t.Fatalf("log back: %+v", lh)
+	}
+	if snap.LogLines != uint64(e.lines) || snap.LogUnparsed != 0 {
+		t.Errorf("lines %d (want %d), unparsed %d", snap.LogLines, e.lines, snap.LogUnparsed)
+	}
+	if rh := snap.Status[1]; rh.Source != "certbot_renewal" || !rh.Up {
+		t.Errorf("renewal health %+v", rh)
+	}
+	s.tail.close()
+}
+
+func TestRenewalConfs(t *testing.T) {
+	e := newEnv(t)
+	e.conf("broken.example.test", "this is = [not a\n[renewalparams\n")
+	e.conf("stage.example.test", "[renewalparams]\nauthenticator = webroot\nserver = https://acme-staging-v02.api.letsencrypt.org/directory\n")
+	s := e.source()
+	e.start(s)
+	snap := e.latest()
+	var names []string
+	for _, l := range snap.Lineages {
+		names = append(names, l.Name)
+	}
+	if strings.Join(names, ",") != "a.example.test,broken.example.test,stage.example.test" {
+		t.Fatalf("lineages %v", names)
+	}
+	if snap.Lineages[1].Conf != nil || !snap.Lineages[2].Conf.Staging() || snap.Status[1].Errors["parse"] != 1 {
+		t.Errorf("confs: %+v %+v %+v", snap.Lineages[1], snap.Lineages[2].Conf, snap.Status[1])
+	}
+	s.readRenewal() // same broken file: counted once
+	if s.renewalHealth.Errors["parse"] != 1 {
+		t.Errorf("parse errors = %d after a reread", s.renewalHealth.Errors["parse"])
+	}
+	s.tail.close()
+}
+
+// TestRun drives the real loop: fsnotify/polling pick up a run written while it is running.
+func TestRun(t *testing.T) {
+	e := newEnv(t)
+	e.run(e.log, false)
+	s := e.source()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	waitFor(t, func() bool { sn := e.latest(); return sn != nil && sn.LogLines == 3 })
+	stamp := t0.Add(13 * time.Hour).Format("2006-01-02 15:04:05,000")
+	f, err := os.OpenFile(e.log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "%s:DEBUG:certbot._internal.main:certbot version: 2.1.0\n", stamp)
+	f.Close()
+	waitFor(t, func() bool { sn := e.latest(); return sn.LogLines == 4 && sn.Runs["success"] == 1 })
+	cancel()
+	<-done
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

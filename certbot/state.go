@@ -1,0 +1,210 @@
+package certbot
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
+)
+
+// Snapshot is the certbot source's state at one moment. It is never modified once published.
+type Snapshot struct {
+	Lineages       []Lineage // sorted by name
+	HasRun         bool      // a certbot run was seen
+	LastRun        time.Time // start of the newest run
+	LastRunSuccess bool
+	Runs           map[string]uint64 // by result: success, failure (completed runs)
+	LogLines       uint64
+	LogBytes       uint64
+	LogUnparsed    uint64 // lines that started no record and continued none, and records outside any run
+	Status         []health.Status
+}
+
+// Lineage is one certificate lineage's renewal state.
+type Lineage struct {
+	Name   string
+	Domain string
+	// Zero times mean "never seen in the log".
+	LastAttempt, LastSuccess, LastRenewal time.Time
+	// FailureReason is "" before any attempt, "none" after a success, else a logparse.Reasons value.
+	FailureReason  string
+	FailureMessage string
+	Problems       []logparse.Problem
+	// HookFailures of the latest attempt.
+	HookFailures []logparse.HookFailure
+	Attempts     map[string]uint64 // renewed, not_due, failed
+	// Conf is nil when renewal/<name>.conf is missing or unreadable.
+	Conf *RenewalConf
+}
+
+// AttemptResults are the result label values of certbot_renewal_attempts_total.
+var AttemptResults = []string{string(logparse.Renewed), string(logparse.NotDue), string(logparse.Failed)}
+
+type lineageState struct {
+	lastAttempt, lastSuccess, lastRenewal time.Time
+	reason, message                       string
+	problems                              []logparse.Problem
+	hooks                                 []logparse.HookFailure
+	attempts                              map[string]uint64
+}
+
+type state struct {
+	lineages       map[string]*lineageState
+	hasRun         bool
+	lastRun        time.Time
+	lastRunSuccess bool
+	runs           map[string]uint64
+}
+
+func newState() state {
+	return state{lineages: map[string]*lineageState{}, runs: map[string]uint64{"success": 0, "failure": 0}}
+}
+
+func (s *state) clone() state {
+	c := *s
+	c.runs = maps.Clone(s.runs)
+	c.lineages = make(map[string]*lineageState, len(s.lineages))
+	for k, v := range s.lineages {
+		l := *v
+		l.attempts = maps.Clone(v.attempts)
+		c.lineages[k] = &l
+	}
+	return c
+}
+
+func (s *state) lineage(name string) *lineageState {
+	l := s.lineages[name]
+	if l == nil {
+		l = &lineageState{attempts: map[string]uint64{}}
+		for _, r := range AttemptResults {
+			l.attempts[r] = 0
+		}
+		s.lineages[name] = l
+	}
+	return l
+}
+
+// applyRun folds one run into the state. complete says the run is over: only then are its
+// counters added and are lineages left without an outcome judged by the run's result.
+// Dry runs change no lineage: nothing was issued and the real certificate is untouched.
+func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) {
+	failed := r.Failed
+	reason := ""
+	if failed {
+		reason = r.Classify()
+	}
+	s.hasRun, s.lastRun, s.lastRunSuccess = true, r.Start, !failed
+	if complete {
+		if failed {
+			s.runs["failure"]++
+		} else {
+			s.runs["success"]++
+		}
+	}
+	if r.DryRun {
+		return
+	}
+	for _, o := range r.Outcomes {
+		l := s.lineage(o.Lineage)
+		l.lastAttempt = o.Time
+		res := o.Result
+		if res == logparse.Attempted {
+			if !complete || !failed {
+				continue // still running, or no outcome logged
+			}
+			res = logparse.Failed
+			o.Reason, o.Error = reason, r.Error
+		}
+		hooks := o.Hooks
+		if res != logparse.NotDue {
+			hooks = append(slices.Clone(hooks), r.Hooks...) // renew's post hooks cover every attempt
+		}
+		l.hooks, l.problems = hooks, nil
+		switch res {
+		case logparse.Failed:
+			l.reason, l.message, l.problems = o.Reason, o.Error, o.Problems
+		case logparse.Renewed:
+			l.lastRenewal = o.Time
+			fallthrough
+		default:
+			if len(hooks) > 0 {
+				// The certificate may be fine on disk, but the hook that installs it failed.
+				l.reason, l.message = "hook", hookMessage(hooks)
+			} else {
+				l.reason, l.message = "none", ""
+				l.lastSuccess = o.Time
+			}
+		}
+		if complete {
+			l.attempts[string(res)]++
+		}
+	}
+	if failed && len(r.Outcomes) == 0 {
+		// certbot stopped before any lineage (locked, CA unreachable): none was renewed.
+		for _, name := range confLineages {
+			l := s.lineage(name)
+			l.reason, l.message, l.problems, l.hooks = reason, r.Error, nil, nil
+		}
+	}
+}
+
+func hookMessage(hooks []logparse.HookFailure) string {
+	parts := make([]string, len(hooks))
+	for i, h := range hooks {
+		parts[i] = fmt.Sprintf("%s hook exited with code %d", h.Hook, h.Code)
+		if h.Command != "" {
+			parts[i] += fmt.Sprintf(" (%s)", h.Command)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (s *Source) snapshot(st state) *Snapshot {
+	names := map[string]bool{}
+	for n := range s.confs {
+		names[n] = true
+	}
+	for p := range s.badConfs {
+		names[strings.TrimSuffix(filepath.Base(p), ".conf")] = true
+	}
+	if !s.confsOK {
+		// Without the renewal directory, keep every lineage the log knows.
+		for n := range st.lineages {
+			names[n] = true
+		}
+	}
+	snap := &Snapshot{
+		HasRun: st.hasRun, LastRun: st.lastRun, LastRunSuccess: st.lastRunSuccess,
+		Runs:     maps.Clone(st.runs),
+		LogLines: s.lr.lines, LogBytes: s.lr.bytes,
+		LogUnparsed: s.asm.Orphans + s.fold.Unknown,
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		l := Lineage{Name: name, Domain: s.domains[name]}
+		if l.Domain == "" {
+			l.Domain = name // certbot names a lineage after its first domain
+		}
+		if c, ok := s.confs[name]; ok {
+			l.Conf = &c
+		}
+		ls := st.lineages[name]
+		if ls == nil {
+			ls = st.lineage(name)
+		}
+		l.LastAttempt, l.LastSuccess, l.LastRenewal = ls.lastAttempt, ls.lastSuccess, ls.lastRenewal
+		l.FailureReason, l.FailureMessage = ls.reason, ls.message
+		l.Problems, l.HookFailures = slices.Clone(ls.problems), slices.Clone(ls.hooks)
+		l.Attempts = maps.Clone(ls.attempts)
+		snap.Lineages = append(snap.Lineages, l)
+	}
+	lh, rh := s.logHealth, s.renewalHealth
+	lh.Errors, rh.Errors = maps.Clone(lh.Errors), maps.Clone(rh.Errors)
+	lh.Errors["line_too_long"] = s.lr.tooLong
+	snap.Status = []health.Status{lh, rh}
+	return snap
+}

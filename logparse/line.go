@@ -1,0 +1,145 @@
+// Package logparse turns certbot's log (letsencrypt.log) into records, runs and per-lineage
+// renewal outcomes. It is pure: no I/O, no clock; callers feed lines and read results.
+package logparse
+
+import (
+	"bytes"
+	"strings"
+	"time"
+)
+
+// Record is one log record: a timestamped line plus its continuation lines (tracebacks,
+// multi-line messages), joined by "\n" into Message.
+type Record struct {
+	Time    time.Time
+	Level   string // DEBUG, INFO, WARNING, ERROR, CRITICAL
+	Logger  string // e.g. certbot._internal.renewal
+	Message string
+}
+
+// Certbot's file handler format is "%(asctime)s:%(levelname)s:%(name)s:%(message)s" with
+// asctime "2006-01-02 15:04:05,000" in local time: 23 bytes, then ':'.
+const stampLen = len("2006-01-02 15:04:05,000")
+
+// ParseLine parses a line that starts a record. It returns false for anything else, which
+// callers treat as a continuation of the previous record. Timestamps carry no zone; loc says
+// which zone certbot wrote them in.
+func ParseLine(line string, loc *time.Location) (Record, bool) {
+	if len(line) < stampLen+3 || line[stampLen] != ':' {
+		return Record{}, false
+	}
+	t, ok := parseStamp(line[:stampLen], loc)
+	if !ok {
+		return Record{}, false
+	}
+	rest := line[stampLen+1:]
+	i := strings.IndexByte(rest, ':')
+	if i < 0 || !isLevel(rest[:i]) {
+		return Record{}, false
+	}
+	level := rest[:i]
+	rest = rest[i+1:]
+	j := strings.IndexByte(rest, ':')
+	if j <= 0 || strings.IndexByte(rest[:j], ' ') >= 0 {
+		return Record{}, false
+	}
+	return Record{Time: t, Level: level, Logger: rest[:j], Message: rest[j+1:]}, true
+}
+
+func isLevel(s string) bool {
+	switch s {
+	case "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL":
+		return true
+	}
+	return false
+}
+
+// parseStamp reads "2006-01-02 15:04:05,000" by hand: time.Parse is the hot spot of a replay.
+func parseStamp(s string, loc *time.Location) (time.Time, bool) {
+	if s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' || s[19] != ',' {
+		return time.Time{}, false
+	}
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	hour, ok4 := digits(s[11:13])
+	minute, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	ms, ok7 := digits(s[20:23])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) ||
+		month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, ms*1e6, loc), true
+}
+
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// Assembler joins lines into records: a line that does not parse continues the previous
+// record. Lines before the first record are orphans (counted, then dropped).
+type Assembler struct {
+	loc      *time.Location
+	maxBytes int
+	pending  Record
+	has      bool
+	buf      bytes.Buffer
+	// Orphans counts continuation lines that had no record to attach to.
+	Orphans uint64
+}
+
+// NewAssembler bounds each record's message to maxBytes (longer messages are cut).
+func NewAssembler(loc *time.Location, maxBytes int) *Assembler {
+	return &Assembler{loc: loc, maxBytes: maxBytes}
+}
+
+// Line feeds one line (without its newline). It returns the previous record when this line
+// starts a new one. Only lines that may start a record are copied: continuation lines, most
+// of a DEBUG log, are appended in place, and dropped for loggers the folder ignores.
+func (a *Assembler) Line(line []byte) (Record, bool) {
+	if len(line) >= stampLen+3 && line[stampLen] == ':' && line[4] == '-' {
+		if r, ok := ParseLine(string(line), a.loc); ok {
+			prev, had := a.Flush()
+			a.pending, a.has = r, true
+			return prev, had
+		}
+	}
+	switch {
+	case !a.has:
+		a.Orphans++
+	case ignoredLogger(a.pending.Logger):
+	default:
+		if a.buf.Len() == 0 {
+			a.buf.WriteString(a.pending.Message)
+		}
+		if room := a.maxBytes - a.buf.Len() - 1; room > 0 {
+			a.buf.WriteByte('\n')
+			a.buf.Write(line[:min(len(line), room)])
+		}
+	}
+	return Record{}, false
+}
+
+// Flush returns the record being assembled, if any: at the end of a file, or when the log
+// has been quiet long enough that no continuation can follow.
+func (a *Assembler) Flush() (Record, bool) {
+	if !a.has {
+		return Record{}, false
+	}
+	r := a.pending
+	if a.buf.Len() > 0 {
+		r.Message = a.buf.String()
+		a.buf.Reset()
+	}
+	a.pending, a.has = Record{}, false
+	return r, true
+}

@@ -1,0 +1,463 @@
+package logparse
+
+import (
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Result is what happened to a lineage in one run.
+type Result string
+
+const (
+	Attempted Result = "attempted" // renewal started, no outcome logged (yet)
+	NotDue    Result = "not_due"
+	Renewed   Result = "renewed" // a certificate was issued (or, in a dry run, would have been)
+	Failed    Result = "failed"
+)
+
+// Problem is one failed challenge as the CA reported it.
+type Problem struct {
+	Identifier string // the domain (or IP)
+	Type       string // ACME problem type without prefix, e.g. "connection"
+	Detail     string
+}
+
+// HookFailure is a hook that exited non-zero.
+type HookFailure struct {
+	Hook    string // pre, post, deploy
+	Command string // empty when certbot's message does not name it
+	Code    int
+}
+
+// Outcome is one lineage's fate in one run.
+type Outcome struct {
+	Lineage  string
+	Time     time.Time // of the last record about the lineage
+	Result   Result
+	Error    string // certbot's error text when Result is Failed
+	Reason   string // Classify(Error, Problems) when Result is Failed
+	Problems []Problem
+	Hooks    []HookFailure
+}
+
+// Run is one certbot invocation, from "certbot version:" to the next one.
+type Run struct {
+	Start   time.Time
+	End     time.Time // time of its last record
+	Version string
+	Verb    string // renew, certonly, run, … ("run" when none is given, as certbot does)
+	DryRun  bool
+	Staging bool   // --staging / --test-cert, or a --server that is a staging directory
+	Server  string // --server when given
+	// Failed is set when certbot exited with an error; Error/Reason say why.
+	Failed bool
+	Error  string
+	Reason string
+	// SleepUntil is set while certbot waits out its random pre-renewal delay (a silent log).
+	SleepUntil time.Time
+	Outcomes   []Outcome
+	// Hooks holds failures of hooks that belong to no single lineage (post hooks of `renew`).
+	Hooks []HookFailure
+}
+
+// Outcome returns the lineage's outcome in the run, or nil.
+func (r *Run) Outcome(lineage string) *Outcome {
+	for i := range r.Outcomes {
+		if r.Outcomes[i].Lineage == lineage {
+			return &r.Outcomes[i]
+		}
+	}
+	return nil
+}
+
+// Folder folds records into runs. Feed records in order with Add; a run is complete when the
+// next one starts (Add returns it) or when the caller decides the log went quiet (Flush).
+type Folder struct {
+	cur      *Run
+	lineage  string    // lineage being processed
+	problems []Problem // challenge problems reported since the lineage started
+	hookKind string    // kind of the last hook started (0.x names no kind in its failure line)
+	hookCmd  string    // and its command (1.16+ names no command in its failure line)
+	// Unknown counts records seen outside any run (the log began mid-run).
+	Unknown uint64
+}
+
+// Current returns the run in progress (nil before the first run). Callers must not keep it
+// across Add calls.
+func (f *Folder) Current() *Run { return f.cur }
+
+// Flush completes the run in progress and returns it.
+func (f *Folder) Flush() *Run {
+	r := f.cur
+	if r != nil {
+		f.finish()
+	}
+	f.cur, f.lineage, f.problems, f.hookKind, f.hookCmd = nil, "", nil, "", ""
+	return r
+}
+
+// Add folds one record and returns the previous run when this record starts a new one.
+func (f *Folder) Add(rec Record) *Run {
+	msg := rec.Message
+	if v, ok := strings.CutPrefix(msg, "certbot version: "); ok && strings.HasSuffix(rec.Logger, "main") {
+		done := f.Flush()
+		f.cur = &Run{Start: rec.Time, End: rec.Time, Version: strings.TrimSpace(v), Verb: "run"}
+		return done
+	}
+	if f.cur == nil {
+		f.Unknown++
+		return nil
+	}
+	f.cur.End = rec.Time
+	if ignoredLogger(rec.Logger) {
+		return nil
+	}
+	if !f.cur.SleepUntil.IsZero() && !rec.Time.Before(f.cur.SleepUntil) {
+		f.cur.SleepUntil = time.Time{}
+	}
+	// Since 1.10 display notifications are logged as "Notifying user: …"; 0.x–1.9 logged
+	// reporter messages as "Reporting to user: …".
+	if m, ok := strings.CutPrefix(msg, "Notifying user: "); ok {
+		msg = m
+	} else if m, ok := strings.CutPrefix(msg, "Reporting to user: "); ok {
+		msg = m
+	}
+	f.message(rec, msg)
+	return nil
+}
+
+func (f *Folder) message(rec Record, msg string) {
+	r := f.cur
+	switch {
+	case strings.HasPrefix(msg, "Arguments: ") && strings.HasSuffix(rec.Logger, "main"):
+		f.arguments(msg[len("Arguments: "):])
+	case strings.HasPrefix(msg, "Processing ") && strings.HasSuffix(msg, ".conf"):
+		// certbot drops the verb from the logged arguments; only `renew` processes confs.
+		r.Verb = "renew"
+		f.startLineage(lineageOfConf(msg[len("Processing "):]), rec.Time)
+	case msg == "Cert not yet due for renewal" || msg == "Certificate not yet due for renewal":
+		f.set(f.lineage, rec.Time, NotDue)
+	case strings.HasPrefix(msg, "Cert is due for renewal") || strings.HasPrefix(msg, "Certificate is due for renewal") ||
+		strings.HasPrefix(msg, "Auto-renewal forced") || strings.Contains(msg, "simulating renewal for dry run"):
+		f.set(f.lineage, rec.Time, Attempted)
+	case strings.HasPrefix(msg, "Non-interactive renewal: random delay of "):
+		if secs, err := strconv.ParseFloat(strings.TrimSuffix(msg[len("Non-interactive renewal: random delay of "):], " seconds"), 64); err == nil && secs > 0 && secs < 86400 {
+			r.SleepUntil = rec.Time.Add(time.Duration(secs * float64(time.Second)))
+		}
+	case strings.HasPrefix(msg, "Writing new config "):
+		// "<config>/renewal/<lineage>.conf." for a new lineage, ".conf.new." on renewal.
+		p := strings.TrimSuffix(strings.TrimSuffix(msg[len("Writing new config "):], "."), ".new")
+		f.set(lineageOfConf(p), rec.Time, Renewed)
+	case strings.HasPrefix(msg, "Dry run: skipping updating lineage at "):
+		f.set(path.Base(strings.TrimSpace(msg[len("Dry run: skipping updating lineage at "):])), rec.Time, Renewed)
+	case strings.HasPrefix(msg, "Failed to renew certificate "):
+		// 1.11+: "Failed to renew certificate %s with error: %s"
+		name, err, _ := strings.Cut(msg[len("Failed to renew certificate "):], " with error: ")
+		f.fail(name, rec.Time, err, "")
+	case strings.HasPrefix(msg, "Attempting to renew cert ("):
+		// ≤1.10: "Attempting to renew cert (%s) from %s produced an unexpected error: %s. Skipping."
+		rest := msg[len("Attempting to renew cert ("):]
+		name, rest, _ := strings.Cut(rest, ") from ")
+		_, err, _ := strings.Cut(rest, " produced an unexpected error: ")
+		f.fail(name, rec.Time, strings.TrimSuffix(err, ". Skipping."), "")
+	case strings.HasPrefix(msg, "Renewal configuration file "):
+		f.confFailure(rec, msg)
+	case strings.HasPrefix(msg, "An error occurred while parsing ") && strings.Contains(msg, "renewal"):
+		p, _, _ := strings.Cut(msg[len("An error occurred while parsing "):], ". The error was ")
+		f.fail(lineageOfConf(p), rec.Time, msg, "config")
+	case strings.HasPrefix(msg, "The error was: ") && rec.Level == "ERROR":
+		// 2.x splits "Renewal configuration file %s is broken." and "The error was: %s\nSkipping."
+		if o := r.Outcome(f.lineage); o != nil && o.Reason == "config" {
+			o.Error += " " + strings.TrimSuffix(msg, "\nSkipping.")
+		}
+	case strings.Contains(msg, "(parsefail)"):
+		for _, p := range summaryPaths(msg, "(parsefail)") {
+			if o := r.Outcome(lineageOfConf(p)); o == nil || o.Result != Failed {
+				f.fail(lineageOfConf(p), rec.Time, "renewal configuration is invalid", "config")
+			}
+		}
+	case strings.Contains(msg, "(failure)"):
+		for _, p := range summaryPaths(msg, "(failure)") {
+			if name := lineageOfLive(p); r.Outcome(name) == nil || r.Outcome(name).Result != Failed {
+				f.fail(name, rec.Time, "renewal failed", "")
+			}
+		}
+	case strings.Contains(msg, "(success)"):
+		for _, p := range summaryPaths(msg, "(success)") {
+			f.set(lineageOfLive(p), rec.Time, Renewed)
+		}
+	case strings.Contains(msg, "(skipped)"):
+		for _, p := range summaryPaths(msg, "(skipped)") {
+			p, _, _ = strings.Cut(p, " expires on ")
+			f.set(lineageOfLive(p), rec.Time, NotDue)
+		}
+	case strings.Contains(msg, "Type:") && strings.Contains(msg, "Detail:"):
+		f.problems = append(f.problems, parseProblems(msg)...)
+	case strings.HasPrefix(msg, "Running ") && strings.Contains(msg, "-hook command"):
+		// "Running pre-hook command: %s" (0.x), "Running %s command: %s" with %s = deploy-hook (1.x+)
+		var cmd string
+		f.hookKind, cmd, _ = strings.Cut(msg[len("Running "):], "-hook command: ")
+		f.hookCmd = strings.TrimSpace(cmd)
+	case strings.HasPrefix(msg, "Hook command \""):
+		// 0.x: 'Hook command "%s" returned error code %d'
+		cmd, code := cutCode(msg[len("Hook command \""):], "\" returned error code ")
+		f.hook(HookFailure{Hook: f.hookKind, Command: cmd, Code: code})
+	case strings.HasPrefix(msg, "Hook '"):
+		// 1.16+: "Hook '%s' reported error code %d" with %s = pre-hook, post-hook, deploy-hook
+		kind, code := cutCode(msg[len("Hook '"):], "' reported error code ")
+		if kind != "" {
+			h := HookFailure{Hook: strings.TrimSuffix(kind, "-hook"), Code: code}
+			if h.Hook == f.hookKind {
+				h.Command = f.hookCmd
+			}
+			f.hook(h)
+		}
+	case strings.Contains(msg, "-hook command \"") && strings.Contains(msg, "\" returned error code "):
+		// 1.0–1.15: '%s command "%s" returned error code %d' with %s = pre-hook, …
+		kind, rest, _ := strings.Cut(msg, "-hook command \"")
+		cmd, code := cutCode(rest, "\" returned error code ")
+		f.hook(HookFailure{Hook: kind, Command: cmd, Code: code})
+	case isExitLogger(rec.Logger) && (rec.Level == "ERROR" || rec.Level == "CRITICAL" || msg == "Exiting abnormally:"):
+		r.Failed = true
+		if msg != "Exiting abnormally:" && msg != "An unexpected error occurred:" && !strings.HasPrefix(msg, "Exiting abnormally:") {
+			r.Error = msg
+		}
+	case msg == "Another instance of Certbot is already running.":
+		r.Failed, r.Error = true, msg
+	}
+}
+
+// ignoredLogger: ACME and HTTP traffic dumps are most of the log and carry no outcome
+// (certbot reports every failure through its own loggers).
+func ignoredLogger(name string) bool {
+	return strings.HasPrefix(name, "acme.") || strings.HasPrefix(name, "urllib3.")
+}
+
+// isExitLogger: certbot's final error goes through log.py's except hook.
+func isExitLogger(name string) bool {
+	return name == "certbot.log" || name == "certbot._internal.log"
+}
+
+func (f *Folder) arguments(list string) {
+	r := f.cur
+	args := pyList(list)
+	for i, a := range args {
+		switch {
+		case a == "--dry-run":
+			r.DryRun = true
+		case a == "--staging" || a == "--test-cert":
+			r.Staging = true
+		case a == "--server" && i+1 < len(args):
+			r.Server = args[i+1]
+		case strings.HasPrefix(a, "--server="):
+			r.Server = a[len("--server="):]
+		case verbs[a] && r.Verb == "run" && !strings.HasPrefix(a, "-"):
+			r.Verb = a
+		}
+	}
+	if IsStagingServer(r.Server) {
+		r.Staging = true
+	}
+}
+
+var verbs = map[string]bool{"renew": true, "certonly": true, "run": true, "certificates": true,
+	"delete": true, "revoke": true, "register": true, "unregister": true, "update_account": true,
+	"install": true, "rollback": true, "config_changes": true, "plugins": true, "update_symlinks": true,
+	"enhance": true, "show_account": true, "reconfigure": true, "reregister": true}
+
+// IsStagingServer says whether an ACME directory URL is a staging/test directory.
+func IsStagingServer(url string) bool {
+	return strings.Contains(strings.ToLower(url), "staging")
+}
+
+// pyList splits Python's repr of a list of strings: ['renew', '--dry-run'].
+func pyList(s string) []string {
+	var out []string
+	for i := 0; i < len(s); i++ {
+		q := s[i]
+		if q != '\'' && q != '"' {
+			continue
+		}
+		var b strings.Builder
+		for i++; i < len(s) && s[i] != q; i++ {
+			if s[i] == '\\' && i+1 < len(s) {
+				i++
+			}
+			b.WriteByte(s[i])
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func (f *Folder) startLineage(name string, t time.Time) {
+	f.lineage, f.problems = name, nil
+	if f.cur.Outcome(name) == nil {
+		f.cur.Outcomes = append(f.cur.Outcomes, Outcome{Lineage: name, Time: t, Result: Attempted})
+	}
+}
+
+// outcome returns the lineage's outcome, creating it; nil for an unknown lineage.
+func (f *Folder) outcome(name string, t time.Time) *Outcome {
+	if name == "" {
+		return nil
+	}
+	if f.cur.Outcome(name) == nil {
+		f.cur.Outcomes = append(f.cur.Outcomes, Outcome{Lineage: name, Result: Attempted})
+	}
+	o := f.cur.Outcome(name)
+	o.Time = t
+	return o
+}
+
+func (f *Folder) set(name string, t time.Time, res Result) {
+	if o := f.outcome(name, t); o != nil && o.Result != Failed {
+		o.Result = res
+		if f.lineage == "" {
+			f.lineage = name // certonly names its lineage only when saving it
+		}
+	}
+}
+
+func (f *Folder) fail(name string, t time.Time, err, reason string) {
+	o := f.outcome(name, t)
+	if o == nil {
+		return
+	}
+	o.Result, o.Error = Failed, err
+	if name == f.lineage || f.lineage == "" {
+		o.Problems = append(o.Problems[:0:0], f.problems...)
+	}
+	switch {
+	case reason != "":
+		o.Reason = reason
+	case len(o.Problems) > 0:
+		o.Reason = ClassifyProblem(o.Problems[0])
+		for _, p := range o.Problems[1:] {
+			if r := ClassifyProblem(p); rank(r) < rank(o.Reason) {
+				o.Reason = r
+			}
+		}
+	default:
+		o.Reason = Classify(err)
+	}
+}
+
+func rank(reason string) int {
+	for i, r := range typePriority {
+		if r == reason {
+			return i
+		}
+	}
+	return len(typePriority)
+}
+
+func (f *Folder) confFailure(rec Record, msg string) {
+	// "Renewal configuration file %s is broken." / "… lacks renewalparams. Skipping." /
+	// "… does not specify an authenticator. Skipping." / "… references a cert(ificate) that
+	// contains an invalid domain name. …" / "%s (cert: %s) produced an unexpected error: %s. Skipping."
+	rest := msg[len("Renewal configuration file "):]
+	end := strings.IndexByte(rest, ' ')
+	if end < 0 {
+		return
+	}
+	name := lineageOfConf(strings.TrimSuffix(rest[:end], "."))
+	f.lineage = name
+	f.fail(name, rec.Time, msg, "config")
+}
+
+func (f *Folder) hook(h HookFailure) {
+	switch {
+	case h.Hook == "post" && f.cur.Verb == "renew", f.lineage == "":
+		// renew runs post hooks once, after all lineages.
+		f.cur.Hooks = append(f.cur.Hooks, h)
+	default:
+		if o := f.outcome(f.lineage, f.cur.End); o != nil {
+			o.Hooks = append(o.Hooks, h)
+		}
+	}
+}
+
+// finish gives run-level results once the run is over.
+func (f *Folder) finish() {
+	r := f.cur
+	if r.Failed && r.Error == "" {
+		r.Error = "certbot exited with an error"
+	}
+	if r.Failed {
+		r.Reason = classifyRun(r)
+	}
+}
+
+// classifyRun says why a failed run failed: its lineages' reasons first, else its final error.
+func classifyRun(r *Run) string {
+	for _, o := range r.Outcomes {
+		if o.Result == Failed {
+			return o.Reason
+		}
+	}
+	if strings.Contains(r.Error, " parse failure(s)") && !strings.HasPrefix(r.Error, "0 parse") {
+		return "config"
+	}
+	return Classify(r.Error)
+}
+
+// Reason classifies the run as it stands (also while in progress).
+func (r *Run) Classify() string { return classifyRun(r) }
+
+func cutCode(s, sep string) (string, int) {
+	head, tail, ok := strings.Cut(s, sep)
+	if !ok {
+		return "", 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(tail))
+	return head, n
+}
+
+// summaryPaths extracts "<path> (category)" entries of a renewal summary.
+func summaryPaths(msg, category string) []string {
+	var out []string
+	for _, line := range strings.Split(msg, "\n") {
+		if p, ok := strings.CutSuffix(strings.TrimSpace(line), " "+category); ok && p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// lineageOfConf: <config>/renewal/<lineage>.conf → <lineage>.
+func lineageOfConf(p string) string {
+	return strings.TrimSuffix(path.Base(strings.TrimSpace(p)), ".conf")
+}
+
+// lineageOfLive: <config>/live/<lineage>/fullchain.pem → <lineage>.
+func lineageOfLive(p string) string {
+	return path.Base(path.Dir(strings.TrimSpace(p)))
+}
+
+// parseProblems reads certbot's failed-challenge report: blocks of "Domain:" (≤4.x) or
+// "Identifier:" (5.x), "Type:" and "Detail:" lines.
+func parseProblems(msg string) []Problem {
+	var out []Problem
+	var p Problem
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "Domain:") || strings.HasPrefix(line, "Identifier:"):
+			_, v, _ := strings.Cut(line, ":")
+			p = Problem{Identifier: strings.TrimSpace(v)}
+		case strings.HasPrefix(line, "Type:"):
+			p.Type = strings.TrimSpace(line[len("Type:"):])
+			for _, prefix := range []string{"urn:ietf:params:acme:error:", "urn:acme:error:"} {
+				p.Type = strings.TrimPrefix(p.Type, prefix)
+			}
+		case strings.HasPrefix(line, "Detail:"):
+			p.Detail = strings.TrimSpace(line[len("Detail:"):])
+			out = append(out, p)
+			p = Problem{}
+		}
+	}
+	return out
+}
