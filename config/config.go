@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -33,10 +35,42 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("reading config file: %w", err)
 	}
 	cfg, err := Parse(data)
+	if err == nil {
+		err = cfg.checkFiles()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// checkFiles makes sure the files the config names can be read, so that a typo is an error at
+// load (and a reload keeps the old config) rather than a probe or scan failing later. Parse stays
+// free of I/O for tests and fuzzing.
+func (c *Config) checkFiles() error {
+	check := func(field, path string) error {
+		if path == "" {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return fieldError(field, "%v", err)
+		}
+		return f.Close()
+	}
+	for i, f := range c.Files {
+		if err := errors.Join(check(fmt.Sprintf("files[%d].ca_file", i), f.CAFile), check(fmt.Sprintf("files[%d].password_file", i), f.PasswordFile)); err != nil {
+			return err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
+		m := c.Modules[name]
+		p := "modules." + name
+		if err := errors.Join(check(p+".ca_file", m.CAFile), check(p+".cert_file", m.CertFile), check(p+".key_file", m.KeyFile)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Parse decodes strictly (unknown keys are errors naming their path), applies defaults and
@@ -48,6 +82,10 @@ func Parse(data []byte) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
+		}
+		var extra yaml.Node
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("line %d: a config file holds one YAML document, found a second", extra.Line)
 		}
 		if err := checkKnownFields(&root, cfg); err != nil {
 			return nil, err
@@ -93,6 +131,11 @@ func (c *Config) validate() error {
 	for i := range c.Files {
 		if err := c.Files[i].validate(fmt.Sprintf("files[%d]", i)); err != nil {
 			return err
+		}
+		for j := range i {
+			if slices.Equal(c.Files[i].Paths, c.Files[j].Paths) {
+				return fieldError(fmt.Sprintf("files[%d].paths", i), "same globs as files[%d]", j)
+			}
 		}
 	}
 	if c.Certbot != nil {

@@ -28,7 +28,12 @@ func TestParseErrors(t *testing.T) {
 		{"target with unknown module", "targets:\n  - target: example.com:443\n    module: nope", `targets[0].module: unknown module "nope"`},
 		{"interval too short", "targets:\n  - target: example.com:443\n    interval: 10ms", "targets[0].interval: must be at least 1s"},
 		{"bad timezone", "certbot:\n  log_timezone: Mars/Olympus", "certbot.log_timezone: unknown time zone Mars/Olympus"},
-		{"bad duration", "targets:\n  - target: a:1\n    interval: soon", `not a valid duration string: "soon"`},
+		{"bad duration names its path", "targets:\n  - target: a:1\n    interval: soon", `targets[0].interval: not a valid duration string: "soon" (line 3)`},
+		{"negative duration", "drift:\n  grace_period: -1h", `drift.grace_period: not a valid duration string: "-1h" (line 2)`},
+		{"second document", "files: []\n---\nfoo: 1\n", "line 2: a config file holds one YAML document, found a second"},
+		{"duplicate files entry", "files:\n  - paths: [a, b]\n  - paths: [a, b]", "files[1].paths: same globs as files[0]"},
+		{"ari directory without paths", "ari:\n  directories:\n    - directory: https://acme.example/dir", "ari.directories[0].paths: must list at least one glob"},
+		{"ari directory not http", "ari:\n  directories:\n    - paths: [a]\n      directory: ftp://x/dir", `ari.directories[0].directory: want an http(s) ACME directory URL, got "ftp://x/dir"`},
 		{"type error", "files: 3", "cannot unmarshal !!int `3` into []config.Files"},
 		{"empty allow-list entry", "probe:\n  allowed_targets: ['']", "probe.allowed_targets[0]: empty pattern"},
 	} {
@@ -86,7 +91,7 @@ func TestRoundTrip(t *testing.T) {
 	in := `files:
   - paths: ["/etc/letsencrypt/live/*/fullchain.pem", "/srv/**/*.p12"]
     exclude: ["/srv/old/**"]
-    password_file: /etc/p12pass
+    password_file: PASSFILE
 certbot:
   config_dir: /etc/letsencrypt
   log_timezone: UTC
@@ -101,6 +106,11 @@ modules:
 probe:
   allowed_targets: ["*.example.com", "10.0.0.0/8"]
 `
+	pass := filepath.Join(dir, "p12pass")
+	if err := os.WriteFile(pass, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in = strings.Replace(in, "PASSFILE", pass, 1)
 	p := filepath.Join(dir, "c.yml")
 	if err := os.WriteFile(p, []byte(in), 0o600); err != nil {
 		t.Fatal(err)
@@ -134,6 +144,29 @@ func TestRedactedHidesSecrets(t *testing.T) {
 	}
 	if cfg.Files[0].Password != "hunter2" {
 		t.Fatal("Redacted modified the live config")
+	}
+}
+
+func TestRedactedHidesProxyPassword(t *testing.T) {
+	cfg, err := Parse([]byte("modules:\n  p:\n    proxy_url: http://user:s3cret@proxy.example:3128\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := cfg.Redacted()
+	if strings.Contains(string(out), "s3cret") || !strings.Contains(string(out), "user:") {
+		t.Fatalf("proxy password not redacted:\n%s", out)
+	}
+}
+
+func TestLoadChecksReferencedFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yml")
+	if err := os.WriteFile(p, []byte("modules:\n  m:\n    ca_file: "+filepath.Join(dir, "nope.pem")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), "modules.m.ca_file: open ") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"net/url"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -17,7 +20,12 @@ func (d *Drift) defaults() {
 	}
 }
 
-func (d *Drift) validate(path string) error { return nil }
+func (d *Drift) validate(path string) error {
+	if d.GracePeriod < 0 {
+		return fieldError(path+".grace_period", "must not be negative")
+	}
+	return nil
+}
 
 // ARI configures RFC 9773 renewal-information fetching.
 type ARI struct {
@@ -40,4 +48,21 @@ func (a *ARI) defaults() {
 	}
 }
 
-func (a *ARI) validate(path string) error { return nil }
+func (a *ARI) validate(path string) error {
+	for i, d := range a.Directories {
+		p := fmt.Sprintf("%s.directories[%d]", path, i)
+		if len(d.Paths) == 0 {
+			return fieldError(p+".paths", "must list at least one glob")
+		}
+		for _, g := range d.Paths {
+			if _, err := filepath.Match(g, ""); err != nil || g == "" {
+				return fieldError(p+".paths", "bad glob %q", g)
+			}
+		}
+		u, err := url.Parse(d.Directory)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fieldError(p+".directory", "want an http(s) ACME directory URL, got %q", d.Directory)
+		}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,7 +64,15 @@ func (m *Module) validate(path string) error {
 	return nil
 }
 
-func (m *Module) redact() {}
+// redact hides the proxy password (http://user:password@proxy:3128).
+func (m *Module) redact() {
+	if u, err := url.Parse(m.ProxyURL); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+			m.ProxyURL = u.String()
+		}
+	}
+}
 
 // Target is one endpoint probed in the background.
 type Target struct {

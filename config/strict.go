@@ -28,10 +28,17 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if implementsUnmarshaler(t) {
+		// Custom scalars (durations): decode here so that an error names the field.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			return fmt.Errorf("%s: %v (line %d)", path, err, n.Line)
+		}
+		return nil
+	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode || implementsUnmarshaler(t) {
-			return nil // scalar-decoded structs (durations, regexps) and type errors are yaml's job
+		if n.Kind != yaml.MappingNode {
+			return nil // type errors are yaml's job
 		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
