@@ -201,6 +201,10 @@ modules:
   demo:
     ca_file: %[2]s
     timeout: 5s
+probe:
+  allowed_targets: ["127.0.0.0/8"]
+ari:
+  enabled: false  # the demo lineages name public ACME servers; the demo stays offline
 `, le, ca, w.Dir, w.Good, w.Incomplete)
 }
 
