@@ -167,7 +167,7 @@ func Judge(r inventory.Report, missing []inventory.Problem, all bool) Result {
 	switch {
 	case r.Summary.Worst >= inventory.Critical:
 		code = StatusCritical
-	case r.Summary.Worst == inventory.Warning:
+	case r.Summary.Worst == inventory.Warning || r.CertbotNotRunning:
 		code = StatusWarning
 	case len(r.Errors) > 0 || len(r.Certificates) == 0 || anyDown(r.Sources):
 		code = StatusUnknown
@@ -187,8 +187,12 @@ func anyDown(s []inventory.SourceState) bool {
 // writeTable prints the Nagios status line first (what monitoring systems show), then a table.
 func writeTable(out io.Writer, r Result) {
 	s := r.Summary
-	fmt.Fprintf(out, "CERTIFICATES %s - %d expired, %d critical, %d warning, %d ok; %d source problem(s)\n",
-		statusNames[r.ExitCode], s.Expired, s.Critical, s.Warning, s.OK, len(r.Errors)+countDown(r.Sources))
+	certbotNote := ""
+	if r.CertbotNotRunning {
+		certbotNote = "certbot has not run; "
+	}
+	fmt.Fprintf(out, "CERTIFICATES %s - %d expired, %d critical, %d warning, %d ok; %s%d source problem(s)\n",
+		statusNames[r.ExitCode], s.Expired, s.Critical, s.Warning, s.OK, certbotNote, len(r.Errors)+countDown(r.Sources))
 	if len(r.Certificates) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "SEVERITY\tDAYS LEFT\tNOT AFTER\tDOMAIN\tWHERE\tISSUER\tPROBLEMS")

@@ -111,6 +111,9 @@ func TestExitCodes(t *testing.T) {
 		{"warning outranks unknown", map[string][2]time.Duration{"six": {84 * day, 90 * day}},
 			"files: [{paths: [\"$DIR/*.pem\", \"$DIR/broken.crt\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]", inventory.Thresholds{}, StatusWarning,
 			"CERTIFICATES WARNING - 0 expired, 0 critical, 1 warning, 0 ok; 1 source problem(s)"},
+		{"warning: certbot watched but never ran", map[string][2]time.Duration{"healthy": {20 * day, 90 * day}},
+			"files: [{paths: [\"$DIR/*.pem\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]\ncertbot: {config_dir: $DIR, log_file: $DIR/letsencrypt.log}", inventory.Thresholds{}, StatusWarning,
+			"CERTIFICATES WARNING - 0 expired, 0 critical, 0 warning, 1 ok; certbot has not run; 2 source problem(s)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)

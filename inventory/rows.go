@@ -51,26 +51,32 @@ type Thresholds struct {
 	Grace time.Duration
 	// ChainExpiring: an intermediate that expires within this and before the leaf is a warning.
 	ChainExpiring time.Duration
+	// CertbotMaxRunGap: longer than this without a certbot run is a warning (certbot.timer runs
+	// twice a day with up to 12 h of random delay).
+	CertbotMaxRunGap time.Duration
 }
 
 // DefaultThresholds are those of the shipped alert rules.
 var DefaultThresholds = Thresholds{
-	Warning:       7 * 24 * time.Hour,
-	Critical:      3 * 24 * time.Hour,
-	Grace:         12 * time.Hour,
-	ChainExpiring: 30 * 24 * time.Hour,
+	Warning:          7 * 24 * time.Hour,
+	Critical:         3 * 24 * time.Hour,
+	Grace:            12 * time.Hour,
+	ChainExpiring:    30 * 24 * time.Hour,
+	CertbotMaxRunGap: 25 * time.Hour,
 }
 
 // Report is what the inventory page, /certificates.json and `check` show: one value, three views.
 // Its JSON field names are a documented contract (docs/certificates.md).
 type Report struct {
-	GeneratedAt  time.Time      `json:"generated_at"`
-	Thresholds   ThresholdsJSON `json:"thresholds"`
-	Summary      Summary        `json:"summary"`
-	Certbot      *CertbotRun    `json:"certbot"`
-	Sources      []SourceState  `json:"sources"`
-	Errors       []Problem      `json:"errors"`
-	Certificates []Row          `json:"certificates"`
+	GeneratedAt time.Time      `json:"generated_at"`
+	Thresholds  ThresholdsJSON `json:"thresholds"`
+	Summary     Summary        `json:"summary"`
+	Certbot     *CertbotRun    `json:"certbot"`
+	// CertbotNotRunning: certbot is watched but ran never (in the log history) or too long ago.
+	CertbotNotRunning bool          `json:"certbot_not_running"`
+	Sources           []SourceState `json:"sources"`
+	Errors            []Problem     `json:"errors"`
+	Certificates      []Row         `json:"certificates"`
 }
 
 // ThresholdsJSON states the thresholds the severities were computed with, in seconds.
@@ -190,11 +196,12 @@ type ChallengeProblem struct {
 // input is what Build needs from the snapshots, so the joins and rules do not depend on how
 // each source shapes its snapshot.
 type input struct {
-	chains   []certs.Chain
-	lineages map[string]Renewal
-	certbot  *CertbotRun
-	sources  []SourceState
-	errors   []Problem
+	chains         []certs.Chain
+	lineages       map[string]Renewal
+	certbot        *CertbotRun
+	certbotWatched bool
+	sources        []SourceState
+	errors         []Problem
 }
 
 // Build turns the current snapshots into the report rows, soonest expiry first.
@@ -218,6 +225,8 @@ func build(in input, now time.Time, th Thresholds) Report {
 	}
 	slices.SortStableFunc(r.Certificates, compareRows)
 	r.Summary = Summarize(r.Certificates)
+	// As CertbotNotRunning: no run in the log history, or none for longer than the timer allows.
+	r.CertbotNotRunning = in.certbotWatched && (in.certbot == nil || now.Sub(in.certbot.LastRun) > th.CertbotMaxRunGap)
 	return r
 }
 
@@ -392,6 +401,7 @@ func fromView(v View) input {
 	}
 	if v.Certbot != nil {
 		in.certbot, in.lineages = certbotState(v.Certbot)
+		in.certbotWatched = true
 	}
 	return in
 }
