@@ -35,7 +35,8 @@ type Lineage struct {
 	FailureReason  string
 	FailureMessage string
 	Problems       []logparse.Problem
-	// HookFailures of the latest attempt.
+	// HookFailures that stand: the deploy hook's until a renewal deploys cleanly, pre/post until
+	// the next attempt that runs them.
 	HookFailures []logparse.HookFailure
 	Attempts     map[string]uint64 // renewed, not_due, failed
 	// Conf is nil when renewal/<name>.conf is missing or unreadable.
@@ -124,7 +125,11 @@ func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) 
 		if res != logparse.NotDue {
 			hooks = append(slices.Clone(hooks), r.Hooks...) // renew's post hooks cover every attempt
 		}
-		l.hooks, l.problems = hooks, nil
+		var ran []string
+		if complete {
+			ran = ranHooks(res, o.Reason) // only a finished run shows that a hook did not fail
+		}
+		l.hooks, l.problems = mergeHooks(l.hooks, hooks, ran), nil
 		switch res {
 		case logparse.Failed:
 			l.reason, l.message, l.problems = o.Reason, o.Error, o.Problems
@@ -132,9 +137,9 @@ func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) 
 			l.lastRenewal = o.Time
 			fallthrough
 		default:
-			if len(hooks) > 0 {
+			if len(l.hooks) > 0 {
 				// The certificate may be fine on disk, but the hook that installs it failed.
-				l.reason, l.message = "hook", hookMessage(hooks)
+				l.reason, l.message = "hook", hookMessage(l.hooks)
 			} else {
 				l.reason, l.message = "none", ""
 				l.lastSuccess = o.Time
@@ -145,12 +150,57 @@ func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) 
 		}
 	}
 	if failed && len(r.Outcomes) == 0 {
-		// certbot stopped before any lineage (locked, CA unreachable): none was renewed.
+		// certbot stopped before any lineage (locked, CA unreachable): none was renewed, and
+		// no hook ran, so earlier hook failures stand.
 		for _, name := range confLineages {
 			l := s.lineage(name)
-			l.reason, l.message, l.problems, l.hooks = reason, r.Error, nil, nil
+			l.reason, l.message, l.problems = reason, r.Error, nil
 		}
 	}
+}
+
+// hookKinds is the order hook failures are kept in.
+var hookKinds = []string{"pre", "post", "deploy"}
+
+// ranHooks says which hooks a finished attempt ran: renew runs pre and post hooks around
+// every attempt (not for a broken renewal conf), deploy hooks only after an issuance, and no
+// hook for a not-due check.
+func ranHooks(res logparse.Result, reason string) []string {
+	switch {
+	case res == logparse.Renewed:
+		return hookKinds
+	case res == logparse.Failed && reason != "config":
+		return hookKinds[:2]
+	}
+	return nil
+}
+
+// mergeHooks returns the attempt's hook failures plus the earlier failures of the hooks it did
+// not run. A failed deploy hook thus stands until an issuance whose deploy hook does not
+// fail: until then the server may still use the previous certificate.
+func mergeHooks(prev, cur []logparse.HookFailure, ran []string) []logparse.HookFailure {
+	var out []logparse.HookFailure
+	for _, kind := range hookKinds {
+		n := len(out)
+		for _, h := range cur {
+			if h.Hook == kind {
+				out = append(out, h)
+			}
+		}
+		if len(out) == n && !slices.Contains(ran, kind) {
+			for _, h := range prev {
+				if h.Hook == kind {
+					out = append(out, h)
+				}
+			}
+		}
+	}
+	for _, h := range cur {
+		if !slices.Contains(hookKinds, h.Hook) {
+			out = append(out, h) // a kind certbot's message did not name: keep it, unmerged
+		}
+	}
+	return out
 }
 
 func hookMessage(hooks []logparse.HookFailure) string {

@@ -13,7 +13,7 @@ var (
 		"1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.",
 		[]string{"lineage", "domain", "reason"}, nil)
 	certbotLastRunDesc = prometheus.NewDesc("certbot_last_run_timestamp_seconds",
-		"Start of the newest certbot run seen in the log.", nil, nil)
+		"Start of the newest certbot run seen in the log; 0 when no run was seen in the log history.", nil, nil)
 	certbotLastRunSuccessDesc = prometheus.NewDesc("certbot_last_run_success",
 		"1 when the newest certbot run ended without a failure.", nil, nil)
 	certbotRunsDesc = prometheus.NewDesc("certbot_runs_total",
@@ -27,7 +27,7 @@ var (
 	certbotAttemptsDesc = prometheus.NewDesc("certbot_renewal_attempts_total",
 		"Renewal attempts by result.", []string{"lineage", "result"}, nil)
 	certbotHookFailureDesc = prometheus.NewDesc("certbot_hook_failure",
-		"1 when the hook failed in the lineage's latest run.", []string{"lineage", "hook"}, nil)
+		"1 while the hook's latest run for the lineage failed; a failed deploy hook stands until a renewal whose deploy hook does not fail.", []string{"lineage", "hook"}, nil)
 	certbotLineageInfoDesc = prometheus.NewDesc("certbot_lineage_info",
 		"The lineage's renewal configuration.", []string{"lineage", "domain", "server", "authenticator", "staging"}, nil)
 	certbotLogLinesDesc = prometheus.NewDesc("cert_expiry_exporter_certbot_log_lines_total",
@@ -50,9 +50,13 @@ func collectCertbot(ch chan<- prometheus.Metric, s *certbot.Snapshot) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	// Always present, 0 without a run: an absent series would keep CertbotNotRunning silent
+	// exactly when the timer stopped longer ago than the replayed history reaches.
 	if s.HasRun {
 		gauge(certbotLastRunDesc, unix(s.LastRun))
 		gauge(certbotLastRunSuccessDesc, b2f(s.LastRunSuccess))
+	} else {
+		gauge(certbotLastRunDesc, 0)
 	}
 	for _, r := range []string{"success", "failure"} {
 		counter(certbotRunsDesc, s.Runs[r], r)

@@ -63,14 +63,14 @@ cert_expiry_exporter_certbot_log_unparsed_records_total 2
 cert_renewal_failure{domain="a.example.test",lineage="a.example.test",reason="connection"} 1
 cert_renewal_failure{domain="c.example.test",lineage="c.example.test",reason="none"} 0
 cert_renewal_failure{domain="www.b.example.test",lineage="b.example.test",reason="hook"} 1
-# HELP certbot_hook_failure 1 when the hook failed in the lineage's latest run.
+# HELP certbot_hook_failure 1 while the hook's latest run for the lineage failed; a failed deploy hook stands until a renewal whose deploy hook does not fail.
 # TYPE certbot_hook_failure gauge
 certbot_hook_failure{hook="deploy",lineage="a.example.test"} 0
 certbot_hook_failure{hook="post",lineage="b.example.test"} 1
 # HELP certbot_last_run_success 1 when the newest certbot run ended without a failure.
 # TYPE certbot_last_run_success gauge
 certbot_last_run_success 0
-# HELP certbot_last_run_timestamp_seconds Start of the newest certbot run seen in the log.
+# HELP certbot_last_run_timestamp_seconds Start of the newest certbot run seen in the log; 0 when no run was seen in the log history.
 # TYPE certbot_last_run_timestamp_seconds gauge
 certbot_last_run_timestamp_seconds 1.795566e+09
 # HELP certbot_lineage_info The lineage's renewal configuration.
@@ -114,6 +114,34 @@ certbot_runs_total{result="success"} 3
 		t.Fatal(err)
 	}
 	if err := testutil.CollectAndCompare(certbotTestCollector{nil}, strings.NewReader("")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCollectCertbotNoRun: with no run in the replayed history (timer stopped long ago, logs
+// rotated away) the last-run timestamp is still exported, as 0, so that CertbotNotRunning
+// fires; the success gauge stays absent because there is no run to judge.
+func TestCollectCertbotNoRun(t *testing.T) {
+	snap := &certbot.Snapshot{Runs: map[string]uint64{"success": 0, "failure": 0}}
+	want := `
+# HELP cert_expiry_exporter_certbot_log_bytes_total Bytes read from the certbot log.
+# TYPE cert_expiry_exporter_certbot_log_bytes_total counter
+cert_expiry_exporter_certbot_log_bytes_total 0
+# HELP cert_expiry_exporter_certbot_log_lines_total Lines read from the certbot log.
+# TYPE cert_expiry_exporter_certbot_log_lines_total counter
+cert_expiry_exporter_certbot_log_lines_total 0
+# HELP cert_expiry_exporter_certbot_log_unparsed_records_total Certbot log records that did not start with a timestamp or were not understood.
+# TYPE cert_expiry_exporter_certbot_log_unparsed_records_total counter
+cert_expiry_exporter_certbot_log_unparsed_records_total 0
+# HELP certbot_last_run_timestamp_seconds Start of the newest certbot run seen in the log; 0 when no run was seen in the log history.
+# TYPE certbot_last_run_timestamp_seconds gauge
+certbot_last_run_timestamp_seconds 0
+# HELP certbot_runs_total Certbot runs seen since the exporter started (history replay included).
+# TYPE certbot_runs_total counter
+certbot_runs_total{result="failure"} 0
+certbot_runs_total{result="success"} 0
+`
+	if err := testutil.CollectAndCompare(certbotTestCollector{snap}, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 )
 
 // Certbot points at a certbot installation: its config dir (live/, renewal/) and its log.
@@ -55,4 +56,26 @@ func (c *Certbot) Location() *time.Location {
 	}
 	loc, _ := time.LoadLocation(c.LogTimezone) // validated
 	return loc
+}
+
+// certbotNull says whether the document sets `certbot:` to null (a bare key): YAML decodes
+// that to a nil pointer, which would disable certbot although the key asks for it.
+func certbotNull(root *yaml.Node) bool {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "certbot" {
+			v := n.Content[i+1]
+			if v.Kind == yaml.AliasNode {
+				v = v.Alias
+			}
+			return v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
+		}
+	}
+	return false
 }

@@ -93,6 +93,9 @@ func Parse(data []byte) (*Config, error) {
 		if err := root.Decode(cfg); err != nil {
 			return nil, err
 		}
+		if certbotNull(&root) {
+			cfg.Certbot = &Certbot{}
+		}
 	}
 	cfg.applyDefaults()
 	if err := cfg.validate(); err != nil {
