@@ -15,6 +15,7 @@ var (
 	probeAddrSuccess = prometheus.NewDesc("cert_probe_success", "1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).", probeLabels, nil)
 	probeAddrDur     = prometheus.NewDesc("cert_probe_duration_seconds", "Duration of the last probe.", probeLabels, nil)
 	probeAddrLast    = prometheus.NewDesc("cert_probe_last_timestamp_seconds", "When the last probe finished.", probeLabels, nil)
+	probeAddrLastOK  = prometheus.NewDesc("cert_probe_last_success_timestamp_seconds", "When the address was last probed successfully; its certificate series are those of that probe while later ones fail.", probeLabels, nil)
 	probeAddrTLS     = prometheus.NewDesc("cert_probe_tls_info", "TLS version and cipher negotiated; always 1.", append(append([]string{}, probeLabels...), "version", "cipher"), nil)
 	probeAddrFailure = prometheus.NewDesc("cert_probe_failure", "1 with the reason when the last probe failed; absent when it succeeded.", append(append([]string{}, probeLabels...), "reason"), nil)
 
@@ -27,6 +28,9 @@ var (
 func collectTargets(ch chan<- prometheus.Metric, s *targets.Snapshot, now time.Time, j joins) {
 	for _, p := range s.Probes {
 		collectProbeAddrs(ch, &p.Result, p.Module, p.At)
+		for _, sv := range p.Served {
+			ch <- prometheus.MustNewConstMetric(probeAddrLastOK, prometheus.GaugeValue, unix(sv.At), p.Target, sv.IP, p.Module)
+		}
 	}
 	collectChains(ch, s.Chains(), now, j)
 }

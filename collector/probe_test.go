@@ -35,8 +35,17 @@ func lbResult(now time.Time) probe.Result {
 func TestTargetsGolden(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	at := now.Add(-time.Minute)
+	lb := lbResult(now)
+	// 2001:db8::1 failed just now; the chain it served an hour ago is still exported (stale).
+	old := lb.Addrs[0].Chain
+	old.IP = "2001:db8::1"
+	old.Certs = old.Certs[:1]
+	served := []targets.Served{
+		{IP: "192.0.2.1", At: at, Chain: lb.Addrs[0].Chain},
+		{IP: "2001:db8::1", At: at.Add(-time.Hour), Chain: old, FailingSince: at, Stale: true},
+	}
 	snap := &targets.Snapshot{Probes: []*targets.Probe{
-		{Target: "lb.example:443", Module: "tls", At: at, Result: lbResult(now)},
+		{Target: "lb.example:443", Module: "tls", At: at, Result: lb, Served: served},
 		{Target: "gone.example:25", Module: "smtp", At: at, Result: probe.Result{Target: "gone.example:25", Failure: probe.FailDNS, Duration: 20 * time.Millisecond}},
 	}}
 	c := funcCollector(func(ch chan<- prometheus.Metric) { collectTargets(ch, snap, now, joins{}) })
@@ -44,9 +53,11 @@ func TestTargetsGolden(t *testing.T) {
 # HELP cert_chain_length Number of certificates in the file or served by the endpoint.
 # TYPE cert_chain_length gauge
 cert_chain_length{ip="192.0.2.1",lineage="",path="",source="probe",target="lb.example:443"} 2
+cert_chain_length{ip="2001:db8::1",lineage="",path="",source="probe",target="lb.example:443"} 1
 # HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
 # TYPE cert_chain_verified gauge
 cert_chain_verified{ip="192.0.2.1",lineage="",path="",reason="expired",source="probe",target="lb.example:443"} 0
+cert_chain_verified{ip="2001:db8::1",lineage="",path="",reason="expired",source="probe",target="lb.example:443"} 0
 # HELP cert_probe_duration_seconds Duration of the last probe.
 # TYPE cert_probe_duration_seconds gauge
 cert_probe_duration_seconds{ip="",module="smtp",target="gone.example:25"} 0.02
@@ -61,6 +72,10 @@ cert_probe_failure{ip="2001:db8::1",module="tls",reason="connect",target="lb.exa
 cert_probe_last_timestamp_seconds{ip="",module="smtp",target="gone.example:25"} 1.79560794e+09
 cert_probe_last_timestamp_seconds{ip="192.0.2.1",module="tls",target="lb.example:443"} 1.79560794e+09
 cert_probe_last_timestamp_seconds{ip="2001:db8::1",module="tls",target="lb.example:443"} 1.79560794e+09
+# HELP cert_probe_last_success_timestamp_seconds When the address was last probed successfully; its certificate series are those of that probe while later ones fail.
+# TYPE cert_probe_last_success_timestamp_seconds gauge
+cert_probe_last_success_timestamp_seconds{ip="192.0.2.1",module="tls",target="lb.example:443"} 1.79560794e+09
+cert_probe_last_success_timestamp_seconds{ip="2001:db8::1",module="tls",target="lb.example:443"} 1.79560434e+09
 # HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).
 # TYPE cert_probe_success gauge
 cert_probe_success{ip="",module="smtp",target="gone.example:25"} 0
@@ -71,14 +86,14 @@ cert_probe_success{ip="2001:db8::1",module="tls",target="lb.example:443"} 0
 cert_probe_tls_info{cipher="TLS_AES_128_GCM_SHA256",ip="192.0.2.1",module="tls",target="lb.example:443",version="TLS 1.3"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"cert_probe_success", "cert_probe_duration_seconds", "cert_probe_last_timestamp_seconds", "cert_probe_tls_info",
+		"cert_probe_success", "cert_probe_duration_seconds", "cert_probe_last_timestamp_seconds", "cert_probe_last_success_timestamp_seconds", "cert_probe_tls_info",
 		"cert_probe_failure", "cert_chain_length", "cert_chain_verified"); err != nil {
 		t.Error(err)
 	}
-	// The certificate series of the served chain are there too (their rendering is tested in
-	// TestChainsGolden).
-	if n := testutil.CollectAndCount(c, "cert_expiry_seconds"); n != 2 {
-		t.Errorf("%d cert_expiry_seconds series, want 2", n)
+	// The certificate series of the served and stale chains are there too (their rendering is
+	// tested in TestChainsGolden).
+	if n := testutil.CollectAndCount(c, "cert_expiry_seconds"); n != 3 {
+		t.Errorf("%d cert_expiry_seconds series, want 3", n)
 	}
 }
 
@@ -97,6 +112,10 @@ probe_failure{reason="connect"} 1
 # HELP probe_success 1 when every address of the target was probed successfully.
 # TYPE probe_success gauge
 probe_success 0
+# HELP cert_probe_last_success_timestamp_seconds When the address was last probed successfully; its certificate series are those of that probe while later ones fail.
+# TYPE cert_probe_last_success_timestamp_seconds gauge
+cert_probe_last_success_timestamp_seconds{ip="192.0.2.1",module="tls",target="lb.example:443"} 1.79560794e+09
+cert_probe_last_success_timestamp_seconds{ip="2001:db8::1",module="tls",target="lb.example:443"} 1.79560434e+09
 # HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).
 # TYPE cert_probe_success gauge
 cert_probe_success{ip="192.0.2.1",module="tls",target="lb.example:443"} 1

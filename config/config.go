@@ -152,7 +152,7 @@ func (c *Config) validate() error {
 		}
 	}
 	for i := range c.Targets {
-		if err := c.Targets[i].validate(fmt.Sprintf("targets[%d]", i), c.Modules); err != nil {
+		if err := c.Targets[i].validate(fmt.Sprintf("targets[%d]", i), c.Modules, c.Targets[:i]); err != nil {
 			return err
 		}
 	}

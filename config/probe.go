@@ -91,7 +91,10 @@ func (t *Target) defaults() {
 	}
 }
 
-func (t *Target) validate(path string, modules map[string]Module) error {
+// validate checks t, the entry after earlier in targets:. Two entries probing the same thing
+// would export the same series twice (a failed scrape), so (target, module, server_name) is
+// unique; names compare case-insensitively.
+func (t *Target) validate(path string, modules map[string]Module, earlier []Target) error {
 	if _, _, err := net.SplitHostPort(t.Target); err != nil {
 		return fieldError(path+".target", "want host:port: %v", err)
 	}
@@ -100,6 +103,11 @@ func (t *Target) validate(path string, modules map[string]Module) error {
 	}
 	if t.Interval < model.Duration(time.Second) {
 		return fieldError(path+".interval", "must be at least 1s")
+	}
+	for j, e := range earlier {
+		if strings.EqualFold(e.Target, t.Target) && e.Module == t.Module && strings.EqualFold(e.ServerName, t.ServerName) {
+			return fieldError(path, "duplicate of targets[%d] (same target, module and server_name)", j)
+		}
 	}
 	return nil
 }

@@ -179,7 +179,9 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 		files.New(cfg.Files, certbotDir, e.logger.With("source", "files"), e.now, e.Inv.FilesPublisher(gen)).Run(ctx)
 	})
 	e.apply(ctx, inventory.Targets, targetsCfg{cfg.Targets, cfg.Modules, cfg.Probe}, len(cfg.Targets) > 0, func(ctx context.Context, gen uint64) {
-		targets.New(cfg, e.logger.With("source", "targets"), e.now, e.Inv.TargetsPublisher(gen)).Run(ctx)
+		s := targets.New(cfg, e.logger.With("source", "targets"), e.now, e.Inv.TargetsPublisher(gen))
+		s.Seed(e.Inv.View().Targets) // the replaced scheduler's last snapshot, still visible
+		s.Run(ctx)
 	})
 	e.Inv.SetDrift(time.Duration(cfg.Drift.GracePeriod), e.now)
 	// ARI asks about local files whose CA is known: certbot lineages or ari.directories.

@@ -3,6 +3,7 @@ package probe
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +14,7 @@ import (
 type AllowList struct {
 	hosts []string
 	nets  []netip.Prefix
+	key   string // the normalised patterns, to tell lists apart
 }
 
 // NewAllowList parses probe.allowed_targets.
@@ -38,7 +40,20 @@ func NewAllowList(patterns []string) (*AllowList, error) {
 			a.hosts = append(a.hosts, strings.TrimSuffix(p, "."))
 		}
 	}
+	parts := slices.Clone(a.hosts)
+	for _, n := range a.nets {
+		parts = append(parts, n.String())
+	}
+	a.key = strings.Join(parts, ",")
 	return a, nil
+}
+
+// String returns the list's normalised patterns, comma-joined.
+func (a *AllowList) String() string {
+	if a == nil {
+		return ""
+	}
+	return a.key
 }
 
 // AllowHost is the check made before resolving, so that refused names are not even looked up.

@@ -35,9 +35,27 @@ const (
 // FailureReasons lists every reason, for pre-created error counters.
 var FailureReasons = []string{FailDNS, FailConnect, FailTimeout, FailStartTLS, FailHandshake, FailRefused}
 
-// Bounds on one probe.
+// Problems are bounds hit or checks that could not be made; they do not fail a probe but are
+// counted as error reasons of the targets source.
 const (
-	maxAddrs       = 64 // addresses probed per name; more is a misconfiguration or an attack
+	ProblemTooManyAddrs = "too_many_addresses"
+	ProblemChainTooLong = "chain_too_long"
+	ProblemCRLTooLarge  = "crl_too_large"
+	ProblemCRLFetch     = "crl_fetch"
+	ProblemCRLInvalid   = "crl_invalid"
+)
+
+// ProblemReasons lists every problem, for pre-created error counters.
+var ProblemReasons = []string{ProblemTooManyAddrs, ProblemChainTooLong, ProblemCRLTooLarge, ProblemCRLFetch, ProblemCRLInvalid}
+
+// Bounds on one probe, so that what one target yields (connections, series) stays bounded
+// whatever its DNS and its servers send.
+const (
+	// MaxAddrs is how many addresses of one name are probed (the first, in address order).
+	MaxAddrs = 16
+	// MaxChainCerts is how many served certificates are kept and checked per address (real
+	// chains have 2–4; Go's client alone would accept a 64 KiB certificate message of them).
+	MaxChainCerts  = 16
 	addrParallel   = 8
 	defaultTimeout = 10 * time.Second
 )
@@ -65,7 +83,9 @@ type Result struct {
 	Error    string        `json:"error,omitempty"`
 	Duration time.Duration `json:"duration"`
 	Addrs    []Addr        `json:"addresses"`
-	Log      []string      `json:"-"`
+	// Problems at the target level: too_many_addresses.
+	Problems []string `json:"problems,omitempty"`
+	Log      []string `json:"-"`
 }
 
 // Success is true when at least one address was probed and every address succeeded, so one
@@ -96,6 +116,19 @@ func (r *Result) Failures() []string {
 	return out
 }
 
+// AllProblems returns the distinct problems of the target and its addresses, target first.
+func (r *Result) AllProblems() []string {
+	out := slices.Clone(r.Problems)
+	for i := range r.Addrs {
+		for _, p := range r.Addrs[i].Problems {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // Chains returns the chains served by the addresses that served one.
 func (r *Result) Chains() []certs.Chain {
 	var out []certs.Chain
@@ -118,6 +151,8 @@ type Addr struct {
 	TLSVersion string        `json:"tls_version,omitempty"`
 	Cipher     string        `json:"cipher,omitempty"`
 	Chain      certs.Chain   `json:"chain"`
+	// Problems of this address: chain_too_long, crl_too_large, crl_fetch, crl_invalid.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // prober holds what is shared by the addresses of one Run.
@@ -206,7 +241,13 @@ func (p *prober) run(ctx context.Context) Result {
 		}
 	}
 
-	res := Result{Addrs: make([]Addr, len(ips))}
+	res := Result{}
+	if len(ips) > MaxAddrs {
+		p.log.add("%s: probing only the first %d of %d addresses", ProblemTooManyAddrs, MaxAddrs, len(ips))
+		ips = ips[:MaxAddrs]
+		res.Problems = []string{ProblemTooManyAddrs}
+	}
+	res.Addrs = make([]Addr, len(ips))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, addrParallel)
 	refused := 0
@@ -266,10 +307,6 @@ func (p *prober) resolve(ctx context.Context, host string) ([]string, error) {
 	p.log.add("resolved %s to %s", host, strings.Join(out, ", "))
 	if len(out) == 0 {
 		return nil, fmt.Errorf("resolving %s: no %s address", host, firstNonEmpty(p.m.IPProtocol, "IP"))
-	}
-	if len(out) > maxAddrs {
-		p.log.add("probing only the first %d of %d addresses", maxAddrs, len(out))
-		out = out[:maxAddrs]
 	}
 	return out, nil
 }
@@ -355,10 +392,15 @@ func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
 	return a
 }
 
-// fillChain records and checks the served certificates.
+// fillChain records and checks the served certificates (the first MaxChainCerts of them).
 func (p *prober) fillChain(ctx context.Context, a *Addr, cs *tls.ConnectionState) {
 	now := p.now()
 	peer := cs.PeerCertificates
+	if len(peer) > MaxChainCerts {
+		p.log.add("%s: %s: keeping the first %d of %d certificates", firstNonEmpty(a.IP, p.host), ProblemChainTooLong, MaxChainCerts, len(peer))
+		peer = peer[:MaxChainCerts]
+		a.Problems = append(a.Problems, ProblemChainTooLong)
+	}
 	for _, c := range peer {
 		a.Chain.Certs = append(a.Chain.Certs, certs.New(c))
 	}
@@ -366,48 +408,63 @@ func (p *prober) fillChain(ctx context.Context, a *Addr, cs *tls.ConnectionState
 	if len(peer) == 0 {
 		return
 	}
-	var issuer *x509.Certificate
-	switch {
-	case len(a.Chain.Verify.Chain) > 1:
-		issuer = a.Chain.Verify.Chain[1]
-	case len(peer) > 1:
-		issuer = peer[1]
-	}
-	a.Chain.Revocation = p.revocation(ctx, a.IP, peer[0], issuer, cs.OCSPResponse)
+	p.revocation(ctx, a, peer, cs.OCSPResponse)
 	if a.Chain.Revocation != nil && a.Chain.Revocation.Revoked && a.Chain.Verify.OK() {
 		a.Chain.Verify.Reason, a.Chain.Verify.Error = certs.ReasonRevoked, "the leaf certificate is revoked ("+a.Chain.Revocation.Method+")"
 	}
 }
 
 // revocation reads the stapled OCSP response, else the CRL. Missing OCSP or CRL pointers are
-// normal and not errors; failures to check are logged, never fatal to the probe.
-func (p *prober) revocation(ctx context.Context, ip string, leaf, issuer *x509.Certificate, staple []byte) *certs.Revocation {
-	tag := firstNonEmpty(ip, p.host)
+// normal and not errors; failures to check are problems of the address, never fatal to it.
+func (p *prober) revocation(ctx context.Context, a *Addr, peer []*x509.Certificate, staple []byte) {
+	tag := firstNonEmpty(a.IP, p.host)
+	leaf := peer[0]
+	// The issuer of a verified path is trusted; otherwise the server chose it, and only a
+	// staple (no network access) is read against it.
+	var trusted, issuer *x509.Certificate
+	if v := a.Chain.Verify.Chain; len(v) > 1 {
+		trusted, issuer = v[1], v[1]
+	} else if len(peer) > 1 {
+		issuer = peer[1]
+	}
 	if len(staple) > 0 {
 		r, err := certs.ParseOCSPStaple(staple, leaf, issuer)
 		if err == nil {
 			p.log.add("%s: stapled OCSP: revoked %t (this update %s)", tag, r.Revoked, r.CheckedAt.UTC().Format(time.RFC3339))
-			return r
+			a.Chain.Revocation = r
+			return
 		}
 		p.log.add("%s: ignoring stapled OCSP response: %v", tag, err)
 	}
-	if p.o.CRLs == nil || p.m.CheckRevocation != nil && !*p.m.CheckRevocation || issuer == nil {
-		return nil
+	if p.o.CRLs == nil || p.m.CheckRevocation != nil && !*p.m.CheckRevocation || len(leaf.CRLDistributionPoints) == 0 {
+		return
 	}
+	if trusted == nil {
+		// The certificate, its CRL URL included, may come from anyone: fetch nothing.
+		p.log.add("%s: CRL not checked: the chain did not verify", tag)
+		return
+	}
+	pol := fetchPolicy{allow: p.o.Allow, resolver: p.o.Resolver, proxy: p.proxy}
+	var problems []string
 	for _, u := range leaf.CRLDistributionPoints {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			continue
 		}
-		crl, err := p.o.CRLs.Get(ctx, u, issuer, p.proxy)
+		crl, err := p.o.CRLs.get(ctx, u, trusted, pol)
 		if err != nil {
-			p.log.add("%s: CRL %s: %v", tag, u, err)
+			reason := crlProblem(err)
+			p.log.add("%s: CRL %s: %s: %v", tag, u, reason, err)
+			if !slices.Contains(problems, reason) {
+				problems = append(problems, reason)
+			}
 			continue
 		}
-		r := crl.Status(leaf)
-		p.log.add("%s: CRL %s: revoked %t", tag, u, r.Revoked)
-		return r
+		a.Chain.Revocation = crl.Status(leaf)
+		p.log.add("%s: CRL %s: revoked %t", tag, u, a.Chain.Revocation.Revoked)
+		return
 	}
-	return nil
+	// Only when no distribution point gave an answer: a working second one is enough.
+	a.Problems = append(a.Problems, problems...)
 }
 
 func (p *prober) loadTLSFiles() error {

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -256,8 +259,159 @@ func TestCRL(t *testing.T) {
 	small := NewCRLCache(clock)
 	small.MaxBytes = 10
 	r := Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: small})
-	if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !strings.Contains(strings.Join(r.Log, "\n"), "larger than 10 bytes") {
-		t.Errorf("oversized CRL: %+v %s", r.Addrs[0].Chain.Revocation, strings.Join(r.Log, "\n"))
+	if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !strings.Contains(strings.Join(r.Log, "\n"), "crl_too_large: larger than 10 bytes") ||
+		!slices.Equal(r.AllProblems(), []string{ProblemCRLTooLarge}) {
+		t.Errorf("oversized CRL: %+v %v %s", r.Addrs[0].Chain.Revocation, r.AllProblems(), strings.Join(r.Log, "\n"))
+	}
+}
+
+// TestCRLProblems: a CRL that cannot be had is a problem of the address (exported as an error
+// reason), with a short reason of the exporter's own in the log, and the probe still succeeds.
+func TestCRLProblems(t *testing.T) {
+	pki := testcerts.NewPKI("CRLProblems", t0)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/missing":
+			http.Error(w, "secret body", http.StatusNotFound)
+		case "/garbage":
+			_, _ = w.Write([]byte("secret body, not a CRL"))
+		case "/other-issuer":
+			_, _ = w.Write(testcerts.CRL(pki.Root, t0, t0.Add(time.Hour), big.NewInt(1)))
+		}
+	}))
+	defer hs.Close()
+	m := caModule(t, pki)
+	tr := true
+	m.CheckRevocation = &tr
+	for _, tc := range []struct {
+		path, problem, log string
+	}{
+		{"/missing", ProblemCRLFetch, "crl_fetch: HTTP status 404"},
+		{"/garbage", ProblemCRLInvalid, "crl_invalid: not a CRL signed by the certificate's issuer"},
+		{"/other-issuer", ProblemCRLInvalid, "crl_invalid: not a CRL signed by the certificate's issuer"},
+	} {
+		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{hs.URL + tc.path}, Now: t0})
+		s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
+		r := Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: NewCRLCache(clock)})
+		log := strings.Join(r.Log, "\n")
+		if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !slices.Equal(r.AllProblems(), []string{tc.problem}) ||
+			!strings.Contains(log, tc.log) || strings.Contains(log, "secret") {
+			t.Errorf("%s: success %t problems %v\n%s", tc.path, r.Success(), r.AllProblems(), log)
+		}
+	}
+}
+
+// TestCRLAllowList: distribution points are URLs chosen by whoever made the certificate; they
+// are fetched under probe.allowed_targets (names, resolved addresses, redirects) and only for
+// chains that verified, so /probe cannot be used to reach other addresses.
+func TestCRLAllowList(t *testing.T) {
+	pki := testcerts.NewPKI("CRLAllow", t0)
+	crl := testcerts.CRL(pki.Intermediate, t0, t0.Add(time.Hour), big.NewInt(1))
+	var outside, inside atomic.Int32
+	forbidden := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outside.Add(1)
+		http.Error(w, "secret", http.StatusTeapot)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skip("no 127.0.0.2:", err)
+	}
+	forbidden.Listener.Close()
+	forbidden.Listener = ln
+	forbidden.Start()
+	defer forbidden.Close()
+	allowed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inside.Add(1)
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, forbidden.URL+"/crl", http.StatusFound)
+			return
+		}
+		_, _ = w.Write(crl)
+	}))
+	defer allowed.Close()
+	_, fport, _ := net.SplitHostPort(forbidden.Listener.Addr().String())
+
+	allow, err := NewAllowList([]string{"127.0.0.1/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := caModule(t, pki)
+	tr := true
+	m.CheckRevocation = &tr
+	resolver := fakeResolver{"localhost": {"127.0.0.1"}, "crl.test": {"127.0.0.2"}, "mixed.test": {"127.0.0.1", "127.0.0.2"}}
+	stranger := testcerts.NewPKI("Stranger", t0)
+	for _, tc := range []struct {
+		name    string
+		pki     *testcerts.PKI
+		crlURL  string
+		inside  int32
+		problem []string
+		log     string
+	}{
+		{"address outside", pki, forbidden.URL + "/crl", 0, []string{ProblemCRLFetch}, "crl_fetch: refused: 127.0.0.2 is not in probe.allowed_targets"},
+		{"name resolving outside", pki, "http://crl.test:" + fport + "/crl", 0, []string{ProblemCRLFetch}, "refused: crl.test (127.0.0.2) is not in probe.allowed_targets"},
+		{"name resolving partly outside", pki, "http://mixed.test:" + fport + "/crl", 0, []string{ProblemCRLFetch}, "refused: mixed.test (127.0.0.2)"},
+		{"redirect outside", pki, allowed.URL + "/redirect", 1, []string{ProblemCRLFetch}, "refused: 127.0.0.2 is not in probe.allowed_targets"},
+		{"unverified chain", stranger, allowed.URL + "/crl", 0, nil, "CRL not checked: the chain did not verify"},
+		{"inside", pki, allowed.URL + "/crl", 1, nil, "revoked false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inside.Store(0)
+			leaf := tc.pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{tc.crlURL}, Now: t0})
+			s := tlsServer(t, "127.0.0.1", certCfg(leaf, tc.pki.Intermediate), nil)
+			r := Run(context.Background(), "localhost:"+s.port, m, Options{Resolver: resolver, Allow: allow, Now: clock, CRLs: NewCRLCache(clock)})
+			log := strings.Join(r.Log, "\n")
+			if !r.Success() || !slices.Equal(r.AllProblems(), tc.problem) || !strings.Contains(log, tc.log) || strings.Contains(log, "secret") || strings.Contains(log, "418") {
+				t.Errorf("success %t problems %v, want %v and %q in\n%s", r.Success(), r.AllProblems(), tc.problem, tc.log, log)
+			}
+			if got := inside.Load(); got != tc.inside {
+				t.Errorf("%d requests to the allowed server, want %d", got, tc.inside)
+			}
+		})
+	}
+	if n := outside.Load(); n != 0 {
+		t.Errorf("%d requests reached an address outside probe.allowed_targets", n)
+	}
+}
+
+// TestChainTooLong: a server sending more than MaxChainCerts certificates is still probed; the
+// first ones are kept and checked, and the bound is reported.
+func TestChainTooLong(t *testing.T) {
+	pki := testcerts.NewPKI("Long", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	long := leaf.TLS()
+	for range MaxChainCerts + 4 {
+		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
+	}
+	s := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{long}}, nil)
+	r := Run(context.Background(), s.addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
+	if !r.Success() || len(r.Addrs[0].Chain.Certs) != MaxChainCerts || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK ||
+		!slices.Equal(r.Addrs[0].Problems, []string{ProblemChainTooLong}) || !slices.Equal(r.AllProblems(), []string{ProblemChainTooLong}) {
+		t.Fatalf("success %t, %d certificates, reason %s, problems %v", r.Success(), len(r.Addrs[0].Chain.Certs), r.Addrs[0].Chain.Verify.Reason, r.Addrs[0].Problems)
+	}
+	if log := strings.Join(r.Log, "\n"); !strings.Contains(log, "chain_too_long: keeping the first 16 of 21 certificates") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+// TestTooManyAddresses: a name resolving to more than MaxAddrs addresses has its first ones
+// probed (in address order), and the bound is reported.
+func TestTooManyAddresses(t *testing.T) {
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(closed.Addr().String())
+	closed.Close()
+	var ips []string
+	for i := 40; i > 0; i-- {
+		ips = append(ips, fmt.Sprintf("127.0.1.%d", i))
+	}
+	m := config.Module{Timeout: model.Duration(5 * time.Second)}
+	r := Run(context.Background(), "many.test:"+port, m, Options{Resolver: fakeResolver{"many.test": ips}, Now: clock})
+	if len(r.Addrs) != MaxAddrs || r.Addrs[0].IP != "127.0.1.1" || r.Addrs[MaxAddrs-1].IP != "127.0.1.16" ||
+		!slices.Equal(r.Problems, []string{ProblemTooManyAddrs}) || !slices.Equal(r.AllProblems(), []string{ProblemTooManyAddrs}) {
+		t.Fatalf("%d addresses, problems %v", len(r.Addrs), r.Problems)
+	}
+	if log := strings.Join(r.Log, "\n"); !strings.Contains(log, "too_many_addresses: probing only the first 16 of 40 addresses") {
+		t.Errorf("log:\n%s", log)
 	}
 }
 
@@ -517,5 +671,39 @@ func TestIPv6(t *testing.T) {
 	r := Run(context.Background(), "dual.test:"+s4.port, caModule(t, pki), Options{Resolver: fakeResolver{"dual.test": {"::1", "127.0.0.1"}}, Now: clock})
 	if !r.Success() || len(r.Addrs) != 2 || r.Addrs[0].IP != "127.0.0.1" || r.Addrs[1].IP != "::1" || r.Addrs[1].Chain.Verify.Reason != certs.ReasonOK {
 		t.Fatalf("got %+v", r.Addrs)
+	}
+}
+
+// TestCRLURLPolicy: the checks made on a distribution point's URL (and on each redirect) before
+// any connection; through a proxy the proxy resolves names, so CIDRs cannot vouch for them.
+func TestCRLURLPolicy(t *testing.T) {
+	cidr, _ := NewAllowList([]string{"127.0.0.1/32"})
+	names, _ := NewAllowList([]string{"*.example.com"})
+	proxy, _ := url.Parse("http://127.0.0.1:3128")
+	for _, tc := range []struct {
+		allow *AllowList
+		proxy *url.URL
+		url   string
+		err   string
+	}{
+		{cidr, nil, "http://127.0.0.1/crl", ""},
+		{cidr, nil, "https://crl.test/crl", ""}, // judged on its addresses when dialled
+		{cidr, nil, "http://127.0.0.2/crl", "refused: 127.0.0.2 is not in probe.allowed_targets"},
+		{cidr, nil, "ldap://127.0.0.1/crl", "only http(s) distribution points are fetched"},
+		{cidr, proxy, "http://crl.test/crl", "probe.allowed_targets has CIDRs, which cannot be checked for a name resolved by proxy_url"},
+		{cidr, proxy, "http://127.0.0.1/crl", ""},
+		{names, proxy, "http://crl.example.com/crl", ""},
+		{names, nil, "http://crl.example.org/crl", "refused: crl.example.org is not in probe.allowed_targets"},
+		{names, nil, "http://127.0.0.1/crl", "refused: 127.0.0.1 is not in probe.allowed_targets"},
+		{nil, nil, "http://169.254.169.254/crl", ""},
+	} {
+		u, _ := url.Parse(tc.url)
+		err := fetchPolicy{allow: tc.allow, proxy: tc.proxy}.checkURL(u)
+		if got := fmt.Sprint(err); tc.err == "" && err != nil || tc.err != "" && got != tc.err {
+			t.Errorf("%s (proxy %v): %v, want %q", tc.url, tc.proxy, err, tc.err)
+		}
+		if err != nil && crlProblem(err) != ProblemCRLFetch {
+			t.Errorf("%s: problem %s", tc.url, crlProblem(err))
+		}
 	}
 }

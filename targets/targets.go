@@ -7,6 +7,8 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,12 +26,35 @@ const HealthSource = "targets"
 // hitting the network (and shared load balancers) in lockstep.
 const jitter = 0.1
 
+// staleIntervals is how long, in target intervals after an address starts failing, the chain
+// it served at its last success stays exported: one flaky probe must not drop the certificate
+// series (and reset the `for:` of the alerts on them).
+const staleIntervals = 3
+
 // Probe is the last probe of one configured target.
 type Probe struct {
-	Target string
-	Module string
-	At     time.Time // when the probe finished
-	Result probe.Result
+	Target     string
+	Module     string
+	ServerName string    // the target's own server_name
+	At         time.Time // when the probe finished
+	Result     probe.Result
+	// Served has one entry per address that succeeded at least once and is still tracked, in
+	// the order of Result.Addrs.
+	Served []Served
+
+	module config.Module // the module's settings, to tell an unchanged target on reload
+}
+
+// Served is what one address served at its last successful probe.
+type Served struct {
+	IP    string
+	At    time.Time // when that probe finished
+	Chain certs.Chain
+	// FailingSince is when the address's probes started failing (zero while they succeed).
+	FailingSince time.Time
+	// Stale: the latest probe of the address failed without serving a chain, and Chain is
+	// exported in its place, for up to staleIntervals intervals after FailingSince.
+	Stale bool
 }
 
 // Snapshot is the state after the latest probe; never modified once published.
@@ -40,11 +65,17 @@ type Snapshot struct {
 	Status []health.Status
 }
 
-// Chains lists every chain served to the probes, one per address.
+// Chains lists every chain served to the probes, one per address, with the stale chains of
+// addresses whose latest probe failed.
 func (s *Snapshot) Chains() []certs.Chain {
 	var out []certs.Chain
 	for _, p := range s.Probes {
 		out = append(out, p.Result.Chains()...)
+		for _, sv := range p.Served {
+			if sv.Stale {
+				out = append(out, sv.Chain)
+			}
+		}
 	}
 	return out
 }
@@ -80,10 +111,29 @@ func New(cfg *config.Config, logger *slog.Logger, now func() time.Time, publish 
 		status: make([]health.Status, len(cfg.Targets)),
 		state:  make([]string, len(cfg.Targets)),
 	}
+	reasons := append(slices.Clone(probe.FailureReasons), probe.ProblemReasons...)
 	for i, t := range cfg.Targets {
-		s.status[i] = health.Status{Source: HealthSource, Name: t.Target, Errors: health.NewErrors(probe.FailureReasons...)}
+		s.status[i] = health.Status{Source: HealthSource, Name: t.Target, Errors: health.NewErrors(reasons...)}
 	}
 	return s
+}
+
+// Seed starts the scheduler from prev, the snapshot of the scheduler it replaces (a reload):
+// targets whose target, module settings and server_name did not change keep their last probe,
+// error counters and served chains, so that the first snapshot published does not drop the
+// series of the targets not probed yet. Call it before Run; a nil prev seeds nothing.
+func (s *Scheduler) Seed(prev *Snapshot) {
+	if prev == nil {
+		return
+	}
+	for i, t := range s.cfg.Targets {
+		for j, p := range prev.Probes {
+			if p.Target == t.Target && p.Module == t.Module && p.ServerName == t.ServerName && reflect.DeepEqual(p.module, s.cfg.Modules[t.Module]) {
+				s.probes[i], s.status[i] = p, prev.Status[j]
+				break
+			}
+		}
+	}
 }
 
 // Run probes until ctx ends. Every target is probed once right away (within the concurrency
@@ -124,7 +174,7 @@ func (s *Scheduler) loop(ctx context.Context, i int, sem chan struct{}) {
 		if ctx.Err() != nil {
 			return // a probe cut short by shutdown or reload says nothing about the target
 		}
-		s.record(i, &Probe{Target: t.Target, Module: t.Module, At: s.now(), Result: r})
+		s.record(i, &Probe{Target: t.Target, Module: t.Module, ServerName: t.ServerName, At: s.now(), Result: r, module: s.cfg.Modules[t.Module]})
 		timer.Reset(time.Duration(float64(interval) * (1 - jitter + 2*jitter*rand.Float64())))
 	}
 }
@@ -133,6 +183,11 @@ func (s *Scheduler) loop(ctx context.Context, i int, sem chan struct{}) {
 func (s *Scheduler) record(i int, p *Probe) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var prev []Served
+	if s.probes[i] != nil {
+		prev = s.probes[i].Served
+	}
+	p.Served = served(prev, &p.Result, p.At, staleIntervals*time.Duration(s.cfg.Targets[i].Interval))
 	s.probes[i] = p
 	st := &s.status[i]
 	st.Up = p.Result.Success()
@@ -146,6 +201,9 @@ func (s *Scheduler) record(i int, p *Probe) {
 	failures := p.Result.Failures()
 	for _, f := range failures {
 		errs[f]++
+	}
+	for _, pr := range p.Result.AllProblems() {
+		errs[pr]++
 	}
 	st.Errors = errs // a fresh map: the published snapshots keep theirs
 
@@ -170,6 +228,46 @@ func (s *Scheduler) record(i int, p *Probe) {
 		}
 	}
 	s.publish(snap)
+}
+
+// served carries each address's last successful chain from prev over to the probe r that
+// finished at: replaced on success, kept (stale) while failures without a chain last at most
+// keep, forgotten when the name no longer resolves to the address.
+func served(prev []Served, r *probe.Result, at time.Time, keep time.Duration) []Served {
+	failed := func(sv Served, a *probe.Addr) (Served, bool) {
+		if sv.FailingSince.IsZero() {
+			sv.FailingSince = at
+		}
+		within := at.Sub(sv.FailingSince) <= keep
+		if !within {
+			sv.Chain = certs.Chain{} // only the time of the last success is still of use
+		}
+		// A refused address is a decision, not a flake; one that served a chain this time has
+		// that chain exported instead.
+		sv.Stale = within && len(sv.Chain.Certs) > 0 && a.Failure != probe.FailRefused && len(a.Chain.Certs) == 0
+		return sv, within
+	}
+	var out []Served
+	if len(r.Addrs) == 0 {
+		// No address was tried (dns, a refused name): they may all still be there, for a while.
+		for _, sv := range prev {
+			if sv, within := failed(sv, &probe.Addr{Failure: r.Failure}); within {
+				out = append(out, sv)
+			}
+		}
+		return out
+	}
+	for i := range r.Addrs {
+		a := &r.Addrs[i]
+		switch j := slices.IndexFunc(prev, func(sv Served) bool { return sv.IP == a.IP }); {
+		case a.Success:
+			out = append(out, Served{IP: a.IP, At: at, Chain: a.Chain})
+		case j >= 0:
+			sv, _ := failed(prev[j], a)
+			out = append(out, sv)
+		}
+	}
+	return out
 }
 
 func firstError(r *probe.Result) string {

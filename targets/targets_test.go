@@ -136,7 +136,7 @@ probe:
 		if p.Target != w.target || p.Module != "tls" || p.Result.Success() != w.success || !equal(p.Result.Failures(), w.failures) {
 			t.Errorf("probe %d: %s %s success %t failures %v", i, p.Target, p.Module, p.Result.Success(), p.Result.Failures())
 		}
-		if st.Source != HealthSource || st.Name != w.target || st.Up != w.up || len(st.Errors) != len(probe.FailureReasons) {
+		if st.Source != HealthSource || st.Name != w.target || st.Up != w.up || len(st.Errors) != len(probe.FailureReasons)+len(probe.ProblemReasons) {
 			t.Errorf("status %d: %+v", i, st)
 		}
 	}
@@ -155,9 +155,9 @@ modules:
   slow: {timeout: 200ms}
 probe: {concurrency: 1}
 targets:
-  - {target: "`+addr+`", module: slow}
-  - {target: "`+addr+`", module: slow}
-  - {target: "`+addr+`", module: slow}
+  - {target: "`+addr+`", module: slow, server_name: a.test}
+  - {target: "`+addr+`", module: slow, server_name: b.test}
+  - {target: "`+addr+`", module: slow, server_name: c.test}
 `)
 	snap, peak := run(t, c, func(s *Snapshot) bool { return len(s.Probes) == 3 })
 	for _, p := range snap.Probes {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,8 +27,18 @@ const scrapeTimeoutOffset = 500 * time.Millisecond
 // malformed target, a target refused by probe.allowed_targets) get HTTP 400 with the reason.
 func ProbeHandler(getConfig func() *config.Config, logger *slog.Logger, now func() time.Time) http.Handler {
 	crls := probe.NewCRLCache(now) // shared by requests, so a CA's CRL is fetched once per NextUpdate
+	// warnOpen warns once per config (at start, then at the first request after each reload)
+	// when nothing restricts where /probe connects.
+	var seen atomic.Pointer[config.Config]
+	warnOpen := func(cfg *config.Config) {
+		if seen.Swap(cfg) != cfg && len(cfg.Probe.AllowedTargets) == 0 {
+			logger.Warn("probe.allowed_targets is empty: anyone who can reach /probe can make the exporter connect to any host and port; list the allowed names and networks")
+		}
+	}
+	warnOpen(getConfig())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg := getConfig()
+		warnOpen(cfg)
 		q := r.URL.Query()
 		moduleName := q.Get("module")
 		if moduleName == "" {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,5 +171,68 @@ func TestProbeTimeout(t *testing.T) {
 		if got, err := probeTimeout(r, tc.module); err != nil || got != tc.want {
 			t.Errorf("%q %s: %s %v, want %s", tc.header, tc.module, got, err, tc.want)
 		}
+	}
+}
+
+// lockedBuffer collects log output written from handler goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestProbeHandlerOpenWarning: an empty probe.allowed_targets is warned about once per config
+// loaded (at start, and after a reload), never per request.
+func TestProbeHandlerOpenWarning(t *testing.T) {
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	mustParse := func(yaml string) *config.Config {
+		c, err := config.Parse([]byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var cfg atomic.Pointer[config.Config]
+	cfg.Store(mustParse(""))
+	h := ProbeHandler(cfg.Load, logger, func() time.Time { return probeT0 })
+	request := func() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/probe", nil))
+		if w.Code != http.StatusBadRequest {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	warnings := func() int { return strings.Count(logs.String(), "level=WARN msg=\"probe.allowed_targets is empty") }
+	if n := warnings(); n != 1 {
+		t.Fatalf("%d warnings at start, want 1:\n%s", n, logs.String())
+	}
+	for range 3 {
+		request()
+	}
+	if n := warnings(); n != 1 {
+		t.Errorf("%d warnings after 3 requests, want 1", n)
+	}
+	cfg.Store(mustParse("")) // a reload
+	request()
+	request()
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings after a reload, want 2", n)
+	}
+	cfg.Store(mustParse("probe: {allowed_targets: [\"*.example.com\"]}\n"))
+	request()
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings with an allow-list, want 2:\n%s", n, logs.String())
 	}
 }
