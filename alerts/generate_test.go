@@ -46,6 +46,7 @@ func TestGenerateUsesConfig(t *testing.T) {
 	cfg.RunbookBaseURL = "https://wiki.example.com/runbooks"
 	cfg.Thresholds.ExpiringSoon = cfg.Thresholds.ExpiringSoon * 2
 	cfg.PageSelector = `index="0", path!~"/legacy/.*"`
+	cfg.VerifySelector = `source="probe"`
 	out, err := Generate(cfg, readFile(t, TemplateFile))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +68,10 @@ func TestGenerateUsesConfig(t *testing.T) {
 		{"< 1209600\n", 0, 1},
 		{`{index="0"}`, 13, 0},
 		{`{index="0", path!~"/legacy/.*"}`, 0, 13},
-		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 20, 0},
+		// verify_selector narrows both the probe and the file branch.
+		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
+		{`cert_chain_verified{source="probe", source=`, 0, 2},
+		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 21, 0},
 	} {
 		if n := bytes.Count(base, []byte(c.text)); n != c.base {
 			t.Errorf("default config: %q occurs %d times, want %d", c.text, n, c.base)
@@ -86,7 +90,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown key", "page_selector:", "page_selectr:", "field page_selectr not found"},
 		{"relative runbook URL", "https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks", "docs/runbooks", "not an absolute URL"},
 		{"braces in selector", `page_selector: 'index="0"'`, `page_selector: '{index="0"}'`, "page_selector must be label matchers without braces"},
-		{"empty selector", `verify_selector: 'source="probe"'`, `verify_selector: ''`, "verify_selector must be label matchers"},
+		{"empty selector", `verify_selector: 'path!~".*/cert[.]pem"'`, `verify_selector: ''`, "verify_selector must be label matchers"},
 		{"zero threshold", "certbot_max_run_gap: 25h", "certbot_max_run_gap: 0s", "thresholds.certbot_max_run_gap must be a positive duration"},
 		{"bad duration", "expiring_soon: 7d", "expiring_soon: seven days", `not a valid duration string: "seven days"`},
 		{"critical not shorter", "expiry_critical: 3d", "expiry_critical: 7d", "thresholds.expiry_critical (1w) must be shorter than expiring_soon (1w)"},
