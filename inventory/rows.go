@@ -305,10 +305,11 @@ func (x *Row) judge(ch certs.Chain, now time.Time, th Thresholds) {
 	if r := ch.Revocation; r != nil && r.Revoked {
 		x.raise(Critical, "revoked ("+r.Method+")")
 	}
-	// As CertificateVerifyFailed: only what clients are served counts; a local cert.pem without
-	// its intermediate is normal. Expiry and revocation have their own entries.
-	if ch.Source == certs.SourceProbe && !slices.Contains([]string{certs.ReasonOK, certs.ReasonExpired, certs.ReasonRevoked}, ch.Verify.Reason) {
+	if verifyPages(ch) {
 		x.raise(Critical, "chain does not verify: "+ch.Verify.Reason)
+	}
+	if ch.KeyMatch != nil && !*ch.KeyMatch {
+		x.raise(Critical, "private key does not match the certificate")
 	}
 	if e := ch.Verify.ChainExpiry; !e.IsZero() && e.Before(x.NotAfter) && e.Sub(now) < th.ChainExpiring {
 		x.raise(Warning, "a chain certificate expires first, at "+e.UTC().Format(time.RFC3339))
@@ -324,6 +325,19 @@ func (x *Row) judge(ch certs.Chain, now time.Time, th Thresholds) {
 			x.raise(Warning, "certbot "+h+" hook failed")
 		}
 	}
+}
+
+// verifyPages is CertificateVerifyFailed's rule: a served chain that fails for any reason but
+// expiry and revocation (which have their own entries); a local file whose chain is broken in a
+// way clients would see (incomplete, misordered, expired intermediate), except certbot's
+// leaf-only cert.pem. unknown_authority in a file is a private CA without ca_file, not a fault.
+// CA-first files (bundles) are not judged at all.
+func verifyPages(ch certs.Chain) bool {
+	if ch.Source == certs.SourceProbe {
+		return !slices.Contains([]string{certs.ReasonOK, certs.ReasonExpired, certs.ReasonRevoked}, ch.Verify.Reason)
+	}
+	return !strings.HasSuffix(ch.Path, "/cert.pem") &&
+		slices.Contains([]string{certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate}, ch.Verify.Reason)
 }
 
 func (x *Row) add(p string) { x.Problems = append(x.Problems, p) }

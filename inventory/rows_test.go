@@ -117,7 +117,7 @@ func TestBuild(t *testing.T) {
 		{"healthy.test", 0, OK, true, nil},
 		{"mismatch.test", 0, Critical, true, []string{"chain does not verify: hostname_mismatch"}},
 		{"dying-chain.test", 0, Warning, true, []string{"a chain certificate expires first, at 2026-03-03T12:00:00Z"}},
-		{"file-incomplete.test", 0, OK, true, nil}, // a file's chain does not page
+		{"file-incomplete.test", 0, Critical, true, []string{"chain does not verify: incomplete_chain"}}, // as CertificateVerifyFailed for files
 		{"staging.test", 0, Warning, true, []string{"issued by a staging/test CA"}},
 		{"revoked.test", 0, Critical, true, []string{"revoked (crl)"}},
 	}
@@ -148,7 +148,7 @@ func TestBuild(t *testing.T) {
 			t.Errorf("row %d expires before row %d", i, i-1)
 		}
 	}
-	wantSummary := Summary{Total: 20, OK: 8, Warning: 5, Critical: 5, Expired: 2, Worst: Expired}
+	wantSummary := Summary{Total: 20, OK: 7, Warning: 5, Critical: 6, Expired: 2, Worst: Expired}
 	if r.Summary != wantSummary {
 		t.Errorf("summary %+v, want %+v", r.Summary, wantSummary)
 	}
@@ -208,5 +208,27 @@ func TestSeverityText(t *testing.T) {
 	var s Severity
 	if err := s.UnmarshalText([]byte("bad")); err == nil || err.Error() != `unknown severity "bad" (one of ok, warning, critical, expired)` {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestVerifyPages mirrors CertificateVerifyFailed's selectors (alerts/tests/local_files.yml).
+func TestVerifyPages(t *testing.T) {
+	for _, tc := range []struct {
+		loc    certs.Location
+		reason string
+		want   bool
+	}{
+		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonHostnameMismatch, true},
+		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonUnknownAuthority, true},
+		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonExpired, false},
+		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/fullchain.pem"}, certs.ReasonIncompleteChain, true},
+		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/fullchain.pem"}, certs.ReasonWrongOrder, true},
+		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/cert.pem"}, certs.ReasonIncompleteChain, false},
+		{certs.Location{Source: certs.SourceFile, Path: "/srv/private-ca.pem"}, certs.ReasonUnknownAuthority, false},
+	} {
+		ch := certs.Chain{Location: tc.loc, Verify: certs.VerifyResult{Reason: tc.reason}}
+		if got := verifyPages(ch); got != tc.want {
+			t.Errorf("verifyPages(%+v, %s) = %v, want %v", tc.loc, tc.reason, got, tc.want)
+		}
 	}
 }
