@@ -105,8 +105,10 @@ func (t *Target) validate(path string, modules map[string]Module, earlier []Targ
 		return fieldError(path+".interval", "must be at least 1s")
 	}
 	for j, e := range earlier {
-		if strings.EqualFold(e.Target, t.Target) && e.Module == t.Module && strings.EqualFold(e.ServerName, t.ServerName) {
-			return fieldError(path, "duplicate of targets[%d] (same target, module and server_name)", j)
+		// The certificate series of a background probe are keyed by target and ip, so a second
+		// entry for the same endpoint (another module or server_name) would collide with the first.
+		if strings.EqualFold(e.Target, t.Target) {
+			return fieldError(path, "duplicate of targets[%d]: list each host:port once (probe other SNI names through /probe)", j)
 		}
 	}
 	return nil

@@ -2,20 +2,20 @@ package config
 
 import "testing"
 
-// TestDuplicateTargets: two targets: entries probing the same (target, module, server_name)
-// would export every series twice; a different server_name is a different probe.
+// TestDuplicateTargets: the certificate series of background probes are keyed by target and
+// ip, so each host:port may be listed once (other SNI names or modules go through /probe).
 func TestDuplicateTargets(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, want string
 	}{
 		{"same entry", "targets:\n  - {target: a.example:443}\n  - {target: a.example:443}",
-			"targets[1]: duplicate of targets[0] (same target, module and server_name)"},
+			"targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
 		{"default module spelled out", "targets:\n  - {target: b.example:443}\n  - {target: a.example:443}\n  - {target: A.Example:443, module: tls, interval: 1m}",
-			"targets[2]: duplicate of targets[1] (same target, module and server_name)"},
+			"targets[2]: duplicate of targets[1]: list each host:port once (probe other SNI names through /probe)"},
 		{"same server_name", "targets:\n  - {target: a.example:443, server_name: x.example}\n  - {target: a.example:443, server_name: X.example}",
-			"targets[1]: duplicate of targets[0] (same target, module and server_name)"},
-		{"other server_name", "targets:\n  - {target: a.example:443}\n  - {target: a.example:443, server_name: x.example}", ""},
-		{"other module", "modules: {smtp: {starttls: smtp}}\ntargets:\n  - {target: a.example:25}\n  - {target: a.example:25, module: smtp}", ""},
+			"targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
+		{"other server_name", "targets:\n  - {target: a.example:443}\n  - {target: a.example:443, server_name: x.example}", "targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
+		{"other module", "modules: {smtp: {starttls: smtp}}\ntargets:\n  - {target: a.example:25}\n  - {target: a.example:25, module: smtp}", "targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
 		{"other port", "targets:\n  - {target: a.example:443}\n  - {target: a.example:8443}", ""},
 	} {
 		_, err := Parse([]byte(tc.in))

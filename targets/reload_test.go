@@ -189,13 +189,15 @@ func equalServed(a, b []Served) bool {
 // TestSeed: a scheduler replacing another on reload publishes, from its first snapshot on, the
 // previous probes of the targets that did not change, so their series have no gap.
 func TestSeed(t *testing.T) {
-	addr := tlsTarget(t, testcerts.NewPKI("Seed", t0), nil)
+	pki := testcerts.NewPKI("Seed", t0)
+	// Each host:port is listed once in a config (config.Target.validate).
+	addrA, addrB, addrC := tlsTarget(t, pki, nil), tlsTarget(t, pki, nil), tlsTarget(t, pki, nil)
 	before := parse(t, `
 modules:
   b: {timeout: 5s}
 targets:
-  - {target: "`+addr+`", server_name: a.test, interval: 1h}
-  - {target: "`+addr+`", server_name: b.test, module: b, interval: 1h}
+  - {target: "`+addrA+`", server_name: a.test, interval: 1h}
+  - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
 `)
 	prev, _ := run(t, before, func(s *Snapshot) bool { return len(s.Probes) == 2 })
 
@@ -203,9 +205,9 @@ targets:
 modules:
   b: {timeout: 6s}
 targets:
-  - {target: "`+addr+`", server_name: c.test, interval: 1h}
-  - {target: "`+addr+`", server_name: a.test, interval: 1h}
-  - {target: "`+addr+`", server_name: b.test, module: b, interval: 1h}
+  - {target: "`+addrC+`", server_name: c.test, interval: 1h}
+  - {target: "`+addrA+`", server_name: a.test, interval: 1h}
+  - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
 `)
 	publish, waitFor := publishTo(t)
 	s := New(after, slog.New(slog.DiscardHandler), func() time.Time { return t0.Add(time.Minute) }, publish)
@@ -232,7 +234,7 @@ targets:
 			seeded = i
 		}
 	}
-	if len(first.Probes) != 2 || seeded < 0 || first.Status[seeded].Name != addr || !first.Status[seeded].LastSuccess.Equal(t0) || len(first.Chains()) != 2 {
+	if len(first.Probes) != 2 || seeded < 0 || first.Status[seeded].Name != addrA || !first.Status[seeded].LastSuccess.Equal(t0) || len(first.Chains()) != 2 {
 		t.Fatalf("first snapshot after the reload: targets %v, a.test seeded at %d, chains %d", names, seeded, len(first.Chains()))
 	}
 }

@@ -149,15 +149,16 @@ probe:
 }
 
 func TestConcurrencyLimit(t *testing.T) {
-	addr := listen(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }) // never answers
+	silent := func(c net.Conn) { _, _ = io.Copy(io.Discard, c) } // never answers
+	a, b, d := listen(t, silent), listen(t, silent), listen(t, silent)
 	c := parse(t, `
 modules:
   slow: {timeout: 200ms}
 probe: {concurrency: 1}
 targets:
-  - {target: "`+addr+`", module: slow, server_name: a.test}
-  - {target: "`+addr+`", module: slow, server_name: b.test}
-  - {target: "`+addr+`", module: slow, server_name: c.test}
+  - {target: "`+a+`", module: slow, server_name: a.test}
+  - {target: "`+b+`", module: slow, server_name: b.test}
+  - {target: "`+d+`", module: slow, server_name: c.test}
 `)
 	snap, peak := run(t, c, func(s *Snapshot) bool { return len(s.Probes) == 3 })
 	for _, p := range snap.Probes {
