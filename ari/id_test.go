@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -45,7 +46,7 @@ func TestCertID(t *testing.T) {
 		{new(big.Int).SetBytes(mustHex(t, "fa:1c:a5:7e:00:00:00:00:00:00:00:00:00:00:00:00:00:01")), "APocpX4AAAAAAAAAAAAAAAAAAQ"},
 	} {
 		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"a.example"}, Now: now, Serial: tc.serial})
-		got, err := CertID(leaf.Cert)
+		got, err := CertID(certs.New(leaf.Cert))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +55,7 @@ func TestCertID(t *testing.T) {
 		}
 	}
 	self := testcerts.New(testcerts.Options{CN: "self", Now: now})
-	if _, err := CertID(self.Cert); err != errNoAKI {
+	if _, err := CertID(certs.New(self.Cert)); err != errNoAKI {
 		t.Errorf("self-signed without AKI: err = %v, want %v", err, errNoAKI)
 	}
 }

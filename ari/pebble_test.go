@@ -186,12 +186,13 @@ func TestPebble(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, err := CertID(x)
+		c := certs.New(x)
+		id, err := CertID(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ders[profile] = der[0]
-		subs = append(subs, Subject{Cert: certs.New(x), Lineage: name, Directory: directory, ID: id})
+		subs = append(subs, Subject{Cert: c, Lineage: name, Directory: directory, ID: id})
 	}
 
 	t0 := time.Now()

@@ -6,7 +6,6 @@ package ari
 import (
 	"cmp"
 	"context"
-	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -23,7 +22,7 @@ type Subject struct {
 	Cert      certs.Cert
 	Lineage   string
 	Directory string
-	ID        string // CertID(Cert.X509)
+	ID        string // CertID(Cert)
 }
 
 // Info is the latest window the CA suggested for one certificate.
@@ -46,9 +45,7 @@ type Snapshot struct {
 // certKey identifies a certificate the way its CA does: issuer key and serial.
 type certKey struct{ aki, serial string }
 
-func keyOf(c *x509.Certificate) certKey {
-	return certKey{string(c.AuthorityKeyId), string(c.SerialNumber.Bytes())}
-}
+func keyOf(c certs.Cert) certKey { return certKey{c.AuthorityKeyID, c.SerialDER} }
 
 // Entry is a window and the certificate it is for.
 type Entry struct {
@@ -66,7 +63,7 @@ func NewSnapshot(entries []Entry, status []health.Status) *Snapshot {
 	})
 	snap := &Snapshot{Status: status, byCert: make(map[certKey]int, len(entries))}
 	for _, e := range entries {
-		k := keyOf(e.Cert.X509)
+		k := keyOf(e.Cert)
 		if _, dup := snap.byCert[k]; dup {
 			continue
 		}
@@ -81,10 +78,10 @@ func NewSnapshot(entries []Entry, status []health.Status) *Snapshot {
 
 // Lookup returns the window of c, wherever c was seen (file or probe).
 func (s *Snapshot) Lookup(c certs.Cert) (Info, bool) {
-	if s == nil || c.X509 == nil {
+	if s == nil || c.AuthorityKeyID == "" {
 		return Info{}, false
 	}
-	i, ok := s.byCert[keyOf(c.X509)]
+	i, ok := s.byCert[keyOf(c)]
 	if !ok {
 		return Info{}, false
 	}

@@ -89,7 +89,7 @@ func newHarness(t *testing.T, ca *fakeCA, timeout time.Duration) *harness {
 	h := &harness{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	pki := testcerts.NewPKI("ARI", h.now)
 	leaf := certs.New(pki.Leaf(testcerts.Options{DNSNames: []string{"www.example.org"}, Now: h.now}).Cert)
-	id, err := CertID(leaf.X509)
+	id, err := CertID(leaf)
 	if err != nil {
 		t.Fatal(err)
 	}

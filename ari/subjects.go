@@ -24,14 +24,14 @@ func Subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, n
 			continue
 		}
 		leaf := ch.Certs[0]
-		if leaf.IsCA || leaf.X509 == nil || !now.Before(leaf.NotAfter) {
+		if leaf.IsCA || !now.Before(leaf.NotAfter) {
 			continue
 		}
 		dir := directoryFor(ch.Location, servers, cfg)
 		if dir == "" {
 			continue
 		}
-		id, err := CertID(leaf.X509)
+		id, err := CertID(leaf)
 		if err != nil {
 			continue
 		}

@@ -37,7 +37,7 @@ func TestSubjects(t *testing.T) {
 	enabled, disabled := true, false
 	dirs := []config.ARIDirectory{{Paths: []string{"/opt/acme/**/*.pem"}, Directory: "https://ca.example/dir"}}
 	id := func(c certs.Cert) string {
-		s, err := CertID(c.X509)
+		s, err := CertID(c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,60 +9,94 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unique"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Cert is one parsed certificate with the fields every view (metrics, page, check) renders.
+// It keeps only derived values, not the parsed certificate: a Cert lives as long as its file or
+// probe result (100k of them for a large tree), and an *x509.Certificate costs kilobytes.
 type Cert struct {
-	X509      *x509.Certificate `json:"-"`
-	Domain    string            `json:"domain"`
-	Issuer    string            `json:"issuer"`
-	Serial    string            `json:"serial"`
-	Subject   string            `json:"subject"`
-	SANs      []string          `json:"sans"`
-	KeyType   string            `json:"key_type"`
-	SigAlg    string            `json:"signature_algorithm"`
-	IsCA      bool              `json:"is_ca"`
-	Staging   bool              `json:"staging"`
-	NotBefore time.Time         `json:"not_before"`
-	NotAfter  time.Time         `json:"not_after"`
+	Domain  string   `json:"domain"`
+	Issuer  string   `json:"issuer"`
+	Serial  string   `json:"serial"`
+	Subject string   `json:"subject"`
+	SANs    []string `json:"sans"`
+	KeyType string   `json:"key_type"`
+	SigAlg  string   `json:"signature_algorithm"`
+	IsCA    bool     `json:"is_ca"`
+	Staging bool     `json:"staging"`
+	// cnDomain: Domain is the subject common name; dnsNames: how many of SANs are DNS names
+	// (they come first). Together they give Names without the parsed certificate.
+	cnDomain  bool
+	dnsNames  int32
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// AuthorityKeyID and SerialDER identify the certificate the way its CA does (RFC 9773 ARI):
+	// the issuer's key identifier and the content octets of the DER serial number as signed.
+	// They hold binary data, in strings so that they compare with == and equal AKIs share memory.
+	AuthorityKeyID string `json:"-"`
+	SerialDER      string `json:"-"`
 }
 
 // New derives a Cert from a parsed certificate.
 func New(c *x509.Certificate) Cert {
 	out := Cert{
-		X509:      c,
-		Issuer:    c.Issuer.CommonName,
-		Serial:    c.SerialNumber.Text(16),
-		Subject:   c.Subject.String(),
-		KeyType:   KeyType(c),
-		SigAlg:    c.SignatureAlgorithm.String(),
-		IsCA:      c.IsCA,
-		Staging:   IsStagingIssuer(c),
-		NotBefore: c.NotBefore,
-		NotAfter:  c.NotAfter,
+		Issuer:         intern(c.Issuer.CommonName),
+		Serial:         c.SerialNumber.Text(16),
+		Subject:        c.Subject.String(),
+		KeyType:        intern(KeyType(c)),
+		SigAlg:         c.SignatureAlgorithm.String(),
+		IsCA:           c.IsCA,
+		Staging:        IsStagingIssuer(c),
+		NotBefore:      c.NotBefore,
+		NotAfter:       c.NotAfter,
+		AuthorityKeyID: intern(string(c.AuthorityKeyId)),
+		SerialDER:      serialDER(c.RawTBSCertificate),
+		dnsNames:       int32(len(c.DNSNames)),
 	}
 	if out.Issuer == "" {
-		out.Issuer = c.Issuer.String()
+		out.Issuer = intern(c.Issuer.String())
+	}
+	if n := len(c.DNSNames) + len(c.IPAddresses) + len(c.EmailAddresses) + len(c.URIs); n > 0 {
+		out.SANs = make([]string, 0, n)
 	}
 	out.SANs = append(out.SANs, c.DNSNames...)
 	for _, ip := range c.IPAddresses {
 		out.SANs = append(out.SANs, ip.String())
 	}
-	for _, e := range c.EmailAddresses {
-		out.SANs = append(out.SANs, e)
-	}
+	out.SANs = append(out.SANs, c.EmailAddresses...)
 	for _, u := range c.URIs {
 		out.SANs = append(out.SANs, u.String())
 	}
 	switch {
 	case c.Subject.CommonName != "":
-		out.Domain = c.Subject.CommonName
+		out.Domain, out.cnDomain = c.Subject.CommonName, true
 	case len(c.DNSNames) > 0:
 		out.Domain = c.DNSNames[0]
 	case len(c.IPAddresses) > 0:
-		out.Domain = c.IPAddresses[0].String()
+		out.Domain = out.SANs[len(c.DNSNames)]
 	}
 	return out
+}
+
+// intern returns s sharing memory with the equal strings made recently: issuers, key types and
+// AKIs repeat across thousands of certificates.
+func intern(s string) string { return unique.Make(s).Value() }
+
+// serialDER returns the content octets of serialNumber in a TBSCertificate:
+// SEQUENCE { [0] EXPLICIT version OPTIONAL, serialNumber INTEGER, ... }, "" if unreadable.
+func serialDER(tbs []byte) string {
+	in := cryptobyte.String(tbs)
+	var seq, serial cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) ||
+		!seq.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) ||
+		!seq.ReadASN1(&serial, cbasn1.INTEGER) || len(serial) == 0 {
+		return ""
+	}
+	return string(serial)
 }
 
 // Lifetime is NotAfter − NotBefore.
@@ -75,14 +109,14 @@ func (c Cert) RenewalDue() time.Time { return c.NotBefore.Add(c.Lifetime() * 2 /
 // Names is the set of DNS names the certificate covers (SANs, else CN), lowercased.
 func (c Cert) Names() []string {
 	var out []string
-	if len(c.X509.DNSNames) > 0 {
-		for _, n := range c.X509.DNSNames {
+	if c.dnsNames > 0 {
+		for _, n := range c.SANs[:c.dnsNames] {
 			out = append(out, strings.ToLower(n))
 		}
 		return out
 	}
-	if c.X509.Subject.CommonName != "" {
-		out = append(out, strings.ToLower(c.X509.Subject.CommonName))
+	if c.cnDomain {
+		out = append(out, strings.ToLower(c.Domain))
 	}
 	return out
 }

@@ -33,6 +33,8 @@ func collectARI(ch chan<- prometheus.Metric, s *ari.Snapshot) {
 type joins struct {
 	ari     *ari.Snapshot
 	staging map[string]bool // certbot lineages that renew against a staging CA
+	// written: the chains are written by WriteChains, collectChains emits nothing.
+	written bool
 }
 
 // renewalDue is the ARI window start when the CA gave one, else NotBefore + 2/3 of the lifetime.

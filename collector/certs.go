@@ -20,51 +20,88 @@ var chainLabels = []string{"source", "path", "lineage", "target", "ip"}
 const maxSANsLabel = 256
 
 var (
-	certExpiry     = prometheus.NewDesc("cert_expiry_seconds", "Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.", certLabels, nil)
-	certNotAfter   = prometheus.NewDesc("cert_not_after_timestamp_seconds", "Certificate NotAfter as a Unix timestamp.", certLabels, nil)
-	certNotBefore  = prometheus.NewDesc("cert_not_before_timestamp_seconds", "Certificate NotBefore as a Unix timestamp.", certLabels, nil)
-	certLifetime   = prometheus.NewDesc("cert_lifetime_seconds", "Certificate validity period: NotAfter - NotBefore.", certLabels, nil)
-	certRenewalDue = prometheus.NewDesc("cert_renewal_due_timestamp_seconds", "When the certificate should have been renewed: NotBefore + 2/3 of its lifetime, or the ARI window start when known.", certLabels, nil)
-	certInfo       = prometheus.NewDesc("cert_info", "Descriptive certificate data; always 1.", append(append([]string{}, certLabels...), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging"), nil)
-	certStaging    = prometheus.NewDesc("cert_staging", "1 when the certificate comes from a staging/test CA.", certLabels, nil)
-	certRevoked    = prometheus.NewDesc("cert_revoked", "1 when the leaf is revoked, 0 when a revocation check says good.", append(append([]string{}, certLabels...), "method"), nil)
-	certRevChecked = prometheus.NewDesc("cert_revocation_checked_timestamp_seconds", "When the revocation status was last established.", append(append([]string{}, certLabels...), "method"), nil)
+	certExpiry     = newFamily("cert_expiry_seconds", "Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.", certLabels)
+	certNotAfter   = newFamily("cert_not_after_timestamp_seconds", "Certificate NotAfter as a Unix timestamp.", certLabels)
+	certNotBefore  = newFamily("cert_not_before_timestamp_seconds", "Certificate NotBefore as a Unix timestamp.", certLabels)
+	certLifetime   = newFamily("cert_lifetime_seconds", "Certificate validity period: NotAfter - NotBefore.", certLabels)
+	certRenewalDue = newFamily("cert_renewal_due_timestamp_seconds", "When the certificate should have been renewed: NotBefore + 2/3 of its lifetime, or the ARI window start when known.", certLabels)
+	certInfo       = newFamily("cert_info", "Descriptive certificate data; always 1.", certLabels, "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging")
+	certStaging    = newFamily("cert_staging", "1 when the certificate comes from a staging/test CA.", certLabels)
+	certRevoked    = newFamily("cert_revoked", "1 when the leaf is revoked, 0 when a revocation check says good.", certLabels, "method")
+	certRevChecked = newFamily("cert_revocation_checked_timestamp_seconds", "When the revocation status was last established.", certLabels, "method")
 
-	chainVerified = prometheus.NewDesc("cert_chain_verified", "1 when the chain verifies, else 0, with the reason.", append(append([]string{}, chainLabels...), "reason"), nil)
-	chainExpiry   = prometheus.NewDesc("cert_chain_expiry_timestamp_seconds", "Earliest NotAfter along the verified chain (the served certificates when it does not verify).", chainLabels, nil)
-	chainLength   = prometheus.NewDesc("cert_chain_length", "Number of certificates in the file or served by the endpoint.", chainLabels, nil)
+	chainVerified = newFamily("cert_chain_verified", "1 when the chain verifies, else 0, with the reason.", chainLabels, "reason")
+	chainExpiry   = newFamily("cert_chain_expiry_timestamp_seconds", "Earliest NotAfter along the verified chain (the served certificates when it does not verify).", chainLabels)
+	chainLength   = newFamily("cert_chain_length", "Number of certificates in the file or served by the endpoint.", chainLabels)
+
+	// chainFamilies lists the families above in the order WriteChains writes them.
+	chainFamilies = []*family{chainVerified, chainExpiry, chainLength, certExpiry, certNotAfter, certNotBefore,
+		certLifetime, certRenewalDue, certStaging, certInfo, certRevoked, certRevChecked}
 )
 
-// collectChains emits the certificate and chain series of chains; now is the scrape time.
-func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.Time, j joins) {
-	for i := range chains {
-		collectChain(ch, &chains[i], now, j)
+// family is a gauge family of the certificate and chain series: its Desc for the registry
+// and what the text writer needs (WriteChains), from one definition.
+type family struct {
+	desc       *prometheus.Desc
+	name, help string
+	header     string   // HELP and TYPE lines
+	prefixes   []string // text before each label value, in label name order
+	order      []int    // label value indexes in label name order
+}
+
+func newFamily(name, help string, labels []string, extra ...string) *family {
+	l := append(append([]string{}, labels...), extra...)
+	order := labelOrder(l)
+	return &family{desc: prometheus.NewDesc(name, help, l, nil), name: name, help: help, header: textHeader(name, help), prefixes: labelPrefixes(name, l, order), order: order}
+}
+
+// emitter receives one series of a family.
+type emitter func(f *family, v float64, labelValues ...string)
+
+// chanEmitter sends series to a registry's collection channel.
+func chanEmitter(ch chan<- prometheus.Metric) emitter {
+	return func(f *family, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, v, lv...)
 	}
 }
 
-func collectChain(ch chan<- prometheus.Metric, c *certs.Chain, now time.Time, j joins) {
-	loc := c.Location
-	cl := []string{loc.Source, loc.Path, loc.Lineage, loc.Target, loc.IP}
-	if len(c.Certs) > 0 {
-		ch <- prometheus.MustNewConstMetric(chainVerified, prometheus.GaugeValue, b2f(c.Verify.OK()), append(cl, c.Verify.Reason)...)
-		ch <- prometheus.MustNewConstMetric(chainExpiry, prometheus.GaugeValue, unix(c.Verify.ChainExpiry), cl...)
+// collectChains emits the certificate and chain series of chains; now is the scrape time.
+func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.Time, j joins) {
+	if j.written {
+		return
 	}
-	ch <- prometheus.MustNewConstMetric(chainLength, prometheus.GaugeValue, float64(len(c.Certs)), cl...)
+	emit := chanEmitter(ch)
+	for i := range chains {
+		collectChain(emit, &chains[i], now, j)
+	}
+}
+
+func collectChain(emit emitter, c *certs.Chain, now time.Time, j joins) {
+	loc := c.Location
+	// One backing array for every label value list: emit copies what it keeps, so the chain
+	// costs one allocation instead of several per certificate (WriteChains calls this once
+	// per family on every scrape).
+	var scratch [16]string
+	cl := append(scratch[:0], loc.Source, loc.Path, loc.Lineage, loc.Target, loc.IP)
+	if len(c.Certs) > 0 {
+		emit(chainVerified, b2f(c.Verify.OK()), append(cl, c.Verify.Reason)...)
+		emit(chainExpiry, unix(c.Verify.ChainExpiry), cl...)
+	}
+	emit(chainLength, float64(len(c.Certs)), cl...)
 	for i, x := range c.Certs {
-		l := []string{loc.Source, x.Domain, x.Issuer, x.Serial, loc.Path, strconv.Itoa(i), loc.Lineage, loc.Target, loc.IP}
-		ch <- prometheus.MustNewConstMetric(certExpiry, prometheus.GaugeValue, x.NotAfter.Sub(now).Seconds(), l...)
-		ch <- prometheus.MustNewConstMetric(certNotAfter, prometheus.GaugeValue, unix(x.NotAfter), l...)
-		ch <- prometheus.MustNewConstMetric(certNotBefore, prometheus.GaugeValue, unix(x.NotBefore), l...)
-		ch <- prometheus.MustNewConstMetric(certLifetime, prometheus.GaugeValue, x.Lifetime().Seconds(), l...)
+		l := append(scratch[:0], loc.Source, x.Domain, x.Issuer, x.Serial, loc.Path, strconv.Itoa(i), loc.Lineage, loc.Target, loc.IP)
+		emit(certExpiry, x.NotAfter.Sub(now).Seconds(), l...)
+		emit(certNotAfter, unix(x.NotAfter), l...)
+		emit(certNotBefore, unix(x.NotBefore), l...)
+		emit(certLifetime, x.Lifetime().Seconds(), l...)
 		staging := j.isStaging(x, loc)
-		ch <- prometheus.MustNewConstMetric(certRenewalDue, prometheus.GaugeValue, unix(j.renewalDue(x)), l...)
-		ch <- prometheus.MustNewConstMetric(certStaging, prometheus.GaugeValue, b2f(staging), l...)
-		ch <- prometheus.MustNewConstMetric(certInfo, prometheus.GaugeValue, 1,
-			append(l, x.Subject, joinBounded(x.SANs, maxSANsLabel), x.KeyType, x.SigAlg, strconv.FormatBool(x.IsCA), strconv.FormatBool(staging))...)
+		emit(certRenewalDue, unix(j.renewalDue(x)), l...)
+		emit(certStaging, b2f(staging), l...)
+		emit(certInfo, 1, append(l, x.Subject, joinBounded(x.SANs, maxSANsLabel), x.KeyType, x.SigAlg, strconv.FormatBool(x.IsCA), strconv.FormatBool(staging))...)
 		if i == 0 && c.Revocation != nil {
 			r := c.Revocation
-			ch <- prometheus.MustNewConstMetric(certRevoked, prometheus.GaugeValue, b2f(r.Revoked), append(l, r.Method)...)
-			ch <- prometheus.MustNewConstMetric(certRevChecked, prometheus.GaugeValue, unix(r.CheckedAt), append(l, r.Method)...)
+			emit(certRevoked, b2f(r.Revoked), append(l, r.Method)...)
+			emit(certRevChecked, unix(r.CheckedAt), append(l, r.Method)...)
 		}
 	}
 }

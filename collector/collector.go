@@ -16,11 +16,19 @@ import (
 type Collector struct {
 	inv *inventory.Inventory
 	now func() time.Time
+	// withoutChains leaves the certificate and chain series to WriteChains.
+	withoutChains bool
 }
 
 // New returns a collector over inv.
 func New(inv *inventory.Inventory, now func() time.Time) *Collector {
 	return &Collector{inv: inv, now: now}
+}
+
+// WithoutChains returns a collector of every series but the certificate and chain series of
+// the files and targets sources, for a /metrics handler that writes those with WriteChains.
+func (c *Collector) WithoutChains() *Collector {
+	return &Collector{inv: c.inv, now: c.now, withoutChains: true}
 }
 
 // Describe sends nothing: series depend on what the sources found, so the collector is unchecked.
@@ -30,7 +38,7 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	v := c.inv.View()
 	now := c.now()
-	j := joins{ari: v.ARI, staging: v.StagingLineages()}
+	j := joins{ari: v.ARI, staging: v.StagingLineages(), written: c.withoutChains}
 	if v.Files != nil {
 		collectFiles(ch, v.Files, now, j)
 	}

@@ -3,14 +3,12 @@ package exporter
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
@@ -27,16 +25,22 @@ type HTTPOptions struct {
 	EnablePprof bool
 }
 
-// Registry is the /metrics registry: the inventory collector, reload gauges, build info, Go
-// and process collectors.
+// Registry holds every series of /metrics: the inventory collector, reload gauges, build
+// info, Go and process collectors.
 func (e *Exporter) Registry() *prometheus.Registry {
+	return e.registry(collector.New(e.Inv, e.now))
+}
+
+// registry is a /metrics registry over inv: build info, Go and process collectors, the reload
+// gauges and inv.
+func (e *Exporter) registry(inv prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		versioncollector.NewCollector(Name),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		e.reloadOK, e.reloadTime,
-		collector.New(e.Inv, e.now),
+		inv,
 	)
 	return reg
 }
@@ -44,12 +48,7 @@ func (e *Exporter) Registry() *prometheus.Registry {
 // Handler serves every endpoint.
 func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 	mux := http.NewServeMux()
-	reg := e.Registry()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelError),
-		ErrorHandling:     promhttp.ContinueOnError,
-		EnableOpenMetrics: true,
-	}))
+	mux.Handle("/metrics", e.metricsHandler())
 	mux.Handle("/probe", web.ProbeHandler(e.Config, e.logger.With("handler", "probe"), e.now))
 	report := func() inventory.Report { return inventory.Build(e.Inv.View(), e.now(), inventory.DefaultThresholds) }
 	mux.Handle("/certificates", web.CertificatesHandler(report, false))

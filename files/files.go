@@ -80,7 +80,7 @@ type Source struct {
 	workers    int
 	mu         sync.Mutex // one scan at a time; guards everything below
 	cacheMu    sync.Mutex // guards cache and keys against the scan's workers
-	cache      map[fileKey]*parsed
+	cache      map[string]*parsed // by path, as the glob spelled it
 	keys       map[fileKey]keyEntry
 	gen        uint64
 	failing    map[errKey]string // path+reason → message currently reported (log once per change)
@@ -107,7 +107,7 @@ func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, n
 		publish:    publish,
 		settle:     settleLimit,
 		workers:    2 * runtime.GOMAXPROCS(0),
-		cache:      map[fileKey]*parsed{},
+		cache:      map[string]*parsed{},
 		keys:       map[fileKey]keyEntry{},
 		failing:    map[errKey]string{},
 		unsettled:  map[string]time.Time{},
@@ -128,7 +128,7 @@ func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, n
 // the middle of a renewal is looked at again a few times, as Run would.
 func (s *Source) ScanOnce(ctx context.Context) *Snapshot {
 	for {
-		snap, _, retry := s.scan(ctx)
+		snap, _, retry := s.scan(ctx, nil)
 		if !retry {
 			return snap
 		}
@@ -162,8 +162,15 @@ func (s *Source) Run(ctx context.Context) {
 	defer quiet.Stop()
 	defer deadline.Stop()
 	pending := false
+	// Events name the directories that changed; only their files are looked at again (a stat
+	// each) until the periodic rescan, or lost events, make the next scan a full one.
+	changed, full := map[string]struct{}{}, true
 	run := func() {
-		snap, dirs, retry := s.scan(ctx)
+		var only map[string]struct{}
+		if !full {
+			only = changed
+		}
+		snap, dirs, retry := s.scan(ctx, only)
 		if ctx.Err() != nil {
 			return
 		}
@@ -171,6 +178,7 @@ func (s *Source) Run(ctx context.Context) {
 		if w != nil {
 			s.syncWatches(w, dirs)
 		}
+		changed, full = map[string]struct{}{}, false
 		pending = false
 		quiet.Stop()
 		deadline.Stop()
@@ -184,11 +192,15 @@ func (s *Source) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case _, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
+			// The event's directory, and the entry itself in case it is a directory that
+			// appeared or went away.
+			changed[filepath.Dir(ev.Name)] = struct{}{}
+			changed[filepath.Clean(ev.Name)] = struct{}{}
 			quiet.Reset(debounce)
 			if !pending {
 				pending = true
@@ -201,12 +213,14 @@ func (s *Source) Run(ctx context.Context) {
 			}
 			// An overflow means events were lost: rescan now rather than at the next interval.
 			s.logger.Warn("file watcher error; rescanning", "err", err)
+			full = true
 			quiet.Reset(debounce)
 		case <-quiet.C:
 			run()
 		case <-deadline.C:
 			run()
 		case <-rescan.C:
+			full = true
 			run()
 		}
 	}

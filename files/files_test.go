@@ -1,11 +1,14 @@
 package files
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -320,7 +323,7 @@ func TestCertbotRenewalIsNeverHalfSeen(t *testing.T) {
 		defer wg.Done()
 		last := 0
 		for ctx.Err() == nil {
-			snap, _, retry := s.scan(ctx)
+			snap, _, retry := s.scan(ctx, nil)
 			if ctx.Err() != nil {
 				return // a cancelled scan is incomplete and never published
 			}
@@ -419,5 +422,141 @@ func TestCacheReusesUnchangedFiles(t *testing.T) {
 	third := scanOnce(t, s)
 	if got := chainByPath(third, dir+"/a.pem").Certs[0].Serial; got != serial(next) {
 		t.Errorf("changed file: serial %s, want %s", got, serial(next))
+	}
+}
+
+// TestRechecksFromCache: the cache keeps no parsed certificates, so a check that must be redone
+// re-reads the file: the chain check once the leaf's NotAfter passes, the key check once the
+// key changes. The cached entry (with its checks, and the ca_file's pool, here matched by the
+// glob too) survives the re-read.
+func TestRechecksFromCache(t *testing.T) {
+	now := time.Now()
+	pki := testcerts.NewPKI("Recheck", now)
+	dir := t.TempDir()
+	leaf := pki.Leaf(testcerts.Options{CN: "short.test", Now: now, NotAfter: now.Add(time.Hour)})
+	other := pki.Leaf(testcerts.Options{Now: now})
+	write(t, dir+"/site.pem", append(leaf.PEM(), pki.Intermediate.PEM()...))
+	write(t, dir+"/site.key", leaf.KeyPEM())
+	write(t, dir+"/ca.pem", pki.Root.PEM())
+	for _, f := range []string{"site.pem", "site.key", "ca.pem"} {
+		age(t, dir+"/"+f)
+	}
+	e := fileEntry(dir + "/*.pem")
+	e.CAFile, e.CheckKey, e.KeyPaths = dir+"/ca.pem", true, []string{dir + "/*.key"}
+	clock := now
+	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), func() time.Time { return clock }, func(*Snapshot) {})
+
+	type state struct {
+		reason string
+		key    bool
+	}
+	check := func(step string, want state) *certs.Cert {
+		t.Helper()
+		snap := scanOnce(t, s)
+		c := chainByPath(snap, dir+"/site.pem")
+		if c == nil || c.KeyMatch == nil || len(snap.Errors) != 0 {
+			t.Fatalf("%s: chain %+v, errors %v", step, c, snap.Errors)
+		}
+		if got := (state{c.Verify.Reason, *c.KeyMatch}); got != want {
+			t.Errorf("%s: %+v, want %+v", step, got, want)
+		}
+		if ca := chainByPath(snap, dir+"/ca.pem"); ca == nil || ca.Verify.Reason != certs.ReasonOK {
+			t.Errorf("%s: ca.pem %+v", step, ca)
+		}
+		return &c.Certs[0]
+	}
+	first := check("first scan", state{certs.ReasonOK, true})
+	if again := check("cached", state{certs.ReasonOK, true}); again != first {
+		t.Error("unchanged file parsed again")
+	}
+	clock = now.Add(2 * time.Hour)
+	if expired := check("after NotAfter", state{certs.ReasonExpired, true}); expired != first {
+		t.Error("re-check replaced the cache entry")
+	}
+	write(t, dir+"/site.key", other.KeyPEM())
+	age(t, dir+"/site.key")
+	if rekeyed := check("key replaced", state{certs.ReasonExpired, false}); rekeyed != first {
+		t.Error("key re-check replaced the cache entry")
+	}
+}
+
+// TestReadCapped: the stat size only sizes the buffer; the cap holds whatever the file became.
+func TestReadCapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	data := []byte(strings.Repeat("0123456789", 100))
+	write(t, path, data)
+	n := int64(len(data))
+	for _, tc := range []struct {
+		size, max int64
+		err       error
+	}{
+		{n, n, nil},          // as stat said
+		{0, n, nil},          // grew from empty since the stat
+		{n - 10, n + 5, nil}, // grew a little, under the cap
+		{n + 100, n, nil},    // shrank
+		{n - 10, n - 1, errTooLarge},
+		{n, n - 1, errTooLarge},
+	} {
+		got, err := readCapped(path, tc.size, tc.max)
+		if err != tc.err || err == nil && !bytes.Equal(got, data) {
+			t.Errorf("size %d, max %d: %d bytes, err %v; want err %v", tc.size, tc.max, len(got), err, tc.err)
+		}
+	}
+}
+
+// TestPartialScan: after watcher events, only the files of the changed directories are looked
+// at again; the others come from the cache unseen, except symlinks (their target may live in a
+// directory that is not watched). New and deleted files show everywhere, since every directory
+// is still listed.
+func TestPartialScan(t *testing.T) {
+	now := time.Now()
+	pki := testcerts.NewPKI("Partial", now)
+	root, elsewhere := t.TempDir(), t.TempDir()
+	leaf := func() *testcerts.Cert { return pki.Leaf(testcerts.Options{Now: now}) }
+	v1 := map[string]*testcerts.Cert{"quiet/a.pem": leaf(), "quiet/gone.pem": leaf(), "busy/b.pem": leaf()}
+	for name, c := range v1 {
+		write(t, filepath.Join(root, name), c.PEM())
+		age(t, filepath.Join(root, name))
+	}
+	target := leaf()
+	write(t, elsewhere+"/target.pem", target.PEM())
+	age(t, elsewhere+"/target.pem")
+	if err := os.Symlink(elsewhere+"/target.pem", root+"/quiet/link.pem"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newSource(t, []config.Files{fileEntry(root + "/**/*.pem")}, "", now)
+	scanOnce(t, s)
+
+	// Changes in both directories, but the watcher reports only busy/.
+	v2 := map[string]*testcerts.Cert{"quiet/a.pem": leaf(), "busy/b.pem": leaf(), "quiet/new.pem": leaf()}
+	for name, c := range v2 {
+		write(t, filepath.Join(root, name), c.PEM())
+		age(t, filepath.Join(root, name))
+	}
+	os.Remove(root + "/quiet/gone.pem")
+	target2 := leaf()
+	write(t, elsewhere+"/target.pem", target2.PEM())
+	age(t, elsewhere+"/target.pem")
+
+	serials := func(snap *Snapshot) map[string]string {
+		out := map[string]string{}
+		for _, c := range snap.Chains {
+			out[strings.TrimPrefix(c.Path, root+"/")] = c.Certs[0].Serial
+		}
+		return out
+	}
+	partial, _, _ := s.scan(context.Background(), map[string]struct{}{root + "/busy": {}})
+	want := map[string]string{
+		"quiet/a.pem":    serial(v1["quiet/a.pem"]), // not looked at: the watcher said nothing
+		"busy/b.pem":     serial(v2["busy/b.pem"]),
+		"quiet/new.pem":  serial(v2["quiet/new.pem"]),
+		"quiet/link.pem": serial(target2),
+	}
+	if got := serials(partial); !mapsEqual(got, want) {
+		t.Errorf("partial scan: %v, want %v", got, want)
+	}
+	want["quiet/a.pem"] = serial(v2["quiet/a.pem"])
+	if got := serials(scanOnce(t, s)); !mapsEqual(got, want) {
+		t.Errorf("full scan: %v, want %v", got, want)
 	}
 }

@@ -71,7 +71,7 @@ func newSource(t testing.TB, entries []config.Files, certbotDir string, now time
 
 func scanOnce(t testing.TB, s *Source) *Snapshot {
 	t.Helper()
-	snap, _, _ := s.scan(context.Background())
+	snap, _, _ := s.scan(context.Background(), nil)
 	return snap
 }
 

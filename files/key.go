@@ -1,6 +1,7 @@
 package files
 
 import (
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"io/fs"
@@ -45,15 +46,23 @@ func keyPathFor(certPath string, keyMatches []match) (string, bool) {
 	return filepath.Join(dir, "privkey.pem"), false
 }
 
-// checkKey tells whether the certificate file's private key matches leaf. It is only called
-// with check_key: true; keys are never opened otherwise.
-func (s *Source) checkKey(certPath string, keyMatches []match, leaf *x509.Certificate) (*bool, *FileError) {
+// keyRef is the private key of a certificate file as found by this scan: its version and
+// public key, or why it cannot be used.
+type keyRef struct {
+	ver fileKey
+	pub crypto.PublicKey
+	err *FileError
+}
+
+// keyFor finds and reads (or takes from the cache) the private key of a certificate file. It
+// is only called with check_key: true; keys are never opened otherwise.
+func (s *Source) keyFor(certPath string, keyMatches []match) keyRef {
 	path, ok := keyPathFor(certPath, keyMatches)
 	if !ok {
 		if path == "" {
 			path = certPath
 		}
-		return nil, &FileError{Path: path, Reason: ReasonNotFound, Message: "no private key found for " + certPath}
+		return keyRef{err: &FileError{Path: path, Reason: ReasonNotFound, Message: "no private key found for " + certPath}}
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -61,7 +70,7 @@ func (s *Source) checkKey(certPath string, keyMatches []match, leaf *x509.Certif
 		if errors.Is(err, fs.ErrNotExist) {
 			fe.Reason = ReasonDanglingSymlink
 		}
-		return nil, &fe
+		return keyRef{err: &fe}
 	}
 	key := keyOf(path, fi)
 	s.cacheMu.Lock()
@@ -70,7 +79,7 @@ func (s *Source) checkKey(certPath string, keyMatches []match, leaf *x509.Certif
 	if !cached {
 		if fi.Size() > maxKeySize {
 			k.err = &FileError{Path: path, Reason: ReasonTooLarge, Message: "not a private key: too large"}
-		} else if data, err := readCapped(path, maxKeySize); err != nil {
+		} else if data, err := readCapped(path, fi.Size(), maxKeySize); err != nil {
 			fe := fileError(path, err)
 			k.err = &fe
 		} else if pub, err := certs.PublicKeyOf(data); err != nil {
@@ -83,9 +92,30 @@ func (s *Source) checkKey(certPath string, keyMatches []match, leaf *x509.Certif
 	s.cacheMu.Lock()
 	s.keys[key] = k
 	s.cacheMu.Unlock()
+	return keyRef{ver: key, pub: k.pub, err: k.err}
+}
+
+// keyCheck is the outcome of the key check of one certificate file, for one version of its key.
+type keyCheck struct {
+	ver   fileKey
+	match bool
+}
+
+// keyFresh reports whether the key check needs no certificate: the key is unusable, or the
+// check was made against this version of the key.
+func (p *parsed) keyFresh(k keyRef) bool {
+	return k.err != nil || p.key != nil && p.key.ver == k.ver
+}
+
+// checkKey tells whether the private key k matches the leaf of xs (the file's certificates,
+// nil when it came from the cache and the check is fresh).
+func (p *parsed) checkKey(xs []*x509.Certificate, k keyRef) (*bool, *FileError) {
 	if k.err != nil {
 		return nil, k.err
 	}
-	m := certs.KeyMatches(leaf, k.pub)
+	if !p.keyFresh(k) {
+		p.key = &keyCheck{ver: k.ver, match: certs.KeyMatches(xs[0], k.pub)}
+	}
+	m := p.key.match
 	return &m, nil
 }

@@ -115,8 +115,8 @@ func archiveVersion(target, kind string) (string, bool) {
 // serialsAgree: cert.pem's certificate is fullchain.pem's leaf. Deploy hooks that copy the
 // files one by one produce the same half-state as certbot's link swaps.
 func (s *Source) serialsAgree(dir string, now time.Time) bool {
-	cert, fe1 := s.load(filepath.Join(dir, "cert.pem"), "", 1<<20, now)
-	full, fe2 := s.load(filepath.Join(dir, "fullchain.pem"), "", 1<<20, now)
+	cert, _, fe1 := s.load(filepath.Join(dir, "cert.pem"), "", 1<<20, now, false)
+	full, _, fe2 := s.load(filepath.Join(dir, "fullchain.pem"), "", 1<<20, now, false)
 	if fe1 != nil || fe2 != nil || cert == nil || full == nil || len(cert.certs) == 0 || len(full.certs) == 0 {
 		return true // nothing to compare; the files' own errors are reported
 	}

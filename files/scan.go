@@ -32,20 +32,28 @@ type fileKey struct {
 // tick with the same size, so its cache entry is not trusted by the next scan (as git does).
 const racyWindow = 2 * time.Second
 
-// parsed is the decoded content of one file version.
+// parsed is the decoded content of one file version and the outcome of its checks. The parsed
+// certificates are not kept (they cost kilobytes each, and a tree may hold 100k): the rare
+// check that has to be redone re-reads the file.
 type parsed struct {
-	x509s    []*x509.Certificate
+	ver      fileKey
 	certs    []certs.Cert
 	err      *FileError // decoding problem; certificates may still have been found
 	password string     // what a PKCS#12 file was opened with
+	gen      uint64     // last scan that used it
 	racy     bool
-	gen      uint64 // last scan that used it
 	// The chain check, valid for roots until the clock passes until (zero: forever).
 	verified  bool
 	verifyRes certs.VerifyResult
 	roots     *x509.CertPool
 	until     time.Time
+	key       *keyCheck      // nil until check_key looked at the file
+	pool      *x509.CertPool // the certificates, when the file is an entry's ca_file
 }
+
+// noRoots trusts nothing: the roots of an entry whose ca_file cannot be read, which must not
+// silently fall back to the system roots. Shared so that the chain checks stay cached.
+var noRoots = x509.NewCertPool()
 
 type keyEntry struct {
 	pub crypto.PublicKey
@@ -70,9 +78,15 @@ type lineageResult struct {
 	errs   []FileError
 }
 
-// scan does one full pass over every entry. It returns the snapshot, the directories to watch
-// and whether a lineage was caught mid-renewal (so another look is due soon).
-func (s *Source) scan(ctx context.Context) (*Snapshot, map[string]struct{}, bool) {
+// scan does one pass over every entry. It returns the snapshot, the directories to watch and
+// whether a lineage was caught mid-renewal (so another look is due soon).
+//
+// With changed nil, every file is looked at (a stat, and a read if it changed). Otherwise the
+// watcher reported changes in the directories of changed only: the other files found last time
+// are taken from the cache without a stat. The globs are still listed (new and deleted files
+// show), and symlinks, files that failed, recently modified files and check_key entries are
+// still looked at, since their changes may happen in directories that are not watched.
+func (s *Source) scan(ctx context.Context, changed map[string]struct{}) (*Snapshot, map[string]struct{}, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -125,7 +139,7 @@ func (s *Source) scan(ctx context.Context) (*Snapshot, map[string]struct{}, bool
 		}
 	}
 
-	results := s.loadAll(ctx, jobs, keyGlobs, now)
+	results := s.loadAll(ctx, jobs, keyGlobs, changed, now)
 
 	for _, j := range jobs {
 		if _, ok := before[j.lineage]; !ok && j.lineage != "" {
@@ -152,7 +166,7 @@ func (s *Source) scan(ctx context.Context) (*Snapshot, map[string]struct{}, bool
 		}
 	}
 
-	snap := &Snapshot{}
+	snap := &Snapshot{Chains: make([]certs.Chain, 0, len(results))}
 	byLine := map[string]lineageResult{}
 	found := make([]bool, len(s.entries))
 	for k, r := range results {
@@ -335,26 +349,33 @@ func (s *Source) loadOptions(e *entry, now time.Time) []FileError {
 	}
 	e.roots = nil
 	if e.CAFile != "" {
-		p, fe := s.load(e.CAFile, "", 16<<20, now)
+		p, xs, fe := s.load(e.CAFile, "", 16<<20, now, false)
+		if p != nil && p.pool == nil && xs == nil { // cached as a certificate file, without them
+			p, xs, fe = s.load(e.CAFile, "", 16<<20, now, true)
+		}
 		if fe != nil {
 			errs = append(errs, *fe)
 		}
-		// A broken ca_file must not silently fall back to the system roots.
-		e.roots = x509.NewCertPool()
+		e.roots = noRoots
 		if p != nil {
 			if p.err != nil {
 				errs = append(errs, *p.err)
 			}
-			for _, c := range p.x509s {
-				e.roots.AddCert(c)
+			// Built once per version of the file: the chain checks are cached per pool.
+			if p.pool == nil {
+				p.pool = x509.NewCertPool()
+				for _, c := range xs {
+					p.pool.AddCert(c)
+				}
 			}
+			e.roots = p.pool
 		}
 	}
 	return errs
 }
 
 // loadAll loads jobs in parallel; results are in job order.
-func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, now time.Time) []fileResult {
+func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) []fileResult {
 	results := make([]fileResult, len(jobs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -363,7 +384,7 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, no
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				results[k] = s.loadJob(jobs[k], keyGlobs, now)
+				results[k] = s.loadJob(jobs[k], keyGlobs, changed, now)
 			}
 		}()
 	}
@@ -378,13 +399,33 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, no
 	return results
 }
 
-func (s *Source) loadJob(j job, keyGlobs [][]match, now time.Time) fileResult {
+func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) fileResult {
 	e := &s.entries[j.entry]
-	p, fe := s.load(j.path, e.password, e.MaxFileSize, now)
+	var (
+		p  *parsed
+		xs []*x509.Certificate
+		fe *FileError
+	)
+	if changed != nil && !j.symlink && !e.CheckKey {
+		if _, ok := changed[filepath.Dir(j.path)]; !ok {
+			p = s.cached(j.path, e.password)
+		}
+	}
+	if p == nil {
+		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, false)
+	}
+	var key keyRef
+	if fe == nil && p != nil && len(p.certs) > 0 && e.CheckKey {
+		key = s.keyFor(j.path, keyGlobs[j.entry])
+	}
+	if fe == nil && p != nil && len(p.certs) > 0 && xs == nil && (!p.verifyFresh(e.roots, now) || e.CheckKey && !p.keyFresh(key)) {
+		// A check must be redone (a validity bound passed, the ca_file or the key changed).
+		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, true)
+	}
 	if fe != nil {
 		return fileResult{errs: []FileError{*fe}}
 	}
-	if p == nil { // a directory
+	if p == nil { // a directory, or a file removed since the glob listed it
 		return fileResult{}
 	}
 	var r fileResult
@@ -397,13 +438,13 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, now time.Time) fileResult {
 	c := &certs.Chain{
 		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
 		Certs:    p.certs,
-		Verify:   s.verify(p, e.roots, now),
+		Verify:   p.verify(xs, e.roots, now),
 	}
 	if j.lineage != "" {
 		c.DuplicateLineage = s.duplicate(j.lineage)
 	}
 	if e.CheckKey {
-		match, fe := s.checkKey(j.path, keyGlobs[j.entry], p.x509s[0])
+		match, fe := p.checkKey(xs, key)
 		c.KeyMatch = match
 		if fe != nil {
 			r.errs = append(r.errs, *fe)
@@ -413,64 +454,95 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, now time.Time) fileResult {
 	return r
 }
 
-// load returns the parsed content of path, from the cache when the file did not change. It
-// returns nil, nil for a directory.
-func (s *Source) load(path, password string, maxSize int64, now time.Time) (*parsed, *FileError) {
+// cached returns the cache entry of path without looking at the file, nil if there is none to
+// trust. An entry is there only if the last scan used it (see evict).
+func (s *Source) cached(path, password string) *parsed {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	p, ok := s.cache[path]
+	if !ok || p.racy || p.password != password {
+		return nil
+	}
+	p.gen = s.gen
+	return p
+}
+
+// load returns the parsed content of path, from the cache when the file did not change, and the
+// parsed certificates when the file was read (always with reread): the checks need them, the
+// cache does not keep them. It returns nil, nil, nil for a directory or a file that is gone.
+func (s *Source) load(path, password string, maxSize int64, now time.Time, reread bool) (*parsed, []*x509.Certificate, *FileError) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, lerr := os.Lstat(path); lerr == nil {
 				target, _ := os.Readlink(path)
-				return nil, &FileError{Path: path, Reason: ReasonDanglingSymlink, Message: "symlink target " + target + " does not exist"}
+				return nil, nil, &FileError{Path: path, Reason: ReasonDanglingSymlink, Message: "symlink target " + target + " does not exist"}
 			}
+			// Removed since the glob listed it (a rename over it, a delete): nothing to
+			// report; the watcher's event brings the next scan.
+			return nil, nil, nil
 		}
 		fe := fileError(path, err)
-		return nil, &fe
+		return nil, nil, &fe
 	}
 	if fi.IsDir() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if !fi.Mode().IsRegular() {
 		// Opening a FIFO or a device could block or read forever.
-		return nil, &FileError{Path: path, Reason: ReasonIO, Message: "not a regular file (" + fi.Mode().Type().String() + ")"}
+		return nil, nil, &FileError{Path: path, Reason: ReasonIO, Message: "not a regular file (" + fi.Mode().Type().String() + ")"}
 	}
 	if fi.Size() > maxSize {
-		return nil, &FileError{Path: path, Reason: ReasonTooLarge, Message: fmt.Sprintf("%d bytes, more than max_file_size %d", fi.Size(), maxSize)}
+		return nil, nil, &FileError{Path: path, Reason: ReasonTooLarge, Message: fmt.Sprintf("%d bytes, more than max_file_size %d", fi.Size(), maxSize)}
 	}
-	key := keyOf(path, fi)
+	ver := keyOf(path, fi)
 	s.cacheMu.Lock()
-	p, ok := s.cache[key]
-	if ok && !p.racy && p.password == password {
+	p, ok := s.cache[path]
+	ok = ok && p.ver == ver && !p.racy && p.password == password
+	if ok {
 		p.gen = s.gen
-		s.cacheMu.Unlock()
-		return p, nil
 	}
 	s.cacheMu.Unlock()
+	if ok && !reread {
+		return p, nil, nil
+	}
 
-	data, err := readCapped(path, maxSize)
+	data, err := readCapped(path, fi.Size(), maxSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil // removed between stat and open, as above
+	}
 	if err != nil {
 		fe := fileError(path, err)
-		return nil, &fe
+		return nil, nil, &fe
 	}
-	p = decode(path, data, password)
-	p.racy = now.Sub(fi.ModTime()) < racyWindow
+	if ok {
+		// The cached version read again for its certificates: its checks and pool stay valid.
+		if xs, _ := certs.Decode(data, password); len(xs) == len(p.certs) {
+			return p, xs, nil
+		}
+		// Rewritten in place with the same size and times: parse it afresh.
+	}
+	p, xs := decode(path, data, password)
+	p.ver, p.racy = ver, now.Sub(fi.ModTime()) < racyWindow
 	p.gen = s.gen
 	s.cacheMu.Lock()
-	s.cache[key] = p
+	s.cache[path] = p
 	s.cacheMu.Unlock()
-	return p, nil
+	return p, xs, nil
 }
 
 // decode parses file content; a decode problem is recorded next to whatever was found.
-func decode(path string, data []byte, password string) *parsed {
+func decode(path string, data []byte, password string) (*parsed, []*x509.Certificate) {
 	p := &parsed{password: password}
 	xs, err := certs.Decode(data, password)
-	for _, c := range xs {
-		p.x509s = append(p.x509s, c)
-		p.certs = append(p.certs, certs.New(c))
+	if len(xs) > 0 {
+		p.certs = make([]certs.Cert, len(xs))
+	}
+	for i, c := range xs {
+		p.certs[i] = certs.New(c)
 	}
 	if errors.Is(err, certs.ErrKeyOnly) {
-		return p // a key caught by a broad glob is not a certificate file, nor an error
+		return p, xs // a key caught by a broad glob is not a certificate file, nor an error
 	}
 	if err != nil {
 		reason := ReasonParse
@@ -482,21 +554,33 @@ func decode(path string, data []byte, password string) *parsed {
 		}
 		p.err = &FileError{Path: path, Reason: reason, Message: err.Error()}
 	}
-	return p
+	return p, xs
 }
 
 var errTooLarge = errors.New("file grew beyond max_file_size while being read")
 
-// readCapped reads at most max bytes: a file can grow between stat and read.
-func readCapped(path string, maxSize int64) ([]byte, error) {
+// readCapped reads at most maxSize bytes: a file can grow between stat and read. size is what
+// the stat said: the buffer is allocated once, with room to notice growth (as os.ReadFile).
+func readCapped(path string, size, maxSize int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
-	if err != nil {
-		return nil, err
+	data := make([]byte, 0, min(max(size, 0), maxSize)+1)
+	r := io.LimitReader(f, maxSize+1)
+	for {
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
 	}
 	if int64(len(data)) > maxSize {
 		return nil, errTooLarge
@@ -504,15 +588,24 @@ func readCapped(path string, maxSize int64) ([]byte, error) {
 	return data, nil
 }
 
-// verify checks the chain, reusing the last result until a certificate's validity bound passes.
-// A parsed value belongs to one path, hence to one job of a scan, so no lock is needed.
-func (s *Source) verify(p *parsed, roots *x509.CertPool, now time.Time) certs.VerifyResult {
-	if p.verified && p.roots == roots && (p.until.IsZero() || now.Before(p.until)) {
+// verifyFresh reports whether the last chain check still holds: same roots, and no
+// certificate's validity bound passed since.
+func (p *parsed) verifyFresh(roots *x509.CertPool, now time.Time) bool {
+	return p.verified && p.roots == roots && (p.until.IsZero() || now.Before(p.until))
+}
+
+// verify checks the chain xs (the file's certificates, nil when it came from the cache),
+// reusing the last result while it is fresh. A parsed value belongs to one path, hence to one
+// job of a scan, so no lock is needed.
+func (p *parsed) verify(xs []*x509.Certificate, roots *x509.CertPool, now time.Time) certs.VerifyResult {
+	if p.verifyFresh(roots, now) {
 		return p.verifyRes
 	}
-	p.verifyRes = certs.Verify(p.x509s, certs.VerifyOptions{Roots: roots, Now: now})
-	p.verified, p.roots, p.until = true, roots, nextBound(now, p.x509s, p.verifyRes.Chain)
-	return p.verifyRes
+	r := certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
+	p.until = nextBound(now, xs, r.Chain)
+	r.Chain = nil // not used for files, and it would keep the certificates alive
+	p.verifyRes, p.verified, p.roots = r, true, roots
+	return r
 }
 
 // nextBound is the first NotBefore or NotAfter after now among the certificates: the verdict of

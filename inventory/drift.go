@@ -50,7 +50,7 @@ func indexDisk(chains []certs.Chain) diskIndex {
 	idx := diskIndex{}
 	for i := range chains {
 		c := &chains[i]
-		if c.Source != certs.SourceFile || len(c.Certs) == 0 || c.Certs[0].IsCA || c.Certs[0].X509 == nil {
+		if c.Source != certs.SourceFile || len(c.Certs) == 0 || c.Certs[0].IsCA {
 			continue
 		}
 		if k := nameKey(c.Certs[0]); k != "" {
@@ -66,7 +66,7 @@ func joinDrift(served []certs.Chain, idx diskIndex) []driftPair {
 	var out []driftPair
 	for i := range served {
 		s := &served[i]
-		if len(s.Certs) == 0 || s.Certs[0].X509 == nil {
+		if len(s.Certs) == 0 {
 			continue
 		}
 		leaf := s.Certs[0]

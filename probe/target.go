@@ -39,6 +39,9 @@ func ParseTarget(target, starttls string) (host, port string, err error) {
 	if host == "" {
 		return "", "", fmt.Errorf("target %q has no host", target)
 	}
+	if strings.ContainsAny(host, "[]") { // brackets only enclose an IPv6 address ("[" alone got through)
+		return "", "", fmt.Errorf("target %q is not host:port", target)
+	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return "", "", fmt.Errorf("target %q: bad port %q", target, port)
 	}
