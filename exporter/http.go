@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -125,7 +126,9 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 
 // Serve runs the HTTP server with exporter-toolkit (TLS, basic auth) until ctx ends.
 func (e *Exporter) Serve(ctx context.Context, h http.Handler, flags *toolkit.FlagConfig) error {
-	srv := &http.Server{Handler: h}
+	// Bounded so that idle or slow clients cannot hold connections forever; no WriteTimeout, as
+	// /probe may legitimately take up to the scrape timeout.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- toolkit.ListenAndServe(srv, flags, e.logger) }()
 	select {

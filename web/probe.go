@@ -21,6 +21,10 @@ import (
 // scrapeTimeoutOffset leaves Prometheus time to receive the answer before its own timeout.
 const scrapeTimeoutOffset = 500 * time.Millisecond
 
+// MaxConcurrentProbes bounds /probe requests in flight: beyond it a request is refused with
+// 503 at once, so a flood of scrapes cannot pile up sockets and goroutines.
+const MaxConcurrentProbes = 128
+
 // ProbeHandler serves /probe?target=host:port&module=name in the multi-target exporter
 // pattern: each request probes once and answers from its own registry. debug=true returns the
 // probe's log and the metrics as text instead. Bad requests (unknown module, missing or
@@ -36,7 +40,15 @@ func ProbeHandler(getConfig func() *config.Config, logger *slog.Logger, now func
 		}
 	}
 	warnOpen(getConfig())
+	inFlight := make(chan struct{}, MaxConcurrentProbes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case inFlight <- struct{}{}:
+			defer func() { <-inFlight }()
+		default:
+			http.Error(w, fmt.Sprintf("too many concurrent probes (more than %d)", MaxConcurrentProbes), http.StatusServiceUnavailable)
+			return
+		}
 		cfg := getConfig()
 		warnOpen(cfg)
 		q := r.URL.Query()

@@ -236,3 +236,65 @@ func TestProbeHandlerOpenWarning(t *testing.T) {
 		t.Errorf("%d warnings with an allow-list, want 2:\n%s", n, logs.String())
 	}
 }
+
+// TestProbeHandlerConcurrencyLimit: requests beyond MaxConcurrentProbes are refused at once.
+func TestProbeHandlerConcurrencyLimit(t *testing.T) {
+	release := make(chan struct{})
+	var accepted atomic.Int64
+	hang := listenHang(t, release, &accepted)
+	cfg, err := config.Parse([]byte("modules:\n  tls: {timeout: 30s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ProbeHandler(func() *config.Config { return cfg }, slog.New(slog.DiscardHandler), time.Now)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var done sync.WaitGroup
+	defer done.Wait()
+	defer close(release)
+	for i := 0; i < MaxConcurrentProbes; i++ {
+		done.Go(func() {
+			resp, err := http.Get(srv.URL + "/?target=" + hang)
+			if err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	// Every admitted probe holds one connection to the silent server.
+	deadline := time.Now().Add(20 * time.Second)
+	for accepted.Load() < MaxConcurrentProbes {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d probes in flight", accepted.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := http.Get(srv.URL + "/?target=" + hang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("request %d: status %d, want 503", MaxConcurrentProbes+1, resp.StatusCode)
+	}
+}
+
+// listenHang accepts TCP connections, counts them and never speaks until release is closed.
+func listenHang(t *testing.T, release chan struct{}, accepted *atomic.Int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() { <-release; c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
