@@ -78,8 +78,8 @@ type Source struct {
 	publish    func(*Snapshot)
 	settle     time.Duration
 	workers    int
-	mu         sync.Mutex // one scan at a time; guards everything below
-	cacheMu    sync.Mutex // guards cache and keys against the scan's workers
+	mu         sync.Mutex         // one scan at a time; guards everything below
+	cacheMu    sync.Mutex         // guards cache and keys against the scan's workers
 	cache      map[string]*parsed // by path, as the glob spelled it
 	keys       map[fileKey]keyEntry
 	gen        uint64
@@ -128,7 +128,7 @@ func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, n
 // the middle of a renewal is looked at again a few times, as Run would.
 func (s *Source) ScanOnce(ctx context.Context) *Snapshot {
 	for {
-		snap, _, retry := s.scan(ctx, nil)
+		snap, retry := s.scan(ctx, nil, nil)
 		if !retry {
 			return snap
 		}
@@ -170,14 +170,15 @@ func (s *Source) Run(ctx context.Context) {
 		if !full {
 			only = changed
 		}
-		snap, dirs, retry := s.scan(ctx, only)
+		var watch func(map[string]struct{})
+		if w != nil {
+			watch = func(dirs map[string]struct{}) { s.syncWatches(w, dirs) }
+		}
+		snap, retry := s.scan(ctx, only, watch)
 		if ctx.Err() != nil {
 			return
 		}
 		s.publish(snap)
-		if w != nil {
-			s.syncWatches(w, dirs)
-		}
 		changed, full = map[string]struct{}{}, false
 		pending = false
 		quiet.Stop()

@@ -323,7 +323,7 @@ func TestCertbotRenewalIsNeverHalfSeen(t *testing.T) {
 		defer wg.Done()
 		last := 0
 		for ctx.Err() == nil {
-			snap, _, retry := s.scan(ctx, nil)
+			snap, retry := s.scan(ctx, nil, nil)
 			if ctx.Err() != nil {
 				return // a cancelled scan is incomplete and never published
 			}
@@ -545,7 +545,7 @@ func TestPartialScan(t *testing.T) {
 		}
 		return out
 	}
-	partial, _, _ := s.scan(context.Background(), map[string]struct{}{root + "/busy": {}})
+	partial, _ := s.scan(context.Background(), map[string]struct{}{root + "/busy": {}}, nil)
 	want := map[string]string{
 		"quiet/a.pem":    serial(v1["quiet/a.pem"]), // not looked at: the watcher said nothing
 		"busy/b.pem":     serial(v2["busy/b.pem"]),

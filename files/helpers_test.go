@@ -71,7 +71,7 @@ func newSource(t testing.TB, entries []config.Files, certbotDir string, now time
 
 func scanOnce(t testing.TB, s *Source) *Snapshot {
 	t.Helper()
-	snap, _, _ := s.scan(context.Background(), nil)
+	snap, _ := s.scan(context.Background(), nil, nil)
 	return snap
 }
 

@@ -78,15 +78,17 @@ type lineageResult struct {
 	errs   []FileError
 }
 
-// scan does one pass over every entry. It returns the snapshot, the directories to watch and
-// whether a lineage was caught mid-renewal (so another look is due soon).
+// scan does one pass over every entry. It returns the snapshot and whether a lineage was caught
+// mid-renewal (so another look is due soon). watch, when not nil, is given the directories the
+// globs read before any file is: a change made while the files are read is then either seen or
+// reported by the watcher (a watch added after reading would miss it until the periodic rescan).
 //
 // With changed nil, every file is looked at (a stat, and a read if it changed). Otherwise the
 // watcher reported changes in the directories of changed only: the other files found last time
 // are taken from the cache without a stat. The globs are still listed (new and deleted files
 // show), and symlinks, files that failed, recently modified files and check_key entries are
 // still looked at, since their changes may happen in directories that are not watched.
-func (s *Source) scan(ctx context.Context, changed map[string]struct{}) (*Snapshot, map[string]struct{}, bool) {
+func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch func(dirs map[string]struct{})) (*Snapshot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -139,6 +141,9 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}) (*Snapsh
 		}
 	}
 
+	if watch != nil {
+		watch(x.dirs)
+	}
 	results := s.loadAll(ctx, jobs, keyGlobs, changed, now)
 
 	for _, j := range jobs {
@@ -209,7 +214,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}) (*Snapsh
 	sort.Slice(snap.Chains, func(a, b int) bool { return snap.Chains[a].Path < snap.Chains[b].Path })
 	snap.Status = s.account(snap, errEntry, found, now)
 	s.evict()
-	return snap, x.dirs, retry
+	return snap, retry
 }
 
 // skipByName tells files that are private keys by the usual naming conventions (certbot's
