@@ -205,17 +205,22 @@ func (s *Source) record(r logparse.Record) {
 	}
 }
 
-func (s *Source) setLogError(err error) {
-	reason := ""
+// ioReason classifies a read error into the fixed reasons of the health counters ("" for nil).
+func ioReason(err error) string {
 	switch {
 	case err == nil:
+		return ""
 	case errors.Is(err, fs.ErrNotExist):
-		reason = "not_found"
+		return "not_found"
 	case errors.Is(err, fs.ErrPermission):
-		reason = "permission"
+		return "permission"
 	default:
-		reason = "io"
+		return "io"
 	}
+}
+
+func (s *Source) setLogError(err error) {
+	reason := ioReason(err)
 	if reason != s.logErr {
 		if reason != "" {
 			s.logHealth.Errors[reason]++
@@ -238,16 +243,7 @@ func (s *Source) readRenewal() {
 	if err == nil {
 		_, err = os.Stat(dir)
 	}
-	reason := ""
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist):
-		reason = "not_found"
-	case errors.Is(err, fs.ErrPermission):
-		reason = "permission"
-	default:
-		reason = "io"
-	}
+	reason := ioReason(err)
 	if reason != "" {
 		if reason != s.renewalErr {
 			s.renewalHealth.Errors[reason]++
