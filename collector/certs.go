@@ -16,8 +16,8 @@ var certLabels = []string{"source", "domain", "issuer", "serial", "path", "index
 // chainLabels identify one file or one probed address.
 var chainLabels = []string{"source", "path", "lineage", "target", "ip"}
 
-// maxSANsLabel bounds the sans label of cert_info.
-const maxSANsLabel = 256
+// maxLabelBytes bounds label values taken from certificates (sans, subject, domain, issuer, serial).
+const maxLabelBytes = 256
 
 var (
 	certExpiry     = newFamily("cert_expiry_seconds", "Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.", certLabels)
@@ -89,7 +89,7 @@ func collectChain(emit emitter, c *certs.Chain, now time.Time, j joins) {
 	}
 	emit(chainLength, float64(len(c.Certs)), cl...)
 	for i, x := range c.Certs {
-		l := append(scratch[:0], loc.Source, x.Domain, x.Issuer, x.Serial, loc.Path, strconv.Itoa(i), loc.Lineage, loc.Target, loc.IP)
+		l := append(scratch[:0], loc.Source, bounded(x.Domain), bounded(x.Issuer), bounded(x.Serial), loc.Path, strconv.Itoa(i), loc.Lineage, loc.Target, loc.IP)
 		emit(certExpiry, x.NotAfter.Sub(now).Seconds(), l...)
 		emit(certNotAfter, unix(x.NotAfter), l...)
 		emit(certNotBefore, unix(x.NotBefore), l...)
@@ -97,7 +97,7 @@ func collectChain(emit emitter, c *certs.Chain, now time.Time, j joins) {
 		staging := j.isStaging(x, loc)
 		emit(certRenewalDue, unix(j.renewalDue(x)), l...)
 		emit(certStaging, b2f(staging), l...)
-		emit(certInfo, 1, append(l, x.Subject, joinBounded(x.SANs, maxSANsLabel), x.KeyType, x.SigAlg, strconv.FormatBool(x.IsCA), strconv.FormatBool(staging))...)
+		emit(certInfo, 1, append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg, strconv.FormatBool(x.IsCA), strconv.FormatBool(staging))...)
 		if i == 0 && c.Revocation != nil {
 			r := c.Revocation
 			emit(certRevoked, b2f(r.Revoked), append(l, r.Method)...)
@@ -109,15 +109,23 @@ func collectChain(emit emitter, c *certs.Chain, now time.Time, j joins) {
 // joinBounded joins with commas and cuts at max bytes (on a rune boundary) with an ellipsis,
 // so a certificate with thousands of SANs cannot blow up a label.
 func joinBounded(s []string, max int) string {
-	j := strings.Join(s, ",")
-	if len(j) <= max {
-		return j
+	return cut(strings.Join(s, ","), max)
+}
+
+// bounded cuts a label value taken from a certificate (attacker-controlled for probes) to
+// maxLabelBytes bytes; the location labels still keep two certificates apart.
+func bounded(s string) string { return cut(s, maxLabelBytes) }
+
+// cut shortens s to at most max bytes on a rune boundary, marking the cut with an ellipsis.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
 	}
-	cut := max
-	for cut > 0 && !utf8Start(j[cut]) {
-		cut--
+	n := max
+	for n > 0 && !utf8Start(s[n]) {
+		n--
 	}
-	return j[:cut] + "…"
+	return s[:n] + "…"
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
