@@ -22,7 +22,7 @@ var t0 = time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
 
 // env is a certbot installation in a temp dir and a Source over it, driven step by step.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	log   string
 	now   time.Time
@@ -32,7 +32,7 @@ type env struct {
 	runs  int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, log: filepath.Join(dir, "logs", "letsencrypt.log"), now: t0}
 	for _, d := range []string{"logs", "conf/renewal"} {
@@ -107,13 +107,13 @@ func (e *env) check(s *Source) {
 	}
 }
 
-func mustRename(t *testing.T, from, to string) {
+func mustRename(t testing.TB, from, to string) {
 	if err := os.Rename(from, to); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func gzipFile(t *testing.T, from, to string) {
+func gzipFile(t testing.TB, from, to string) {
 	data, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestRotationStyles(t *testing.T) {
 }
 
 // linesOnDisk counts lines in the log and its backups (plain or gzip).
-func linesOnDisk(t *testing.T, log string) int {
+func linesOnDisk(t testing.TB, log string) int {
 	paths, _ := filepath.Glob(log + "*")
 	n := 0
 	for _, p := range paths {
@@ -252,7 +252,7 @@ func TestRestartMidway(t *testing.T) {
 }
 
 // rotateChain rotates like certbot: .N → .N+1, …, log → .1.
-func rotateChain(t *testing.T, log string) {
+func rotateChain(t testing.TB, log string) {
 	n := 1
 	for ; ; n++ {
 		if _, err := os.Stat(fmt.Sprintf("%s.%d", log, n)); err != nil {
