@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -47,6 +48,9 @@ func run(args []string) int {
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", exporter.Name, err)
+		if slices.Contains(args, checkCmd.FullCommand()) {
+			return check.StatusUnknown // Nagios plugins report usage errors as UNKNOWN
+		}
 		return 1
 	}
 	logger := promslog.New(logCfg)

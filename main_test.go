@@ -27,6 +27,8 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"--config.check", "--config.file=" + filepath.Join(dir, "missing.yml")}, 1},
 		{[]string{"--config.file=" + bad, "--web.listen-address=127.0.0.1:0"}, 1},
 		{[]string{"--no-such-flag"}, 1},
+		{[]string{"check", "--no-such-flag"}, 3},
+		{[]string{"check", "--warning=soon"}, 3},
 	} {
 		if got := run(tc.args); got != tc.want {
 			t.Errorf("run(%q) = %d, want %d", tc.args, got, tc.want)
