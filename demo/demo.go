@@ -124,6 +124,12 @@ func New(now time.Time) (w *World, err error) {
 	if w.Good, err = w.listen(served.TLS(pki.Intermediate)); err != nil {
 		return nil, err
 	}
+	// Renewed on disk yesterday but never deployed: the endpoint still serves the old one
+	// (cert_served_outdated turns 1 after the demo's one-minute grace).
+	renewed := pki.Leaf(testcerts.Options{DNSNames: []string{"www.demo.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Now: now, NotBefore: now.Add(-day), NotAfter: now.Add(89 * day)})
+	if err := write(filepath.Join(dir, "certs", "www.demo.test.pem"), testcerts.Bundle(renewed, pki.Intermediate), 0o644); err != nil {
+		return nil, err
+	}
 	if w.Incomplete, err = w.listen(incomplete.TLS()); err != nil {
 		return nil, err
 	}
@@ -203,6 +209,8 @@ modules:
     timeout: 5s
 probe:
   allowed_targets: ["127.0.0.0/8"]
+drift:
+  grace_period: 1m
 ari:
   enabled: false  # the demo lineages name public ACME servers; the demo stays offline
 `, le, ca, w.Dir, w.Good, w.Incomplete)
@@ -258,7 +266,7 @@ func (w *World) Announce(out io.Writer, listen []string) {
 	fmt.Fprintf(&b, "  Landing page     %s/\n\n", base)
 	fmt.Fprintf(&b, "Certificates: healthy, 160-hour short-lived, 6 days left (renewal failing: connection),\n")
 	fmt.Fprintf(&b, "2 days left (renewal failing: dns), expired, staging CA, wrong order in a bundle, and\n")
-	fmt.Fprintf(&b, "TLS endpoints https://%s (full chain) and https://%s (intermediate missing).\n", w.Good, w.Incomplete)
+	fmt.Fprintf(&b, "TLS endpoints https://%s (full chain, but an older certificate than the one renewed on disk)\nand https://%s (intermediate missing).\n", w.Good, w.Incomplete)
 	fmt.Fprintf(&b, "Config: %s\nStop with Ctrl-C; the directory is removed on exit.\n", w.Config)
 	_, _ = io.WriteString(out, b.String())
 }
