@@ -87,6 +87,7 @@ func run(args []string) int {
 			return 1
 		}
 		defer w.Close()
+		*webFlags.WebListenAddresses = demo.ConcretePorts(*webFlags.WebListenAddresses)
 		w.Announce(os.Stdout, *webFlags.WebListenAddresses)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -271,6 +271,27 @@ func (w *World) Announce(out io.Writer, listen []string) {
 	_, _ = io.WriteString(out, b.String())
 }
 
+// ConcretePorts replaces port 0 in listen addresses with a free port, so that the URLs the
+// demo announces are the ones it serves on.
+func ConcretePorts(addrs []string) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || port != "0" {
+			continue
+		}
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			continue
+		}
+		_, p, _ := net.SplitHostPort(l.Addr().String())
+		l.Close()
+		out[i] = net.JoinHostPort(host, p)
+	}
+	return out
+}
+
 // write creates path (and its directory) with data.
 func write(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -163,3 +163,13 @@ func checkDocumented(t *testing.T, exposition string) {
 		}
 	}
 }
+
+func TestConcretePorts(t *testing.T) {
+	got := ConcretePorts([]string{"127.0.0.1:0", "127.0.0.1:9117", ":http"})
+	if _, port, _ := net.SplitHostPort(got[0]); port == "0" || port == "" {
+		t.Errorf("port 0 not replaced: %q", got[0])
+	}
+	if got[1] != "127.0.0.1:9117" || got[2] != ":http" {
+		t.Errorf("other addresses changed: %q", got)
+	}
+}
