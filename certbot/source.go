@@ -28,11 +28,14 @@ const (
 	logPoll = time.Second
 	// runIdle is how long a quiet log means certbot has exited, completing its last run.
 	runIdle = 2 * time.Minute
+	// maxLineages bounds the lineages learnt from the log (those with a renewal conf are
+	// always kept): a log naming endless lineages cannot grow memory.
+	maxLineages = logparse.MaxOutcomes
 )
 
 // Error reasons, pre-created at 0.
 var (
-	LogErrorReasons     = []string{"not_found", "permission", "io", "line_too_long"}
+	LogErrorReasons     = []string{"not_found", "permission", "io", "line_too_long", "limit_exceeded"}
 	RenewalErrorReasons = []string{"not_found", "permission", "io", "parse"}
 )
 
@@ -53,6 +56,9 @@ type Source struct {
 	confsOK  bool                 // renewal dir was read: lineages without a conf are gone
 	badConfs map[string]time.Time // conf path → mtime of the broken version already counted
 	domains  map[string]string
+	// forgotten counts lineages dropped by the maxLineages bound; droppedSeen is the part of
+	// fold.Dropped already logged.
+	forgotten, droppedSeen uint64
 
 	logHealth, renewalHealth health.Status
 	logErr, renewalErr       string // current error reason, to count and log state changes once
@@ -143,7 +149,7 @@ func (s *Source) settle(quiet bool) {
 			last = cur.SleepUntil
 		}
 		if s.now().Sub(last) > runIdle {
-			s.state.applyRun(s.fold.Flush(), s.confLineages(), true)
+			s.complete(s.fold.Flush())
 		}
 	}
 }
@@ -201,7 +207,20 @@ func (s *Source) line(b []byte) {
 
 func (s *Source) record(r logparse.Record) {
 	if done := s.fold.Add(r); done != nil {
-		s.state.applyRun(done, s.confLineages(), true)
+		s.complete(done)
+	}
+}
+
+// complete applies a finished run, then the bounds: one warning per run that hit them.
+func (s *Source) complete(r *logparse.Run) {
+	s.state.applyRun(r, s.confLineages(), true)
+	forgotten := s.state.bound(maxLineages, s.confs)
+	s.forgotten += uint64(forgotten)
+	if dropped := s.fold.Dropped - s.droppedSeen; dropped > 0 || forgotten > 0 {
+		s.droppedSeen = s.fold.Dropped
+		s.log.Warn("certbot log exceeds a bound; the excess is ignored", "path", s.cfg.LogFile,
+			"run_start", r.Start, "dropped_from_run", dropped, "lineages_forgotten", forgotten,
+			"max_lineages", maxLineages, "max_problems", logparse.MaxProblems, "max_hooks", logparse.MaxHooks)
 	}
 }
 

@@ -308,6 +308,47 @@ func TestMissingLogAndLongLines(t *testing.T) {
 	s.tail.close()
 }
 
+// TestLineageBound: a log naming more lineages than maxLineages costs bounded memory; the
+// excess is counted, and the lineage with a renewal conf is kept throughout.
+func TestLineageBound(t *testing.T) {
+	e := newEnv(t)
+	s := e.source()
+	e.start(s)
+	runWith := func(names ...string) {
+		e.now = e.now.Add(time.Hour)
+		stamp := e.now.Format("2006-01-02 15:04:05,000")
+		var b strings.Builder
+		b.WriteString(stamp + ":DEBUG:certbot._internal.main:certbot version: 2.1.0\n")
+		for _, n := range names {
+			fmt.Fprintf(&b, "%s:DEBUG:certbot._internal.renewal:Processing /etc/letsencrypt/renewal/%s.conf\n", stamp, n)
+			fmt.Fprintf(&b, "%s:INFO:certbot._internal.renewal:Certificate not yet due for renewal\n", stamp)
+		}
+		e.append(e.log, b.String())
+		e.poll(s)
+		e.now = e.now.Add(runIdle + time.Second)
+		e.poll(s)
+		e.poll(s)
+	}
+	names := []string{"a.example.test"}
+	for i := range maxLineages + 2 {
+		names = append(names, fmt.Sprintf("l%05d", i))
+	}
+	runWith(names...) // the run keeps maxLineages outcomes: 3 dropped
+	runWith("new-1", "new-2")
+	if n := len(s.state.lineages); n != maxLineages {
+		t.Fatalf("%d lineages kept, want %d", n, maxLineages)
+	}
+	for _, name := range []string{"a.example.test", "new-1", "new-2"} {
+		if s.state.lineages[name] == nil {
+			t.Errorf("%s was forgotten", name)
+		}
+	}
+	if got := e.latest().Status[0].Errors["limit_exceeded"]; got != 3+2 {
+		t.Errorf("limit_exceeded = %d, want 5", got)
+	}
+	s.tail.close()
+}
+
 func TestRenewalConfs(t *testing.T) {
 	e := newEnv(t)
 	e.conf("broken.example.test", "this is = [not a\n[renewalparams\n")

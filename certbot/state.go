@@ -78,6 +78,28 @@ func (s *state) clone() state {
 	return c
 }
 
+// bound forgets lineages past limit, oldest attempt first, keeping those with a renewal conf
+// (they are exported whatever the log says). It returns how many were forgotten.
+func (s *state) bound(limit int, confs map[string]RenewalConf) int {
+	if len(s.lineages) <= limit {
+		return 0
+	}
+	var gone []string
+	for name := range s.lineages {
+		if _, ok := confs[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	slices.SortFunc(gone, func(a, b string) int {
+		return s.lineages[a].lastAttempt.Compare(s.lineages[b].lastAttempt)
+	})
+	gone = gone[:min(len(gone), len(s.lineages)-limit)]
+	for _, name := range gone {
+		delete(s.lineages, name)
+	}
+	return len(gone)
+}
+
 func (s *state) lineage(name string) *lineageState {
 	l := s.lineages[name]
 	if l == nil {
@@ -255,6 +277,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 	lh, rh := s.logHealth, s.renewalHealth
 	lh.Errors, rh.Errors = maps.Clone(lh.Errors), maps.Clone(rh.Errors)
 	lh.Errors["line_too_long"] = s.lr.tooLong
+	lh.Errors["limit_exceeded"] = s.fold.Dropped + s.forgotten
 	snap.Status = []health.Status{lh, rh}
 	return snap
 }

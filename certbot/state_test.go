@@ -1,6 +1,7 @@
 package certbot
 
 import (
+	"maps"
 	"os"
 	"slices"
 	"testing"
@@ -97,4 +98,24 @@ func TestHookFailureHeldDuringRun(t *testing.T) {
 		t.Errorf("after renew-success: reason %q hooks %v", l.FailureReason, l.HookFailures)
 	}
 	s.tail.close()
+}
+
+// TestBound: past the bound, the lineages the log named longest ago go first; a lineage with
+// a renewal conf stays, however old.
+func TestBound(t *testing.T) {
+	st := newState()
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for i, name := range []string{"conf-oldest", "b", "c", "d", "e"} {
+		st.lineage(name).lastAttempt = t0.Add(time.Duration(i) * time.Hour)
+	}
+	confs := map[string]RenewalConf{"conf-oldest": {}}
+	if n := st.bound(5, confs); n != 0 {
+		t.Fatalf("bound at the limit forgot %d", n)
+	}
+	if n := st.bound(3, confs); n != 2 {
+		t.Fatalf("forgot %d, want 2", n)
+	}
+	if got := slices.Sorted(maps.Keys(st.lineages)); !slices.Equal(got, []string{"conf-oldest", "d", "e"}) {
+		t.Errorf("kept %v", got)
+	}
 }

@@ -1,6 +1,8 @@
 package logparse
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,11 +76,49 @@ func TestAssembler(t *testing.T) {
 }
 
 func FuzzParseLine(f *testing.F) {
-	f.Add("2026-11-25 00:19:54,957:DEBUG:certbot._internal.display.obj:Notifying user: x")
-	f.Add("2026-02-30 24:00:60,999:INFO:a:")
-	f.Add("Traceback (most recent call last):")
-	f.Fuzz(func(t *testing.T, line string) {
-		r, ok := ParseLine(line, time.UTC)
+	f.Add("2026-11-25 00:19:54,957:DEBUG:certbot._internal.display.obj:Notifying user: x", false)
+	f.Add("2026-02-30 24:00:60,999:INFO:a:", false)
+	f.Add("2026-03-29 02:30:00,000:INFO:a:in Berlin's DST gap", true)
+	f.Add("Traceback (most recent call last):", false)
+	// One real line per logger and level from certbot's own logs, so the fuzzer starts from
+	// the shapes it will meet instead of rediscovering the layout.
+	seen := map[string]bool{}
+	logs, _ := filepath.Glob("testdata/certbot-2.1.0/*.log")
+	for _, name := range logs {
+		data, err := readTestdata(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range strings.Split(data, "\n") {
+			r, ok := ParseLine(line, time.UTC)
+			if key := r.Level + r.Logger; ok && !seen[key] {
+				seen[key] = true
+				f.Add(line, false)
+			}
+		}
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, line string, inBerlin bool) {
+		loc := time.UTC
+		if inBerlin {
+			loc = berlin
+		}
+		// Differential check of the hand-written timestamp reader against the standard
+		// library: whatever time.Parse reads, ParseLine must read the same. time.Parse is
+		// laxer than certbot's layout (one-digit hours, '.' for ',', a sign among the
+		// milliseconds), so only stamps with a digit in every digit position are compared.
+		if len(line) >= stampLen && line[19] == ',' && digitsAt(line[:stampLen]) {
+			if want, err := time.ParseInLocation("2006-01-02 15:04:05,000", line[:stampLen], loc); err == nil {
+				got, ok := parseStamp(line[:stampLen], loc)
+				if !ok || !got.Equal(want) {
+					t.Fatalf("parseStamp(%q) = %v, %v; time.Parse says %v", line[:stampLen], got, ok, want)
+				}
+			}
+		}
+		r, ok := ParseLine(line, loc)
 		if !ok {
 			return
 		}
@@ -89,4 +129,13 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("message %q is not the rest of %q", r.Message, line)
 		}
 	})
+}
+
+func digitsAt(stamp string) bool {
+	for i, c := range []byte("2006-01-02 15:04:05,000") {
+		if c >= '0' && c <= '9' && (stamp[i] < '0' || stamp[i] > '9') {
+			return false
+		}
+	}
+	return true
 }

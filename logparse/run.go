@@ -72,16 +72,29 @@ func (r *Run) Outcome(lineage string) *Outcome {
 	return nil
 }
 
+// Bounds on what one run may hold: a certbot host has at most a few thousand lineages, a
+// certificate at most 100 names (Let's Encrypt's limit), each with one failed challenge, and
+// an attempt runs three kinds of hook.
+const (
+	MaxOutcomes = 10000
+	MaxProblems = 100
+	MaxHooks    = 16
+)
+
 // Folder folds records into runs. Feed records in order with Add; a run is complete when the
 // next one starts (Add returns it) or when the caller decides the log went quiet (Flush).
 type Folder struct {
 	cur      *Run
-	lineage  string    // lineage being processed
-	problems []Problem // challenge problems reported since the lineage started
-	hookKind string    // kind of the last hook started (0.x names no kind in its failure line)
-	hookCmd  string    // and its command (1.16+ names no command in its failure line)
+	lineage  string         // lineage being processed
+	problems []Problem      // challenge problems reported since the lineage started
+	hookKind string         // kind of the last hook started (0.x names no kind in its failure line)
+	hookCmd  string         // and its command (1.16+ names no command in its failure line)
+	index    map[string]int // lineage → position in cur.Outcomes
+	dropped  string         // the last lineage past MaxOutcomes
 	// Unknown counts records seen outside any run (the log began mid-run).
 	Unknown uint64
+	// Dropped counts lineages, challenge problems and hook failures past the bounds above.
+	Dropped uint64
 }
 
 // Current returns the run in progress (nil before the first run). Callers must not keep it
@@ -94,7 +107,7 @@ func (f *Folder) Flush() *Run {
 	if r != nil {
 		f.finish()
 	}
-	f.cur, f.lineage, f.problems, f.hookKind, f.hookCmd = nil, "", nil, "", ""
+	f.cur, f.lineage, f.problems, f.hookKind, f.hookCmd, f.index, f.dropped = nil, "", nil, "", "", nil, ""
 	return r
 }
 
@@ -169,18 +182,19 @@ func (f *Folder) message(rec Record, msg string) {
 		f.fail(lineageOfConf(p), rec.Time, msg, "config")
 	case strings.HasPrefix(msg, "The error was: ") && rec.Level == "ERROR":
 		// 2.x splits "Renewal configuration file %s is broken." and "The error was: %s\nSkipping."
-		if o := r.Outcome(f.lineage); o != nil && o.Reason == "config" {
+		if o := f.find(f.lineage); o != nil && o.Reason == "config" {
 			o.Error += " " + strings.TrimSuffix(msg, "\nSkipping.")
 		}
 	case strings.Contains(msg, "(parsefail)"):
 		for _, p := range summaryPaths(msg, "(parsefail)") {
-			if o := r.Outcome(lineageOfConf(p)); o == nil || o.Result != Failed {
+			if o := f.find(lineageOfConf(p)); o == nil || o.Result != Failed {
 				f.fail(lineageOfConf(p), rec.Time, "renewal configuration is invalid", "config")
 			}
 		}
 	case strings.Contains(msg, "(failure)"):
 		for _, p := range summaryPaths(msg, "(failure)") {
-			if name := lineageOfLive(p); r.Outcome(name) == nil || r.Outcome(name).Result != Failed {
+			name := lineageOfLive(p)
+			if o := f.find(name); o == nil || o.Result != Failed {
 				f.fail(name, rec.Time, "renewal failed", "")
 			}
 		}
@@ -194,7 +208,7 @@ func (f *Folder) message(rec Record, msg string) {
 			f.set(lineageOfLive(p), rec.Time, NotDue)
 		}
 	case strings.Contains(msg, "Type:") && strings.Contains(msg, "Detail:"):
-		f.problems = append(f.problems, parseProblems(msg)...)
+		f.problems = appendBounded(f, f.problems, MaxProblems, parseProblems(msg)...)
 	case strings.HasPrefix(msg, "Running ") && strings.Contains(msg, "-hook command"):
 		// "Running pre-hook command: %s" (0.x), "Running %s command: %s" with %s = deploy-hook (1.x+)
 		var cmd string
@@ -294,26 +308,59 @@ func pyList(s string) []string {
 
 func (f *Folder) startLineage(name string, t time.Time) {
 	f.lineage, f.problems = name, nil
-	if f.cur.Outcome(name) == nil {
-		f.cur.Outcomes = append(f.cur.Outcomes, Outcome{Lineage: name, Time: t, Result: Attempted})
+	if f.find(name) == nil {
+		if o := f.outcome(name); o != nil {
+			o.Time = t
+		}
 	}
 }
 
-// outcome returns the lineage's outcome, creating it; nil for an unknown lineage.
-func (f *Folder) outcome(name string, t time.Time) *Outcome {
+// outcome returns the lineage's outcome, creating it; nil for an unknown lineage and for a
+// new one past MaxOutcomes.
+func (f *Folder) outcome(name string) *Outcome {
 	if name == "" {
 		return nil
 	}
-	if f.cur.Outcome(name) == nil {
-		f.cur.Outcomes = append(f.cur.Outcomes, Outcome{Lineage: name, Result: Attempted})
+	if o := f.find(name); o != nil {
+		return o
 	}
-	o := f.cur.Outcome(name)
-	o.Time = t
-	return o
+	if len(f.cur.Outcomes) >= MaxOutcomes {
+		if name != f.dropped {
+			f.Dropped++ // once per lineage: its records come together
+			f.dropped = name
+		}
+		return nil
+	}
+	if f.index == nil {
+		f.index = map[string]int{}
+	}
+	f.index[name] = len(f.cur.Outcomes)
+	f.cur.Outcomes = append(f.cur.Outcomes, Outcome{Lineage: name, Result: Attempted})
+	return &f.cur.Outcomes[len(f.cur.Outcomes)-1]
+}
+
+// find is Run.Outcome through the index, so a run with many lineages folds in linear time.
+func (f *Folder) find(name string) *Outcome {
+	if i, ok := f.index[name]; ok {
+		return &f.cur.Outcomes[i]
+	}
+	return nil
+}
+
+// appendBounded appends what fits under limit and counts the rest as dropped.
+func appendBounded[T any](f *Folder, list []T, limit int, items ...T) []T {
+	n := min(len(items), max(limit-len(list), 0))
+	f.Dropped += uint64(len(items) - n)
+	return append(list, items[:n]...)
 }
 
 func (f *Folder) set(name string, t time.Time, res Result) {
-	if o := f.outcome(name, t); o != nil && o.Result != Failed {
+	o := f.outcome(name)
+	if o == nil {
+		return
+	}
+	o.Time = t
+	if o.Result != Failed {
 		o.Result = res
 		if f.lineage == "" {
 			f.lineage = name // certonly names its lineage only when saving it
@@ -322,11 +369,11 @@ func (f *Folder) set(name string, t time.Time, res Result) {
 }
 
 func (f *Folder) fail(name string, t time.Time, err, reason string) {
-	o := f.outcome(name, t)
+	o := f.outcome(name)
 	if o == nil {
 		return
 	}
-	o.Result, o.Error = Failed, err
+	o.Time, o.Result, o.Error = t, Failed, err
 	if name == f.lineage || f.lineage == "" {
 		o.Problems = append(o.Problems[:0:0], f.problems...)
 	}
@@ -372,10 +419,11 @@ func (f *Folder) hook(h HookFailure) {
 	switch {
 	case h.Hook == "post" && f.cur.Verb == "renew", f.lineage == "":
 		// renew runs post hooks once, after all lineages.
-		f.cur.Hooks = append(f.cur.Hooks, h)
+		f.cur.Hooks = appendBounded(f, f.cur.Hooks, MaxHooks, h)
 	default:
-		if o := f.outcome(f.lineage, f.cur.End); o != nil {
-			o.Hooks = append(o.Hooks, h)
+		if o := f.outcome(f.lineage); o != nil {
+			o.Time = f.cur.End
+			o.Hooks = appendBounded(f, o.Hooks, MaxHooks, h)
 		}
 	}
 }

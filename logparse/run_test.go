@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -139,4 +140,50 @@ func TestFoldRealLogsMeaning(t *testing.T) {
 func readTestdata(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
+}
+
+// A hostile or broken log cannot grow one run past its bounds; what is cut is counted.
+func TestFolderBounds(t *testing.T) {
+	var b strings.Builder
+	line := func(logger, msg string) {
+		fmt.Fprintf(&b, "2026-11-25 00:00:00,000:INFO:%s:%s\n", logger, msg)
+	}
+	line("certbot._internal.main", "certbot version: 2.1.0")
+	for i := range MaxOutcomes + 3 {
+		line("certbot._internal.renewal", fmt.Sprintf("Processing /etc/letsencrypt/renewal/l%d.conf", i))
+	}
+	// The last lineage started (beyond the bound) gets none of these.
+	line("certbot._internal.renewal", "Processing /etc/letsencrypt/renewal/l0.conf")
+	var report strings.Builder
+	report.WriteString("Challenge failed\n")
+	for i := range MaxProblems + 2 {
+		fmt.Fprintf(&report, "  Domain: d%d.example\n  Type:   connection\n  Detail: refused\n", i)
+	}
+	line("certbot._internal.display.obj", "Notifying user: "+strings.TrimSuffix(report.String(), "\n"))
+	for range MaxHooks + 1 {
+		line("certbot.display.ops", "Hook 'deploy-hook' reported error code 1")
+	}
+	line("certbot._internal.renewal", "Failed to renew certificate l0 with error: Some challenges have failed.")
+
+	var f Folder
+	a := NewAssembler(time.UTC, 1<<20)
+	for _, l := range strings.SplitAfter(b.String(), "\n") {
+		if r, ok := a.Line([]byte(strings.TrimSuffix(l, "\n"))); ok {
+			f.Add(r)
+		}
+	}
+	if r, ok := a.Flush(); ok {
+		f.Add(r)
+	}
+	run := f.Flush()
+	if len(run.Outcomes) != MaxOutcomes {
+		t.Fatalf("outcomes = %d, want %d", len(run.Outcomes), MaxOutcomes)
+	}
+	o := run.Outcome("l0")
+	if o.Result != Failed || len(o.Problems) != MaxProblems || len(o.Hooks) != MaxHooks {
+		t.Fatalf("l0: result %s, %d problems, %d hooks; want failed, %d, %d", o.Result, len(o.Problems), len(o.Hooks), MaxProblems, MaxHooks)
+	}
+	if want := uint64(3 + 2 + 1); f.Dropped != want {
+		t.Errorf("Dropped = %d, want %d", f.Dropped, want)
+	}
 }
