@@ -222,7 +222,15 @@ func FuzzFolder(f *testing.F) {
 			if r.Failed && r.Reason == "" {
 				t.Fatalf("failed run without reason: %+v", r)
 			}
+			seen := map[string]bool{}
 			for _, o := range r.Outcomes {
+				if seen[o.Lineage] || o.Lineage == "" {
+					t.Fatalf("lineage %q twice or empty in %+v", o.Lineage, r.Outcomes)
+				}
+				seen[o.Lineage] = true
+				if len(o.Problems) > MaxProblems || len(o.Hooks) > MaxHooks {
+					t.Fatalf("outcome past its bounds: %d problems, %d hooks", len(o.Problems), len(o.Hooks))
+				}
 				if o.Result == Failed && !isReason(o.Reason) || o.Result != Failed && o.Reason != "" {
 					t.Fatalf("outcome %+v has reason %q", o, o.Reason)
 				}
