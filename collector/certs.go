@@ -71,37 +71,69 @@ func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.T
 		return
 	}
 	emit := chanEmitter(ch)
+	scratch := make([]string, 0, scratchLabels)
 	for i := range chains {
-		collectChain(emit, &chains[i], now, j)
+		collectChain(emit, nil, &chains[i], now, j, scratch)
 	}
 }
 
-func collectChain(emit emitter, c *certs.Chain, now time.Time, j joins) {
+// scratchLabels is the room collectChain needs for one series' label values.
+const scratchLabels = 16
+
+// collectChain emits the series of one chain: of every family when only is nil, else of that
+// family alone. WriteChains goes family by family, and computing every family's labels and
+// values on each of its twelve passes was half of a scrape. scratch (capacity scratchLabels)
+// backs every label value list: emit copies what it keeps, so a scrape allocates it once.
+func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, j joins, scratch []string) {
+	want := func(f *family) bool { return only == nil || only == f }
 	loc := c.Location
-	// One backing array for every label value list: emit copies what it keeps, so the chain
-	// costs one allocation instead of several per certificate (WriteChains calls this once
-	// per family on every scrape).
-	var scratch [16]string
 	cl := append(scratch[:0], loc.Source, loc.Path, loc.Lineage, loc.Target, loc.IP)
 	if len(c.Certs) > 0 {
-		emit(chainVerified, b2f(c.Verify.OK()), append(cl, c.Verify.Reason)...)
-		emit(chainExpiry, unix(c.Verify.ChainExpiry), cl...)
+		if want(chainVerified) {
+			emit(chainVerified, b2f(c.Verify.OK()), append(cl, c.Verify.Reason)...)
+		}
+		if want(chainExpiry) {
+			emit(chainExpiry, unix(c.Verify.ChainExpiry), cl...)
+		}
 	}
-	emit(chainLength, float64(len(c.Certs)), cl...)
+	if want(chainLength) {
+		emit(chainLength, float64(len(c.Certs)), cl...)
+	}
+	if only == chainVerified || only == chainExpiry || only == chainLength {
+		return
+	}
 	for i, x := range c.Certs {
 		l := append(scratch[:0], loc.Source, bounded(x.Domain), bounded(x.Issuer), bounded(x.Serial), loc.Path, strconv.Itoa(i), loc.Lineage, loc.Target, loc.IP)
-		emit(certExpiry, x.NotAfter.Sub(now).Seconds(), l...)
-		emit(certNotAfter, unix(x.NotAfter), l...)
-		emit(certNotBefore, unix(x.NotBefore), l...)
-		emit(certLifetime, x.Lifetime().Seconds(), l...)
-		staging := j.isStaging(x, loc)
-		emit(certRenewalDue, unix(j.renewalDue(x)), l...)
-		emit(certStaging, b2f(staging), l...)
-		emit(certInfo, 1, append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg, strconv.FormatBool(x.IsCA), strconv.FormatBool(staging))...)
+		if want(certExpiry) {
+			emit(certExpiry, x.NotAfter.Sub(now).Seconds(), l...)
+		}
+		if want(certNotAfter) {
+			emit(certNotAfter, unix(x.NotAfter), l...)
+		}
+		if want(certNotBefore) {
+			emit(certNotBefore, unix(x.NotBefore), l...)
+		}
+		if want(certLifetime) {
+			emit(certLifetime, x.Lifetime().Seconds(), l...)
+		}
+		if want(certRenewalDue) {
+			emit(certRenewalDue, unix(j.renewalDue(x)), l...)
+		}
+		if want(certStaging) {
+			emit(certStaging, b2f(j.isStaging(x, loc)), l...)
+		}
+		if want(certInfo) {
+			emit(certInfo, 1, append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
+				strconv.FormatBool(x.IsCA), strconv.FormatBool(j.isStaging(x, loc)))...)
+		}
 		if i == 0 && c.Revocation != nil {
 			r := c.Revocation
-			emit(certRevoked, b2f(r.Revoked), append(l, r.Method)...)
-			emit(certRevChecked, unix(r.CheckedAt), append(l, r.Method)...)
+			if want(certRevoked) {
+				emit(certRevoked, b2f(r.Revoked), append(l, r.Method)...)
+			}
+			if want(certRevChecked) {
+				emit(certRevChecked, unix(r.CheckedAt), append(l, r.Method)...)
+			}
 		}
 	}
 }

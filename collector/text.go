@@ -29,12 +29,10 @@ func (c *Collector) WriteChains(w io.Writer) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
+	scratch := make([]string, 0, scratchLabels)
 	for _, f := range chainFamilies {
 		started := false
-		emit := func(g *family, val float64, lv ...string) {
-			if g != f {
-				return
-			}
+		emit := func(_ *family, val float64, lv ...string) {
 			if !started {
 				bw.WriteString(f.header)
 				started = true
@@ -44,7 +42,7 @@ func (c *Collector) WriteChains(w io.Writer) error {
 		}
 		for _, chains := range sets {
 			for i := range chains {
-				collectChain(emit, &chains[i], now, j)
+				collectChain(emit, f, &chains[i], now, j, scratch)
 			}
 		}
 	}
