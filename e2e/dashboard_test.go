@@ -1,0 +1,130 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const shippedDashboard = "../dashboards/cert_expiry_exporter.json"
+
+// TestDashboardQueries runs every query of the shipped Grafana dashboard, with its variables
+// filled in as Grafana would, against the suite's Prometheus scraping an exporter that has
+// certificate files, a certbot lineage and log, and a probe target. Grafana itself cannot run
+// here; this checks what it would send: each query must evaluate (no parse error, no
+// many-to-many match), and each query without a filtering comparison must return series.
+func TestDashboardQueries(t *testing.T) {
+	t.Parallel()
+	const sc = "dashboard"
+	s := getStack(t)
+	dir := testDir(t, sc)
+	now := time.Now()
+	pki, ca := scenarioPKI(t, dir, sc, now)
+	le := filepath.Join(dir, "letsencrypt")
+	// The lineage is named as in the real certbot log of a renewal captured against Pebble,
+	// so that every certbot panel has its data.
+	const domain = "a.example.test"
+	crt := leaf(pki, domain, now, -10*day, 90*day)
+	newLineage(t, le, domain, "https://acme-v02.api.letsencrypt.org/directory", crt, pki.Intermediate)
+	renewal, err := os.ReadFile("../logparse/testdata/certbot-2.1.0/renew-success.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(dir, "letsencrypt.log")
+	writeFile(t, logFile, append(renewal, certbotRunNotDue(now.Add(-time.Hour), le, domain, crt.Cert.NotAfter)...))
+	l := serveTLS(t, crt.TLS(pki.Intermediate))
+	e := startExporter(t, dir, fmt.Sprintf(`
+files:
+  - paths: [%q]
+    ca_file: %q
+certbot:
+  config_dir: %q
+  log_file: %q
+modules:
+  tls:
+    ca_file: %q
+targets:
+  - {target: %q, server_name: %s, interval: 1s}
+`, le+"/live/*/fullchain.pem", ca, le, logFile, ca, l.Addr().String(), domain), exporterOpts{})
+	s.register(t, sc, e)
+	// Counters need two samples for increase(); the probe needs its first run.
+	s.waitSeries(t, fmt.Sprintf(`count_over_time(cert_probe_success{scenario=%q}[1m]) >= 3`, sc), 1)
+
+	var data []byte
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name  string `json:"name"`
+				Query any    `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	data, err = os.ReadFile(shippedDashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	// Grafana's substitutions for a dashboard showing this one exporter: regex-quoted, and the
+	// backslashes doubled inside PromQL's double-quoted strings.
+	quote := func(s string) string { return strings.ReplaceAll(regexp.QuoteMeta(s), `\`, `\\`) }
+	fill := strings.NewReplacer(
+		"$job", quote(jobName),
+		"$instance", quote(e.addr),
+		"$__rate_interval", "1m",
+	)
+	// label_values(metric, label): the variable's values are the label's values on metric.
+	labelValues := regexp.MustCompile(`^label_values\((.*), *([a-z_]+)\)$`)
+	for _, v := range d.Templating.List {
+		q, ok := v.Query.(string)
+		if v.Name == "datasource" || !ok {
+			continue
+		}
+		m := labelValues.FindStringSubmatch(q)
+		if m == nil {
+			t.Errorf("variable %s: query %q is not label_values(metric, label)", v.Name, q)
+			continue
+		}
+		r, err := s.query(fmt.Sprintf("count by (%s) (%s)", m[2], fill.Replace(m[1])))
+		if err != nil || len(r) == 0 {
+			t.Errorf("variable %s: %q gives %d values, err %v", v.Name, q, len(r), err)
+		}
+	}
+	// A comparison filters series out (a panel of problems is empty on a healthy host) unless
+	// `or vector(0)` puts a value back.
+	filtering := regexp.MustCompile(`==|[^=!<>]<[^=]|>[^=]`)
+	queries := 0
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			if tg.Expr == "" {
+				continue
+			}
+			queries++
+			q := fill.Replace(tg.Expr)
+			r, err := s.query(q)
+			switch {
+			case err != nil:
+				t.Errorf("panel %q: %s: %v", p.Title, q, err)
+			case len(r) == 0 && (!filtering.MatchString(tg.Expr) || strings.Contains(tg.Expr, "or vector(0)")):
+				t.Errorf("panel %q: no series for %s", p.Title, q)
+			}
+		}
+	}
+	if queries < 20 {
+		t.Errorf("only %d panel queries found", queries)
+	}
+}
