@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/web"
 )
@@ -24,12 +23,6 @@ const Name = "cert_expiry_exporter"
 // HTTPOptions are the flags that shape the HTTP endpoints.
 type HTTPOptions struct {
 	EnablePprof bool
-}
-
-// Registry holds every series of /metrics: the inventory collector, reload gauges, build
-// info, Go and process collectors.
-func (e *Exporter) Registry() *prometheus.Registry {
-	return e.registry(collector.New(e.Inv, e.now))
 }
 
 // registry is a /metrics registry over inv: build info, Go and process collectors, the reload
