@@ -324,3 +324,33 @@ func TestParseMetricTables(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// TestDocumentedMetricsExist: every metric docs/metrics.md documents is named by the Go code
+// that emits it (a "name" string literal outside tests), so a documented series that alerts
+// and dashboards rely on cannot silently be missing from /metrics.
+func TestDocumentedMetricsExist(t *testing.T) {
+	// Named by libraries rather than by a literal of ours.
+	byLibrary := map[string]bool{"cert_expiry_exporter_build_info": true} // versioncollector
+	var src strings.Builder
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "e2e" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			src.Write(readFile(t, path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := src.String()
+	for _, m := range slices.Sorted(maps.Keys(documentedMetrics(t))) {
+		if !byLibrary[m] && !strings.Contains(code, `"`+m+`"`) {
+			t.Errorf("%s is documented in %s but no Go code names it", m, metricsDoc)
+		}
+	}
+}

@@ -33,9 +33,11 @@ var (
 	chainVerified = newFamily("cert_chain_verified", "1 when the chain verifies, else 0, with the reason.", chainLabels, "reason")
 	chainExpiry   = newFamily("cert_chain_expiry_timestamp_seconds", "Earliest NotAfter along the verified chain (the served certificates when it does not verify).", chainLabels)
 	chainLength   = newFamily("cert_chain_length", "Number of certificates in the file or served by the endpoint.", chainLabels)
+	keyMatch      = newFamily("cert_key_match", "With check_key: 1 when the private key matches the leaf's public key, 0 when it does not.", chainLabels)
+	lineageDup    = newFamily("cert_lineage_duplicate", "1 for files of a certbot lineage named like name-0001, a duplicate created by re-running certonly.", chainLabels)
 
 	// chainFamilies lists the families above in the order WriteChains writes them.
-	chainFamilies = []*family{chainVerified, chainExpiry, chainLength, certExpiry, certNotAfter, certNotBefore,
+	chainFamilies = []*family{chainVerified, chainExpiry, chainLength, keyMatch, lineageDup, certExpiry, certNotAfter, certNotBefore,
 		certLifetime, certRenewalDue, certStaging, certInfo, certRevoked, certRevChecked}
 )
 
@@ -99,7 +101,13 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, j j
 	if want(chainLength) {
 		emit(chainLength, float64(len(c.Certs)), cl...)
 	}
-	if only == chainVerified || only == chainExpiry || only == chainLength {
+	if c.KeyMatch != nil && want(keyMatch) {
+		emit(keyMatch, b2f(*c.KeyMatch), cl...)
+	}
+	if c.DuplicateLineage && want(lineageDup) {
+		emit(lineageDup, 1, cl...)
+	}
+	if only == chainVerified || only == chainExpiry || only == chainLength || only == keyMatch || only == lineageDup {
 		return
 	}
 	for i, x := range c.Certs {

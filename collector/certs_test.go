@@ -103,3 +103,32 @@ cert_staging{%[2]s} 0
 		t.Fatalf("renewal due = %v", got)
 	}
 }
+
+// TestFileChainFlags: the private-key check and the duplicate-lineage mark are chain series,
+// present only when they apply (check_key enabled; a name-0001 lineage).
+func TestFileChainFlags(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	leaf := testcerts.NewPKI("Flags", now).Leaf(testcerts.Options{CN: "a.example", Now: now})
+	match, mismatch := true, false
+	chain := func(path, lineage string, key *bool, dup bool) certs.Chain {
+		return certs.Chain{Location: certs.Location{Source: certs.SourceFile, Path: path, Lineage: lineage},
+			Certs: []certs.Cert{certs.New(leaf.Cert)}, KeyMatch: key, DuplicateLineage: dup}
+	}
+	chains := []certs.Chain{
+		chain("/etc/letsencrypt/live/a/fullchain.pem", "a", &match, false),
+		chain("/etc/letsencrypt/live/a-0001/fullchain.pem", "a-0001", &mismatch, true),
+		chain("/srv/unchecked.pem", "", nil, false),
+	}
+	want := `
+# HELP cert_key_match With check_key: 1 when the private key matches the leaf's public key, 0 when it does not.
+# TYPE cert_key_match gauge
+cert_key_match{ip="",lineage="a",path="/etc/letsencrypt/live/a/fullchain.pem",source="file",target=""} 1
+cert_key_match{ip="",lineage="a-0001",path="/etc/letsencrypt/live/a-0001/fullchain.pem",source="file",target=""} 0
+# HELP cert_lineage_duplicate 1 for files of a certbot lineage named like name-0001, a duplicate created by re-running certonly.
+# TYPE cert_lineage_duplicate gauge
+cert_lineage_duplicate{ip="",lineage="a-0001",path="/etc/letsencrypt/live/a-0001/fullchain.pem",source="file",target=""} 1
+`
+	if err := testutil.CollectAndCompare(Chains{Chains: chains, Now: now}, strings.NewReader(want), "cert_key_match", "cert_lineage_duplicate"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -32,9 +32,11 @@ func TestWriteChains(t *testing.T) {
 	leaf := pki.Leaf(testcerts.Options{CN: "www.text.test", Now: now})
 	inv := inventory.New()
 	inv.FilesPublisher(inv.Restart(inventory.Files, true))(&files.Snapshot{Chains: []certs.Chain{
-		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/\"odd\"\\dir/ü.pem", Lineage: "odd"},
-			Certs:  []certs.Cert{certs.New(odd.Cert), certs.New(pki.Intermediate.Cert)},
-			Verify: certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: odd.Cert.NotAfter}},
+		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/\"odd\"\\dir/ü.pem", Lineage: "odd-0001"},
+			Certs:            []certs.Cert{certs.New(odd.Cert), certs.New(pki.Intermediate.Cert)},
+			Verify:           certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: odd.Cert.NotAfter},
+			KeyMatch:         new(bool),
+			DuplicateLineage: true},
 		{Location: certs.Location{Source: certs.SourceFile, Path: "/empty.pem"}},
 	}})
 	served := certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "www.text.test:443", IP: "127.0.0.1"},

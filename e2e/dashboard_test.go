@@ -33,6 +33,8 @@ func TestDashboardQueries(t *testing.T) {
 	const domain = "a.example.test"
 	crt := leaf(pki, domain, now, -10*day, 90*day)
 	newLineage(t, le, domain, "https://acme-v02.api.letsencrypt.org/directory", crt, pki.Intermediate)
+	// A duplicate lineage, as a second `certbot certonly` makes, for the duplicates panel.
+	newLineage(t, le, domain+"-0001", "https://acme-v02.api.letsencrypt.org/directory", leaf(pki, domain, now, -day, 90*day), pki.Intermediate)
 	renewal, err := os.ReadFile("../logparse/testdata/certbot-2.1.0/renew-success.log")
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +46,7 @@ func TestDashboardQueries(t *testing.T) {
 files:
   - paths: [%q]
     ca_file: %q
+    check_key: true
 certbot:
   config_dir: %q
   log_file: %q
@@ -107,11 +110,32 @@ targets:
 	// A comparison filters series out (a panel of problems is empty on a healthy host) unless
 	// `or vector(0)` puts a value back.
 	filtering := regexp.MustCompile(`==|[^=!<>]<[^=]|>[^=]`)
+	// Such a query could hide a metric that is never exported, so every metric a query names
+	// must have series here, except those this healthy, offline setup cannot have.
+	absentHere := map[string]string{
+		"cert_revoked": "no OCSP staple or CRL in this setup",
+		"cert_ari_window_start_timestamp_seconds": "ARI is off (offline)",
+		"cert_probe_failure":                      "absent while probes succeed",
+		"cert_expiry_exporter_file_error":         "absent while files are readable",
+	}
+	selector := regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\{`)
+	checked := map[string]bool{}
 	queries := 0
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {
 			if tg.Expr == "" {
 				continue
+			}
+			for _, m := range selector.FindAllStringSubmatch(tg.Expr, -1) {
+				name := m[1]
+				if checked[name] || absentHere[name] != "" {
+					continue
+				}
+				checked[name] = true
+				r, err := s.query(fmt.Sprintf(`count(%s{instance=%q})`, name, e.addr))
+				if err != nil || len(r) == 0 {
+					t.Errorf("panel %q: no %s series from the exporter (err %v)", p.Title, name, err)
+				}
 			}
 			queries++
 			q := fill.Replace(tg.Expr)
