@@ -214,7 +214,7 @@ func (s *Source) record(r logparse.Record) {
 // complete applies a finished run, then the bounds: one warning per run that hit them.
 func (s *Source) complete(r *logparse.Run) {
 	s.state.applyRun(r, s.confLineages(), true)
-	forgotten := s.state.bound(maxLineages, s.confs)
+	forgotten := s.state.bound(maxLineages, s.confNames())
 	s.forgotten += uint64(forgotten)
 	if dropped := s.fold.Dropped - s.droppedSeen; dropped > 0 || forgotten > 0 {
 		s.droppedSeen = s.fold.Dropped

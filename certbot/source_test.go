@@ -312,6 +312,7 @@ func TestMissingLogAndLongLines(t *testing.T) {
 // excess is counted, and the lineage with a renewal conf is kept throughout.
 func TestLineageBound(t *testing.T) {
 	e := newEnv(t)
+	e.conf("broken", "[renewalparams\n") // exported although unparsable: never forgotten either
 	s := e.source()
 	e.start(s)
 	runWith := func(names ...string) {
@@ -329,6 +330,7 @@ func TestLineageBound(t *testing.T) {
 		e.poll(s)
 		e.poll(s)
 	}
+	runWith("broken") // the oldest attempt of all
 	names := []string{"a.example.test"}
 	for i := range maxLineages + 2 {
 		names = append(names, fmt.Sprintf("l%05d", i))
@@ -338,13 +340,13 @@ func TestLineageBound(t *testing.T) {
 	if n := len(s.state.lineages); n != maxLineages {
 		t.Fatalf("%d lineages kept, want %d", n, maxLineages)
 	}
-	for _, name := range []string{"a.example.test", "new-1", "new-2"} {
+	for _, name := range []string{"a.example.test", "broken", "new-1", "new-2"} {
 		if s.state.lineages[name] == nil {
 			t.Errorf("%s was forgotten", name)
 		}
 	}
-	if got := e.latest().Status[0].Errors["limit_exceeded"]; got != 3+2 {
-		t.Errorf("limit_exceeded = %d, want 5", got)
+	if got := e.latest().Status[0].Errors["limit_exceeded"]; got != 3+3 {
+		t.Errorf("limit_exceeded = %d, want 6", got)
 	}
 	s.tail.close()
 }

@@ -1,6 +1,7 @@
 package certbot
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -78,20 +79,21 @@ func (s *state) clone() state {
 	return c
 }
 
-// bound forgets lineages past limit, oldest attempt first, keeping those with a renewal conf
-// (they are exported whatever the log says). It returns how many were forgotten.
-func (s *state) bound(limit int, confs map[string]RenewalConf) int {
+// bound forgets lineages past limit (all lineages count), oldest attempt first then by name,
+// keeping those in keep: the lineages with a renewal conf, exported whatever the log says. It
+// returns how many were forgotten.
+func (s *state) bound(limit int, keep map[string]bool) int {
 	if len(s.lineages) <= limit {
 		return 0
 	}
 	var gone []string
 	for name := range s.lineages {
-		if _, ok := confs[name]; !ok {
+		if !keep[name] {
 			gone = append(gone, name)
 		}
 	}
 	slices.SortFunc(gone, func(a, b string) int {
-		return s.lineages[a].lastAttempt.Compare(s.lineages[b].lastAttempt)
+		return cmp.Or(s.lineages[a].lastAttempt.Compare(s.lineages[b].lastAttempt), strings.Compare(a, b))
 	})
 	gone = gone[:min(len(gone), len(s.lineages)-limit)]
 	for _, name := range gone {
@@ -236,7 +238,8 @@ func hookMessage(hooks []logparse.HookFailure) string {
 	return strings.Join(parts, "; ")
 }
 
-func (s *Source) snapshot(st state) *Snapshot {
+// confNames are the lineages with a renewal conf, readable or broken.
+func (s *Source) confNames() map[string]bool {
 	names := map[string]bool{}
 	for n := range s.confs {
 		names[n] = true
@@ -244,6 +247,11 @@ func (s *Source) snapshot(st state) *Snapshot {
 	for p := range s.badConfs {
 		names[strings.TrimSuffix(filepath.Base(p), ".conf")] = true
 	}
+	return names
+}
+
+func (s *Source) snapshot(st state) *Snapshot {
+	names := s.confNames()
 	if !s.confsOK {
 		// Without the renewal directory, keep every lineage the log knows.
 		for n := range st.lineages {

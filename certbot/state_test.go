@@ -108,12 +108,13 @@ func TestBound(t *testing.T) {
 	for i, name := range []string{"conf-oldest", "b", "c", "d", "e"} {
 		st.lineage(name).lastAttempt = t0.Add(time.Duration(i) * time.Hour)
 	}
-	confs := map[string]RenewalConf{"conf-oldest": {}}
-	if n := st.bound(5, confs); n != 0 {
+	st.lineage("a-same-time-as-d").lastAttempt = st.lineages["d"].lastAttempt // ties go by name
+	confs := map[string]bool{"conf-oldest": true}
+	if n := st.bound(6, confs); n != 0 {
 		t.Fatalf("bound at the limit forgot %d", n)
 	}
-	if n := st.bound(3, confs); n != 2 {
-		t.Fatalf("forgot %d, want 2", n)
+	if n := st.bound(3, confs); n != 3 {
+		t.Fatalf("forgot %d, want 3", n)
 	}
 	if got := slices.Sorted(maps.Keys(st.lineages)); !slices.Equal(got, []string{"conf-oldest", "d", "e"}) {
 		t.Errorf("kept %v", got)

@@ -85,12 +85,12 @@ const (
 // next one starts (Add returns it) or when the caller decides the log went quiet (Flush).
 type Folder struct {
 	cur      *Run
-	lineage  string         // lineage being processed
-	problems []Problem      // challenge problems reported since the lineage started
-	hookKind string         // kind of the last hook started (0.x names no kind in its failure line)
-	hookCmd  string         // and its command (1.16+ names no command in its failure line)
-	index    map[string]int // lineage → position in cur.Outcomes
-	dropped  string         // the last lineage past MaxOutcomes
+	lineage  string          // lineage being processed
+	problems []Problem       // challenge problems reported since the lineage started
+	hookKind string          // kind of the last hook started (0.x names no kind in its failure line)
+	hookCmd  string          // and its command (1.16+ names no command in its failure line)
+	index    map[string]int  // lineage → position in cur.Outcomes
+	dropped  map[string]bool // lineages past MaxOutcomes, counted in Dropped
 	// Unknown counts records seen outside any run (the log began mid-run).
 	Unknown uint64
 	// Dropped counts lineages, challenge problems and hook failures past the bounds above.
@@ -107,7 +107,7 @@ func (f *Folder) Flush() *Run {
 	if r != nil {
 		f.finish()
 	}
-	f.cur, f.lineage, f.problems, f.hookKind, f.hookCmd, f.index, f.dropped = nil, "", nil, "", "", nil, ""
+	f.cur, f.lineage, f.problems, f.hookKind, f.hookCmd, f.index, f.dropped = nil, "", nil, "", "", nil, nil
 	return r
 }
 
@@ -325,9 +325,16 @@ func (f *Folder) outcome(name string) *Outcome {
 		return o
 	}
 	if len(f.cur.Outcomes) >= MaxOutcomes {
-		if name != f.dropped {
-			f.Dropped++ // once per lineage: its records come together
-			f.dropped = name
+		// Once per lineage: the run's summary names each lineage again. The set of names
+		// counted is bounded like the outcomes; past that, every record counts.
+		if !f.dropped[name] {
+			f.Dropped++
+			if len(f.dropped) < MaxOutcomes {
+				if f.dropped == nil {
+					f.dropped = map[string]bool{}
+				}
+				f.dropped[name] = true
+			}
 		}
 		return nil
 	}

@@ -164,6 +164,13 @@ func TestFolderBounds(t *testing.T) {
 		line("certbot.display.ops", "Hook 'deploy-hook' reported error code 1")
 	}
 	line("certbot._internal.renewal", "Failed to renew certificate l0 with error: Some challenges have failed.")
+	// The summary names every lineage again, the dropped ones included: counted once each.
+	var summary strings.Builder
+	summary.WriteString("Notifying user: The following certificates are not due for renewal yet:")
+	for i := 1; i < MaxOutcomes+3; i++ {
+		fmt.Fprintf(&summary, "\n  /etc/letsencrypt/live/l%d/fullchain.pem expires on 2027-01-01 (skipped)", i)
+	}
+	line("certbot._internal.display.obj", summary.String())
 
 	var f Folder
 	a := NewAssembler(time.UTC, 1<<20)
