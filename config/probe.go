@@ -42,10 +42,8 @@ func (m *Module) defaults() {
 	}
 }
 
-var startTLSProtocols = map[string]bool{"": true, "smtp": true, "imap": true, "pop3": true, "ftp": true, "ldap": true, "postgres": true, "mysql": true, "xmpp": true}
-
 func (m *Module) validate(path string) error {
-	if !startTLSProtocols[m.StartTLS] {
+	if _, ok := defaultPorts[m.StartTLS]; !ok {
 		return fieldError(path+".starttls", "unknown protocol %q (one of smtp, imap, pop3, ftp, ldap, postgres, mysql, xmpp)", m.StartTLS)
 	}
 	switch m.MinVersion {
@@ -95,11 +93,13 @@ func (t *Target) defaults() {
 // would export the same series twice (a failed scrape), so (target, module, server_name) is
 // unique; names compare case-insensitively.
 func (t *Target) validate(path string, modules map[string]Module, earlier []Target) error {
-	if _, _, err := net.SplitHostPort(t.Target); err != nil {
-		return fieldError(path+".target", "want host:port: %v", err)
-	}
-	if _, ok := modules[t.Module]; !ok {
+	m, ok := modules[t.Module]
+	if !ok {
 		return fieldError(path+".module", "unknown module %q", t.Module)
+	}
+	endpoint, err := endpointOf(t.Target, m)
+	if err != nil {
+		return fieldError(path+".target", "%v", err)
 	}
 	if t.Interval < model.Duration(time.Second) {
 		return fieldError(path+".interval", "must be at least 1s")
@@ -107,11 +107,17 @@ func (t *Target) validate(path string, modules map[string]Module, earlier []Targ
 	for j, e := range earlier {
 		// The certificate series of a background probe are keyed by target and ip, so a second
 		// entry for the same endpoint (another module or server_name) would collide with the first.
-		if strings.EqualFold(e.Target, t.Target) {
+		if other, _ := endpointOf(e.Target, modules[e.Module]); strings.EqualFold(other, endpoint) {
 			return fieldError(path, "duplicate of targets[%d]: list each host:port once (probe other SNI names through /probe)", j)
 		}
 	}
 	return nil
+}
+
+// endpointOf is the host:port a target reaches, with the module protocol's default port.
+func endpointOf(target string, m Module) (string, error) {
+	host, port, err := ParseTarget(target, m.StartTLS)
+	return net.JoinHostPort(host, port), err
 }
 
 // Probe holds global probe settings.

@@ -17,6 +17,9 @@ func TestDuplicateTargets(t *testing.T) {
 		{"other server_name", "targets:\n  - {target: a.example:443}\n  - {target: a.example:443, server_name: x.example}", "targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
 		{"other module", "modules: {smtp: {starttls: smtp}}\ntargets:\n  - {target: a.example:25}\n  - {target: a.example:25, module: smtp}", "targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
 		{"other port", "targets:\n  - {target: a.example:443}\n  - {target: a.example:8443}", ""},
+		{"default port", "targets:\n  - {target: a.example}\n  - {target: a.example:443}",
+			"targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
+		{"protocol's default port", "modules: {smtp: {starttls: smtp}}\ntargets:\n  - {target: mx.example, module: smtp}\n  - {target: mx.example:443}", ""},
 	} {
 		_, err := Parse([]byte(tc.in))
 		switch {

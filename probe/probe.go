@@ -201,7 +201,7 @@ func Run(ctx context.Context, target string, m config.Module, o Options) Result 
 }
 
 func (p *prober) run(ctx context.Context) Result {
-	host, port, err := ParseTarget(p.target, p.m.StartTLS)
+	host, port, err := config.ParseTarget(p.target, p.m.StartTLS)
 	if err != nil {
 		return Result{Failure: FailDNS, Error: err.Error()}
 	}

@@ -629,35 +629,6 @@ func TestManyProbesNoLeak(t *testing.T) {
 	}
 }
 
-func TestParseTarget(t *testing.T) {
-	for _, tc := range []struct{ target, starttls, host, port, err string }{
-		{"example.com:8443", "", "example.com", "8443", ""},
-		{"example.com", "", "example.com", "443", ""},
-		{"mx.example.com", "smtp", "mx.example.com", "25", ""},
-		{"[::1]:636", "", "::1", "636", ""},
-		{"[::1]", "", "::1", "443", ""},
-		{"::1", "postgres", "::1", "5432", ""},
-		{"192.0.2.1", "", "192.0.2.1", "443", ""},
-		{"", "", "", "", "empty"},
-		{"https://example.com", "", "", "", "is a URL"},
-		{"../../etc/passwd", "", "", "", "not host:port"},
-		{"example.com:0", "", "", "", "bad port"},
-		{"example.com:https", "", "", "", "bad port"},
-		{":443", "", "", "", "no host"},
-	} {
-		host, port, err := ParseTarget(tc.target, tc.starttls)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want %q", tc.target, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || host != tc.host || port != tc.port {
-			t.Errorf("%q: %q %q %v", tc.target, host, port, err)
-		}
-	}
-}
-
 func TestIPv6(t *testing.T) {
 	pki := testcerts.NewPKI("V6", t0)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"dual.test"}, Now: t0})

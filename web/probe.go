@@ -66,7 +66,7 @@ func ProbeHandler(getConfig func() *config.Config, logger *slog.Logger, now func
 			http.Error(w, "target parameter is missing", http.StatusBadRequest)
 			return
 		}
-		if _, _, err := probe.ParseTarget(target, m.StartTLS); err != nil {
+		if _, _, err := config.ParseTarget(target, m.StartTLS); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
