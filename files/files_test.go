@@ -244,6 +244,22 @@ func TestCheckKey(t *testing.T) {
 		t.Errorf("errors %v", got)
 	}
 
+	// Every .pem of the lineages: chain.pem starts with the intermediate, which has no key of
+	// its own here; comparing it with privkey.pem would report a mismatch on every host.
+	e = fileEntry(tree.dir + "/live/good.test/*.pem")
+	e.CheckKey = true
+	all, _ := newSource(t, []config.Files{e}, tree.dir, now)
+	snap = scanOnce(t, all)
+	if len(snap.Errors) != 0 {
+		t.Errorf("all .pem: errors %v", errorsOf(snap))
+	}
+	for kind, want := range map[string]*bool{"cert": ptr(true), "fullchain": ptr(true), "chain": nil} {
+		c := chainByPath(snap, tree.live("good.test", kind))
+		if c == nil || (c.KeyMatch == nil) != (want == nil) || want != nil && *c.KeyMatch != *want {
+			t.Errorf("%s.pem: KeyMatch %v, want %v", kind, c.KeyMatch, want)
+		}
+	}
+
 	// key_paths: site.crt ↔ site.key by stem.
 	dir := t.TempDir()
 	leaf := pki.Leaf(testcerts.Options{Now: now})
@@ -598,3 +614,5 @@ func runAsNobody(t *testing.T, pattern string) {
 		t.Fatalf("as nobody, the test did not run:\n%s", out)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -419,11 +419,14 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 	if p == nil {
 		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, false)
 	}
+	// The key belongs to a leaf: a file that starts with a CA certificate (certbot's chain.pem,
+	// a trust bundle) has no key to check.
+	checkKey := e.CheckKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
 	var key keyRef
-	if fe == nil && p != nil && len(p.certs) > 0 && e.CheckKey {
+	if checkKey {
 		key = s.keyFor(j.path, keyGlobs[j.entry])
 	}
-	if fe == nil && p != nil && len(p.certs) > 0 && xs == nil && (!p.verifyFresh(e.roots, now) || e.CheckKey && !p.keyFresh(key)) {
+	if fe == nil && p != nil && len(p.certs) > 0 && xs == nil && (!p.verifyFresh(e.roots, now) || checkKey && !p.keyFresh(key)) {
 		// A check must be redone (a validity bound passed, the ca_file or the key changed).
 		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, true)
 	}
@@ -448,7 +451,7 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 	if j.lineage != "" {
 		c.DuplicateLineage = s.duplicate(j.lineage)
 	}
-	if e.CheckKey {
+	if checkKey {
 		match, fe := p.checkKey(xs, key)
 		c.KeyMatch = match
 		if fe != nil {
