@@ -8,9 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -341,13 +342,10 @@ func certDomain(path string) string {
 	return ""
 }
 
+// confLineages are the lineages with a renewal conf, readable or broken, sorted: a run that
+// stops before any lineage affects them all.
 func (s *Source) confLineages() []string {
-	out := make([]string, 0, len(s.confs))
-	for l := range s.confs {
-		out = append(out, l)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(s.confNames()))
 }
 
 // emit publishes the state with the run in progress applied (its lineage gauges show at once;

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -405,4 +406,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestStoppedRunReachesBrokenConfs: certbot stopped before any lineage (another instance held
+// the lock), so every lineage with a renewal conf, a broken one included, shows the reason.
+func TestStoppedRunReachesBrokenConfs(t *testing.T) {
+	e := newEnv(t)
+	e.now = time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC)
+	e.conf("broken", "[renewalparams\n")
+	s := e.source()
+	e.start(s)
+	data, err := os.ReadFile("../logparse/testdata/certbot-2.1.0/renew-lock.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.append(e.log, string(data))
+	e.poll(s)
+	e.poll(s)
+	got := map[string]string{}
+	for _, l := range e.latest().Lineages {
+		got[l.Name] = l.FailureReason
+	}
+	if want := map[string]string{"a.example.test": "lock", "broken": "lock"}; !maps.Equal(got, want) {
+		t.Errorf("reasons %v, want %v", got, want)
+	}
+	s.tail.close()
 }
