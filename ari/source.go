@@ -88,6 +88,15 @@ func (s *Snapshot) Lookup(c certs.Cert) (Info, bool) {
 	return s.Windows[i], true
 }
 
+// RenewalDue is when c should be renewed: the start of the CA's window when it gave one, else
+// NotBefore + 2/3 of the lifetime. Metrics, alerts and the inventory page all use it.
+func (s *Snapshot) RenewalDue(c certs.Cert) time.Time {
+	if w, ok := s.Lookup(c); ok {
+		return w.Start
+	}
+	return c.RenewalDue()
+}
+
 // Options tune a Source; zero values take the defaults.
 type Options struct {
 	HTTPClient *http.Client  // default: http.DefaultTransport with no client timeout

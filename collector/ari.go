@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
@@ -35,14 +33,6 @@ type joins struct {
 	staging map[string]bool // certbot lineages that renew against a staging CA
 	// written: the chains are written by WriteChains, collectChains emits nothing.
 	written bool
-}
-
-// renewalDue is the ARI window start when the CA gave one, else NotBefore + 2/3 of the lifetime.
-func (j joins) renewalDue(x certs.Cert) time.Time {
-	if w, ok := j.ari.Lookup(x); ok {
-		return w.Start
-	}
-	return x.RenewalDue()
 }
 
 // isStaging: a staging issuer, or a file of a lineage whose renewal server is a staging CA.

@@ -125,7 +125,7 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, j j
 			emit(certLifetime, x.Lifetime().Seconds(), l...)
 		}
 		if want(certRenewalDue) {
-			emit(certRenewalDue, unix(j.renewalDue(x)), l...)
+			emit(certRenewalDue, unix(j.ari.RenewalDue(x)), l...)
 		}
 		if want(certStaging) {
 			emit(certStaging, b2f(j.isStaging(x, loc)), l...)

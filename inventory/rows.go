@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 )
@@ -197,6 +198,7 @@ type ChallengeProblem struct {
 // each source shapes its snapshot.
 type input struct {
 	chains         []certs.Chain
+	ari            *ari.Snapshot // renewal windows; nil without ARI
 	lineages       map[string]Renewal
 	certbot        *CertbotRun
 	certbotWatched bool
@@ -220,7 +222,7 @@ func build(in input, now time.Time, th Thresholds) Report {
 	}
 	for _, ch := range in.chains {
 		for i, c := range ch.Certs {
-			r.Certificates = append(r.Certificates, row(ch, i, c, in.lineages, now, th))
+			r.Certificates = append(r.Certificates, row(ch, i, c, in, now, th))
 		}
 	}
 	slices.SortStableFunc(r.Certificates, compareRows)
@@ -252,7 +254,7 @@ func Summarize(rows []Row) Summary {
 	return s
 }
 
-func row(ch certs.Chain, i int, c certs.Cert, lineages map[string]Renewal, now time.Time, th Thresholds) Row {
+func row(ch certs.Chain, i int, c certs.Cert, in input, now time.Time, th Thresholds) Row {
 	left := c.NotAfter.Sub(now)
 	x := Row{
 		Judged:   i == 0 && !c.IsCA,
@@ -263,7 +265,7 @@ func row(ch certs.Chain, i int, c certs.Cert, lineages map[string]Renewal, now t
 		Lifetime:      int64(c.Lifetime() / time.Second),
 		NotBefore:     c.NotBefore,
 		NotAfter:      c.NotAfter,
-		RenewalDue:    c.RenewalDue(),
+		RenewalDue:    in.ari.RenewalDue(c), // as cert_renewal_due_timestamp_seconds
 		ExpirySeconds: int64(math.Floor(left.Seconds())),
 		DaysLeft:      math.Round(left.Hours()/24*100) / 100,
 		Chain: ChainState{
@@ -275,7 +277,7 @@ func row(ch certs.Chain, i int, c certs.Cert, lineages map[string]Renewal, now t
 	if i == 0 {
 		x.Revocation = ch.Revocation
 	}
-	if rn, ok := lineages[ch.Lineage]; ok && ch.Lineage != "" {
+	if rn, ok := in.lineages[ch.Lineage]; ok && ch.Lineage != "" {
 		x.Renewal = &rn
 		// As cert_staging: a lineage that renews against a staging directory is staging too.
 		x.Staging = x.Staging || rn.Staging
@@ -389,7 +391,7 @@ func timePtr(t time.Time) *time.Time {
 
 // fromView gathers what the rows need from each source's snapshot.
 func fromView(v View) input {
-	var in input
+	in := input{ari: v.ARI}
 	for _, s := range v.Statuses() {
 		in.sources = append(in.sources, SourceState{Source: s.Source, Name: s.Name, Up: s.Up, LastSuccess: timePtr(s.LastSuccess)})
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
@@ -230,5 +231,28 @@ func TestVerifyPages(t *testing.T) {
 		if got := verifyPages(ch); got != tc.want {
 			t.Errorf("verifyPages(%+v, %s) = %v, want %v", tc.loc, tc.reason, got, tc.want)
 		}
+	}
+}
+
+// TestARIRenewalPoint: when the CA's renewal window starts early (a mass revocation ahead),
+// the page and `check` judge by it, as cert_renewal_due_timestamp_seconds and the alerts do.
+func TestARIRenewalPoint(t *testing.T) {
+	f := fixture{testcerts.NewPKI("ARI", now)}
+	asked := chain(file("/le/live/asked/fullchain.pem", "asked"), certs.ReasonOK, f.leaf("asked.test", 1, 20*day, 90*day), f.pki.Intermediate)
+	plain := chain(file("/le/live/plain/fullchain.pem", "plain"), certs.ReasonOK, f.leaf("plain.test", 2, 20*day, 90*day), f.pki.Intermediate)
+	start := now.Add(-2 * day)
+	windows := ari.NewSnapshot([]ari.Entry{{Cert: asked.Certs[0], Info: ari.Info{Lineage: "asked", Window: ari.Window{Start: start, End: now.Add(day)}}}}, nil)
+	r := build(input{chains: []certs.Chain{asked, plain}, ari: windows}, now, DefaultThresholds)
+	got := map[string]Row{}
+	for _, x := range r.Certificates {
+		if x.Index == 0 {
+			got[x.Domain] = x
+		}
+	}
+	if a := got["asked.test"]; !a.RenewalDue.Equal(start) || !a.RenewalOverdue || a.Severity != Warning {
+		t.Errorf("asked.test: due %v overdue %v severity %v; want the window start, overdue, warning", a.RenewalDue, a.RenewalOverdue, a.Severity)
+	}
+	if p := got["plain.test"]; !p.RenewalDue.Equal(p.NotBefore.Add(60*day)) || p.RenewalOverdue || p.Severity != OK {
+		t.Errorf("plain.test: due %v overdue %v severity %v; want NotBefore+60d, not overdue, ok", p.RenewalDue, p.RenewalOverdue, p.Severity)
 	}
 }
