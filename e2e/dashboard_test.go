@@ -62,12 +62,7 @@ targets:
 
 	var data []byte
 	var d struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
+		Panels     []dashboardPanel `json:"panels"`
 		Templating struct {
 			List []struct {
 				Name  string `json:"name"`
@@ -121,7 +116,12 @@ targets:
 	selector := regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\{`)
 	checked := map[string]bool{}
 	queries := 0
+	// A collapsed row holds its panels inside itself.
+	var panels []dashboardPanel
 	for _, p := range d.Panels {
+		panels = append(append(panels, p), p.Panels...)
+	}
+	for _, p := range panels {
 		for _, tg := range p.Targets {
 			if tg.Expr == "" {
 				continue
@@ -151,4 +151,12 @@ targets:
 	if queries < 20 {
 		t.Errorf("only %d panel queries found", queries)
 	}
+}
+
+type dashboardPanel struct {
+	Title   string `json:"title"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+	Panels []dashboardPanel `json:"panels"` // of a collapsed row
 }
