@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +37,11 @@ var (
 	keyMatch      = newFamily("cert_key_match", "With check_key: 1 when the private key matches the leaf's public key, 0 when it does not.", chainLabels)
 	lineageDup    = newFamily("cert_lineage_duplicate", "1 for files of a certbot lineage named like name-0001, a duplicate created by re-running certonly.", chainLabels)
 
+	// perChain are the families with one series per chain rather than per certificate.
+	perChain = []*family{chainVerified, chainExpiry, chainLength, keyMatch, lineageDup}
 	// chainFamilies lists the families above in the order WriteChains writes them.
-	chainFamilies = []*family{chainVerified, chainExpiry, chainLength, keyMatch, lineageDup, certExpiry, certNotAfter, certNotBefore,
-		certLifetime, certRenewalDue, certStaging, certInfo, certRevoked, certRevChecked}
+	chainFamilies = append(slices.Clone(perChain), certExpiry, certNotAfter, certNotBefore,
+		certLifetime, certRenewalDue, certStaging, certInfo, certRevoked, certRevChecked)
 )
 
 // family is a gauge family of the certificate and chain series: its Desc for the registry
@@ -107,7 +110,7 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, j j
 	if c.DuplicateLineage && want(lineageDup) {
 		emit(lineageDup, 1, cl...)
 	}
-	if only == chainVerified || only == chainExpiry || only == chainLength || only == keyMatch || only == lineageDup {
+	if slices.Contains(perChain, only) {
 		return
 	}
 	for i, x := range c.Certs {
