@@ -273,6 +273,8 @@ func (s *Source) readRenewal() {
 		return
 	}
 	confs := map[string]RenewalConf{}
+	// A conf removed since the last read is gone, broken or not.
+	maps.DeleteFunc(s.badConfs, func(p string, _ time.Time) bool { return !slices.Contains(paths, p) })
 	for _, p := range paths {
 		lineage := strings.TrimSuffix(filepath.Base(p), ".conf")
 		info, err := os.Stat(p)
@@ -298,6 +300,7 @@ func (s *Source) readRenewal() {
 			s.domains[lineage] = certDomain(certPath(s.cfg.ConfigDir, c))
 		}
 	}
+	maps.DeleteFunc(s.domains, func(lineage, _ string) bool { _, ok := confs[lineage]; return !ok })
 	s.confs, s.confsOK, s.renewalErr = confs, true, ""
 	s.renewalHealth.Up, s.renewalHealth.LastSuccess = true, s.now()
 }
@@ -342,10 +345,11 @@ func certDomain(path string) string {
 	return ""
 }
 
-// confLineages are the lineages with a renewal conf, readable or broken, sorted: a run that
-// stops before any lineage affects them all.
+// confLineages are the lineages with a readable renewal conf, sorted: those a run that stops
+// before any lineage kept from renewing. A lineage whose conf is broken keeps the reason
+// certbot gave it (config): certbot could not have renewed it anyway.
 func (s *Source) confLineages() []string {
-	return slices.Sorted(maps.Keys(s.confNames()))
+	return slices.Sorted(maps.Keys(s.confs))
 }
 
 // emit publishes the state with the run in progress applied (its lineage gauges show at once;

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -373,6 +372,15 @@ func TestRenewalConfs(t *testing.T) {
 	if s.renewalHealth.Errors["parse"] != 1 {
 		t.Errorf("parse errors = %d after a reread", s.renewalHealth.Errors["parse"])
 	}
+	// Removing the broken conf removes its lineage.
+	if err := os.Remove(filepath.Join(e.dir, "conf/renewal/broken.example.test.conf")); err != nil {
+		t.Fatal(err)
+	}
+	s.readRenewal()
+	s.emit()
+	if n := len(e.latest().Lineages); n != 2 {
+		t.Errorf("%d lineages after the broken conf was removed, want 2", n)
+	}
 	s.tail.close()
 }
 
@@ -406,29 +414,4 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// TestStoppedRunReachesBrokenConfs: certbot stopped before any lineage (another instance held
-// the lock), so every lineage with a renewal conf, a broken one included, shows the reason.
-func TestStoppedRunReachesBrokenConfs(t *testing.T) {
-	e := newEnv(t)
-	e.now = time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC)
-	e.conf("broken", "[renewalparams\n")
-	s := e.source()
-	e.start(s)
-	data, err := os.ReadFile("../logparse/testdata/certbot-2.1.0/renew-lock.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.append(e.log, string(data))
-	e.poll(s)
-	e.poll(s)
-	got := map[string]string{}
-	for _, l := range e.latest().Lineages {
-		got[l.Name] = l.FailureReason
-	}
-	if want := map[string]string{"a.example.test": "lock", "broken": "lock"}; !maps.Equal(got, want) {
-		t.Errorf("reasons %v, want %v", got, want)
-	}
-	s.tail.close()
 }

@@ -89,9 +89,10 @@ func (t *Target) defaults() {
 	}
 }
 
-// validate checks t, the entry after earlier in targets:. Two entries probing the same thing
-// would export the same series twice (a failed scrape), so (target, module, server_name) is
-// unique; names compare case-insensitively.
+// validate checks t, the entry after earlier in targets:. Series of a background probe are
+// keyed by the target as written and the ip (no module or server_name label), so the same
+// target twice would export the same series twice (a failed scrape), and two spellings of one
+// endpoint would probe it twice: both are errors. Names compare case-insensitively.
 func (t *Target) validate(path string, modules map[string]Module, earlier []Target) error {
 	m, ok := modules[t.Module]
 	if !ok {
@@ -107,7 +108,7 @@ func (t *Target) validate(path string, modules map[string]Module, earlier []Targ
 	for j, e := range earlier {
 		// The certificate series of a background probe are keyed by target and ip, so a second
 		// entry for the same endpoint (another module or server_name) would collide with the first.
-		if other, _ := endpointOf(e.Target, modules[e.Module]); strings.EqualFold(other, endpoint) {
+		if other, _ := endpointOf(e.Target, modules[e.Module]); strings.EqualFold(e.Target, t.Target) || strings.EqualFold(other, endpoint) {
 			return fieldError(path, "duplicate of targets[%d]: list each host:port once (probe other SNI names through /probe)", j)
 		}
 	}
