@@ -20,6 +20,8 @@ func TestDuplicateTargets(t *testing.T) {
 		{"default port", "targets:\n  - {target: a.example}\n  - {target: a.example:443}",
 			"targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
 		{"protocol's default port", "modules: {smtp: {starttls: smtp}}\ntargets:\n  - {target: mx.example, module: smtp}\n  - {target: mx.example:443}", ""},
+		{"one address spelled twice", "targets:\n  - {target: \"[::1]:443\"}\n  - {target: \"[0::1]:443\"}",
+			"targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},
 		// Other endpoints (:25, :443), but the series would carry the same target label.
 		{"same portless target, other module", "modules: {smtp: {starttls: smtp}}\ntargets:\n  - {target: mx.example, module: smtp}\n  - {target: MX.example}",
 			"targets[1]: duplicate of targets[0]: list each host:port once (probe other SNI names through /probe)"},

@@ -45,5 +45,8 @@ func ParseTarget(target, starttls string) (host, port string, err error) {
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return "", "", fmt.Errorf("target %q: bad port %q", target, port)
 	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String() // one spelling per address: [0::1]:443 is ::1 port 443
+	}
 	return host, port, nil
 }
