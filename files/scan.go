@@ -429,6 +429,8 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 	if fe == nil && p != nil && len(p.certs) > 0 && xs == nil && (!p.verifyFresh(e.roots, now) || checkKey && !p.keyFresh(key)) {
 		// A check must be redone (a validity bound passed, the ca_file or the key changed).
 		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, true)
+		// Rewritten meanwhile: still a leaf? (If it became one, the next scan checks its key.)
+		checkKey = checkKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
 	}
 	if fe != nil {
 		return fileResult{errs: []FileError{*fe}}
