@@ -70,6 +70,7 @@ func TestDemo(t *testing.T) {
 		`cert_renewal_failure{domain="two-days.demo.test",lineage="two-days.demo.test",reason="dns"} 1`,
 		`cert_renewal_failure{domain="healthy.demo.test",lineage="healthy.demo.test",reason="none"} 0`,
 		`certbot_last_run_success 0`,
+		`cert_key_match{ip="",lineage="healthy.demo.test",path="`,
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
 	}
 	var body string
