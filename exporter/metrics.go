@@ -29,7 +29,7 @@ func (e *Exporter) metricsHandler() http.Handler {
 	})
 	rest := e.registry(c.WithoutChains())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+		format := expfmt.NegotiateAccept(r.Header, acceptedFormats...)
 		if t := format.FormatType(); t != expfmt.TypeTextPlain && t != expfmt.TypeOpenMetrics {
 			full.ServeHTTP(w, r)
 			return
@@ -65,6 +65,9 @@ func (e *Exporter) metricsHandler() http.Handler {
 		}
 	})
 }
+
+// acceptedFormats are those promhttp offers with OpenMetrics enabled, in its order of preference.
+var acceptedFormats = expfmt.DefaultOpenMetricsAcceptedFormats()
 
 // gzipPool reuses compressors (each holds ~1 MB of state). BestSpeed: /metrics is ~2 KiB of
 // text per certificate (20 MiB at 10k), so compression speed matters more than its ratio.
