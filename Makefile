@@ -22,5 +22,8 @@ bench:
 rules:
 	$(GO) run ./alerts/gen
 
+# golangci-lint (v2, .golangci.yml) when installed: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 lint:
-	gofmt -l . ; $(GO) vet ./...
+	test -z "$$(gofmt -l .)"
+	$(GO) vet ./... && $(GO) vet -tags e2e ./e2e/...
+	if command -v golangci-lint >/dev/null; then golangci-lint run ./... && golangci-lint run --build-tags e2e ./e2e/...; fi

@@ -6,6 +6,7 @@ package ari
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -185,7 +186,7 @@ func (s *Source) refreshDirectory(ctx context.Context, dir string, subs []Subjec
 		if err == nil {
 			if ri, err = ParseDirectory(dir, body); err != nil {
 				reason := ReasonParse
-				if err == errNoRenewalInfo {
+				if errors.Is(err, errNoRenewalInfo) {
 					reason = ReasonNoRenewalInfo
 				}
 				err = &fetchError{reason: reason, err: err}

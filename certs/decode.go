@@ -90,7 +90,7 @@ func decodePEM(data []byte) ([]*x509.Certificate, error) {
 // Common tools use 2,048 to 600,000.
 const maxPBEIterations = 1_000_000
 
-// ErrTooCostly: a PKCS#12 file asks for more key derivation iterations than maxPBEIterations.
+// ErrTooCostly says a PKCS#12 file asks for more key derivation iterations than maxPBEIterations.
 var ErrTooCostly = errors.New("PKCS#12: key derivation iteration count too large")
 
 func decodePKCS12(data []byte, password string) ([]*x509.Certificate, error) {

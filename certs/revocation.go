@@ -17,7 +17,7 @@ const (
 	MethodCRL        = "crl"
 )
 
-// ErrNoIssuer: a revocation answer cannot be trusted without the issuer that signed it.
+// ErrNoIssuer says a revocation answer cannot be trusted without the issuer that signed it.
 var ErrNoIssuer = errors.New("issuer unknown, cannot check the signature")
 
 // ParseOCSPStaple reads a stapled OCSP response about leaf and checks that issuer (or a

@@ -149,22 +149,22 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, j j
 	}
 }
 
-// joinBounded joins with commas and cuts at max bytes (on a rune boundary) with an ellipsis,
+// joinBounded joins with commas and cuts at limit bytes (on a rune boundary) with an ellipsis,
 // so a certificate with thousands of SANs cannot blow up a label.
-func joinBounded(s []string, max int) string {
-	return cut(strings.Join(s, ","), max)
+func joinBounded(s []string, limit int) string {
+	return cut(strings.Join(s, ","), limit)
 }
 
 // bounded cuts a label value taken from a certificate (attacker-controlled for probes) to
 // maxLabelBytes bytes; the location labels still keep two certificates apart.
 func bounded(s string) string { return cut(s, maxLabelBytes) }
 
-// cut shortens s to at most max bytes on a rune boundary, marking the cut with an ellipsis.
-func cut(s string, max int) string {
-	if len(s) <= max {
+// cut shortens s to at most limit bytes on a rune boundary, marking the cut with an ellipsis.
+func cut(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	n := max
+	n := limit
 	for n > 0 && !utf8Start(s[n]) {
 		n--
 	}

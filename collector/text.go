@@ -32,13 +32,14 @@ func (c *Collector) WriteChains(w io.Writer) error {
 	scratch := make([]string, 0, scratchLabels)
 	for _, f := range chainFamilies {
 		started := false
+		// A bufio.Writer keeps its first error and Flush returns it: the writes need no check.
 		emit := func(_ *family, val float64, lv ...string) {
 			if !started {
-				bw.WriteString(f.header)
+				_, _ = bw.WriteString(f.header)
 				started = true
 			}
 			line = f.appendSeries(line[:0], val, lv)
-			bw.Write(line)
+			_, _ = bw.Write(line)
 		}
 		for _, chains := range sets {
 			for i := range chains {

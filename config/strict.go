@@ -31,7 +31,7 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 	if implementsUnmarshaler(t) {
 		// Custom scalars (durations): decode here so that an error names the field.
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			return fmt.Errorf("%s: %v (line %d)", path, err, n.Line)
+			return fmt.Errorf("%s: %w (line %d)", path, err, n.Line)
 		}
 		return nil
 	}

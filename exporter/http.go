@@ -76,7 +76,7 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write(out)
+		_, _ = w.Write(out) // the client went away: nothing to do
 	})
 	links := []toolkit.LandingLinks{
 		{Address: "/metrics", Text: "Metrics", Description: "Certificates, renewals and exporter health"},

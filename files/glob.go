@@ -123,7 +123,6 @@ func (x *expander) walk(dir string, segs []string, out *[]match) {
 		}
 		if last { // "dir/**" means every file below dir
 			segs = []string{"**", "*"}
-			last = false
 		}
 		x.walk(dir, segs[1:], out) // zero directories
 		for _, e := range x.readDir(dir) {

@@ -66,7 +66,7 @@ func parseStamp(s string, loc *time.Location) (time.Time, bool) {
 	minute, ok5 := digits(s[14:16])
 	sec, ok6 := digits(s[17:19])
 	ms, ok7 := digits(s[20:23])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) ||
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 ||
 		month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, false
 	}

@@ -10,6 +10,7 @@ import (
 // Result is what happened to a lineage in one run.
 type Result string
 
+// Results of a lineage in a run.
 const (
 	Attempted Result = "attempted" // renewal started, no outcome logged (yet)
 	NotDue    Result = "not_due"
@@ -459,7 +460,7 @@ func classifyRun(r *Run) string {
 	return Classify(r.Error)
 }
 
-// Reason classifies the run as it stands (also while in progress).
+// Classify gives the run's failure reason as it stands (also while in progress).
 func (r *Run) Classify() string { return classifyRun(r) }
 
 func cutCode(s, sep string) (string, int) {

@@ -1,3 +1,5 @@
+// Package web serves the request-driven endpoints: /probe (multi-target probing) and the
+// /certificates inventory page and its JSON.
 package web
 
 import (

@@ -30,6 +30,7 @@ import (
 // KeyType selects the key algorithm; ECDSA P-256 is the default because RSA generation is slow.
 type KeyType string
 
+// Key types.
 const (
 	ECDSA    KeyType = "ecdsa-p256"
 	ECDSA384 KeyType = "ecdsa-p384"
