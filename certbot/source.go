@@ -58,7 +58,7 @@ type Source struct {
 	badConfs map[string]time.Time // conf path → mtime of the broken version already counted
 	domains  map[string]string
 	// forgotten counts lineages dropped by the maxLineages bound; droppedSeen is the part of
-	// fold.Dropped already logged.
+	// fold.Dropped + asm.Cut already logged.
 	forgotten, droppedSeen uint64
 
 	logHealth, renewalHealth health.Status
@@ -217,11 +217,12 @@ func (s *Source) complete(r *logparse.Run) {
 	s.state.applyRun(r, s.confLineages(), true)
 	forgotten := s.state.bound(maxLineages, s.confNames())
 	s.forgotten += uint64(forgotten)
-	if dropped := s.fold.Dropped - s.droppedSeen; dropped > 0 || forgotten > 0 {
-		s.droppedSeen = s.fold.Dropped
+	if dropped := s.fold.Dropped + s.asm.Cut - s.droppedSeen; dropped > 0 || forgotten > 0 {
+		s.droppedSeen = s.fold.Dropped + s.asm.Cut
 		s.log.Warn("certbot log exceeds a bound; the excess is ignored", "path", s.cfg.LogFile,
 			"run_start", r.Start, "dropped_from_run", dropped, "lineages_forgotten", forgotten,
-			"max_lineages", maxLineages, "max_problems", logparse.MaxProblems, "max_hooks", logparse.MaxHooks)
+			"max_lineages", maxLineages, "max_problems", logparse.MaxProblems, "max_hooks", logparse.MaxHooks,
+			"max_record_bytes", maxLine)
 	}
 }
 

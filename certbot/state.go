@@ -285,7 +285,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 	lh, rh := s.logHealth, s.renewalHealth
 	lh.Errors, rh.Errors = maps.Clone(lh.Errors), maps.Clone(rh.Errors)
 	lh.Errors["line_too_long"] = s.lr.tooLong
-	lh.Errors["limit_exceeded"] = s.fold.Dropped + s.forgotten
+	lh.Errors["limit_exceeded"] = s.fold.Dropped + s.asm.Cut + s.forgotten
 	snap.Status = []health.Status{lh, rh}
 	return snap
 }

@@ -93,8 +93,11 @@ type Assembler struct {
 	pending  Record
 	has      bool
 	buf      bytes.Buffer
+	cut      bool // the pending record's message was cut at maxBytes
 	// Orphans counts continuation lines that had no record to attach to.
 	Orphans uint64
+	// Cut counts records whose message was cut at maxBytes.
+	Cut uint64
 }
 
 // NewAssembler bounds each record's message to maxBytes (longer messages are cut).
@@ -121,9 +124,14 @@ func (a *Assembler) Line(line []byte) (Record, bool) {
 		if a.buf.Len() == 0 {
 			a.buf.WriteString(a.pending.Message)
 		}
-		if room := a.maxBytes - a.buf.Len() - 1; room > 0 {
+		room := a.maxBytes - a.buf.Len() - 1
+		if room > 0 {
 			a.buf.WriteByte('\n')
 			a.buf.Write(line[:min(len(line), room)])
+		}
+		if len(line) > room && !a.cut {
+			a.cut = true
+			a.Cut++
 		}
 	}
 	return Record{}, false
@@ -140,6 +148,6 @@ func (a *Assembler) Flush() (Record, bool) {
 		r.Message = a.buf.String()
 		a.buf.Reset()
 	}
-	a.pending, a.has = Record{}, false
+	a.pending, a.has, a.cut = Record{}, false, false
 	return r, true
 }

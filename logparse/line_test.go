@@ -70,8 +70,8 @@ func TestAssembler(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("records = %q, want %q", got, want)
 	}
-	if a.Orphans != 1 {
-		t.Errorf("Orphans = %d, want 1", a.Orphans)
+	if a.Orphans != 1 || a.Cut != 1 { // two lines past the bound, one record cut
+		t.Errorf("Orphans = %d, Cut = %d; want 1, 1", a.Orphans, a.Cut)
 	}
 }
 
