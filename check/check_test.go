@@ -3,7 +3,6 @@ package check
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"flag"
 	"log/slog"
 	"math/big"
@@ -17,6 +16,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/demo"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
 )
 
@@ -136,24 +136,7 @@ func TestProbe(t *testing.T) {
 	w := newWorld(t)
 	leaf := w.pki.Leaf(testcerts.Options{DNSNames: []string{"www.check.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Now: now,
 		NotBefore: now.Add(-10 * day), NotAfter: now.Add(80 * day)})
-	serve := func(c tls.Certificate) string {
-		l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{c}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
-			}
-		}()
-		return l.Addr().String()
-	}
-	good, bad := serve(leaf.TLS(w.pki.Intermediate)), serve(leaf.TLS())
+	good, bad := testserver.TLS(t, leaf.TLS(w.pki.Intermediate)).Addr, testserver.TLS(t, leaf.TLS()).Addr
 	yaml := "targets: [{target: '%s', module: m, server_name: www.check.test}]\nmodules: {m: {ca_file: $CA, timeout: 5s}}"
 	for addr, want := range map[string]int{good: StatusOK, bad: StatusCritical} {
 		code, out := run(t, w.config(strings.Replace(yaml, "%s", addr, 1)), Options{})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
 const shippedDashboard = "../dashboards/cert_expiry_exporter.json"
@@ -41,7 +43,7 @@ func TestDashboardQueries(t *testing.T) {
 	}
 	logFile := filepath.Join(dir, "letsencrypt.log")
 	writeFile(t, logFile, append(renewal, certbotRunNotDue(now.Add(-time.Hour), le, domain, crt.Cert.NotAfter)...))
-	l := serveTLS(t, crt.TLS(pki.Intermediate))
+	target := testserver.TLS(t, crt.TLS(pki.Intermediate)).Addr
 	e := startExporter(t, dir, fmt.Sprintf(`
 files:
   - paths: [%q]
@@ -55,7 +57,7 @@ modules:
     ca_file: %q
 targets:
   - {target: %q, server_name: %s, interval: 1s}
-`, le+"/live/*/fullchain.pem", ca, le, logFile, ca, l.Addr().String(), domain), exporterOpts{})
+`, le+"/live/*/fullchain.pem", ca, le, logFile, ca, target, domain), exporterOpts{})
 	s.register(t, sc, e)
 	// Counters need two samples for increase(); the probe needs its first run.
 	s.waitSeries(t, fmt.Sprintf(`count_over_time(cert_probe_success{scenario=%q}[1m]) >= 3`, sc), 1)

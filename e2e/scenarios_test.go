@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
 const day = 24 * time.Hour
@@ -38,30 +37,6 @@ func scenarioPKI(t testing.TB, dir, name string, now time.Time) (*testcerts.PKI,
 func leaf(pki *testcerts.PKI, domain string, now time.Time, from, lifetime time.Duration) *testcerts.Cert {
 	nb := now.Add(from)
 	return pki.Leaf(testcerts.Options{CN: domain, DNSNames: []string{domain}, Now: now, NotBefore: nb, NotAfter: nb.Add(lifetime)})
-}
-
-// serveTLS runs a Go TLS server on loopback for chain; it only completes handshakes.
-func serveTLS(t testing.TB, chain tls.Certificate) net.Listener {
-	t.Helper()
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{chain}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				_ = c.(*tls.Conn).Handshake()
-			}()
-		}
-	}()
-	return l
 }
 
 // Scenario 1: lineage files present, but certbot has not run for longer than its timer allows.
@@ -314,8 +289,8 @@ func TestScenario05Revoked(t *testing.T) {
 	}
 	revoked, good := mk("s05-revoked.e2e.test"), mk("s05-good.e2e.test")
 	crl = testcerts.CRL(pki.Intermediate, now.Add(-time.Hour), now.Add(7*day), big.NewInt(12345), revoked.Cert.SerialNumber)
-	revokedAddr := serveTLS(t, revoked.TLS(pki.Intermediate)).Addr().String()
-	goodAddr := serveTLS(t, good.TLS(pki.Intermediate)).Addr().String()
+	revokedAddr := testserver.TLS(t, revoked.TLS(pki.Intermediate)).Addr
+	goodAddr := testserver.TLS(t, good.TLS(pki.Intermediate)).Addr
 	e := startExporter(t, dir, fmt.Sprintf(`
 modules:
   tls:
@@ -427,8 +402,8 @@ func TestScenario08Staging(t *testing.T) {
 	pki, ca := scenarioPKI(t, dir, sc, now)
 	stg, stgInter := stagingChain(now, "s08.e2e.test")
 	good := leaf(pki, "s08-good.e2e.test", now, -2*day, 90*day)
-	stagingAddr := serveTLS(t, stg.TLS(stgInter)).Addr().String()
-	goodAddr := serveTLS(t, good.TLS(pki.Intermediate)).Addr().String()
+	stagingAddr := testserver.TLS(t, stg.TLS(stgInter)).Addr
+	goodAddr := testserver.TLS(t, good.TLS(pki.Intermediate)).Addr
 	e := startExporter(t, dir, fmt.Sprintf(`
 modules:
   tls:
@@ -591,8 +566,8 @@ func TestScenario12ExporterBlind(t *testing.T) {
 	writeFile(t, logFile, []byte(certbotRunNotDue(now.Add(-time.Hour), le, "s12", crt.Cert.NotAfter)))
 	certDir := filepath.Join(dir, "certs")
 	writeFile(t, filepath.Join(certDir, "s12.pem"), testcerts.Bundle(crt, pki.Intermediate))
-	l := serveTLS(t, crt.TLS(pki.Intermediate))
-	target := l.Addr().String()
+	srv := testserver.TLS(t, crt.TLS(pki.Intermediate))
+	target := srv.Addr
 	e := startExporter(t, dir, fmt.Sprintf(`
 files:
   - paths: [%q]
@@ -618,7 +593,7 @@ targets:
 	if err := os.Chmod(certDir, 0); err != nil {
 		t.Fatal(err)
 	}
-	l.Close()
+	srv.Close()
 	wants := []want{
 		{"CertExpiryExporterSourceDown", map[string]string{"source": "certbot_log", "severity": "warning"}},
 		{"CertExpiryExporterFileError", map[string]string{"reason": "permission", "severity": "warning"}},

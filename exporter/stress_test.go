@@ -3,7 +3,6 @@ package exporter
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
 // world is a small installation for whole-exporter tests: certificate files, a loopback TLS
@@ -50,28 +50,7 @@ func newWorld(t testing.TB, files int) *world {
 	for i := range files {
 		w.writeCert(t, i, w.leaves[i%len(w.leaves)])
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{w.leaves[0].TLS(w.pki.Intermediate)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); conns.Wait() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Go(func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				if c.(*tls.Conn).Handshake() == nil {
-					_, _ = c.Read(make([]byte, 1)) // until the prober hangs up
-				}
-			})
-		}
-	}()
-	w.target = ln.Addr().String()
+	w.target = testserver.TLS(t, w.leaves[0].TLS(w.pki.Intermediate)).Addr
 	w.writeConfig(t, 0)
 	return w
 }

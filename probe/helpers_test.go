@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
 // t0 is the probes' clock in tests; certificates are made around it.
@@ -23,46 +23,14 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func clock() time.Time { return t0 }
 
-// server is a loopback TCP server running handle on every connection until the test ends.
-type server struct {
-	ln   net.Listener
-	wg   sync.WaitGroup
-	addr string
-	port string
-}
-
-// serve listens on ip (port 0 = any) and calls handle for each connection in its own goroutine.
-func serve(t testing.TB, ip, port string, handle func(net.Conn)) *server {
+// serve listens on ip (port "" = any) and calls handle for each connection until the test ends.
+func serve(t testing.TB, ip, port string, handle func(net.Conn)) *testserver.Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, firstNonEmpty(port, "0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{ln: ln, addr: ln.Addr().String()}
-	_, s.port, _ = net.SplitHostPort(s.addr)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
-	return s
+	return testserver.Serve(t, net.JoinHostPort(ip, firstNonEmpty(port, "0")), handle)
 }
 
 // tlsServer serves TLS with cfg after the optional plain-text pre phase (a STARTTLS server).
-func tlsServer(t testing.TB, ip string, cfg *tls.Config, pre func(c net.Conn, r *bufio.Reader) error) *server {
+func tlsServer(t testing.TB, ip string, cfg *tls.Config, pre func(c net.Conn, r *bufio.Reader) error) *testserver.Server {
 	return serve(t, ip, "", func(c net.Conn) { handleTLS(c, cfg, pre) })
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
 func TestMain(m *testing.M) {
@@ -71,7 +72,7 @@ func TestVerification(t *testing.T) {
 			if tc.name == "cross-signed extra" {
 				mm.CAFile = writeFile(t, "ca.pem", testcerts.Bundle(pki.Root, oldRoot))
 			}
-			r := Run(context.Background(), "localhost:"+s.port, mm, Options{Resolver: fakeResolver{"localhost": {"127.0.0.1"}}, Now: clock})
+			r := Run(context.Background(), "localhost:"+s.Port, mm, Options{Resolver: fakeResolver{"localhost": {"127.0.0.1"}}, Now: clock})
 			if !r.Success() || len(r.Addrs) != 1 {
 				t.Fatalf("probe failed: %+v", r)
 			}
@@ -90,7 +91,7 @@ func TestVerification(t *testing.T) {
 					t.Errorf("certificate %d: serial %s, want %s", i, a.Chain.Certs[i].Serial, c.Cert.SerialNumber.Text(16))
 				}
 			}
-			want := certs.Location{Source: "probe", Target: "localhost:" + s.port, IP: "127.0.0.1"}
+			want := certs.Location{Source: "probe", Target: "localhost:" + s.Port, IP: "127.0.0.1"}
 			if a.Chain.Location != want {
 				t.Errorf("location %+v, want %+v", a.Chain.Location, want)
 			}
@@ -108,7 +109,7 @@ func TestInsecureSkipVerify(t *testing.T) {
 	s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
 	m := caModule(t, pki)
 	m.InsecureSkipVerify = true
-	r := Run(context.Background(), s.addr, m, Options{Now: clock})
+	r := Run(context.Background(), s.Addr, m, Options{Now: clock})
 	if !r.Success() || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK || len(r.Addrs[0].Chain.Certs) != 2 {
 		t.Fatalf("got %+v", r)
 	}
@@ -119,12 +120,12 @@ func TestMultipleAddresses(t *testing.T) {
 	fresh := pki.Leaf(testcerts.Options{DNSNames: []string{"lb.test"}, NotBefore: t0.Add(-24 * time.Hour), Now: t0})
 	stale := pki.Leaf(testcerts.Options{DNSNames: []string{"lb.test"}, NotBefore: t0.Add(-80 * 24 * time.Hour), Now: t0})
 	s1 := tlsServer(t, "127.0.0.1", certCfg(fresh, pki.Intermediate), nil)
-	var s2 *server
+	var s2 *testserver.Server
 	for range 20 { // the same port must be free on 127.0.0.2
-		ln, err := net.Listen("tcp", "127.0.0.2:"+s1.port)
+		ln, err := net.Listen("tcp", "127.0.0.2:"+s1.Port)
 		if err == nil {
 			ln.Close()
-			s2 = serve(t, "127.0.0.2", s1.port, func(c net.Conn) { handleTLS(c, certCfg(stale, pki.Intermediate), nil) })
+			s2 = serve(t, "127.0.0.2", s1.Port, func(c net.Conn) { handleTLS(c, certCfg(stale, pki.Intermediate), nil) })
 			break
 		}
 		s1 = tlsServer(t, "127.0.0.1", certCfg(fresh, pki.Intermediate), nil)
@@ -133,7 +134,7 @@ func TestMultipleAddresses(t *testing.T) {
 		t.Skip("no port free on both 127.0.0.1 and 127.0.0.2")
 	}
 	res := fakeResolver{"lb.test": {"127.0.0.2", "127.0.0.1", "127.0.0.2"}}
-	r := Run(context.Background(), "lb.test:"+s1.port, caModule(t, pki), Options{Resolver: res, Now: clock})
+	r := Run(context.Background(), "lb.test:"+s1.Port, caModule(t, pki), Options{Resolver: res, Now: clock})
 	if !r.Success() || len(r.Addrs) != 2 {
 		t.Fatalf("got %+v", r)
 	}
@@ -150,7 +151,7 @@ func TestMultipleAddresses(t *testing.T) {
 	// ip_protocol filters what is probed.
 	m := caModule(t, pki)
 	m.IPProtocol = "ip6"
-	r = Run(context.Background(), "lb.test:"+s1.port, m, Options{Resolver: res, Now: clock})
+	r = Run(context.Background(), "lb.test:"+s1.Port, m, Options{Resolver: res, Now: clock})
 	if r.Failure != FailDNS || !strings.Contains(r.Error, "no ip6 address") {
 		t.Errorf("ip6 only: %q %q", r.Failure, r.Error)
 	}
@@ -179,7 +180,7 @@ func TestServerName(t *testing.T) {
 	} {
 		mm := m
 		mm.ServerName = tc.module
-		r := Run(context.Background(), s.addr, mm, Options{ServerName: tc.target, Now: clock})
+		r := Run(context.Background(), s.Addr, mm, Options{ServerName: tc.target, Now: clock})
 		if !r.Success() || r.Addrs[0].Chain.Certs[0].Serial != tc.want || r.Addrs[0].Chain.Verify.Reason != tc.reason {
 			t.Errorf("module %q target %q: got %+v", tc.module, tc.target, r.Addrs)
 		}
@@ -198,7 +199,7 @@ func TestStapledOCSP(t *testing.T) {
 		c := leaf.TLS(pki.Intermediate)
 		c.OCSPStaple = testcerts.OCSP(leaf, pki.Intermediate, tc.status, this, t0.Add(24*time.Hour))
 		s := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{c}}, nil)
-		r := Run(context.Background(), s.addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
+		r := Run(context.Background(), s.Addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
 		if !r.Success() {
 			t.Fatalf("got %+v", r)
 		}
@@ -238,7 +239,7 @@ func TestCRL(t *testing.T) {
 		fetches int32
 	}{{revoked, true, 1}, {good, false, 1}} {
 		s := tlsServer(t, "127.0.0.1", certCfg(tc.leaf, pki.Intermediate), nil)
-		r := Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: cache})
+		r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: cache})
 		want := certs.Revocation{Method: certs.MethodCRL, Revoked: tc.revoked, CheckedAt: this}
 		if !r.Success() || r.Addrs[0].Chain.Revocation == nil || *r.Addrs[0].Chain.Revocation != want {
 			t.Fatalf("got %+v (log %s)", r.Addrs, strings.Join(r.Log, "\n"))
@@ -250,7 +251,7 @@ func TestCRL(t *testing.T) {
 	// Past NextUpdate the list is fetched again.
 	now = t0.Add(2 * time.Hour)
 	s := tlsServer(t, "127.0.0.1", certCfg(good, pki.Intermediate), nil)
-	Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: cache})
+	Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: cache})
 	if got := fetches.Load(); got != 2 {
 		t.Errorf("%d fetches after NextUpdate, want 2", got)
 	}
@@ -258,7 +259,7 @@ func TestCRL(t *testing.T) {
 	// An oversized CRL is refused, and the probe still succeeds without a revocation status.
 	small := NewCRLCache(clock)
 	small.MaxBytes = 10
-	r := Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: small})
+	r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: small})
 	if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !strings.Contains(strings.Join(r.Log, "\n"), "crl_too_large: larger than 10 bytes") ||
 		!slices.Equal(r.AllProblems(), []string{ProblemCRLTooLarge}) {
 		t.Errorf("oversized CRL: %+v %v %s", r.Addrs[0].Chain.Revocation, r.AllProblems(), strings.Join(r.Log, "\n"))
@@ -292,7 +293,7 @@ func TestCRLProblems(t *testing.T) {
 	} {
 		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{hs.URL + tc.path}, Now: t0})
 		s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
-		r := Run(context.Background(), s.addr, m, Options{ServerName: "localhost", Now: clock, CRLs: NewCRLCache(clock)})
+		r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: NewCRLCache(clock)})
 		log := strings.Join(r.Log, "\n")
 		if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !slices.Equal(r.AllProblems(), []string{tc.problem}) ||
 			!strings.Contains(log, tc.log) || strings.Contains(log, "secret") {
@@ -359,7 +360,7 @@ func TestCRLAllowList(t *testing.T) {
 			inside.Store(0)
 			leaf := tc.pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{tc.crlURL}, Now: t0})
 			s := tlsServer(t, "127.0.0.1", certCfg(leaf, tc.pki.Intermediate), nil)
-			r := Run(context.Background(), "localhost:"+s.port, m, Options{Resolver: resolver, Allow: allow, Now: clock, CRLs: NewCRLCache(clock)})
+			r := Run(context.Background(), "localhost:"+s.Port, m, Options{Resolver: resolver, Allow: allow, Now: clock, CRLs: NewCRLCache(clock)})
 			log := strings.Join(r.Log, "\n")
 			if !r.Success() || !slices.Equal(r.AllProblems(), tc.problem) || !strings.Contains(log, tc.log) || strings.Contains(log, "secret") || strings.Contains(log, "418") {
 				t.Errorf("success %t problems %v, want %v and %q in\n%s", r.Success(), r.AllProblems(), tc.problem, tc.log, log)
@@ -384,7 +385,7 @@ func TestChainTooLong(t *testing.T) {
 		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
 	}
 	s := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{long}}, nil)
-	r := Run(context.Background(), s.addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
+	r := Run(context.Background(), s.Addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
 	if !r.Success() || len(r.Addrs[0].Chain.Certs) != MaxChainCerts || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK ||
 		!slices.Equal(r.Addrs[0].Problems, []string{ProblemChainTooLong}) || !slices.Equal(r.AllProblems(), []string{ProblemChainTooLong}) {
 		t.Fatalf("success %t, %d certificates, reason %s, problems %v", r.Success(), len(r.Addrs[0].Chain.Certs), r.Addrs[0].Chain.Verify.Reason, r.Addrs[0].Problems)
@@ -460,12 +461,12 @@ func TestFailures(t *testing.T) {
 		errPart      string
 	}{
 		{"refused", closedAddr, m, FailConnect, "refused"},
-		{"silent", silent.addr, m, FailTimeout, ""},
-		{"garbage", garbage.addr, m, FailHandshake, ""},
-		{"slow drip", drip.addr, m, FailTimeout, ""},
-		{"1 MB chain", huge.addr, m, FailHandshake, "exceeds maximum"},
-		{"min_version", old.addr, m13, FailHandshake, "protocol version"},
-		{"starttls not offered", smtpNoTLS.addr, mSMTP, FailStartTLS, "does not offer STARTTLS"},
+		{"silent", silent.Addr, m, FailTimeout, ""},
+		{"garbage", garbage.Addr, m, FailHandshake, ""},
+		{"slow drip", drip.Addr, m, FailTimeout, ""},
+		{"1 MB chain", huge.Addr, m, FailHandshake, "exceeds maximum"},
+		{"min_version", old.Addr, m13, FailHandshake, "protocol version"},
+		{"starttls not offered", smtpNoTLS.Addr, mSMTP, FailStartTLS, "does not offer STARTTLS"},
 		{"dns", "nowhere.test:443", m, FailDNS, "no such host"},
 		{"url", "file:///etc/passwd", m, FailDNS, "is a URL"},
 	} {
@@ -558,11 +559,11 @@ func TestProxyAndClientCert(t *testing.T) {
 			return
 		}
 		connects.Add(1)
-		if req.Host != "backend.test:"+backend.port {
+		if req.Host != "backend.test:"+backend.Port {
 			_, _ = c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\n\r\n"))
 			return
 		}
-		up, err := net.Dial("tcp", backend.addr)
+		up, err := net.Dial("tcp", backend.Addr)
 		if err != nil {
 			return
 		}
@@ -575,11 +576,11 @@ func TestProxyAndClientCert(t *testing.T) {
 		<-done
 	})
 	m := caModule(t, pki)
-	m.ProxyURL = "http://user:pw@" + proxy.addr
+	m.ProxyURL = "http://user:pw@" + proxy.Addr
 	m.CertFile = writeFile(t, "client.pem", testcerts.Bundle(client, pki.Intermediate))
 	m.KeyFile = writeFile(t, "client.key", client.KeyPEM())
 	// No resolver entry for backend.test: the proxy resolves it.
-	r := Run(context.Background(), "backend.test:"+backend.port, m, Options{Resolver: fakeResolver{}, Now: clock})
+	r := Run(context.Background(), "backend.test:"+backend.Port, m, Options{Resolver: fakeResolver{}, Now: clock})
 	if !r.Success() || len(r.Addrs) != 1 || r.Addrs[0].IP != "" || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK {
 		t.Fatalf("got %+v\n%s", r, strings.Join(r.Log, "\n"))
 	}
@@ -591,8 +592,8 @@ func TestProxyAndClientCert(t *testing.T) {
 		t.Errorf("connects %d, client certificate seen %t", connects.Load(), sawClient.Load())
 	}
 	// A proxy refusing the tunnel is a connect failure.
-	m.ProxyURL = "http://" + proxy.addr
-	r = Run(context.Background(), "backend.test:"+backend.port, m, Options{Now: clock})
+	m.ProxyURL = "http://" + proxy.Addr
+	r = Run(context.Background(), "backend.test:"+backend.Port, m, Options{Now: clock})
 	if f := r.Failures(); len(f) != 1 || f[0] != FailConnect || !strings.Contains(r.Addrs[0].Error, "407") {
 		t.Errorf("got %+v", r)
 	}
@@ -613,9 +614,9 @@ func TestManyProbesNoLeak(t *testing.T) {
 	short := m
 	short.Timeout = model.Duration(20 * time.Millisecond)
 	for i := range n {
-		target, mm := good.addr, m
+		target, mm := good.Addr, m
 		if i%100 == 0 {
-			target, mm = silent.addr, short
+			target, mm = silent.Addr, short
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		if i%7 == 0 {
@@ -633,13 +634,13 @@ func TestIPv6(t *testing.T) {
 	pki := testcerts.NewPKI("V6", t0)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"dual.test"}, Now: t0})
 	s4 := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
-	ln, err := net.Listen("tcp", "[::1]:"+s4.port)
+	ln, err := net.Listen("tcp", "[::1]:"+s4.Port)
 	if err != nil {
 		t.Skip("no IPv6 loopback:", err)
 	}
 	ln.Close()
-	serve(t, "::1", s4.port, func(c net.Conn) { handleTLS(c, certCfg(leaf, pki.Intermediate), nil) })
-	r := Run(context.Background(), "dual.test:"+s4.port, caModule(t, pki), Options{Resolver: fakeResolver{"dual.test": {"::1", "127.0.0.1"}}, Now: clock})
+	serve(t, "::1", s4.Port, func(c net.Conn) { handleTLS(c, certCfg(leaf, pki.Intermediate), nil) })
+	r := Run(context.Background(), "dual.test:"+s4.Port, caModule(t, pki), Options{Resolver: fakeResolver{"dual.test": {"::1", "127.0.0.1"}}, Now: clock})
 	if !r.Success() || len(r.Addrs) != 2 || r.Addrs[0].IP != "127.0.0.1" || r.Addrs[1].IP != "::1" || r.Addrs[1].Chain.Verify.Reason != certs.ReasonOK {
 		t.Fatalf("got %+v", r.Addrs)
 	}

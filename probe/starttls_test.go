@@ -163,7 +163,7 @@ func TestStartTLSServers(t *testing.T) {
 			s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), pre)
 			m := caModule(t, pki)
 			m.StartTLS = proto
-			r := Run(context.Background(), "xmpp.test:"+s.port, m, Options{Resolver: fakeResolver{"xmpp.test": {"127.0.0.1"}}, Now: clock})
+			r := Run(context.Background(), "xmpp.test:"+s.Port, m, Options{Resolver: fakeResolver{"xmpp.test": {"127.0.0.1"}}, Now: clock})
 			if !r.Success() || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK {
 				t.Fatalf("got %+v\n%s", r.Addrs, strings.Join(r.Log, "\n"))
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
@@ -55,12 +56,8 @@ func tlsTarget(t *testing.T, pki *testcerts.PKI, down *atomic.Bool) string {
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
 	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}}
 	return listen(t, func(c net.Conn) {
-		if down != nil && down.Load() {
-			return
-		}
-		tc := tls.Server(c, cfg)
-		if tc.Handshake() == nil {
-			_, _ = tc.Read(make([]byte, 1))
+		if down == nil || !down.Load() {
+			testserver.HandleTLS(cfg)(c)
 		}
 	})
 }
@@ -248,12 +245,7 @@ func TestProblemCounters(t *testing.T) {
 		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{long}}
-	addr := listen(t, func(c net.Conn) {
-		tc := tls.Server(c, cfg)
-		if tc.Handshake() == nil {
-			_, _ = tc.Read(make([]byte, 1))
-		}
-	})
+	addr := listen(t, testserver.HandleTLS(cfg))
 	snap, _ := run(t, parse(t, "targets: [{target: \""+addr+"\", server_name: localhost}]\n"), func(s *Snapshot) bool { return len(s.Probes) == 1 })
 	st := snap.Status[0]
 	if !st.Up || st.Errors[probe.ProblemChainTooLong] != 1 || st.Errors[probe.ProblemCRLFetch] != 0 || len(st.Errors) != len(probe.FailureReasons)+len(probe.ProblemReasons) {

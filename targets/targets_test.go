@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
@@ -24,30 +24,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // listen serves handle on a loopback port until the test ends.
 func listen(t *testing.T, handle func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testserver.Serve(t, "127.0.0.1:0", handle).Addr
 }
 
 func parse(t *testing.T, yaml string) *config.Config {
@@ -98,12 +75,7 @@ func TestScheduler(t *testing.T) {
 	pki := testcerts.NewPKI("Targets", t0)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
 	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}}
-	good := listen(t, func(c net.Conn) {
-		tc := tls.Server(c, cfg)
-		if tc.Handshake() == nil {
-			_, _ = tc.Read(make([]byte, 1))
-		}
-	})
+	good := listen(t, testserver.HandleTLS(cfg))
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := closed.Addr().String()
 	closed.Close()

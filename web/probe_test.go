@@ -21,6 +21,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
 var probeT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -30,12 +31,7 @@ func probeSetup(t *testing.T, extra string) (probeURL, tlsAddr, silentAddr strin
 	pki := testcerts.NewPKI("Web", probeT0)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: probeT0})
 	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}}
-	tlsAddr = loopback(t, func(c net.Conn) {
-		tc := tls.Server(c, cfg)
-		if tc.Handshake() == nil {
-			_, _ = tc.Read(make([]byte, 1))
-		}
-	})
+	tlsAddr = loopback(t, testserver.HandleTLS(cfg))
 	silentAddr = loopback(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pki.Root.PEM(), 0o600); err != nil {
@@ -55,27 +51,7 @@ modules:
 }
 
 func loopback(t *testing.T, handle func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	return testserver.Serve(t, "127.0.0.1:0", handle).Addr
 }
 
 func get(t *testing.T, u string, header ...string) (int, string) {
