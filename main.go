@@ -16,16 +16,16 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/check"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/check"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/demo"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/exporter"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/demo"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	app := kingpin.New(exporter.Name, "Prometheus exporter that warns days ahead that a TLS certificate will lapse, and why.")
+	app := kingpin.New(server.Name, "Prometheus exporter that warns days ahead that a TLS certificate will lapse, and why.")
 	var configGiven bool
 	configFile := app.Flag("config.file", "Configuration file. When not given and "+config.DefaultFile+" does not exist, a built-in config for a certbot host is used.").
 		Default(config.DefaultFile).IsSetByUser(&configGiven).String()
@@ -34,7 +34,7 @@ func run(args []string) int {
 	enablePprof := app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Bool()
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
-	app.Version(version.Print(exporter.Name))
+	app.Version(version.Print(server.Name))
 	app.HelpFlag.Short('h')
 	app.Command("serve", "Run the exporter (the default).").Default()
 	checkCmd := app.Command("check", "Check every certificate once, print a table, exit 0 ok, 1 warning, 2 critical, 3 unknown (Nagios).")
@@ -47,14 +47,14 @@ func run(args []string) int {
 
 	cmd, err := app.Parse(args)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", exporter.Name, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", server.Name, err)
 		if slices.Contains(args, checkCmd.FullCommand()) {
 			return check.StatusUnknown // Nagios plugins report usage errors as UNKNOWN
 		}
 		return 1
 	}
 	logger := promslog.New(logCfg)
-	src := exporter.ResolveConfig(*configFile, configGiven)
+	src := server.ResolveConfig(*configFile, configGiven)
 
 	if *configCheck {
 		if _, err := src.Load(); err != nil {
@@ -91,10 +91,10 @@ func run(args []string) int {
 		w.Announce(os.Stdout, *webFlags.WebListenAddresses)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return serve(ctx, exporter.ConfigSource{File: w.Config}, webFlags, exporter.HTTPOptions{EnablePprof: *enablePprof}, logger)
+		return serve(ctx, server.ConfigSource{File: w.Config}, webFlags, server.HTTPOptions{EnablePprof: *enablePprof}, logger)
 	default:
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return serve(ctx, src, webFlags, exporter.HTTPOptions{EnablePprof: *enablePprof}, logger)
+		return serve(ctx, src, webFlags, server.HTTPOptions{EnablePprof: *enablePprof}, logger)
 	}
 }

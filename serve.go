@@ -11,13 +11,13 @@ import (
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/exporter"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
 )
 
 // serve runs the exporter until ctx ends; SIGHUP reloads the config.
-func serve(ctx context.Context, src exporter.ConfigSource, webFlags *toolkit.FlagConfig, o exporter.HTTPOptions, logger *slog.Logger) int {
-	logger.Info("Starting "+exporter.Name, "version", version.Info(), "config", configName(src))
-	e, err := exporter.New(src, logger, time.Now)
+func serve(ctx context.Context, src server.ConfigSource, webFlags *toolkit.FlagConfig, o server.HTTPOptions, logger *slog.Logger) int {
+	logger.Info("Starting "+server.Name, "version", version.Info(), "config", configName(src))
+	e, err := server.New(src, logger, time.Now)
 	if err != nil {
 		logger.Error("Error loading config", "err", err)
 		return 1
@@ -56,7 +56,7 @@ func serve(ctx context.Context, src exporter.ConfigSource, webFlags *toolkit.Fla
 	return 0
 }
 
-func configName(src exporter.ConfigSource) string {
+func configName(src server.ConfigSource) string {
 	if src.File == "" {
 		return "built-in default"
 	}

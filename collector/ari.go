@@ -3,8 +3,8 @@ package collector
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
 var ariLabels = []string{"lineage", "domain", "serial"}

@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 )
 
 var (

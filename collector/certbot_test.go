@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
 

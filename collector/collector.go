@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
 // Collector emits const metrics from the latest snapshots, so a scrape never waits on disk or

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
 var servedOutdated = prometheus.NewDesc("cert_served_outdated",

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
 // TestDriftGolden: 0 while the endpoint serves the disk's certificate, 0 during the grace,

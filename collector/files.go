@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 )
 
 var fileError = prometheus.NewDesc("cert_expiry_exporter_file_error",

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 

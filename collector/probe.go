@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/targets"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
 )
 
 var probeLabels = []string{"target", "ip", "module"}

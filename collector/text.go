@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
 // WriteChains writes the certificate and chain series of the files and targets sources (what

@@ -14,12 +14,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/targets"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
 )
 
 // TestWriteChains: the /metrics fast path writes exactly the certificate and chain series the

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
 // CRL cache bounds. Big CAs publish sharded CRLs of a few MB at most.

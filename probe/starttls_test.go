@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 

@@ -1,0 +1,282 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+)
+
+// fakeCA is a real HTTP server on loopback serving a directory and renewalInfo, with the
+// answer per certificate ID set by the test, counting requests.
+type fakeCA struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	requests map[string]int
+	dir      func(w http.ResponseWriter)
+	stall    bool // answer nothing until the client gives up
+	answer   func(w http.ResponseWriter, id string)
+}
+
+func newFakeCA(t *testing.T) *fakeCA {
+	ca := &fakeCA{t: t, requests: map[string]int{}}
+	ca.dir = func(w http.ResponseWriter) {
+		fmt.Fprintf(w, `{"newNonce":"x","renewalInfo":%q}`, ca.srv.URL+"/ri/")
+	}
+	ca.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ca.mu.Lock()
+		ca.requests[r.URL.Path]++
+		dir, answer, stall := ca.dir, ca.answer, ca.stall
+		ca.mu.Unlock()
+		if stall {
+			<-r.Context().Done()
+			return
+		}
+		switch {
+		case r.URL.Path == "/dir":
+			dir(w)
+		case strings.HasPrefix(r.URL.Path, "/ri/"):
+			answer(w, strings.TrimPrefix(r.URL.Path, "/ri/"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(ca.srv.Close)
+	return ca
+}
+
+func (ca *fakeCA) set(f func(w http.ResponseWriter, id string)) {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	ca.answer = f
+}
+
+func (ca *fakeCA) count(path string) int {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	return ca.requests[path]
+}
+
+func window(retryAfter, start, end string) func(w http.ResponseWriter, id string) {
+	return func(w http.ResponseWriter, id string) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		fmt.Fprintf(w, `{"suggestedWindow":{"start":%q,"end":%q},"explanationURL":"https://ca.example/why"}`, start, end)
+	}
+}
+
+type harness struct {
+	src  *Source
+	now  time.Time
+	last *Snapshot
+	sub  Subject
+}
+
+func newHarness(t *testing.T, ca *fakeCA, timeout time.Duration) *harness {
+	h := &harness{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	pki := testcerts.NewPKI("ARI", h.now)
+	leaf := certs.New(pki.Leaf(testcerts.Options{DNSNames: []string{"www.example.org"}, Now: h.now}).Cert)
+	id, err := CertID(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sub = Subject{Cert: leaf, Lineage: "www.example.org", Directory: ca.srv.URL + "/dir", ID: id}
+	h.src = New(func() []Subject { return []Subject{h.sub} },
+		Options{HTTPClient: ca.srv.Client(), Timeout: timeout},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return h.now },
+		func(s *Snapshot) { h.last = s })
+	return h
+}
+
+func (h *harness) pass(t *testing.T, at time.Duration) {
+	t.Helper()
+	h.now = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC).Add(at)
+	h.src.pass(context.Background())
+}
+
+func (h *harness) status(t *testing.T) health.Status {
+	t.Helper()
+	if len(h.last.Status) != 1 {
+		t.Fatalf("status: %+v", h.last.Status)
+	}
+	return h.last.Status[0]
+}
+
+// TestSourceRetryAfter: one request per certificate per Retry-After, clamped.
+func TestSourceRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		retryAfter string
+		wait       time.Duration
+	}{
+		{"3600", time.Hour},
+		{"", DefaultRetryAfter},
+		{"1", time.Minute},          // clamped up
+		{"8640000", 24 * time.Hour}, // clamped down
+		{"Sat, 01 Mar 2025 14:00:00 GMT", 2 * time.Hour},
+	} {
+		t.Run(tc.retryAfter, func(t *testing.T) {
+			ca := newFakeCA(t)
+			ca.set(window(tc.retryAfter, "2025-05-01T00:00:00Z", "2025-05-03T00:00:00Z"))
+			h := newHarness(t, ca, time.Second)
+			riPath := "/ri/" + h.sub.ID
+			h.pass(t, 0)
+			h.pass(t, tc.wait-time.Second)
+			if n := ca.count(riPath); n != 1 {
+				t.Fatalf("renewalInfo requests before Retry-After = %d, want 1", n)
+			}
+			h.pass(t, tc.wait)
+			if n := ca.count(riPath); n != 2 {
+				t.Fatalf("renewalInfo requests after Retry-After = %d, want 2", n)
+			}
+			if n, want := ca.count("/dir"), 1+int(tc.wait/directoryTTL); n != want {
+				t.Fatalf("directory requests = %d, want %d (cached for a day)", n, want)
+			}
+			want := Info{Lineage: "www.example.org", Domain: "www.example.org", Serial: h.sub.Cert.Serial, Directory: ca.srv.URL + "/dir",
+				Window: Window{time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 5, 3, 0, 0, 0, 0, time.UTC), "https://ca.example/why"}, FetchedAt: h.now}
+			got, ok := h.last.Lookup(h.sub.Cert)
+			if !ok || got != want || len(h.last.Windows) != 1 {
+				t.Fatalf("Lookup = %+v %v, want %+v", got, ok, want)
+			}
+			if st := h.status(t); !st.Up || !st.LastSuccess.Equal(h.now) {
+				t.Fatalf("status %+v", st)
+			}
+		})
+	}
+}
+
+// TestSourceFailures: failures are a source state with a reason, never a crash; the last good
+// window stays; retries back off, or follow the server's Retry-After.
+func TestSourceFailures(t *testing.T) {
+	good := window("3600", "2025-05-01T00:00:00Z", "2025-05-03T00:00:00Z")
+	for _, tc := range []struct {
+		name     string
+		answer   func(w http.ResponseWriter, id string)
+		reason   string
+		nextWait time.Duration // when the next request goes out after the failure
+	}{
+		{"http 500", func(w http.ResponseWriter, _ string) { w.WriteHeader(500) }, ReasonHTTPStatus, time.Minute},
+		{"http 429 retry-after", func(w http.ResponseWriter, _ string) {
+			w.Header().Set("Retry-After", "7200")
+			w.WriteHeader(429)
+		}, ReasonHTTPStatus, 2 * time.Hour},
+		{"malformed", func(w http.ResponseWriter, _ string) { io.WriteString(w, `{"suggestedWindow":{}}`) }, ReasonParse, time.Minute},
+		{"too large", func(w http.ResponseWriter, _ string) {
+			io.WriteString(w, `{"suggestedWindow":{"start":"2025-05-01T00:00:00Z","end":"2025-05-03T00:00:00Z"},"x":"`+strings.Repeat("a", maxBody)+`"}`)
+		}, ReasonTooLarge, time.Minute},
+		{"timeout", nil, ReasonTimeout, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := newFakeCA(t)
+			ca.set(good)
+			h := newHarness(t, ca, 200*time.Millisecond)
+			riPath := "/ri/" + h.sub.ID
+			h.pass(t, 0)
+			first, _ := h.last.Lookup(h.sub.Cert)
+			ca.set(tc.answer)
+			ca.mu.Lock()
+			ca.stall = tc.answer == nil
+			ca.mu.Unlock()
+			h.pass(t, time.Hour)
+			st := h.status(t)
+			if st.Up || st.Errors[tc.reason] != 1 || len(st.Errors) != len(Reasons) {
+				t.Fatalf("status after failure: %+v", st)
+			}
+			if got, ok := h.last.Lookup(h.sub.Cert); !ok || got != first {
+				t.Fatalf("window after failure = %+v, want the last good %+v", got, first)
+			}
+			ca.set(good)
+			ca.mu.Lock()
+			ca.stall = false
+			ca.mu.Unlock()
+			h.pass(t, time.Hour+tc.nextWait-time.Second)
+			if n := ca.count(riPath); n != 2 {
+				t.Fatalf("requests during backoff = %d, want 2", n)
+			}
+			h.pass(t, time.Hour+tc.nextWait)
+			if n := ca.count(riPath); n != 3 {
+				t.Fatalf("requests after backoff = %d, want 3", n)
+			}
+			if st := h.status(t); !st.Up || st.Errors[tc.reason] != 1 {
+				t.Fatalf("status after recovery: %+v", st)
+			}
+		})
+	}
+}
+
+// TestSourceDirectoryFailures: an unreachable CA or one without ARI is a state, not a crash.
+func TestSourceDirectoryFailures(t *testing.T) {
+	t.Run("no renewalInfo", func(t *testing.T) {
+		ca := newFakeCA(t)
+		ca.dir = func(w http.ResponseWriter) { io.WriteString(w, `{"newNonce":"x"}`) }
+		h := newHarness(t, ca, time.Second)
+		h.pass(t, 0)
+		if st := h.status(t); st.Up || st.Errors[ReasonNoRenewalInfo] != 1 || len(h.last.Windows) != 0 {
+			t.Fatalf("snapshot: %+v", h.last)
+		}
+		h.pass(t, 30*time.Second)
+		if n := ca.count("/dir"); n != 1 {
+			t.Fatalf("directory requests within the backoff = %d, want 1", n)
+		}
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		ca := newFakeCA(t)
+		h := newHarness(t, ca, time.Second)
+		ca.srv.Close()
+		h.pass(t, 0)
+		if st := h.status(t); st.Up || st.Errors[ReasonConnection] != 1 || !st.LastSuccess.IsZero() {
+			t.Fatalf("status: %+v", st)
+		}
+	})
+}
+
+// TestSourcePrune: certificates no longer asked about are forgotten, so memory follows the
+// inventory.
+func TestSourcePrune(t *testing.T) {
+	ca := newFakeCA(t)
+	ca.set(window("3600", "2025-05-01T00:00:00Z", "2025-05-03T00:00:00Z"))
+	h := newHarness(t, ca, time.Second)
+	h.pass(t, 0)
+	cache := h.src.cache
+	if len(cache.certs) != 1 || len(cache.dirs) != 1 || len(h.last.Windows) != 1 {
+		t.Fatalf("after a pass: %d certs, %d dirs, snapshot %+v", len(cache.certs), len(cache.dirs), h.last)
+	}
+	h.src.subjects = func() []Subject { return nil }
+	h.pass(t, time.Minute)
+	if len(cache.certs) != 0 || len(cache.dirs) != 0 || len(h.last.Windows) != 0 || len(h.last.Status) != 0 {
+		t.Fatalf("cache not pruned: %d certs, %d dirs, snapshot %+v", len(cache.certs), len(cache.dirs), h.last)
+	}
+}
+
+// TestSourceRun: Run publishes at once (readiness never waits on a CA), then the windows, and
+// returns when its context ends.
+func TestSourceRun(t *testing.T) {
+	ca := newFakeCA(t)
+	ca.set(window("3600", "2025-05-01T00:00:00Z", "2025-05-03T00:00:00Z"))
+	h := newHarness(t, ca, time.Second)
+	snaps := make(chan *Snapshot, 10)
+	h.src.publish = func(s *Snapshot) { snaps <- s }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.src.Run(ctx); close(done) }()
+	if first := <-snaps; len(first.Windows) != 0 || len(first.Status) != 0 {
+		t.Fatalf("first snapshot: %+v", first)
+	}
+	if second := <-snaps; len(second.Windows) != 1 {
+		t.Fatalf("second snapshot: %+v", second)
+	}
+	cancel()
+	<-done
+}

@@ -1,0 +1,122 @@
+package certbot
+
+import (
+	"maps"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestRealLogSequence feeds logs captured from real certbot 2.1.0 runs (logparse/testdata)
+// one after another and checks the lineage state after each. A deploy-hook failure stays
+// until a renewal reports none (a not-due check or a failed attempt deploys nothing); pre and
+// post failures stay until the next attempt that runs those hooks.
+func TestRealLogSequence(t *testing.T) {
+	e := newEnv(t)
+	e.now = time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC)
+	s := e.source()
+	e.start(s)
+	steps := []struct {
+		log, reason string
+		hooks       []string
+		runOK       bool
+	}{
+		{"issue", "none", nil, true},
+		{"renew-connection", "connection", nil, false},
+		{"renew-dry-run", "connection", nil, true}, // dry runs leave the lineage alone
+		{"renew-deploy-hook-fails", "hook", []string{"deploy"}, true},
+		{"renew-not-due", "hook", []string{"deploy"}, true},           // nothing was deployed
+		{"renew-dry-run", "hook", []string{"deploy"}, true},           // nor by a dry run
+		{"renew-connection", "connection", []string{"deploy"}, false}, // nor by a failed attempt
+		{"renew-pre-post-hook-fail", "hook", []string{"pre", "post", "deploy"}, true},
+		{"renew-not-due", "hook", []string{"pre", "post", "deploy"}, true}, // ran no hook
+		{"renew-dns", "dns", []string{"pre", "post", "deploy"}, false},     // pre and post failed again
+		{"renew-lock", "lock", []string{"pre", "post", "deploy"}, false},   // stopped before any lineage: all are affected
+		{"renew-connection", "connection", []string{"deploy"}, false},      // pre and post ran (none configured)
+		{"renew-success", "none", nil, true},
+		{"renew-not-due", "none", nil, true},
+	}
+	for i, st := range steps {
+		data, err := os.ReadFile("../../logparse/testdata/certbot-2.1.0/" + st.log + ".log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.append(e.log, string(data))
+		e.poll(s)
+		e.poll(s) // quiet: the run is over (the clock is past it by more than runIdle)
+		snap := e.latest()
+		l := snap.Lineages[0]
+		var hooks []string
+		for _, h := range l.HookFailures {
+			hooks = append(hooks, h.Hook)
+		}
+		if l.Name != "a.example.test" || l.FailureReason != st.reason || !slices.Equal(hooks, st.hooks) || snap.LastRunSuccess != st.runOK {
+			t.Errorf("step %d %s: reason %q (message %q) hooks %v lastRunSuccess %v, want %q %v %v",
+				i, st.log, l.FailureReason, l.FailureMessage, hooks, snap.LastRunSuccess, st.reason, st.hooks, st.runOK)
+		}
+		if got := snap.Runs["success"] + snap.Runs["failure"]; got != uint64(i+1) {
+			t.Errorf("after %s: %d runs", st.log, got)
+		}
+	}
+	l := e.latest().Lineages[0]
+	want := map[string]uint64{"renewed": 4, "not_due": 3, "failed": 4}
+	for k, v := range want {
+		if l.Attempts[k] != v {
+			t.Errorf("attempts %v, want %v", l.Attempts, want)
+			break
+		}
+	}
+	if l.LastRenewal.IsZero() || !l.LastSuccess.Equal(l.LastAttempt) || l.Conf == nil {
+		t.Errorf("final lineage %+v", l)
+	}
+	s.tail.close()
+}
+
+// TestHookFailureHeldDuringRun: a renewal in progress has not shown yet that its deploy hook
+// works, so the earlier failure stands until the run is over.
+func TestHookFailureHeldDuringRun(t *testing.T) {
+	e := newEnv(t)
+	e.now = time.Date(2026, 11, 25, 0, 20, 4, 0, time.UTC)
+	s := e.source()
+	e.start(s)
+	for _, name := range []string{"renew-deploy-hook-fails", "renew-success"} {
+		data, err := os.ReadFile("../../logparse/testdata/certbot-2.1.0/" + name + ".log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.append(e.log, string(data))
+	}
+	e.poll(s)
+	e.poll(s)
+	if l := e.latest().Lineages[0]; l.FailureReason != "hook" || len(l.HookFailures) != 1 {
+		t.Errorf("while renew-success runs: reason %q hooks %v", l.FailureReason, l.HookFailures)
+	}
+	e.now = e.now.Add(runIdle + time.Second)
+	e.poll(s)
+	if l := e.latest().Lineages[0]; l.FailureReason != "none" || len(l.HookFailures) != 0 {
+		t.Errorf("after renew-success: reason %q hooks %v", l.FailureReason, l.HookFailures)
+	}
+	s.tail.close()
+}
+
+// TestBound: past the bound, the lineages the log named longest ago go first; a lineage with
+// a renewal conf stays, however old.
+func TestBound(t *testing.T) {
+	st := newState()
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for i, name := range []string{"conf-oldest", "b", "c", "d", "e"} {
+		st.lineage(name).lastAttempt = t0.Add(time.Duration(i) * time.Hour)
+	}
+	st.lineage("a-same-time-as-d").lastAttempt = st.lineages["d"].lastAttempt // ties go by name
+	confs := map[string]bool{"conf-oldest": true}
+	if n := st.bound(6, confs); n != 0 {
+		t.Fatalf("bound at the limit forgot %d", n)
+	}
+	if n := st.bound(3, confs); n != 3 {
+		t.Fatalf("forgot %d, want 3", n)
+	}
+	if got := slices.Sorted(maps.Keys(st.lineages)); !slices.Equal(got, []string{"conf-oldest", "d", "e"}) {
+		t.Errorf("kept %v", got)
+	}
+}

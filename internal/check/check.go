@@ -1,0 +1,244 @@
+// Package check is `cert_expiry_exporter check`: it runs every configured source once, judges
+// the certificates with the alert rules' thresholds, prints a table or JSON, and returns a
+// Nagios plugin status, for cron, CI pipelines and monitoring systems that are not Prometheus.
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
+)
+
+// Nagios plugin return codes.
+const (
+	StatusOK       = 0
+	StatusWarning  = 1
+	StatusCritical = 2
+	StatusUnknown  = 3
+)
+
+var statusNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
+
+// Options shape one check.
+type Options struct {
+	Thresholds inventory.Thresholds
+	JSON       bool // print JSON instead of a table
+	All        bool // list intermediates and CA certificates too, not only judged rows
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Thresholds parses the --warning and --critical flags (Prometheus durations such as 7d).
+func Thresholds(warning, critical string) (inventory.Thresholds, error) {
+	th := inventory.DefaultThresholds
+	w, err := model.ParseDuration(warning)
+	if err != nil {
+		return th, fmt.Errorf("--warning: %w", err)
+	}
+	c, err := model.ParseDuration(critical)
+	if err != nil {
+		return th, fmt.Errorf("--critical: %w", err)
+	}
+	if c > w {
+		return th, fmt.Errorf("--critical (%s) must not be longer than --warning (%s)", critical, warning)
+	}
+	th.Warning, th.Critical = time.Duration(w), time.Duration(c)
+	return th, nil
+}
+
+// Result is what `check --output=json` prints: the inventory report plus the verdict.
+type Result struct {
+	Status   string `json:"status"`
+	ExitCode int    `json:"exit_code"`
+	inventory.Report
+}
+
+// Run checks cfg once (bounded by ctx) and writes the outcome; it returns the exit code.
+func Run(ctx context.Context, cfg *config.Config, o Options, out io.Writer) int {
+	v, missing := Collect(ctx, cfg, o.Logger, o.Now)
+	r := Judge(inventory.Build(v, o.Now(), o.Thresholds), missing, o.All)
+	if o.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r)
+	} else {
+		writeTable(out, r)
+	}
+	return r.ExitCode
+}
+
+// Collect runs each configured source once and returns its snapshot, like the exporter's
+// first pass: a files scan, certbot's log and renewal confs, one probe of every target.
+// Targets not probed before ctx ended are returned as problems.
+func Collect(ctx context.Context, cfg *config.Config, logger *slog.Logger, now func() time.Time) (inventory.View, []inventory.Problem) {
+	var (
+		v   inventory.View
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		dir string
+	)
+	if cfg.Certbot != nil {
+		dir = cfg.Certbot.ConfigDir
+		// The certbot source publishes once it has replayed the log history: that is the state.
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			certbot.New(*cfg.Certbot, logger.With("source", "certbot"), now, func(s *certbot.Snapshot) {
+				mu.Lock()
+				defer mu.Unlock()
+				if v.Certbot == nil {
+					v.Certbot = s
+				}
+				cancel()
+			}).Run(ctx)
+		})
+	}
+	if len(cfg.Files) > 0 {
+		wg.Go(func() {
+			s := files.New(cfg.Files, dir, logger.With("source", "files"), now, func(*files.Snapshot) {}).ScanOnce(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			v.Files = s
+		})
+	}
+	if len(cfg.Targets) > 0 {
+		// The scheduler probes every target right away and publishes after each probe.
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			targets.New(cfg, logger.With("source", "targets"), now, func(s *targets.Snapshot) {
+				mu.Lock()
+				defer mu.Unlock()
+				v.Targets = s
+				if len(s.Probes) == len(cfg.Targets) {
+					cancel()
+				}
+			}).Run(ctx)
+		})
+	}
+	wg.Wait()
+	var missing []inventory.Problem
+	probed := map[string]bool{}
+	if v.Targets != nil {
+		for _, p := range v.Targets.Probes {
+			probed[p.Target] = true
+		}
+	}
+	for _, t := range cfg.Targets {
+		if !probed[t.Target] {
+			missing = append(missing, inventory.Problem{Source: certs.SourceProbe, Where: t.Target, Reason: "timeout", Message: "not probed before the check's deadline"})
+		}
+	}
+	return v, missing
+}
+
+// Judge turns the report into the Nagios verdict: critical (2) when a judged certificate is
+// expired or critical, else warning (1) when one is a warning, else unknown (3) when a source
+// could not be read or nothing was found, else ok (0). A known problem outranks an unknown,
+// so a broken file cannot hide a certificate that expires tomorrow.
+func Judge(r inventory.Report, missing []inventory.Problem, all bool) Result {
+	r.Errors = append(r.Errors, missing...)
+	if !all {
+		judged := []inventory.Row{}
+		for _, x := range r.Certificates {
+			if x.Judged {
+				judged = append(judged, x)
+			}
+		}
+		r.Certificates = judged
+		r.Summary = inventory.Summarize(judged)
+	}
+	code := StatusOK
+	switch {
+	case r.Summary.Worst >= inventory.Critical:
+		code = StatusCritical
+	case r.Summary.Worst == inventory.Warning || r.CertbotNotRunning:
+		code = StatusWarning
+	case len(r.Errors) > 0 || len(r.Certificates) == 0 || anyDown(r.Sources):
+		code = StatusUnknown
+	}
+	return Result{Status: strings.ToLower(statusNames[code]), ExitCode: code, Report: r}
+}
+
+func anyDown(s []inventory.SourceState) bool {
+	for _, x := range s {
+		if !x.Up {
+			return true
+		}
+	}
+	return false
+}
+
+// writeTable prints the Nagios status line first (what monitoring systems show), then a table.
+func writeTable(out io.Writer, r Result) {
+	s := r.Summary
+	certbotNote := ""
+	if r.CertbotNotRunning {
+		certbotNote = "certbot has not run; "
+	}
+	fmt.Fprintf(out, "CERTIFICATES %s - %d expired, %d critical, %d warning, %d ok; %s%d source problem(s)\n",
+		statusNames[r.ExitCode], s.Expired, s.Critical, s.Warning, s.OK, certbotNote, len(r.Errors)+countDown(r.Sources))
+	if len(r.Certificates) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEVERITY\tDAYS LEFT\tNOT AFTER\tDOMAIN\tWHERE\tISSUER\tPROBLEMS")
+		for _, x := range r.Certificates {
+			fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%s\n", x.Severity, x.DaysLeft, x.NotAfter.UTC().Format("2006-01-02 15:04"),
+				clean(x.Domain), clean(where(x)), clean(x.Issuer), clean(strings.Join(x.Problems, "; ")))
+		}
+		_ = tw.Flush()
+	}
+	for _, src := range r.Sources {
+		if !src.Up {
+			fmt.Fprintf(out, "source %s %s is down\n", src.Source, clean(src.Name))
+		}
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(out, "%s %s: %s: %s\n", e.Source, clean(e.Where), e.Reason, clean(e.Message))
+	}
+}
+
+func countDown(s []inventory.SourceState) int {
+	n := 0
+	for _, x := range s {
+		if !x.Up {
+			n++
+		}
+	}
+	return n
+}
+
+func where(x inventory.Row) string {
+	s := x.Path
+	if x.Source == certs.SourceProbe {
+		s = x.Target + " (" + x.IP + ")"
+	}
+	if x.Index > 0 {
+		s += fmt.Sprintf(" #%d", x.Index)
+	}
+	return s
+}
+
+// clean keeps certificate-controlled text from breaking the table or the terminal.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return '?'
+		}
+		return r
+	}, s)
+}

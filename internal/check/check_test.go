@@ -1,0 +1,241 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/demo"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const day = 24 * time.Hour
+
+// world writes certificates into a temp dir: name → (age, lifetime).
+type world struct {
+	t   *testing.T
+	dir string
+	pki *testcerts.PKI
+	ca  string
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{t: t, dir: t.TempDir(), pki: testcerts.NewPKI("Check", now)}
+	w.ca = filepath.Join(w.dir, "ca.pem")
+	w.write("ca.pem", w.pki.Root.PEM())
+	return w
+}
+
+func (w *world) write(name string, data []byte) {
+	if err := os.WriteFile(filepath.Join(w.dir, name), data, 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) leaf(name string, serial int64, age, life time.Duration) *testcerts.Cert {
+	return w.pki.Leaf(testcerts.Options{DNSNames: []string{name}, Serial: big.NewInt(serial), Now: now, NotBefore: now.Add(-age), NotAfter: now.Add(-age + life)})
+}
+
+func (w *world) cert(name string, serial int64, age, life time.Duration) {
+	w.write(name+".pem", testcerts.Bundle(w.leaf(name, serial, age, life), w.pki.Intermediate))
+}
+
+func (w *world) config(yaml string) *config.Config {
+	cfg, err := config.Parse([]byte(strings.NewReplacer("$DIR", w.dir, "$CA", w.ca).Replace(yaml)))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return cfg
+}
+
+func run(t *testing.T, cfg *config.Config, o Options) (int, string) {
+	t.Helper()
+	if o.Now == nil {
+		o.Now = func() time.Time { return now }
+	}
+	if o.Thresholds == (inventory.Thresholds{}) {
+		o.Thresholds = inventory.DefaultThresholds
+	}
+	o.Logger = slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	code := Run(ctx, cfg, o, &out)
+	return code, out.String()
+}
+
+// TestExitCodes: one world per state, each giving its Nagios code.
+func TestExitCodes(t *testing.T) {
+	filesOnly := "files: [{paths: [\"$DIR/*.pem\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]"
+	for _, tc := range []struct {
+		name  string
+		certs map[string][2]time.Duration // name → age, lifetime
+		yaml  string
+		th    inventory.Thresholds
+		want  int
+		line  string
+	}{
+		{"ok", map[string][2]time.Duration{"healthy": {20 * day, 90 * day}}, filesOnly, inventory.Thresholds{}, StatusOK,
+			"CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 1 ok; 0 source problem(s)"},
+		{"short-lived on schedule", map[string][2]time.Duration{"short": {day, 160 * time.Hour}}, filesOnly, inventory.Thresholds{}, StatusOK,
+			"CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 1 ok; 0 source problem(s)"},
+		{"warning", map[string][2]time.Duration{"healthy": {20 * day, 90 * day}, "six": {84 * day, 90 * day}}, filesOnly, inventory.Thresholds{}, StatusWarning,
+			"CERTIFICATES WARNING - 0 expired, 0 critical, 1 warning, 1 ok; 0 source problem(s)"},
+		{"critical", map[string][2]time.Duration{"six": {84 * day, 90 * day}, "two": {88 * day, 90 * day}}, filesOnly, inventory.Thresholds{}, StatusCritical,
+			"CERTIFICATES CRITICAL - 0 expired, 1 critical, 1 warning, 0 ok; 0 source problem(s)"},
+		{"expired", map[string][2]time.Duration{"old": {91 * day, 90 * day}}, filesOnly, inventory.Thresholds{}, StatusCritical,
+			"CERTIFICATES CRITICAL - 1 expired, 0 critical, 0 warning, 0 ok; 0 source problem(s)"},
+		{"thresholds from flags", map[string][2]time.Duration{"six": {84 * day, 90 * day}}, filesOnly,
+			inventory.Thresholds{Warning: 14 * day, Critical: 10 * day, Grace: 12 * time.Hour}, StatusCritical,
+			"CERTIFICATES CRITICAL - 0 expired, 1 critical, 0 warning, 0 ok; 0 source problem(s)"},
+		{"unknown: nothing found", nil, "files: [{paths: [\"$DIR/missing/*.pem\"]}]", inventory.Thresholds{}, StatusUnknown,
+			"CERTIFICATES UNKNOWN - 0 expired, 0 critical, 0 warning, 0 ok; 2 source problem(s)"},
+		{"unknown: a file cannot be read", map[string][2]time.Duration{"healthy": {20 * day, 90 * day}},
+			"files: [{paths: [\"$DIR/*.pem\", \"$DIR/broken.crt\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]", inventory.Thresholds{}, StatusUnknown,
+			"CERTIFICATES UNKNOWN - 0 expired, 0 critical, 0 warning, 1 ok; 1 source problem(s)"},
+		{"warning outranks unknown", map[string][2]time.Duration{"six": {84 * day, 90 * day}},
+			"files: [{paths: [\"$DIR/*.pem\", \"$DIR/broken.crt\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]", inventory.Thresholds{}, StatusWarning,
+			"CERTIFICATES WARNING - 0 expired, 0 critical, 1 warning, 0 ok; 1 source problem(s)"},
+		{"warning: certbot watched but never ran", map[string][2]time.Duration{"healthy": {20 * day, 90 * day}},
+			"files: [{paths: [\"$DIR/*.pem\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]\ncertbot: {config_dir: $DIR, log_file: $DIR/letsencrypt.log}", inventory.Thresholds{}, StatusWarning,
+			"CERTIFICATES WARNING - 0 expired, 0 critical, 0 warning, 1 ok; certbot has not run; 2 source problem(s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			serial := int64(1)
+			for name, d := range tc.certs {
+				w.cert(name, serial, d[0], d[1])
+				serial++
+			}
+			w.write("broken.crt", []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"))
+			code, out := run(t, w.config(tc.yaml), Options{Thresholds: tc.th})
+			if code != tc.want || strings.SplitN(out, "\n", 2)[0] != tc.line {
+				t.Errorf("exit %d, want %d; output:\n%s", code, tc.want, out)
+			}
+		})
+	}
+}
+
+// TestProbe: a served chain that lacks its intermediate is critical, as CertificateVerifyFailed.
+func TestProbe(t *testing.T) {
+	w := newWorld(t)
+	leaf := w.pki.Leaf(testcerts.Options{DNSNames: []string{"www.check.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Now: now,
+		NotBefore: now.Add(-10 * day), NotAfter: now.Add(80 * day)})
+	good, bad := testserver.TLS(t, leaf.TLS(w.pki.Intermediate)).Addr, testserver.TLS(t, leaf.TLS()).Addr
+	yaml := "targets: [{target: '%s', module: m, server_name: www.check.test}]\nmodules: {m: {ca_file: $CA, timeout: 5s}}"
+	for addr, want := range map[string]int{good: StatusOK, bad: StatusCritical} {
+		code, out := run(t, w.config(strings.Replace(yaml, "%s", addr, 1)), Options{})
+		if code != want {
+			t.Errorf("%s: exit %d, want %d:\n%s", addr, code, want, out)
+		}
+		if want == StatusCritical && !strings.Contains(out, "chain does not verify: incomplete_chain") {
+			t.Errorf("reason missing:\n%s", out)
+		}
+	}
+	// A target that refuses connections is unknown: its certificates cannot be judged.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	if code, out := run(t, w.config(strings.Replace(yaml, "%s", closed, 1)), Options{}); code != StatusUnknown {
+		t.Errorf("closed port: exit %d:\n%s", code, out)
+	}
+}
+
+// TestJSONGolden fixes the --output=json contract.
+func TestJSONGolden(t *testing.T) {
+	w := newWorld(t)
+	w.cert("healthy", 1, 20*day, 90*day)
+	w.cert("six-days", 2, 84*day, 90*day)
+	w.cert("expired", 3, 91*day, 90*day)
+	cfg := w.config("files: [{paths: [\"$DIR/*.pem\", \"$DIR/nothing/*.crt\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]")
+	code, out := run(t, cfg, Options{JSON: true})
+	if code != StatusCritical {
+		t.Errorf("exit %d", code)
+	}
+	got := []byte(strings.ReplaceAll(out, w.dir, "$DIR"))
+	golden := filepath.Join("testdata", "check.json.golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("JSON differs from %s (go test ./check -update to accept):\n%s", golden, got)
+	}
+}
+
+// TestDemoWorld runs check on the demo: certbot's failed renewals are joined to the lineages'
+// rows and every state of the demo shows.
+func TestDemoWorld(t *testing.T) {
+	start := time.Now()
+	w, err := demo.New(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cfg, err := config.Load(w.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := run(t, cfg, Options{Now: func() time.Time { return start }})
+	if code != StatusCritical {
+		t.Errorf("exit %d", code)
+	}
+	for _, want := range []string{
+		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 2 warning, 4 ok; 0 source problem(s)",
+		"certbot renewal failed: connection",
+		"certbot renewal failed: dns",
+		"issued by a staging/test CA",
+		"chain does not verify: incomplete_chain",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestThresholdFlags(t *testing.T) {
+	for _, tc := range []struct{ warn, crit, err string }{
+		{"7d", "3d", ""},
+		{"30d", "36h", ""},
+		{"7d", "8d", "--critical (8d) must not be longer than --warning (7d)"},
+		{"7 days", "3d", `--warning: unknown unit " days" in duration "7 days"`},
+		{"7d", "", `--critical: empty duration string`},
+	} {
+		th, err := Thresholds(tc.warn, tc.crit)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s/%s: error %v, want %q", tc.warn, tc.crit, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || th.Grace != inventory.DefaultThresholds.Grace {
+			t.Errorf("%s/%s: %+v, %v", tc.warn, tc.crit, th, err)
+		}
+	}
+	if th, _ := Thresholds("30d", "36h"); th.Warning != 30*day || th.Critical != 36*time.Hour {
+		t.Errorf("parsed %+v", th)
+	}
+}

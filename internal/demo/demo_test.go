@@ -1,0 +1,176 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
+)
+
+// TestDemo starts the demo world and the exporter on it as `cert_expiry_exporter demo` does,
+// waits until /metrics shows every state, then stops and checks that nothing is left behind.
+func TestDemo(t *testing.T) {
+	w, err := New(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var announce bytes.Buffer
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	w.Announce(&announce, []string{addr})
+	for _, want := range []string{"http://" + addr + "/certificates", "http://" + addr + "/metrics", w.Dir} {
+		if !strings.Contains(announce.String(), want) {
+			t.Errorf("announcement lacks %q:\n%s", want, announce.String())
+		}
+	}
+
+	logger := slog.New(slog.DiscardHandler)
+	e, err := server.New(server.ConfigSource{File: w.Config}, logger, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := e.Handler(server.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran, served := make(chan struct{}), make(chan error, 1)
+	go func() { e.Run(ctx); close(ran) }()
+	noTLS := ""
+	go func() {
+		served <- e.Serve(ctx, h, &toolkit.FlagConfig{WebListenAddresses: &[]string{addr}, WebConfigFile: &noTLS})
+	}()
+
+	// Every state of the demo, as the alert rules see it.
+	wants := []string{
+		`cert_expiry_seconds{domain="expired.demo.test",index="0"`,
+		`cert_expiry_seconds{domain="six-days.demo.test",index="0"`,
+		`cert_expiry_seconds{domain="two-days.demo.test",index="0"`,
+		`cert_expiry_seconds{domain="healthy.demo.test",index="0"`,
+		`cert_expiry_seconds{domain="shortlived.demo.test",index="0"`,
+		`cert_staging{domain="staging.demo.test",index="0",ip="",issuer="(STAGING) Counterfeit Cashew R10",lineage="staging.demo.test"`,
+		`reason="wrong_order",source="file"`,
+		`cert_chain_verified{ip="127.0.0.1",lineage="",path="",reason="incomplete_chain",source="probe",target="` + w.Incomplete + `"} 0`,
+		`cert_chain_verified{ip="127.0.0.1",lineage="",path="",reason="ok",source="probe",target="` + w.Good + `"} 1`,
+		`cert_renewal_failure{domain="six-days.demo.test",lineage="six-days.demo.test",reason="connection"} 1`,
+		`cert_renewal_failure{domain="two-days.demo.test",lineage="two-days.demo.test",reason="dns"} 1`,
+		`cert_renewal_failure{domain="healthy.demo.test",lineage="healthy.demo.test",reason="none"} 0`,
+		`certbot_last_run_success 0`,
+		`cert_key_match{ip="",lineage="healthy.demo.test",path="`,
+		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
+	}
+	var body string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		body = get(t, "http://"+addr+"/metrics")
+		missing := 0
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, want := range wants {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
+			t.Fatalf("/metrics:\n%s", body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, not waiting for an event
+	}
+	for _, want := range []string{`cert_expiry_seconds{domain="expired.demo.test",index="0"`, `cert_expiry_seconds{domain="two-days.demo.test",index="0"`} {
+		line := body[strings.Index(body, want):]
+		line = line[:strings.IndexByte(line, '\n')]
+		v := line[strings.LastIndexByte(line, ' ')+1:]
+		if strings.Contains(want, "expired") != strings.HasPrefix(v, "-") {
+			t.Errorf("%s: value %s", want, v)
+		}
+	}
+	checkDocumented(t, body)
+	if page := get(t, "http://"+addr+"/certificates"); !strings.Contains(page, "two-days.demo.test") || !strings.Contains(page, "failed: dns") {
+		t.Errorf("/certificates lacks the demo rows")
+	}
+
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	<-ran
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(w.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists: %v", w.Dir, err)
+	}
+	for _, a := range []string{w.Good, w.Incomplete, addr} {
+		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections", a)
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return "" // not listening yet
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// checkDocumented fails for every metric family the exporter emits that docs/metrics.md does not
+// name, so the reference cannot drift from the code (alerts/contract_test.go checks the other way).
+func checkDocumented(t *testing.T, exposition string) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(exposition, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "#" || f[1] != "TYPE" {
+			continue
+		}
+		name := f[2]
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_") {
+			continue
+		}
+		if !bytes.Contains(doc, []byte("`"+name+"`")) {
+			t.Errorf("metric %s is exported but not documented in docs/metrics.md", name)
+		}
+	}
+}
+
+func TestConcretePorts(t *testing.T) {
+	got := ConcretePorts([]string{"127.0.0.1:0", "127.0.0.1:9117", ":http"})
+	if _, port, _ := net.SplitHostPort(got[0]); port == "0" || port == "" {
+		t.Errorf("port 0 not replaced: %q", got[0])
+	}
+	if got[1] != "127.0.0.1:9117" || got[2] != ":http" {
+		t.Errorf("other addresses changed: %q", got)
+	}
+}

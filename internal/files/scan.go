@@ -1,0 +1,648 @@
+package files
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+)
+
+// fileKey identifies one version of one file: the path it was opened by, its inode, and what a
+// rewrite changes (size, mtime, ctime).
+type fileKey struct {
+	path         string
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64
+}
+
+// racyWindow: a file modified this recently may be rewritten again within the same timestamp
+// tick with the same size, so its cache entry is not trusted by the next scan (as git does).
+const racyWindow = 2 * time.Second
+
+// parsed is the decoded content of one file version and the outcome of its checks. The parsed
+// certificates are not kept (they cost kilobytes each, and a tree may hold 100k): the rare
+// check that has to be redone re-reads the file.
+type parsed struct {
+	ver      fileKey
+	certs    []certs.Cert
+	err      *FileError // decoding problem; certificates may still have been found
+	password string     // what a PKCS#12 file was opened with
+	gen      uint64     // last scan that used it
+	racy     bool
+	// The chain check, valid for roots until the clock passes until (zero: forever).
+	verified  bool
+	verifyRes certs.VerifyResult
+	roots     *x509.CertPool
+	until     time.Time
+	key       *keyCheck      // nil until check_key looked at the file
+	pool      *x509.CertPool // the certificates, when the file is an entry's ca_file
+}
+
+// noRoots trusts nothing: the roots of an entry whose ca_file cannot be read, which must not
+// silently fall back to the system roots. Shared so that the chain checks stay cached.
+var noRoots = x509.NewCertPool()
+
+type keyEntry struct {
+	pub crypto.PublicKey
+	err *FileError
+	gen uint64
+}
+
+// job is one matched file to load.
+type job struct {
+	match
+	entry   int
+	lineage string
+}
+
+type fileResult struct {
+	chain *certs.Chain
+	errs  []FileError
+}
+
+type lineageResult struct {
+	chains []certs.Chain
+	errs   []FileError
+}
+
+// scan does one pass over every entry. It returns the snapshot and whether a lineage was caught
+// mid-renewal (so another look is due soon). watch, when not nil, is given the directories the
+// globs read before any file is: a change made while the files are read is then either seen or
+// reported by the watcher (a watch added after reading would miss it until the periodic rescan).
+//
+// With changed nil, every file is looked at (a stat, and a read if it changed). Otherwise the
+// watcher reported changes in the directories of changed only: the other files found last time
+// are taken from the cache without a stat. The globs are still listed (new and deleted files
+// show), and symlinks, files that failed, recently modified files and check_key entries are
+// still looked at, since their changes may happen in directories that are not watched.
+func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch func(dirs map[string]struct{})) (*Snapshot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.gen++
+
+	// Every lineage's links are read before the globs list the directories and again after the
+	// files are read: a swap anywhere in between shows as a difference.
+	before := s.lineageStates()
+	x := newExpander()
+	var (
+		jobs     []job
+		errs     []FileError
+		errEntry []int // entry of each errs element, for the counters
+		keyGlobs = make([][]match, len(s.entries))
+	)
+	addErr := func(e FileError, entry int) {
+		errs = append(errs, e)
+		errEntry = append(errEntry, entry)
+	}
+	seen := map[string]bool{}
+	for i := range s.entries {
+		e := &s.entries[i]
+		for _, fe := range s.loadOptions(e, now) {
+			addErr(fe, i)
+		}
+		for _, pattern := range e.Paths {
+			n := len(x.errs)
+			found := 0
+			for _, m := range x.expand(pattern) {
+				if e.excluded(m.path) {
+					continue
+				}
+				found++
+				if !seen[m.path] && !s.skipByName(m.path) {
+					seen[m.path] = true
+					jobs = append(jobs, job{match: m, entry: i, lineage: s.lineageOf(m.path)})
+				}
+			}
+			for _, fe := range x.errs[n:] {
+				addErr(fe, i)
+			}
+			if found == 0 && len(x.errs) == n {
+				addErr(FileError{Path: pattern, Reason: ReasonNoMatch, Message: "no file matches"}, i)
+			}
+		}
+		if e.CheckKey {
+			for _, pattern := range e.KeyPaths {
+				keyGlobs[i] = append(keyGlobs[i], x.expand(pattern)...)
+			}
+		}
+	}
+
+	if watch != nil {
+		watch(x.dirs)
+	}
+	results := s.loadAll(ctx, jobs, keyGlobs, changed, now)
+
+	for _, j := range jobs {
+		if _, ok := before[j.lineage]; !ok && j.lineage != "" {
+			before[j.lineage] = lineageState{missing: true} // appeared during this scan
+		}
+	}
+	held := map[string]bool{}
+	retry := false
+	for l, b := range before {
+		dir := filepath.Join(s.liveDir, l)
+		if b.equal(readLineage(dir)) && b.consistent() && s.serialsAgree(dir, now) {
+			delete(s.unsettled, l)
+			continue
+		}
+		since, ok := s.unsettled[l]
+		if !ok {
+			since = now
+			s.unsettled[l] = now
+		}
+		if now.Sub(since) < s.settle {
+			held[l] = true
+			retry = true
+			s.logger.Debug("certbot lineage is being updated; keeping its previous state", "lineage", l)
+		}
+	}
+
+	snap := &Snapshot{Chains: make([]certs.Chain, 0, len(results))}
+	byLine := map[string]lineageResult{}
+	found := make([]bool, len(s.entries))
+	for k, r := range results {
+		j := jobs[k]
+		if held[j.lineage] {
+			found[j.entry] = true
+			continue
+		}
+		if r.chain != nil {
+			snap.Chains = append(snap.Chains, *r.chain)
+			found[j.entry] = true
+		}
+		for _, fe := range r.errs {
+			addErr(fe, j.entry)
+		}
+	}
+	for l := range held {
+		prev := s.lastByLine[l]
+		snap.Chains = append(snap.Chains, prev.chains...)
+		for _, fe := range prev.errs {
+			addErr(fe, -1) // already counted when it first appeared
+		}
+	}
+	snap.Errors, errEntry = dedupe(errs, errEntry)
+	for _, c := range snap.Chains {
+		if c.Lineage != "" {
+			r := byLine[c.Lineage]
+			r.chains = append(r.chains, c)
+			byLine[c.Lineage] = r
+		}
+	}
+	for _, fe := range snap.Errors {
+		if l := s.lineageOf(fe.Path); l != "" {
+			r := byLine[l]
+			r.errs = append(r.errs, fe)
+			byLine[l] = r
+		}
+	}
+	s.lastByLine = byLine
+	sort.Slice(snap.Chains, func(a, b int) bool { return snap.Chains[a].Path < snap.Chains[b].Path })
+	snap.Status = s.account(snap, errEntry, found, now)
+	s.evict()
+	return snap, retry
+}
+
+// skipByName tells files that are private keys by the usual naming conventions (certbot's
+// privkey.pem, cfssl's -key.pem, .key) and certbot's own transient links, so that a broad glob
+// such as live/*/*.pem never opens a key.
+func (s *Source) skipByName(path string) bool {
+	base := strings.ToLower(filepath.Base(path))
+	switch {
+	case strings.HasSuffix(base, ".key"), strings.HasSuffix(base, ".key.pem"),
+		strings.HasSuffix(base, "-key.pem"), strings.HasSuffix(base, "_key.pem"),
+		strings.HasPrefix(base, "privkey"):
+		return true
+	case s.lineageOf(path) != "":
+		return strings.HasPrefix(base, "previous_") || base == "readme"
+	}
+	return false
+}
+
+// lineageStates reads the links of every lineage in the live directory and of every lineage
+// published last time (it may be gone now).
+func (s *Source) lineageStates() map[string]lineageState {
+	out := map[string]lineageState{}
+	if s.liveDir == "" {
+		return out
+	}
+	ents, _ := os.ReadDir(s.liveDir) // a missing or unreadable dir is reported by the globs
+	for _, e := range ents {
+		if e.IsDir() {
+			out[e.Name()] = readLineage(filepath.Join(s.liveDir, e.Name()))
+		}
+	}
+	for l := range s.lastByLine {
+		if _, ok := out[l]; !ok {
+			out[l] = readLineage(filepath.Join(s.liveDir, l))
+		}
+	}
+	return out
+}
+
+// dedupe keeps one error per path and reason (a file can be reached by two entries' globs).
+func dedupe(errs []FileError, entries []int) ([]FileError, []int) {
+	idx := make([]int, len(errs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		x, y := errs[idx[a]], errs[idx[b]]
+		return x.Path < y.Path || x.Path == y.Path && x.Reason < y.Reason
+	})
+	var (
+		out []FileError
+		ent []int
+	)
+	for _, i := range idx {
+		if n := len(out); n > 0 && out[n-1].Path == errs[i].Path && out[n-1].Reason == errs[i].Reason {
+			continue
+		}
+		out = append(out, errs[i])
+		ent = append(ent, entries[i])
+	}
+	return out, ent
+}
+
+// account logs and counts errors that appeared or changed since the last scan (once per state
+// change, not per scan) and builds the health status of every entry.
+func (s *Source) account(snap *Snapshot, errEntry []int, found []bool, now time.Time) []health.Status {
+	current := make(map[errKey]string, len(snap.Errors))
+	bad := make([]bool, len(s.entries))
+	for i, fe := range snap.Errors {
+		k := errKey{fe.Path, fe.Reason}
+		current[k] = fe.Message
+		if e := errEntry[i]; e >= 0 {
+			bad[e] = true
+		}
+		if old, ok := s.failing[k]; ok && old == fe.Message {
+			continue
+		}
+		s.logger.Warn("cannot use certificate file", "path", fe.Path, "reason", fe.Reason, "err", fe.Message)
+		if e := errEntry[i]; e >= 0 {
+			s.errCounts[e][fe.Reason]++
+		}
+	}
+	for k := range s.failing {
+		if _, ok := current[k]; !ok {
+			s.logger.Info("certificate file problem resolved", "path", k.path, "reason", k.reason)
+		}
+	}
+	s.failing = current
+	out := make([]health.Status, len(s.entries))
+	for i, e := range s.entries {
+		up := found[i] || !bad[i]
+		if up {
+			s.lastOK[i] = now
+		}
+		counts := make(map[string]uint64, len(s.errCounts[i]))
+		for r, n := range s.errCounts[i] {
+			counts[r] = n
+		}
+		out[i] = health.Status{Source: HealthSource, Name: e.name, Up: up, LastSuccess: s.lastOK[i], Errors: counts}
+	}
+	return out
+}
+
+// evict forgets cached files that the last scan did not look at.
+func (s *Source) evict() {
+	for k, p := range s.cache {
+		if p.gen != s.gen {
+			delete(s.cache, k)
+		}
+	}
+	for k, v := range s.keys {
+		if v.gen != s.gen {
+			delete(s.keys, k)
+		}
+	}
+}
+
+func (e *entry) excluded(path string) bool {
+	for _, p := range e.Exclude {
+		if MatchPath(p, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadOptions reads the entry's CA file and password file (cheap, and picks up their changes).
+func (s *Source) loadOptions(e *entry, now time.Time) []FileError {
+	var errs []FileError
+	e.password = string(e.Password)
+	if e.PasswordFile != "" {
+		data, err := os.ReadFile(e.PasswordFile)
+		if err != nil {
+			errs = append(errs, fileError(e.PasswordFile, err))
+		}
+		e.password = strings.TrimRight(string(data), "\r\n")
+	}
+	e.roots = nil
+	if e.CAFile != "" {
+		p, xs, fe := s.load(e.CAFile, "", 16<<20, now, false)
+		if p != nil && p.pool == nil && xs == nil { // cached as a certificate file, without them
+			p, xs, fe = s.load(e.CAFile, "", 16<<20, now, true)
+		}
+		if fe != nil {
+			errs = append(errs, *fe)
+		}
+		e.roots = noRoots
+		if p != nil {
+			if p.err != nil {
+				errs = append(errs, *p.err)
+			}
+			// Built once per version of the file: the chain checks are cached per pool.
+			if p.pool == nil {
+				p.pool = x509.NewCertPool()
+				for _, c := range xs {
+					p.pool.AddCert(c)
+				}
+			}
+			e.roots = p.pool
+		}
+	}
+	return errs
+}
+
+// loadAll loads jobs in parallel; results are in job order.
+func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) []fileResult {
+	results := make([]fileResult, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(s.workers, max(1, len(jobs))); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				results[k] = s.loadJob(jobs[k], keyGlobs, changed, now)
+			}
+		}()
+	}
+	for k := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) fileResult {
+	e := &s.entries[j.entry]
+	var (
+		p  *parsed
+		xs []*x509.Certificate
+		fe *FileError
+	)
+	if changed != nil && !j.symlink && !e.CheckKey {
+		if _, ok := changed[filepath.Dir(j.path)]; !ok {
+			p = s.cached(j.path, e.password)
+		}
+	}
+	if p == nil {
+		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, false)
+	}
+	// The key belongs to a leaf: a file that starts with a CA certificate (certbot's chain.pem,
+	// a trust bundle) has no key to check.
+	checkKey := e.CheckKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
+	var key keyRef
+	if checkKey {
+		key = s.keyFor(j.path, keyGlobs[j.entry])
+	}
+	if fe == nil && p != nil && len(p.certs) > 0 && xs == nil && (!p.verifyFresh(e.roots, now) || checkKey && !p.keyFresh(key)) {
+		// A check must be redone (a validity bound passed, the ca_file or the key changed).
+		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, true)
+		// Rewritten meanwhile: still a leaf? (If it became one, the next scan checks its key.)
+		checkKey = checkKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
+	}
+	if fe != nil {
+		return fileResult{errs: []FileError{*fe}}
+	}
+	if p == nil { // a directory, or a file removed since the glob listed it
+		return fileResult{}
+	}
+	var r fileResult
+	if p.err != nil {
+		r.errs = append(r.errs, *p.err)
+	}
+	if len(p.certs) == 0 {
+		return r
+	}
+	c := &certs.Chain{
+		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
+		Certs:    p.certs,
+		Verify:   p.verify(xs, e.roots, now),
+	}
+	if j.lineage != "" {
+		c.DuplicateLineage = s.duplicate(j.lineage)
+	}
+	if checkKey {
+		match, fe := p.checkKey(xs, key)
+		c.KeyMatch = match
+		if fe != nil {
+			r.errs = append(r.errs, *fe)
+		}
+	}
+	r.chain = c
+	return r
+}
+
+// cached returns the cache entry of path without looking at the file, nil if there is none to
+// trust. An entry is there only if the last scan used it (see evict).
+func (s *Source) cached(path, password string) *parsed {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	p, ok := s.cache[path]
+	if !ok || p.racy || p.password != password {
+		return nil
+	}
+	p.gen = s.gen
+	return p
+}
+
+// load returns the parsed content of path, from the cache when the file did not change, and the
+// parsed certificates when the file was read (always with reread): the checks need them, the
+// cache does not keep them. It returns nil, nil, nil for a directory or a file that is gone.
+func (s *Source) load(path, password string, maxSize int64, now time.Time, reread bool) (*parsed, []*x509.Certificate, *FileError) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, lerr := os.Lstat(path); lerr == nil {
+				target, _ := os.Readlink(path)
+				return nil, nil, &FileError{Path: path, Reason: ReasonDanglingSymlink, Message: "symlink target " + target + " does not exist"}
+			}
+			// Removed since the glob listed it (a rename over it, a delete): nothing to
+			// report; the watcher's event brings the next scan.
+			return nil, nil, nil
+		}
+		fe := fileError(path, err)
+		return nil, nil, &fe
+	}
+	if fi.IsDir() {
+		return nil, nil, nil
+	}
+	if !fi.Mode().IsRegular() {
+		// Opening a FIFO or a device could block or read forever.
+		return nil, nil, &FileError{Path: path, Reason: ReasonIO, Message: "not a regular file (" + fi.Mode().Type().String() + ")"}
+	}
+	if fi.Size() > maxSize {
+		return nil, nil, &FileError{Path: path, Reason: ReasonTooLarge, Message: fmt.Sprintf("%d bytes, more than max_file_size %d", fi.Size(), maxSize)}
+	}
+	ver := keyOf(path, fi)
+	s.cacheMu.Lock()
+	p, ok := s.cache[path]
+	ok = ok && p.ver == ver && !p.racy && p.password == password
+	if ok {
+		p.gen = s.gen
+	}
+	s.cacheMu.Unlock()
+	if ok && !reread {
+		return p, nil, nil
+	}
+
+	data, err := readCapped(path, fi.Size(), maxSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil // removed between stat and open, as above
+	}
+	if err != nil {
+		fe := fileError(path, err)
+		return nil, nil, &fe
+	}
+	if ok {
+		// The cached version read again for its certificates: its checks and pool stay valid.
+		if xs, _ := certs.Decode(data, password); len(xs) == len(p.certs) {
+			return p, xs, nil
+		}
+		// Rewritten in place with the same size and times: parse it afresh.
+	}
+	p, xs := decode(path, data, password)
+	p.ver, p.racy = ver, now.Sub(fi.ModTime()) < racyWindow
+	p.gen = s.gen
+	s.cacheMu.Lock()
+	s.cache[path] = p
+	s.cacheMu.Unlock()
+	return p, xs, nil
+}
+
+// decode parses file content; a decode problem is recorded next to whatever was found.
+func decode(path string, data []byte, password string) (*parsed, []*x509.Certificate) {
+	p := &parsed{password: password}
+	xs, err := certs.Decode(data, password)
+	if len(xs) > 0 {
+		p.certs = make([]certs.Cert, len(xs))
+	}
+	for i, c := range xs {
+		p.certs[i] = certs.New(c)
+	}
+	if errors.Is(err, certs.ErrKeyOnly) {
+		return p, xs // a key caught by a broad glob is not a certificate file, nor an error
+	}
+	if err != nil {
+		reason := ReasonParse
+		switch {
+		case errors.Is(err, certs.ErrEmpty):
+			reason = ReasonEmpty
+		case errors.Is(err, certs.ErrPassword):
+			reason = ReasonPassword
+		}
+		p.err = &FileError{Path: path, Reason: reason, Message: err.Error()}
+	}
+	return p, xs
+}
+
+var errTooLarge = errors.New("file grew beyond max_file_size while being read")
+
+// readCapped reads at most maxSize bytes: a file can grow between stat and read. size is what
+// the stat said: the buffer is allocated once, with room to notice growth (as os.ReadFile).
+func readCapped(path string, size, maxSize int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data := make([]byte, 0, min(max(size, 0), maxSize)+1)
+	r := io.LimitReader(f, maxSize+1)
+	for {
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
+	if int64(len(data)) > maxSize {
+		return nil, errTooLarge
+	}
+	return data, nil
+}
+
+// verifyFresh reports whether the last chain check still holds: same roots, and no
+// certificate's validity bound passed since.
+func (p *parsed) verifyFresh(roots *x509.CertPool, now time.Time) bool {
+	return p.verified && p.roots == roots && (p.until.IsZero() || now.Before(p.until))
+}
+
+// verify checks the chain xs (the file's certificates, nil when it came from the cache),
+// reusing the last result while it is fresh. A parsed value belongs to one path, hence to one
+// job of a scan, so no lock is needed.
+func (p *parsed) verify(xs []*x509.Certificate, roots *x509.CertPool, now time.Time) certs.VerifyResult {
+	if p.verifyFresh(roots, now) {
+		return p.verifyRes
+	}
+	r := certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
+	p.until = nextBound(now, xs, r.Chain)
+	r.Chain = nil // not used for files, and it would keep the certificates alive
+	p.verifyRes, p.verified, p.roots = r, true, roots
+	return r
+}
+
+// nextBound is the first NotBefore or NotAfter after now among the certificates: the verdict of
+// a chain check cannot change before then.
+func nextBound(now time.Time, lists ...[]*x509.Certificate) time.Time {
+	var t time.Time
+	for _, l := range lists {
+		for _, c := range l {
+			for _, b := range []time.Time{c.NotBefore, c.NotAfter.Add(time.Nanosecond)} {
+				if b.After(now) && (t.IsZero() || b.Before(t)) {
+					t = b
+				}
+			}
+		}
+	}
+	return t
+}
+
+func fileError(path string, err error) FileError {
+	reason := ReasonIO
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		reason = ReasonPermission
+	case errors.Is(err, fs.ErrNotExist):
+		reason = ReasonNotFound
+	case errors.Is(err, errTooLarge):
+		reason = ReasonTooLarge
+	}
+	return FileError{Path: path, Reason: reason, Message: err.Error()}
+}

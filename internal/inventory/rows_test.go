@@ -1,0 +1,258 @@
+package inventory
+
+import (
+	"crypto/x509"
+	"math/big"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const day = 24 * time.Hour
+
+type fixture struct {
+	pki *testcerts.PKI
+}
+
+// leaf makes a certificate for name issued `age` ago with the given lifetime.
+func (f fixture) leaf(name string, serial int64, age, lifetime time.Duration) *testcerts.Cert {
+	return f.pki.Leaf(testcerts.Options{DNSNames: []string{name}, Serial: big.NewInt(serial), Now: now,
+		NotBefore: now.Add(-age), NotAfter: now.Add(-age + lifetime)})
+}
+
+func chain(loc certs.Location, verify string, cs ...*testcerts.Cert) certs.Chain {
+	ch := certs.Chain{Location: loc, Verify: certs.VerifyResult{Reason: verify}}
+	var xs []*x509.Certificate
+	for _, c := range cs {
+		ch.Certs = append(ch.Certs, certs.New(c.Cert))
+		xs = append(xs, c.Cert)
+	}
+	ch.Verify.ChainExpiry = xs[0].NotAfter
+	for _, x := range xs {
+		if x.NotAfter.Before(ch.Verify.ChainExpiry) {
+			ch.Verify.ChainExpiry = x.NotAfter
+		}
+	}
+	return ch
+}
+
+func file(path, lineage string) certs.Location {
+	return certs.Location{Source: certs.SourceFile, Path: path, Lineage: lineage}
+}
+
+func probed(target string) certs.Location {
+	return certs.Location{Source: certs.SourceProbe, Target: target, IP: "127.0.0.1"}
+}
+
+type want struct {
+	domain   string
+	index    int
+	severity Severity
+	judged   bool
+	problems []string
+}
+
+// TestBuild checks each rule the alerts use, one certificate per rule, and the order.
+func TestBuild(t *testing.T) {
+	f := fixture{testcerts.NewPKI("Test", now)}
+	// An intermediate that expires in two days, before its leaf.
+	dyingInter := testcerts.New(testcerts.Options{CN: "Dying Intermediate", IsCA: true, Issuer: f.pki.Root, Serial: big.NewInt(900), Now: now,
+		NotBefore: now.Add(-400 * day), NotAfter: now.Add(2 * day)})
+	dyingLeaf := testcerts.New(testcerts.Options{DNSNames: []string{"dying-chain.test"}, Issuer: dyingInter, Serial: big.NewInt(901), Now: now,
+		NotBefore: now.Add(-10 * day), NotAfter: now.Add(80 * day)})
+	expiredRoot := testcerts.New(testcerts.Options{CN: "Old Root", IsCA: true, Serial: big.NewInt(902), Now: now,
+		NotBefore: now.Add(-3650 * day), NotAfter: now.Add(-day)})
+	staging := testcerts.New(testcerts.Options{CN: "(STAGING) Counterfeit Cashew R10", IsCA: true, Serial: big.NewInt(903), Now: now,
+		NotBefore: now.Add(-day), NotAfter: now.Add(999 * day)})
+	stagingLeaf := testcerts.New(testcerts.Options{DNSNames: []string{"staging.test"}, Issuer: staging, Serial: big.NewInt(904), Now: now,
+		NotBefore: now.Add(-10 * day), NotAfter: now.Add(80 * day)})
+
+	revoked := chain(probed("revoked.test:443"), certs.ReasonRevoked, f.leaf("revoked.test", 13, 10*day, 90*day), f.pki.Intermediate)
+	revoked.Revocation = &certs.Revocation{Method: "crl", Revoked: true, CheckedAt: now.Add(-time.Hour)}
+
+	in := input{
+		chains: []certs.Chain{
+			chain(file("/le/live/healthy/fullchain.pem", "healthy"), certs.ReasonOK, f.leaf("healthy.test", 1, 20*day, 90*day), f.pki.Intermediate),
+			chain(file("/certs/six.pem", ""), certs.ReasonOK, f.leaf("six-days.test", 2, 84*day, 90*day)),
+			chain(file("/certs/two.pem", ""), certs.ReasonOK, f.leaf("two-days.test", 3, 88*day, 90*day)),
+			chain(file("/certs/expired.pem", ""), certs.ReasonExpired, f.leaf("expired.test", 4, 91*day, 90*day)),
+			// 160 hours: less than 7 days left from the start, quiet until its renewal point
+			// (4.44 days) plus the grace (12h) has passed.
+			chain(file("/certs/short-fresh.pem", ""), certs.ReasonOK, f.leaf("short-fresh.test", 5, day, 160*time.Hour)),
+			chain(file("/certs/short-grace.pem", ""), certs.ReasonOK, f.leaf("short-grace.test", 6, 110*time.Hour, 160*time.Hour)),
+			chain(file("/certs/short-late.pem", ""), certs.ReasonOK, f.leaf("short-late.test", 7, 120*time.Hour, 160*time.Hour)),
+			// 90 days with 20 left: past its renewal point (30 days left) though far from 7 days.
+			chain(file("/le/live/overdue/fullchain.pem", "overdue"), certs.ReasonOK, f.leaf("overdue.test", 8, 70*day, 90*day)),
+			chain(file("/le/live/failing/fullchain.pem", "failing"), certs.ReasonOK, f.leaf("failing.test", 9, 30*day, 90*day)),
+			chain(file("/certs/dying.pem", ""), certs.ReasonOK, dyingLeaf, dyingInter),
+			chain(file("/etc/ssl/bundle.pem", ""), certs.ReasonExpired, expiredRoot),
+			chain(file("/certs/incomplete.pem", ""), certs.ReasonIncompleteChain, f.leaf("file-incomplete.test", 10, 10*day, 90*day)),
+			chain(probed("mismatch.test:443"), certs.ReasonHostnameMismatch, f.leaf("mismatch.test", 11, 11*day, 90*day), f.pki.Intermediate),
+			chain(file("/le/live/staging/fullchain.pem", "staging"), certs.ReasonUnknownAuthority, stagingLeaf, staging),
+			revoked,
+		},
+		lineages: map[string]Renewal{
+			"healthy": {Lineage: "healthy", LastAttempt: timePtr(now.Add(-6 * time.Hour))},
+			"failing": {Lineage: "failing", LastAttempt: timePtr(now.Add(-6 * time.Hour)), Failed: true, Reason: "dns", HookFailures: []string{"deploy"}},
+		},
+	}
+	r := build(in, now, DefaultThresholds)
+
+	wants := []want{
+		{"expired.test", 0, Expired, true, nil},
+		{"Old Root", 0, Expired, false, nil}, // same NotAfter: ordered by path
+		{"short-late.test", 0, Critical, true, []string{"renewal overdue since 2026-02-28T22:40:00Z"}},
+		{"Dying Intermediate", 1, Critical, false, nil},
+		{"two-days.test", 0, Critical, true, []string{"renewal overdue since 2026-02-01T12:00:00Z"}},
+		{"short-grace.test", 0, OK, true, nil},
+		{"short-fresh.test", 0, OK, true, nil},
+		{"six-days.test", 0, Warning, true, []string{"renewal overdue since 2026-02-05T12:00:00Z"}},
+		{"overdue.test", 0, Warning, true, []string{"renewal overdue since 2026-02-19T12:00:00Z"}},
+		{"failing.test", 0, Warning, true, []string{"certbot renewal failed: dns", "certbot deploy hook failed"}},
+		{"healthy.test", 0, OK, true, nil},
+		{"mismatch.test", 0, Critical, true, []string{"chain does not verify: hostname_mismatch"}},
+		{"dying-chain.test", 0, Warning, true, []string{"a chain certificate expires first, at 2026-03-03T12:00:00Z"}},
+		{"file-incomplete.test", 0, Critical, true, []string{"chain does not verify: incomplete_chain"}}, // as CertificateVerifyFailed for files
+		{"staging.test", 0, Warning, true, []string{"issued by a staging/test CA"}},
+		{"revoked.test", 0, Critical, true, []string{"revoked (crl)"}},
+	}
+	var got []want
+	for _, x := range r.Certificates {
+		if x.IsCA && x.Index > 0 && x.Domain != "Dying Intermediate" {
+			continue // the shared intermediates are checked by the count below
+		}
+		got = append(got, want{x.Domain, x.Index, x.Severity, x.Judged, x.Problems})
+	}
+	if len(got) != len(wants) {
+		for _, g := range got {
+			t.Logf("%+v", g)
+		}
+		t.Fatalf("got %d rows, want %d", len(got), len(wants))
+	}
+	for i := range wants {
+		w, g := wants[i], got[i]
+		if g.domain != w.domain || g.index != w.index || g.severity != w.severity || g.judged != w.judged || !slices.Equal(g.problems, nonNil(w.problems)) {
+			t.Errorf("row %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+	if len(r.Certificates) != 20 { // 15 chains, 5 with a second certificate
+		t.Errorf("%d rows, want 20", len(r.Certificates))
+	}
+	for i := 1; i < len(r.Certificates); i++ {
+		if r.Certificates[i].NotAfter.Before(r.Certificates[i-1].NotAfter) {
+			t.Errorf("row %d expires before row %d", i, i-1)
+		}
+	}
+	wantSummary := Summary{Total: 20, OK: 7, Warning: 5, Critical: 6, Expired: 2, Worst: Expired}
+	if r.Summary != wantSummary {
+		t.Errorf("summary %+v, want %+v", r.Summary, wantSummary)
+	}
+
+	// The join: a lineage's state reaches each of its rows, and only those.
+	for _, x := range r.Certificates {
+		switch {
+		case x.Lineage == "failing" || x.Lineage == "healthy":
+			if x.Renewal == nil || x.Renewal.Lineage != x.Lineage {
+				t.Errorf("%s #%d: renewal %+v, want lineage %s", x.Domain, x.Index, x.Renewal, x.Lineage)
+			}
+		case x.Renewal != nil:
+			t.Errorf("%s: unexpected renewal %+v", x.Domain, x.Renewal)
+		}
+		if (x.Revocation != nil) != (x.Domain == "revoked.test") {
+			t.Errorf("%s #%d: revocation %+v", x.Domain, x.Index, x.Revocation)
+		}
+	}
+}
+
+// TestThresholds: `check --warning/--critical` move the fixed thresholds; the renewal point
+// still gates them.
+func TestThresholds(t *testing.T) {
+	f := fixture{testcerts.NewPKI("Test", now)}
+	in := input{chains: []certs.Chain{
+		chain(file("/a.pem", ""), certs.ReasonOK, f.leaf("ten-days.test", 1, 80*day, 90*day)),
+		chain(file("/b.pem", ""), certs.ReasonOK, f.leaf("fresh-short.test", 2, time.Hour, 10*day)),
+	}}
+	for _, tc := range []struct {
+		th   Thresholds
+		want []Severity
+	}{
+		// Rows: fresh-short (9.96 days left, not due), then ten-days (overdue).
+		{DefaultThresholds, []Severity{OK, Warning}},
+		{Thresholds{Warning: 30 * day, Critical: 14 * day, Grace: 12 * time.Hour}, []Severity{OK, Critical}},
+		{Thresholds{Warning: 11 * day, Critical: 5 * day, Grace: 12 * time.Hour}, []Severity{OK, Warning}},
+	} {
+		r := build(in, now, tc.th)
+		var got []Severity
+		for _, x := range r.Certificates {
+			got = append(got, x.Severity)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: got %v, want %v", tc.th, got, tc.want)
+		}
+	}
+}
+
+func TestSeverityText(t *testing.T) {
+	for _, s := range []Severity{OK, Warning, Critical, Expired} {
+		b, _ := s.MarshalText()
+		var back Severity
+		if err := back.UnmarshalText(b); err != nil || back != s {
+			t.Errorf("%v: round trip gave %v, %v", s, back, err)
+		}
+	}
+	var s Severity
+	if err := s.UnmarshalText([]byte("bad")); err == nil || err.Error() != `unknown severity "bad" (one of ok, warning, critical, expired)` {
+		t.Errorf("error %v", err)
+	}
+}
+
+// TestVerifyPages mirrors CertificateVerifyFailed's selectors (alerts/tests/local_files.yml).
+func TestVerifyPages(t *testing.T) {
+	for _, tc := range []struct {
+		loc    certs.Location
+		reason string
+		want   bool
+	}{
+		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonHostnameMismatch, true},
+		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonUnknownAuthority, true},
+		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonExpired, false},
+		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/fullchain.pem"}, certs.ReasonIncompleteChain, true},
+		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/fullchain.pem"}, certs.ReasonWrongOrder, true},
+		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/cert.pem"}, certs.ReasonIncompleteChain, false},
+		{certs.Location{Source: certs.SourceFile, Path: "/srv/private-ca.pem"}, certs.ReasonUnknownAuthority, false},
+	} {
+		ch := certs.Chain{Location: tc.loc, Verify: certs.VerifyResult{Reason: tc.reason}}
+		if got := verifyPages(ch); got != tc.want {
+			t.Errorf("verifyPages(%+v, %s) = %v, want %v", tc.loc, tc.reason, got, tc.want)
+		}
+	}
+}
+
+// TestARIRenewalPoint: when the CA's renewal window starts early (a mass revocation ahead),
+// the page and `check` judge by it, as cert_renewal_due_timestamp_seconds and the alerts do.
+func TestARIRenewalPoint(t *testing.T) {
+	f := fixture{testcerts.NewPKI("ARI", now)}
+	asked := chain(file("/le/live/asked/fullchain.pem", "asked"), certs.ReasonOK, f.leaf("asked.test", 1, 20*day, 90*day), f.pki.Intermediate)
+	plain := chain(file("/le/live/plain/fullchain.pem", "plain"), certs.ReasonOK, f.leaf("plain.test", 2, 20*day, 90*day), f.pki.Intermediate)
+	start := now.Add(-2 * day)
+	windows := ari.NewSnapshot([]ari.Entry{{Cert: asked.Certs[0], Info: ari.Info{Lineage: "asked", Window: ari.Window{Start: start, End: now.Add(day)}}}}, nil)
+	r := build(input{chains: []certs.Chain{asked, plain}, ari: windows}, now, DefaultThresholds)
+	got := map[string]Row{}
+	for _, x := range r.Certificates {
+		if x.Index == 0 {
+			got[x.Domain] = x
+		}
+	}
+	if a := got["asked.test"]; !a.RenewalDue.Equal(start) || !a.RenewalOverdue || a.Severity != Warning {
+		t.Errorf("asked.test: due %v overdue %v severity %v; want the window start, overdue, warning", a.RenewalDue, a.RenewalOverdue, a.Severity)
+	}
+	if p := got["plain.test"]; !p.RenewalDue.Equal(p.NotBefore.Add(60*day)) || p.RenewalOverdue || p.Severity != OK {
+		t.Errorf("plain.test: due %v overdue %v severity %v; want NotBefore+60d, not overdue, ok", p.RenewalDue, p.RenewalOverdue, p.Severity)
+	}
+}

@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/web"
+)
+
+// Name is the exporter's name, used for build_info and the landing page.
+const Name = "cert_expiry_exporter"
+
+// HTTPOptions are the flags that shape the HTTP endpoints.
+type HTTPOptions struct {
+	EnablePprof bool
+}
+
+// registry is a /metrics registry over inv: build info, Go and process collectors, the reload
+// gauges and inv.
+func (e *Exporter) registry(inv prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector(Name),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		e.reloadOK, e.reloadTime,
+		inv,
+	)
+	return reg
+}
+
+// Handler serves every endpoint.
+func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", e.metricsHandler())
+	mux.Handle("/probe", web.ProbeHandler(e.Config, e.logger.With("handler", "probe"), e.now))
+	report := func() inventory.Report { return inventory.Build(e.Inv.View(), e.now(), inventory.DefaultThresholds) }
+	mux.Handle("/certificates", web.CertificatesHandler(report, false))
+	mux.Handle("/certificates.json", web.CertificatesHandler(report, true))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Healthy")
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !e.Inv.Ready() {
+			http.Error(w, "Not ready: sources are still doing their first pass", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, "Only POST or PUT requests allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := e.Reload(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Config reloaded")
+	})
+	mux.HandleFunc("/config", func(w http.ResponseWriter, _ *http.Request) {
+		out, err := e.Config().Redacted()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(out) // the client went away: nothing to do
+	})
+	links := []toolkit.LandingLinks{
+		{Address: "/metrics", Text: "Metrics", Description: "Certificates, renewals and exporter health"},
+		{Address: "/certificates", Text: "Certificates", Description: "Inventory of every certificate, soonest expiry first (also as /certificates.json)"},
+		{Address: "/probe?target=example.com:443", Text: "Probe", Description: "Probe one TLS endpoint (multi-target pattern)"},
+		{Address: "/config", Text: "Config", Description: "The configuration in force (secrets redacted)"},
+		{Address: "/-/healthy", Text: "Health"},
+		{Address: "/-/ready", Text: "Readiness"},
+	}
+	profiling := "false"
+	if o.EnablePprof {
+		profiling = "true"
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	landing, err := toolkit.NewLandingPage(toolkit.LandingConfig{
+		Name:        Name,
+		Description: "Prometheus exporter that warns days ahead that a TLS certificate will lapse, and why",
+		Version:     version.Info(),
+		Links:       links,
+		Profiling:   profiling,
+		Form: toolkit.LandingForm{
+			Action: "/probe",
+			Inputs: []toolkit.LandingFormInput{
+				{Label: "Target", Type: "text", Name: "target", Placeholder: "host:port"},
+				{Label: "Module", Type: "text", Name: "module", Placeholder: "tls"},
+				{Label: "Debug", Type: "checkbox", Name: "debug", Value: "true"},
+			},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", landing)
+	return mux, nil
+}
+
+// Serve runs the HTTP server with exporter-toolkit (TLS, basic auth) until ctx ends.
+func (e *Exporter) Serve(ctx context.Context, h http.Handler, flags *toolkit.FlagConfig) error {
+	// Bounded so that idle or slow clients cannot hold connections forever; no WriteTimeout, as
+	// /probe may legitimately take up to the scrape timeout.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- toolkit.ListenAndServe(srv, flags, e.logger) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return srv.Shutdown(context.Background())
+	}
+}

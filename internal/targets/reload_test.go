@@ -1,0 +1,254 @@
+package targets
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
+)
+
+// start runs s (made with publishTo's callback) until the test ends.
+func start(t *testing.T, s *Scheduler) {
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() { s.Run(ctx); close(finished) }()
+	t.Cleanup(func() { cancel(); <-finished })
+}
+
+// publishTo returns a publish callback feeding the returned channel, and waitFor that returns
+// the first snapshot satisfying done.
+func publishTo(t *testing.T) (func(*Snapshot), func(done func(*Snapshot) bool) *Snapshot) {
+	snaps := make(chan *Snapshot, 100)
+	publish := func(s *Snapshot) {
+		select {
+		case snaps <- s:
+		default:
+		}
+	}
+	waitFor := func(done func(*Snapshot) bool) *Snapshot {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case s := <-snaps:
+				if done(s) {
+					return s
+				}
+			case <-deadline:
+				t.Fatal("no such snapshot")
+			}
+		}
+	}
+	return publish, waitFor
+}
+
+// tlsTarget serves leaf on loopback; while down is set it closes connections at once.
+func tlsTarget(t *testing.T, pki *testcerts.PKI, down *atomic.Bool) string {
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	cfg := &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}}
+	return listen(t, func(c net.Conn) {
+		if down == nil || !down.Load() {
+			testserver.HandleTLS(cfg)(c)
+		}
+	})
+}
+
+// TestStaleChain: after a failed probe the chain of the address's last success stays exported,
+// marked by its last-success time, for 3 intervals after the failures began.
+func TestStaleChain(t *testing.T) {
+	var down atomic.Bool
+	addr := tlsTarget(t, testcerts.NewPKI("Stale", t0), &down)
+	var clock atomic.Int64
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	now := func() time.Time { return at(time.Duration(clock.Load())) }
+	c := parse(t, "targets: [{target: \""+addr+"\", server_name: localhost, interval: 1s}]\n")
+	publish, waitFor := publishTo(t)
+	start(t, New(c, slog.New(slog.DiscardHandler), now, publish))
+	probedAt := func(d time.Duration, success bool) func(*Snapshot) bool {
+		return func(s *Snapshot) bool {
+			return len(s.Probes) == 1 && s.Probes[0].At.Equal(at(d)) && s.Probes[0].Result.Success() == success
+		}
+	}
+
+	good := waitFor(probedAt(0, true))
+	chain := good.Probes[0].Result.Addrs[0].Chain
+	if sv := good.Probes[0].Served; len(sv) != 1 || sv[0].IP != "127.0.0.1" || !sv[0].At.Equal(t0) || sv[0].Stale || !sv[0].FailingSince.IsZero() {
+		t.Fatalf("served %+v", sv)
+	}
+
+	down.Store(true)
+	for _, d := range []time.Duration{time.Second, 4 * time.Second} { // failing since 1s: kept until 1s + 3×1s
+		clock.Store(int64(d))
+		s := waitFor(probedAt(d, false))
+		sv := s.Probes[0].Served
+		if len(sv) != 1 || !sv[0].Stale || !sv[0].At.Equal(t0) || !sv[0].FailingSince.Equal(at(time.Second)) {
+			t.Fatalf("at %s: served %+v", d, sv)
+		}
+		if ch := s.Chains(); len(ch) != 1 || ch[0].IP != "127.0.0.1" || ch[0].Certs[0].Serial != chain.Certs[0].Serial || s.Status[0].Up {
+			t.Errorf("at %s: chains %+v, up %t", d, ch, s.Status[0].Up)
+		}
+		if f := s.Probes[0].Result.Failures(); len(f) != 1 || f[0] != probe.FailHandshake {
+			t.Errorf("at %s: failures %v", d, f)
+		}
+	}
+
+	clock.Store(int64(5 * time.Second))
+	s := waitFor(probedAt(5*time.Second, false))
+	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(t0) || len(s.Chains()) != 0 {
+		t.Errorf("after 3 intervals: served %+v, chains %d", sv, len(s.Chains()))
+	}
+
+	down.Store(false)
+	clock.Store(int64(6 * time.Second))
+	s = waitFor(probedAt(6*time.Second, true))
+	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(at(6*time.Second)) || !sv[0].FailingSince.IsZero() || len(s.Chains()) != 1 {
+		t.Errorf("recovered: served %+v, chains %d", sv, len(s.Chains()))
+	}
+}
+
+// TestServed covers the cases of carrying a last-success chain over one probe.
+func TestServed(t *testing.T) {
+	chain := func(ip string) certs.Chain {
+		return certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "t:443", IP: ip}, Certs: []certs.Cert{{Serial: "0" + ip}}}
+	}
+	keep := 3 * time.Minute
+	failing := t0.Add(-time.Minute)
+	prev := []Served{{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1")}, {IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing}}
+	ok := func(ip string) probe.Addr { return probe.Addr{IP: ip, Success: true, Chain: chain(ip)} }
+	fail := func(ip, reason string) probe.Addr {
+		return probe.Addr{IP: ip, Failure: reason, Chain: certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "t:443", IP: ip}}}
+	}
+	withChain := fail("192.0.2.1", probe.FailHandshake) // the handshake failed after the certificates
+	withChain.Chain = chain("192.0.2.1")
+	for _, tc := range []struct {
+		name string
+		r    probe.Result
+		want []Served
+	}{
+		{"success replaces", probe.Result{Addrs: []probe.Addr{ok("192.0.2.1"), ok("192.0.2.3")}}, []Served{
+			{IP: "192.0.2.1", At: t0, Chain: chain("192.0.2.1")}, {IP: "192.0.2.3", At: t0, Chain: chain("192.0.2.3")}}},
+		{"failures keep", probe.Result{Addrs: []probe.Addr{fail("192.0.2.1", probe.FailConnect), fail("192.0.2.2", probe.FailTimeout)}}, []Served{
+			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0, Stale: true},
+			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing, Stale: true}}},
+		{"served a chain this time", probe.Result{Addrs: []probe.Addr{withChain}}, []Served{
+			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0}}},
+		{"refused", probe.Result{Addrs: []probe.Addr{fail("192.0.2.1", probe.FailRefused)}}, []Served{
+			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0}}},
+		{"name refused", probe.Result{Failure: probe.FailRefused}, []Served{
+			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0},
+			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing}}},
+		{"dns", probe.Result{Failure: probe.FailDNS}, []Served{
+			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0, Stale: true},
+			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing, Stale: true}}},
+		{"address gone", probe.Result{Addrs: []probe.Addr{fail("192.0.2.9", probe.FailConnect)}}, nil},
+	} {
+		got := served(prev, &tc.r, t0, keep)
+		if !equalServed(got, tc.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tc.name, got, tc.want)
+		}
+	}
+	// Past the window the chain is dropped; the time of the last success stays while the
+	// address is probed, and goes with it when nothing resolves.
+	later := failing.Add(keep + time.Second)
+	got := served(prev, &probe.Result{Addrs: []probe.Addr{fail("192.0.2.2", probe.FailConnect)}}, later, keep)
+	if want := []Served{{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), FailingSince: failing}}; !equalServed(got, want) {
+		t.Errorf("expired: %+v", got)
+	}
+	got = served(prev, &probe.Result{Failure: probe.FailDNS}, later, keep)
+	if want := []Served{{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: later, Stale: true}}; !equalServed(got, want) {
+		t.Errorf("expired, dns: %+v", got)
+	}
+}
+
+func equalServed(a, b []Served) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.IP != y.IP || !x.At.Equal(y.At) || !x.FailingSince.Equal(y.FailingSince) || x.Stale != y.Stale ||
+			x.Chain.Location != y.Chain.Location || len(x.Chain.Certs) != len(y.Chain.Certs) || len(x.Chain.Certs) > 0 && x.Chain.Certs[0].Serial != y.Chain.Certs[0].Serial {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSeed: a scheduler replacing another on reload publishes, from its first snapshot on, the
+// previous probes of the targets that did not change, so their series have no gap.
+func TestSeed(t *testing.T) {
+	pki := testcerts.NewPKI("Seed", t0)
+	// Each host:port is listed once in a config (config.Target.validate).
+	addrA, addrB, addrC := tlsTarget(t, pki, nil), tlsTarget(t, pki, nil), tlsTarget(t, pki, nil)
+	before := parse(t, `
+modules:
+  b: {timeout: 5s}
+targets:
+  - {target: "`+addrA+`", server_name: a.test, interval: 1h}
+  - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
+`)
+	prev, _ := run(t, before, func(s *Snapshot) bool { return len(s.Probes) == 2 })
+
+	after := parse(t, `
+modules:
+  b: {timeout: 6s}
+targets:
+  - {target: "`+addrC+`", server_name: c.test, interval: 1h}
+  - {target: "`+addrA+`", server_name: a.test, interval: 1h}
+  - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
+`)
+	publish, waitFor := publishTo(t)
+	s := New(after, slog.New(slog.DiscardHandler), func() time.Time { return t0.Add(time.Minute) }, publish)
+	s.Seed(prev)
+	// a.test is not probed again during the test: what is published for it is the seed.
+	s.run = func(ctx context.Context, target string, m config.Module, o probe.Options) probe.Result {
+		if o.ServerName == "a.test" {
+			<-ctx.Done()
+		}
+		return probe.Run(ctx, target, m, o)
+	}
+	start(t, s)
+	first := waitFor(func(*Snapshot) bool { return true })
+	// One of c.test and b.test was probed (b.test's module changed: not seeded), and a.test is
+	// there with its previous probe and health.
+	var names []string
+	seeded := -1
+	for i, p := range first.Probes {
+		names = append(names, p.ServerName)
+		if p == prev.Probes[1] {
+			t.Error("b.test's module changed: its previous probe must not be seeded")
+		}
+		if p == prev.Probes[0] {
+			seeded = i
+		}
+	}
+	if len(first.Probes) != 2 || seeded < 0 || first.Status[seeded].Name != addrA || !first.Status[seeded].LastSuccess.Equal(t0) || len(first.Chains()) != 2 {
+		t.Fatalf("first snapshot after the reload: targets %v, a.test seeded at %d, chains %d", names, seeded, len(first.Chains()))
+	}
+}
+
+// TestProblemCounters: bounds hit by a probe that still succeeds are counted as error reasons.
+func TestProblemCounters(t *testing.T) {
+	pki := testcerts.NewPKI("Problems", t0)
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
+	long := leaf.TLS()
+	for range probe.MaxChainCerts {
+		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{long}}
+	addr := listen(t, testserver.HandleTLS(cfg))
+	snap, _ := run(t, parse(t, "targets: [{target: \""+addr+"\", server_name: localhost}]\n"), func(s *Snapshot) bool { return len(s.Probes) == 1 })
+	st := snap.Status[0]
+	if !st.Up || st.Errors[probe.ProblemChainTooLong] != 1 || st.Errors[probe.ProblemCRLFetch] != 0 || len(st.Errors) != len(probe.FailureReasons)+len(probe.ProblemReasons) {
+		t.Errorf("status %+v", st)
+	}
+}

@@ -1,0 +1,263 @@
+// Package web serves the request-driven endpoints: /probe (multi-target probing) and the
+// /certificates inventory page and its JSON.
+package web
+
+import (
+	"cmp"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+)
+
+var (
+	//go:embed certificates/page.html
+	pageHTML string
+	//go:embed certificates/style.css
+	pageCSS string
+	//go:embed certificates/filter.js
+	pageJS string
+
+	pageTmpl = template.Must(template.New("certificates").Funcs(template.FuncMap{
+		"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"when":     when,
+		"days":     func(s int64) string { return fmt.Sprint(float64(s) / 86400) },
+		"daysLeft": daysLeft,
+		"join":     strings.Join,
+	}).Parse(pageHTML))
+
+	// The page's only style and script are the embedded ones: certificate fields are
+	// attacker-controlled, and even an escaping bug could then not run a script.
+	pageCSP = fmt.Sprintf("default-src 'none'; style-src 'sha256-%s'; script-src 'sha256-%s'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+		hash(pageCSS), hash(pageJS))
+)
+
+func hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// CertificatesHandler serves the inventory page (/certificates) and, when json is set, the
+// same rows as JSON (/certificates.json). Both take the same query parameters, documented in
+// docs/certificates.md: q, severity, source, leaf, sort, order.
+func CertificatesHandler(report func() inventory.Report, asJSON bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "Only GET requests allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		v, err := parseView(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rep := report()
+		rep.Certificates = v.apply(rep.Certificates)
+		rep.Summary = inventory.Summarize(rep.Certificates)
+		w.Header().Set("Cache-Control", "no-store")
+		if asJSON {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(rep) // a failed write is the client's disconnect
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", pageCSP)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if err := pageTmpl.Execute(w, v.page(rep, r.URL.RawQuery)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+}
+
+// view is what the query asks for: a filter and an order.
+type view struct {
+	Q        string
+	Severity inventory.Severity // at least this
+	Source   string             // file, probe, or "" for both
+	Leaf     bool               // only rows the alerts judge
+	Sort     string
+	Order    string
+}
+
+// sortKeys are the sortable columns; each compares two rows ascending.
+var sortKeys = map[string]func(a, b inventory.Row) int{
+	"expiry":   func(a, b inventory.Row) int { return a.NotAfter.Compare(b.NotAfter) },
+	"severity": func(a, b inventory.Row) int { return cmp.Compare(a.Severity, b.Severity) },
+	"domain":   func(a, b inventory.Row) int { return cmp.Compare(strings.ToLower(a.Domain), strings.ToLower(b.Domain)) },
+	"issuer":   func(a, b inventory.Row) int { return cmp.Compare(strings.ToLower(a.Issuer), strings.ToLower(b.Issuer)) },
+	"location": func(a, b inventory.Row) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Path, b.Path), cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP))
+	},
+	"lineage": func(a, b inventory.Row) int { return cmp.Compare(a.Lineage, b.Lineage) },
+}
+
+func parseView(q url.Values) (view, error) {
+	v := view{Q: strings.TrimSpace(q.Get("q")), Source: q.Get("source"), Sort: cmp.Or(q.Get("sort"), "expiry"), Order: cmp.Or(q.Get("order"), "asc")}
+	if s := q.Get("severity"); s != "" {
+		if err := v.Severity.UnmarshalText([]byte(s)); err != nil {
+			return v, err
+		}
+	}
+	switch v.Source {
+	case "", "file", "probe":
+	default:
+		return v, fmt.Errorf("unknown source %q (file or probe)", v.Source)
+	}
+	switch l := q.Get("leaf"); l {
+	case "", "0", "false":
+	case "1", "true":
+		v.Leaf = true
+	default:
+		return v, fmt.Errorf("leaf must be 1 or 0, not %q", l)
+	}
+	if sortKeys[v.Sort] == nil {
+		keys := make([]string, 0, len(sortKeys))
+		for k := range sortKeys {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return v, fmt.Errorf("unknown sort %q (one of %s)", v.Sort, strings.Join(keys, ", "))
+	}
+	if v.Order != "asc" && v.Order != "desc" {
+		return v, fmt.Errorf("order must be asc or desc, not %q", v.Order)
+	}
+	return v, nil
+}
+
+// apply filters and sorts rows (already soonest expiry first, which breaks ties).
+func (v view) apply(rows []inventory.Row) []inventory.Row {
+	q := strings.ToLower(v.Q)
+	out := []inventory.Row{}
+	for _, r := range rows {
+		if r.Severity < v.Severity || v.Source != "" && r.Source != v.Source || v.Leaf && !r.Judged ||
+			q != "" && !strings.Contains(searchText(r), q) {
+			continue
+		}
+		out = append(out, r)
+	}
+	less := sortKeys[v.Sort]
+	slices.SortStableFunc(out, func(a, b inventory.Row) int {
+		if v.Order == "desc" {
+			return less(b, a)
+		}
+		return less(a, b)
+	})
+	return out
+}
+
+func searchText(r inventory.Row) string {
+	return strings.ToLower(strings.Join(append([]string{r.Domain, r.Subject, r.Issuer, r.Serial, r.Path,
+		r.Lineage, r.Target, r.IP, r.Chain.Reason}, append(r.SANs, r.Problems...)...), "\n"))
+}
+
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+type column struct {
+	Label, Href, Arrow, AriaSort string
+	Active                       bool
+}
+
+type pageData struct {
+	R                   inventory.Report
+	Rows                []inventory.Row
+	Down                []inventory.SourceState
+	Q, Sort, Order      string
+	Leaf                bool
+	Query               string
+	Severities, Sources []option
+	Columns             []column
+	CSS                 template.CSS
+	JS                  template.JS
+}
+
+func (v view) page(rep inventory.Report, rawQuery string) pageData {
+	d := pageData{R: rep, Rows: rep.Certificates, Q: v.Q, Sort: v.Sort, Order: v.Order, Leaf: v.Leaf,
+		CSS: template.CSS(pageCSS), JS: template.JS(pageJS)}
+	if rawQuery != "" {
+		d.Query = "?" + rawQuery
+	}
+	for _, s := range rep.Sources {
+		if !s.Up {
+			d.Down = append(d.Down, s)
+		}
+	}
+	for _, s := range []inventory.Severity{inventory.OK, inventory.Warning, inventory.Critical, inventory.Expired} {
+		label := s.String()
+		if s == inventory.OK {
+			label = "any"
+		}
+		d.Severities = append(d.Severities, option{Value: s.String(), Label: label, Selected: s == v.Severity})
+	}
+	for _, s := range [][2]string{{"", "all"}, {"file", "files"}, {"probe", "probes"}} {
+		d.Sources = append(d.Sources, option{Value: s[0], Label: s[1], Selected: s[0] == v.Source})
+	}
+	for _, c := range [][2]string{{"Days left", "expiry"}, {"Domain", "domain"}, {"Where", "location"}, {"Issuer", "issuer"},
+		{"Not after", "expiry"}, {"Chain", ""}, {"Revocation", ""}, {"Renewal", "lineage"}, {"Problems", "severity"}} {
+		col := column{Label: c[0]}
+		if c[1] != "" {
+			order := "asc"
+			if c[1] == "severity" {
+				order = "desc" // worst first is what one wants from a first click
+			}
+			if c[1] == v.Sort && c[0] != "Not after" {
+				col.Active = true
+				col.AriaSort, col.Arrow = "ascending", " ▲"
+				if v.Order == "desc" {
+					col.AriaSort, col.Arrow = "descending", " ▼"
+				}
+				order = map[string]string{"asc": "desc", "desc": "asc"}[v.Order]
+			}
+			col.Href = v.link(c[1], order)
+		}
+		d.Columns = append(d.Columns, col)
+	}
+	return d
+}
+
+// link keeps the filter and changes the order.
+func (v view) link(sort, order string) string {
+	q := url.Values{"sort": {sort}, "order": {order}}
+	if v.Q != "" {
+		q.Set("q", v.Q)
+	}
+	if v.Severity != inventory.OK {
+		q.Set("severity", v.Severity.String())
+	}
+	if v.Source != "" {
+		q.Set("source", v.Source)
+	}
+	if v.Leaf {
+		q.Set("leaf", "1")
+	}
+	return "/certificates?" + q.Encode()
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func daysLeft(d float64) string {
+	if d < 0 {
+		return fmt.Sprintf("expired %.1f days ago", math.Abs(d))
+	}
+	return fmt.Sprintf("%.1f days", d)
+}
