@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/check"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/check"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/demo"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
 )

@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
 // Failure reasons, the `reason` label of cert_probe_failure and probe_failure.

@@ -15,9 +15,9 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/demo"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")

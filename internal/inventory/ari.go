@@ -3,9 +3,9 @@ package inventory
 import (
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 )
 
 // ARISubjects is the certificates the ARI source asks about: the local files whose CA is

@@ -14,9 +14,9 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
 )
 
 // TestDriftNginx: a real nginx serves a certbot-style lineage. Renewed on disk without a

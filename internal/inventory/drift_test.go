@@ -6,9 +6,9 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
 )
 
 func servedSnapshot(at time.Time, chains ...certs.Chain) *targets.Snapshot {

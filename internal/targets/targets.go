@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )

@@ -20,8 +20,8 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
 var pageNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
