@@ -19,6 +19,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/check"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/demo"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/registry"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
 )
 
@@ -75,7 +76,7 @@ func run(args []string) int {
 				defer stop()
 				ctx, cancel := context.WithTimeout(ctx, *checkTimeout)
 				defer cancel()
-				return check.Run(ctx, cfg, check.Options{Thresholds: th, JSON: *checkOutput == "json", All: *checkAll, Now: time.Now, Logger: logger}, os.Stdout)
+				return check.Run(ctx, cfg, registry.Sources, check.Options{Thresholds: th, JSON: *checkOutput == "json", All: *checkAll, Now: time.Now, Logger: logger}, os.Stdout)
 			}
 		}
 		fmt.Printf("CERTIFICATES UNKNOWN - %v\n", err)
@@ -91,10 +92,10 @@ func run(args []string) int {
 		w.Announce(os.Stdout, *webFlags.WebListenAddresses)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return serve(ctx, server.ConfigSource{File: w.Config}, webFlags, server.HTTPOptions{EnablePprof: *enablePprof}, logger)
+		return server.Serve(ctx, server.ConfigSource{File: w.Config}, registry.Sources, webFlags, server.HTTPOptions{EnablePprof: *enablePprof}, logger)
 	default:
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return serve(ctx, src, webFlags, server.HTTPOptions{EnablePprof: *enablePprof}, logger)
+		return server.Serve(ctx, src, registry.Sources, webFlags, server.HTTPOptions{EnablePprof: *enablePprof}, logger)
 	}
 }

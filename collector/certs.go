@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
 // certLabels are shared by every certificate series, so that two certificates never collide.
@@ -70,15 +71,13 @@ func chanEmitter(ch chan<- prometheus.Metric) emitter {
 	}
 }
 
-// collectChains emits the certificate and chain series of chains; now is the scrape time.
-func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.Time, j joins) {
-	if j.written {
-		return
-	}
+// collectChains emits the certificate and chain series of chains; now is the scrape time and
+// v the joins (nil: none).
+func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.Time, v *inventory.View) {
 	emit := chanEmitter(ch)
 	scratch := make([]string, 0, scratchLabels)
 	for i := range chains {
-		collectChain(emit, nil, &chains[i], now, j, scratch)
+		collectChain(emit, nil, &chains[i], now, v, scratch)
 	}
 }
 
@@ -89,23 +88,23 @@ const scratchLabels = 16
 // family alone. WriteChains goes family by family, and computing every family's labels and
 // values on each of its twelve passes was half of a scrape. scratch (capacity scratchLabels)
 // backs every label value list: emit copies what it keeps, so a scrape allocates it once.
-func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, j joins, scratch []string) {
+func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *inventory.View, scratch []string) {
 	want := func(f *family) bool { return only == nil || only == f }
 	loc := c.Location
 	cl := append(scratch[:0], loc.Source, loc.Path, loc.Lineage, loc.Target, loc.IP)
 	if len(c.Certs) > 0 {
 		if want(chainVerified) {
-			emit(chainVerified, b2f(c.Verify.OK()), append(cl, c.Verify.Reason)...)
+			emit(chainVerified, Bool(c.Verify.OK()), append(cl, c.Verify.Reason)...)
 		}
 		if want(chainExpiry) {
-			emit(chainExpiry, unix(c.Verify.ChainExpiry), cl...)
+			emit(chainExpiry, Unix(c.Verify.ChainExpiry), cl...)
 		}
 	}
 	if want(chainLength) {
 		emit(chainLength, float64(len(c.Certs)), cl...)
 	}
 	if c.KeyMatch != nil && want(keyMatch) {
-		emit(keyMatch, b2f(*c.KeyMatch), cl...)
+		emit(keyMatch, Bool(*c.KeyMatch), cl...)
 	}
 	if c.DuplicateLineage && want(lineageDup) {
 		emit(lineageDup, 1, cl...)
@@ -119,31 +118,31 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, j j
 			emit(certExpiry, x.NotAfter.Sub(now).Seconds(), l...)
 		}
 		if want(certNotAfter) {
-			emit(certNotAfter, unix(x.NotAfter), l...)
+			emit(certNotAfter, Unix(x.NotAfter), l...)
 		}
 		if want(certNotBefore) {
-			emit(certNotBefore, unix(x.NotBefore), l...)
+			emit(certNotBefore, Unix(x.NotBefore), l...)
 		}
 		if want(certLifetime) {
 			emit(certLifetime, x.Lifetime().Seconds(), l...)
 		}
 		if want(certRenewalDue) {
-			emit(certRenewalDue, unix(j.ari.RenewalDue(x)), l...)
+			emit(certRenewalDue, Unix(v.RenewalDue(x)), l...)
 		}
 		if want(certStaging) {
-			emit(certStaging, b2f(j.isStaging(x, loc)), l...)
+			emit(certStaging, Bool(v.Staging(x, loc)), l...)
 		}
 		if want(certInfo) {
 			emit(certInfo, 1, append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
-				strconv.FormatBool(x.IsCA), strconv.FormatBool(j.isStaging(x, loc)))...)
+				strconv.FormatBool(x.IsCA), strconv.FormatBool(v.Staging(x, loc)))...)
 		}
 		if i == 0 && c.Revocation != nil {
 			r := c.Revocation
 			if want(certRevoked) {
-				emit(certRevoked, b2f(r.Revoked), append(l, r.Method)...)
+				emit(certRevoked, Bool(r.Revoked), append(l, r.Method)...)
 			}
 			if want(certRevChecked) {
-				emit(certRevChecked, unix(r.CheckedAt), append(l, r.Method)...)
+				emit(certRevChecked, Unix(r.CheckedAt), append(l, r.Method)...)
 			}
 		}
 	}
@@ -173,14 +172,16 @@ func cut(s string, limit int) string {
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
-func b2f(b bool) float64 {
+// Bool is a boolean sample value.
+func Bool(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
 }
 
-func unix(t time.Time) float64 {
+// Unix is a timestamp sample value; 0 for the zero time.
+func Unix(t time.Time) float64 {
 	if t.IsZero() {
 		return 0
 	}
@@ -197,4 +198,4 @@ type Chains struct {
 func (Chains) Describe(chan<- *prometheus.Desc) {}
 
 // Collect emits the certificate and chain series.
-func (c Chains) Collect(ch chan<- prometheus.Metric) { collectChains(ch, c.Chains, c.Now, joins{}) }
+func (c Chains) Collect(ch chan<- prometheus.Metric) { collectChains(ch, c.Chains, c.Now, nil) }

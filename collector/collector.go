@@ -1,4 +1,6 @@
-// Package collector renders the inventory's snapshots as Prometheus metrics; it does no I/O.
+// Package collector renders the inventory as Prometheus metrics; it does no I/O. It owns the
+// families every source shares (certificates, chains, renewals, drift, source health); a
+// source's own families come with its snapshot (source.Snapshot.Metrics).
 package collector
 
 import (
@@ -7,28 +9,28 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Collector emits const metrics from the latest snapshots, so a scrape never waits on disk or
 // network, and cert_expiry_seconds is computed at scrape time.
 type Collector struct {
-	inv *inventory.Inventory
-	now func() time.Time
+	store *inventory.Store
+	now   func() time.Time
 	// withoutChains leaves the certificate and chain series to WriteChains.
 	withoutChains bool
 }
 
-// New returns a collector over inv.
-func New(inv *inventory.Inventory, now func() time.Time) *Collector {
-	return &Collector{inv: inv, now: now}
+// New returns a collector over store.
+func New(store *inventory.Store, now func() time.Time) *Collector {
+	return &Collector{store: store, now: now}
 }
 
-// WithoutChains returns a collector of every series but the certificate and chain series of
-// the files and targets sources, for a /metrics handler that writes those with WriteChains.
+// WithoutChains returns a collector of every series but the certificate and chain series, for
+// a /metrics handler that writes those with WriteChains.
 func (c *Collector) WithoutChains() *Collector {
-	return &Collector{inv: c.inv, now: c.now, withoutChains: true}
+	return &Collector{store: c.store, now: c.now, withoutChains: true}
 }
 
 // Describe sends nothing: series depend on what the sources found, so the collector is unchecked.
@@ -36,22 +38,18 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect emits every source's series and the sources' health.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	v := c.inv.View()
+	v := c.store.View()
 	now := c.now()
-	j := joins{ari: v.ARI, staging: v.StagingLineages(), written: c.withoutChains}
-	if v.Files != nil {
-		collectFiles(ch, v.Files, now, j)
+	for _, s := range v.Snapshots {
+		if !c.withoutChains {
+			collectChains(ch, s.Chains, now, v)
+		}
+		collectRenewals(ch, s.Renewals)
+		if s.Metrics != nil {
+			s.Metrics(ch)
+		}
 	}
-	if v.Targets != nil {
-		collectTargets(ch, v.Targets, now, j)
-	}
-	if v.ARI != nil {
-		collectARI(ch, v.ARI)
-	}
-	collectDrift(ch, v.Drift, now)
-	if v.Certbot != nil {
-		collectCertbot(ch, v.Certbot)
-	}
+	collectDrift(ch, v.Drift)
 	collectHealth(ch, v.Statuses())
 }
 
@@ -61,13 +59,13 @@ var (
 	errorsTotal       = prometheus.NewDesc("cert_expiry_exporter_errors_total", "Errors by source and fixed reason.", []string{"source", "reason"}, nil)
 )
 
-func collectHealth(ch chan<- prometheus.Metric, statuses []health.Status) {
+func collectHealth(ch chan<- prometheus.Metric, statuses []source.Status) {
 	// Several instances of one source (e.g. two targets) share the error counters of the source.
 	errs := map[string]map[string]uint64{}
 	for _, s := range statuses {
-		ch <- prometheus.MustNewConstMetric(sourceUp, prometheus.GaugeValue, b2f(s.Up), s.Source, s.Name)
+		ch <- prometheus.MustNewConstMetric(sourceUp, prometheus.GaugeValue, Bool(s.Up), s.Source, s.Name)
 		if !s.LastSuccess.IsZero() {
-			ch <- prometheus.MustNewConstMetric(sourceLastSuccess, prometheus.GaugeValue, unix(s.LastSuccess), s.Source, s.Name)
+			ch <- prometheus.MustNewConstMetric(sourceLastSuccess, prometheus.GaugeValue, Unix(s.LastSuccess), s.Source, s.Name)
 		}
 		if errs[s.Source] == nil {
 			errs[s.Source] = map[string]uint64{}
@@ -84,6 +82,21 @@ func collectHealth(ch chan<- prometheus.Metric, statuses []health.Status) {
 	for _, s := range srcs {
 		for r, n := range errs[s] {
 			ch <- prometheus.MustNewConstMetric(errorsTotal, prometheus.CounterValue, float64(n), s, r)
+		}
+	}
+}
+
+var certRenewalFailure = prometheus.NewDesc("cert_renewal_failure",
+	"1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.",
+	[]string{"lineage", "domain", "reason"}, nil)
+
+// collectRenewals emits cert_renewal_failure: no series before the first attempt, 0 with
+// reason "none" after a success, 1 with the reason after a failure.
+func collectRenewals(ch chan<- prometheus.Metric, renewals []source.Renewal) {
+	for i := range renewals {
+		r := &renewals[i]
+		if r.Reason != "" {
+			ch <- prometheus.MustNewConstMetric(certRenewalFailure, prometheus.GaugeValue, Bool(r.Failed()), r.Lineage, r.Domain, r.Reason)
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
@@ -12,9 +10,9 @@ var servedOutdated = prometheus.NewDesc("cert_served_outdated",
 	"1 when the endpoint serves an older certificate than a local file with the same names holds, for longer than drift.grace_period; 0 while it matches.",
 	[]string{"target", "ip", "path", "lineage", "domain"}, nil)
 
-// collectDrift emits the served-vs-disk join; the grace is compared with the scrape time.
-func collectDrift(ch chan<- prometheus.Metric, drift []inventory.Drift, now time.Time) {
+// collectDrift emits the served-vs-disk join.
+func collectDrift(ch chan<- prometheus.Metric, drift []inventory.Drift) {
 	for _, d := range drift {
-		ch <- prometheus.MustNewConstMetric(servedOutdated, prometheus.GaugeValue, b2f(d.Outdated(now)), d.Target, d.IP, d.Path, d.Lineage, d.Domain)
+		ch <- prometheus.MustNewConstMetric(servedOutdated, prometheus.GaugeValue, Bool(d.Outdated), d.Target, d.IP, d.Path, d.Lineage, d.Domain)
 	}
 }

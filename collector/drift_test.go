@@ -18,11 +18,11 @@ func TestDriftGolden(t *testing.T) {
 	drift := []inventory.Drift{
 		{Target: "a.example:443", IP: "127.0.0.1", Path: "/etc/letsencrypt/live/a/fullchain.pem", Lineage: "a", Domain: "a.example"},
 		{Target: "b.example:443", IP: "127.0.0.1", Path: "/etc/letsencrypt/live/b/fullchain.pem", Lineage: "b", Domain: "b.example",
-			Since: now.Add(-30 * time.Minute), OutdatedAt: now.Add(30 * time.Minute)},
+			Since: now.Add(-30 * time.Minute)},
 		{Target: "c.example:443", IP: "::1", Path: "/srv/c.pem", Domain: "c.example",
-			Since: now.Add(-2 * time.Hour), OutdatedAt: now.Add(-time.Hour)},
+			Since: now.Add(-2 * time.Hour), Outdated: true},
 	}
-	c := funcCollector(func(ch chan<- prometheus.Metric) { collectDrift(ch, drift, now) })
+	c := funcCollector(func(ch chan<- prometheus.Metric) { collectDrift(ch, drift) })
 	want := `
 # HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file with the same names holds, for longer than drift.grace_period; 0 while it matches.
 # TYPE cert_served_outdated gauge

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,7 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 type funcCollector func(ch chan<- prometheus.Metric)
@@ -16,10 +18,23 @@ type funcCollector func(ch chan<- prometheus.Metric)
 func (funcCollector) Describe(chan<- *prometheus.Desc)      {}
 func (f funcCollector) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
+// storeWith is a store holding snaps as published by sources s0, s1…
+func storeWith(snaps ...*source.Snapshot) *inventory.Store {
+	names := make([]string, len(snaps))
+	for i := range snaps {
+		names[i] = fmt.Sprintf("s%d", i)
+	}
+	store := inventory.New(names...)
+	for i, s := range snaps {
+		store.Restart(names[i], true)(s)
+	}
+	return store
+}
+
 func TestHealthGolden(t *testing.T) {
 	ok := time.Unix(1700000000, 0)
-	statuses := []health.Status{
-		{Source: "files", Name: "/etc/letsencrypt/live/*/fullchain.pem", Up: true, LastSuccess: ok, Errors: health.NewErrors("parse", "permission")},
+	statuses := []source.Status{
+		{Source: "files", Name: "/etc/letsencrypt/live/*/fullchain.pem", Up: true, LastSuccess: ok, Errors: source.NewErrors("parse", "permission")},
 		{Source: "targets", Name: "a:443", Up: true, LastSuccess: ok, Errors: map[string]uint64{"timeout": 1, "dns": 0}},
 		{Source: "targets", Name: "b:443", Up: false, Errors: map[string]uint64{"timeout": 2, "dns": 1}},
 	}

@@ -6,27 +6,17 @@ import (
 	"math"
 	"sort"
 	"strconv"
-
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
-// WriteChains writes the certificate and chain series of the files and targets sources (what
-// Collect leaves out WithoutChains) in the text exposition format, which OpenMetrics shares
+// WriteChains writes the certificate and chain series of every source (what Collect leaves
+// out WithoutChains) in the text exposition format, which OpenMetrics shares
 // for gauges. It is the /metrics fast path: these are nearly all the series, and going
 // through the registry costs a const metric, label pairs, sorting and re-encoding per series
 // (~1 KiB allocated each, 15 µs per certificate); this renders from the snapshots with one
 // reused line buffer, one pass per family so that each family's series stay together.
 func (c *Collector) WriteChains(w io.Writer) error {
-	v := c.inv.View()
+	v := c.store.View()
 	now := c.now()
-	j := joins{ari: v.ARI, staging: v.StagingLineages()}
-	var sets [][]certs.Chain // the chains collectFiles and collectTargets emit
-	if v.Files != nil {
-		sets = append(sets, v.Files.Chains)
-	}
-	if v.Targets != nil {
-		sets = append(sets, v.Targets.Chains())
-	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
 	scratch := make([]string, 0, scratchLabels)
@@ -41,9 +31,9 @@ func (c *Collector) WriteChains(w io.Writer) error {
 			line = f.appendSeries(line[:0], val, lv)
 			_, _ = bw.Write(line)
 		}
-		for _, chains := range sets {
-			for i := range chains {
-				collectChain(emit, f, &chains[i], now, j, scratch)
+		for _, s := range v.Snapshots {
+			for i := range s.Chains {
+				collectChain(emit, f, &s.Chains[i], now, v, scratch)
 			}
 		}
 	}

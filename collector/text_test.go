@@ -15,11 +15,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
 // TestWriteChains: the /metrics fast path writes exactly the certificate and chain series the
@@ -30,24 +27,20 @@ func TestWriteChains(t *testing.T) {
 	pki := testcerts.NewPKI("Text", now)
 	odd := pki.Leaf(testcerts.Options{CN: "quote\" back\\slash\nnewline", DNSNames: []string{"a.test", "b.test"}, Now: now})
 	leaf := pki.Leaf(testcerts.Options{CN: "www.text.test", Now: now})
-	inv := inventory.New()
-	inv.FilesPublisher(inv.Restart(inventory.Files, true))(&files.Snapshot{Chains: []certs.Chain{
+	stored := &source.Snapshot{Chains: []certs.Chain{
 		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/\"odd\"\\dir/ü.pem", Lineage: "odd-0001"},
 			Certs:            []certs.Cert{certs.New(odd.Cert), certs.New(pki.Intermediate.Cert)},
 			Verify:           certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: odd.Cert.NotAfter},
 			KeyMatch:         new(bool),
 			DuplicateLineage: true},
 		{Location: certs.Location{Source: certs.SourceFile, Path: "/empty.pem"}},
-	}})
+	}}
 	served := certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "www.text.test:443", IP: "127.0.0.1"},
 		Certs:      []certs.Cert{certs.New(leaf.Cert)},
 		Verify:     certs.VerifyResult{Reason: certs.ReasonUnknownAuthority},
 		Revocation: &certs.Revocation{Method: "crl", CheckedAt: now.Add(-time.Minute)}}
-	inv.TargetsPublisher(inv.Restart(inventory.Targets, true))(&targets.Snapshot{Probes: []*targets.Probe{
-		{Target: "www.text.test:443", Module: "tls", At: now, Result: probe.Result{Addrs: []probe.Addr{{IP: "127.0.0.1", Success: true, Chain: served}}}},
-	}})
 	clock := func() time.Time { return now }
-	c := New(inv, clock)
+	c := New(storeWith(stored, &source.Snapshot{Chains: []certs.Chain{served}}), clock)
 
 	var text bytes.Buffer
 	if err := c.WithoutChains().WriteChains(&text); err != nil {
@@ -137,9 +130,7 @@ func BenchmarkMetrics10k(b *testing.B) {
 		}
 		c.Verify = certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: leaves[i%100].NotAfter}
 	}
-	inv := inventory.New()
-	inv.FilesPublisher(inv.Restart(inventory.Files, true))(&files.Snapshot{Chains: chains})
-	c := New(inv, func() time.Time { return now })
+	c := New(storeWith(&source.Snapshot{Chains: chains}), func() time.Time { return now })
 	b.Run("WriteChains", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

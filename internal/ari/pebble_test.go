@@ -197,15 +197,14 @@ func TestPebble(t *testing.T) {
 
 	t0 := time.Now()
 	now := t0
-	var snap *Snapshot
 	src := New(func() []Subject { return subs }, Options{HTTPClient: httpClient},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now }, func(s *Snapshot) { snap = s })
-	src.pass(ctx)
-	if len(snap.Status) != 1 || !snap.Status[0].Up {
-		t.Fatalf("status: %+v", snap.Status)
+		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+	snap := src.pass(ctx)
+	if len(snap.status) != 1 || !snap.status[0].Up {
+		t.Fatalf("status: %+v", snap.status)
 	}
 	for _, s := range subs {
-		got, ok := snap.Lookup(s.Cert)
+		got, ok := snap.lookup(s.Cert)
 		if !ok {
 			t.Fatalf("%s: no window", s.Lineage)
 		}
@@ -232,15 +231,15 @@ func TestPebble(t *testing.T) {
 			revoked = s
 		}
 	}
-	before, _ := snap.Lookup(revoked.Cert)
+	before, _ := snap.lookup(revoked.Cert)
 	now = t0.Add(time.Hour) // within Pebble's Retry-After (6 h): no request, old window
-	src.pass(ctx)
-	if got, _ := snap.Lookup(revoked.Cert); got != before {
+	snap = src.pass(ctx)
+	if got, _ := snap.lookup(revoked.Cert); got != before {
 		t.Fatalf("window changed within Retry-After: %+v", got)
 	}
 	now = t0.Add(6 * time.Hour)
-	src.pass(ctx)
-	got, _ := snap.Lookup(revoked.Cert)
+	snap = src.pass(ctx)
+	got, _ := snap.lookup(revoked.Cert)
 	if wall := time.Now(); !got.End.Before(wall) || !got.Start.Before(wall) {
 		t.Fatalf("window after revocation %s – %s, want it in the past (before %s)", got.Start, got.End, wall)
 	}
@@ -248,7 +247,7 @@ func TestPebble(t *testing.T) {
 		if s.Lineage == revoked.Lineage {
 			continue
 		}
-		if w, _ := snap.Lookup(s.Cert); !w.Start.After(t0) {
+		if w, _ := snap.lookup(s.Cert); !w.Start.After(t0) {
 			t.Errorf("%s: window moved without revocation: %+v", s.Lineage, w)
 		}
 	}

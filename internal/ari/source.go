@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Subject is one certificate to ask about and the directory of the CA that issued it.
@@ -26,76 +26,48 @@ type Subject struct {
 	ID        string // CertID(Cert)
 }
 
-// Info is the latest window the CA suggested for one certificate.
-type Info struct {
-	Lineage   string `json:"lineage,omitempty"`
-	Domain    string `json:"domain"`
-	Serial    string `json:"serial"`
-	Directory string `json:"directory"`
-	Window
-	FetchedAt time.Time `json:"fetched_at"`
+// snapshot is the immutable result of one pass: the windows sorted by lineage, domain and
+// serial, one per certificate, and the health of each directory.
+type snapshot struct {
+	windows []source.Window
+	status  []source.Status
+	byCert  map[certs.Key]int
 }
 
-// Snapshot is the immutable result of one pass.
-type Snapshot struct {
-	Windows []Info // sorted by lineage, domain, serial; one per certificate
-	Status  []health.Status
-	byCert  map[certKey]int
-}
-
-// certKey identifies a certificate the way its CA does: issuer key and serial.
-type certKey struct{ aki, serial string }
-
-func keyOf(c certs.Cert) certKey { return certKey{c.AuthorityKeyID, c.SerialDER} }
-
-// Entry is a window and the certificate it is for.
-type Entry struct {
-	Cert certs.Cert
-	Info Info
-}
-
-// NewSnapshot sorts the windows by lineage, domain and serial and indexes them by certificate.
+// newSnapshot sorts the windows by lineage, domain and serial and indexes them by certificate.
 // A certificate seen twice, or two certificates with the same labels (equal serials from two
 // CAs), keep the first window: each series must stay unique.
-func NewSnapshot(entries []Entry, status []health.Status) *Snapshot {
-	entries = slices.Clone(entries)
-	slices.SortStableFunc(entries, func(a, b Entry) int {
-		return cmp.Or(cmp.Compare(a.Info.Lineage, b.Info.Lineage), cmp.Compare(a.Info.Domain, b.Info.Domain), cmp.Compare(a.Info.Serial, b.Info.Serial))
+func newSnapshot(windows []source.Window, status []source.Status) *snapshot {
+	windows = slices.Clone(windows)
+	slices.SortStableFunc(windows, func(a, b source.Window) int {
+		return cmp.Or(cmp.Compare(a.Lineage, b.Lineage), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Serial, b.Serial))
 	})
-	snap := &Snapshot{Status: status, byCert: make(map[certKey]int, len(entries))}
-	for _, e := range entries {
-		k := keyOf(e.Cert)
-		if _, dup := snap.byCert[k]; dup {
+	snap := &snapshot{status: status, byCert: make(map[certs.Key]int, len(windows))}
+	for _, w := range windows {
+		if _, dup := snap.byCert[w.Cert]; dup {
 			continue
 		}
-		if n := len(snap.Windows); n > 0 && sameLabels(snap.Windows[n-1], e.Info) {
+		if n := len(snap.windows); n > 0 && sameLabels(snap.windows[n-1], w) {
 			continue
 		}
-		snap.byCert[k] = len(snap.Windows)
-		snap.Windows = append(snap.Windows, e.Info)
+		snap.byCert[w.Cert] = len(snap.windows)
+		snap.windows = append(snap.windows, w)
 	}
 	return snap
 }
 
-// Lookup returns the window of c, wherever c was seen (file or probe).
-func (s *Snapshot) Lookup(c certs.Cert) (Info, bool) {
-	if s == nil || c.AuthorityKeyID == "" {
-		return Info{}, false
-	}
-	i, ok := s.byCert[keyOf(c)]
+// lookup returns the window of c.
+func (s *snapshot) lookup(c certs.Cert) (source.Window, bool) {
+	i, ok := s.byCert[c.Key()]
 	if !ok {
-		return Info{}, false
+		return source.Window{}, false
 	}
-	return s.Windows[i], true
+	return s.windows[i], true
 }
 
-// RenewalDue is when c should be renewed: the start of the CA's window when it gave one, else
-// NotBefore + 2/3 of the lifetime. Metrics, alerts and the inventory page all use it.
-func (s *Snapshot) RenewalDue(c certs.Cert) time.Time {
-	if w, ok := s.Lookup(c); ok {
-		return w.Start
-	}
-	return c.RenewalDue()
+// source is the snapshot as every source publishes it, with the ARI window series.
+func (s *snapshot) source() *source.Snapshot {
+	return &source.Snapshot{Windows: s.windows, Status: s.status, Metrics: s.collect, State: s}
 }
 
 // Options tune a Source; zero values take the defaults.
@@ -113,12 +85,11 @@ type Source struct {
 	interval time.Duration
 	logger   *slog.Logger
 	now      func() time.Time
-	publish  func(*Snapshot)
 }
 
 // New returns a source. subjects is called on every pass (cheap: an in-memory join of the
 // other sources' snapshots).
-func New(subjects func() []Subject, opts Options, logger *slog.Logger, now func() time.Time, publish func(*Snapshot)) *Source {
+func New(subjects func() []Subject, opts Options, logger *slog.Logger, now func() time.Time) *Source {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{}
 	}
@@ -135,19 +106,20 @@ func New(subjects func() []Subject, opts Options, logger *slog.Logger, now func(
 		interval: opts.Interval,
 		logger:   logger,
 		now:      now,
-		publish:  publish,
 	}
 }
 
 // Run makes a pass at start and every interval until ctx ends. A new certificate is asked
 // about within one interval of its file being published.
-func (s *Source) Run(ctx context.Context) {
+func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	// Publish at once: readiness must not wait on a remote CA.
-	s.publish(NewSnapshot(nil, nil))
+	publish(newSnapshot(nil, nil).source())
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
-		s.pass(ctx)
+		if snap := s.pass(ctx); ctx.Err() == nil {
+			publish(snap.source())
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -156,8 +128,11 @@ func (s *Source) Run(ctx context.Context) {
 	}
 }
 
-// pass sends the requests that are due and publishes the windows of the current subjects.
-func (s *Source) pass(ctx context.Context) {
+// Once makes one pass: the windows of the current subjects.
+func (s *Source) Once(ctx context.Context) *source.Snapshot { return s.pass(ctx).source() }
+
+// pass sends the requests that are due and returns the windows of the current subjects.
+func (s *Source) pass(ctx context.Context) *snapshot {
 	subs := s.subjects()
 	byDir := map[string][]Subject{}
 	for _, sub := range subs {
@@ -170,12 +145,12 @@ func (s *Source) pass(ctx context.Context) {
 	sort.Strings(dirs)
 	for _, d := range dirs {
 		if ctx.Err() != nil {
-			return
+			break
 		}
 		s.refreshDirectory(ctx, d, byDir[d])
 	}
 	s.cache.prune(subs)
-	s.publish(s.cache.snapshot(subs, dirs))
+	return s.cache.snapshot(subs, dirs)
 }
 
 func (s *Source) refreshDirectory(ctx context.Context, dir string, subs []Subject) {
@@ -283,7 +258,7 @@ func (c *cache) dir(dir string) dirState {
 func (c *cache) dirLocked(dir string) *dirState {
 	d := c.dirs[dir]
 	if d == nil {
-		d = &dirState{errors: health.NewErrors(Reasons...)}
+		d = &dirState{errors: source.NewErrors(Reasons...)}
 		c.dirs[dir] = d
 	}
 	return d
@@ -358,10 +333,10 @@ func (c *cache) prune(subs []Subject) {
 
 // snapshot renders the windows of subs and the health of each directory: up while the
 // directory and every certificate's last request worked.
-func (c *cache) snapshot(subs []Subject, dirs []string) *Snapshot {
+func (c *cache) snapshot(subs []Subject, dirs []string) *snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var entries []Entry
+	var windows []source.Window
 	failing := map[string]bool{}
 	for _, s := range subs {
 		st := c.certs[cacheKey{s.Directory, s.ID}]
@@ -372,27 +347,27 @@ func (c *cache) snapshot(subs []Subject, dirs []string) *Snapshot {
 			failing[s.Directory] = true
 		}
 		if !st.fetchedAt.IsZero() {
-			entries = append(entries, Entry{Cert: s.Cert, Info: Info{
-				Lineage: s.Lineage, Domain: s.Cert.Domain, Serial: s.Cert.Serial, Directory: s.Directory,
-				Window: st.window, FetchedAt: st.fetchedAt,
-			}})
+			windows = append(windows, source.Window{
+				Cert: s.Cert.Key(), Lineage: s.Lineage, Domain: s.Cert.Domain, Serial: s.Cert.Serial, Directory: s.Directory,
+				Start: st.window.Start, End: st.window.End, ExplanationURL: st.window.ExplanationURL, FetchedAt: st.fetchedAt,
+			})
 		}
 	}
-	var status []health.Status
+	var status []source.Status
 	for _, dir := range dirs {
 		d := c.dirLocked(dir)
 		errs := make(map[string]uint64, len(d.errors))
 		for r, n := range d.errors {
 			errs[r] = n
 		}
-		status = append(status, health.Status{
+		status = append(status, source.Status{
 			Source: "ari", Name: dir, Up: d.failures == 0 && d.renewalInfo != "" && !failing[dir],
 			LastSuccess: d.lastSuccess, Errors: errs,
 		})
 	}
-	return NewSnapshot(entries, status)
+	return newSnapshot(windows, status)
 }
 
-func sameLabels(a, b Info) bool {
+func sameLabels(a, b source.Window) bool {
 	return a.Lineage == b.Lineage && a.Domain == b.Domain && a.Serial == b.Serial
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -81,7 +81,7 @@ func window(retryAfter, start, end string) func(w http.ResponseWriter, id string
 type harness struct {
 	src  *Source
 	now  time.Time
-	last *Snapshot
+	last *snapshot
 	sub  Subject
 }
 
@@ -96,23 +96,22 @@ func newHarness(t *testing.T, ca *fakeCA, timeout time.Duration) *harness {
 	h.sub = Subject{Cert: leaf, Lineage: "www.example.org", Directory: ca.srv.URL + "/dir", ID: id}
 	h.src = New(func() []Subject { return []Subject{h.sub} },
 		Options{HTTPClient: ca.srv.Client(), Timeout: timeout},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return h.now },
-		func(s *Snapshot) { h.last = s })
+		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return h.now })
 	return h
 }
 
 func (h *harness) pass(t *testing.T, at time.Duration) {
 	t.Helper()
 	h.now = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC).Add(at)
-	h.src.pass(context.Background())
+	h.last = h.src.pass(context.Background())
 }
 
-func (h *harness) status(t *testing.T) health.Status {
+func (h *harness) status(t *testing.T) source.Status {
 	t.Helper()
-	if len(h.last.Status) != 1 {
-		t.Fatalf("status: %+v", h.last.Status)
+	if len(h.last.status) != 1 {
+		t.Fatalf("status: %+v", h.last.status)
 	}
-	return h.last.Status[0]
+	return h.last.status[0]
 }
 
 // TestSourceRetryAfter: one request per certificate per Retry-After, clamped.
@@ -144,10 +143,10 @@ func TestSourceRetryAfter(t *testing.T) {
 			if n, want := ca.count("/dir"), 1+int(tc.wait/directoryTTL); n != want {
 				t.Fatalf("directory requests = %d, want %d (cached for a day)", n, want)
 			}
-			want := Info{Lineage: "www.example.org", Domain: "www.example.org", Serial: h.sub.Cert.Serial, Directory: ca.srv.URL + "/dir",
-				Window: Window{time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 5, 3, 0, 0, 0, 0, time.UTC), "https://ca.example/why"}, FetchedAt: h.now}
-			got, ok := h.last.Lookup(h.sub.Cert)
-			if !ok || got != want || len(h.last.Windows) != 1 {
+			want := source.Window{Cert: h.sub.Cert.Key(), Lineage: "www.example.org", Domain: "www.example.org", Serial: h.sub.Cert.Serial, Directory: ca.srv.URL + "/dir",
+				Start: time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2025, 5, 3, 0, 0, 0, 0, time.UTC), ExplanationURL: "https://ca.example/why", FetchedAt: h.now}
+			got, ok := h.last.lookup(h.sub.Cert)
+			if !ok || got != want || len(h.last.windows) != 1 {
 				t.Fatalf("Lookup = %+v %v, want %+v", got, ok, want)
 			}
 			if st := h.status(t); !st.Up || !st.LastSuccess.Equal(h.now) {
@@ -184,7 +183,7 @@ func TestSourceFailures(t *testing.T) {
 			h := newHarness(t, ca, 200*time.Millisecond)
 			riPath := "/ri/" + h.sub.ID
 			h.pass(t, 0)
-			first, _ := h.last.Lookup(h.sub.Cert)
+			first, _ := h.last.lookup(h.sub.Cert)
 			ca.set(tc.answer)
 			ca.mu.Lock()
 			ca.stall = tc.answer == nil
@@ -194,7 +193,7 @@ func TestSourceFailures(t *testing.T) {
 			if st.Up || st.Errors[tc.reason] != 1 || len(st.Errors) != len(Reasons) {
 				t.Fatalf("status after failure: %+v", st)
 			}
-			if got, ok := h.last.Lookup(h.sub.Cert); !ok || got != first {
+			if got, ok := h.last.lookup(h.sub.Cert); !ok || got != first {
 				t.Fatalf("window after failure = %+v, want the last good %+v", got, first)
 			}
 			ca.set(good)
@@ -223,7 +222,7 @@ func TestSourceDirectoryFailures(t *testing.T) {
 		ca.dir = func(w http.ResponseWriter) { io.WriteString(w, `{"newNonce":"x"}`) }
 		h := newHarness(t, ca, time.Second)
 		h.pass(t, 0)
-		if st := h.status(t); st.Up || st.Errors[ReasonNoRenewalInfo] != 1 || len(h.last.Windows) != 0 {
+		if st := h.status(t); st.Up || st.Errors[ReasonNoRenewalInfo] != 1 || len(h.last.windows) != 0 {
 			t.Fatalf("snapshot: %+v", h.last)
 		}
 		h.pass(t, 30*time.Second)
@@ -250,12 +249,12 @@ func TestSourcePrune(t *testing.T) {
 	h := newHarness(t, ca, time.Second)
 	h.pass(t, 0)
 	cache := h.src.cache
-	if len(cache.certs) != 1 || len(cache.dirs) != 1 || len(h.last.Windows) != 1 {
+	if len(cache.certs) != 1 || len(cache.dirs) != 1 || len(h.last.windows) != 1 {
 		t.Fatalf("after a pass: %d certs, %d dirs, snapshot %+v", len(cache.certs), len(cache.dirs), h.last)
 	}
 	h.src.subjects = func() []Subject { return nil }
 	h.pass(t, time.Minute)
-	if len(cache.certs) != 0 || len(cache.dirs) != 0 || len(h.last.Windows) != 0 || len(h.last.Status) != 0 {
+	if len(cache.certs) != 0 || len(cache.dirs) != 0 || len(h.last.windows) != 0 || len(h.last.status) != 0 {
 		t.Fatalf("cache not pruned: %d certs, %d dirs, snapshot %+v", len(cache.certs), len(cache.dirs), h.last)
 	}
 }
@@ -266,11 +265,10 @@ func TestSourceRun(t *testing.T) {
 	ca := newFakeCA(t)
 	ca.set(window("3600", "2025-05-01T00:00:00Z", "2025-05-03T00:00:00Z"))
 	h := newHarness(t, ca, time.Second)
-	snaps := make(chan *Snapshot, 10)
-	h.src.publish = func(s *Snapshot) { snaps <- s }
+	snaps := make(chan *source.Snapshot, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { h.src.Run(ctx); close(done) }()
+	go func() { h.src.Run(ctx, func(s *source.Snapshot) { snaps <- s }); close(done) }()
 	if first := <-snaps; len(first.Windows) != 0 || len(first.Status) != 0 {
 		t.Fatalf("first snapshot: %+v", first)
 	}

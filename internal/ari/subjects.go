@@ -6,7 +6,6 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 )
 
 // Subjects picks the certificates to ask about from the local files: the leaf of each file
@@ -20,7 +19,7 @@ func Subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, n
 	var out []Subject
 	for i := range chains {
 		ch := &chains[i]
-		if ch.Source != certs.SourceFile || len(ch.Certs) == 0 {
+		if ch.Source == certs.SourceProbe || len(ch.Certs) == 0 {
 			continue
 		}
 		leaf := ch.Certs[0]
@@ -57,7 +56,7 @@ func Subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, n
 func directoryFor(loc certs.Location, servers map[string]string, cfg config.ARI) string {
 	for _, d := range cfg.Directories {
 		for _, p := range d.Paths {
-			if files.MatchPath(p, loc.Path) {
+			if config.MatchGlob(p, loc.Path) {
 				return d.Directory
 			}
 		}

@@ -18,7 +18,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
 
@@ -43,10 +43,9 @@ var (
 // Source follows one certbot installation. Run owns all state; publish receives immutable
 // snapshots, so a scrape never waits on the log.
 type Source struct {
-	cfg     config.Certbot
-	log     *slog.Logger
-	now     func() time.Time
-	publish func(*Snapshot)
+	cfg config.Certbot
+	log *slog.Logger
+	now func() time.Time
 
 	lr       *lineReader
 	asm      *logparse.Assembler
@@ -61,36 +60,48 @@ type Source struct {
 	// fold.Dropped + asm.Cut already logged.
 	forgotten, droppedSeen uint64
 
-	logHealth, renewalHealth health.Status
+	logHealth, renewalHealth source.Status
 	logErr, renewalErr       string // current error reason, to count and log state changes once
 }
 
 // New prepares a Source; Run starts it.
-func New(cfg config.Certbot, logger *slog.Logger, now func() time.Time, publish func(*Snapshot)) *Source {
+func New(cfg config.Certbot, logger *slog.Logger, now func() time.Time) *Source {
 	s := &Source{
-		cfg: cfg, log: logger, now: now, publish: publish,
+		cfg: cfg, log: logger, now: now,
 		asm:      logparse.NewAssembler(cfg.Location(), maxLine),
 		state:    newState(),
 		confs:    map[string]RenewalConf{},
 		badConfs: map[string]time.Time{},
 		domains:  map[string]string{},
-		logHealth: health.Status{Source: "certbot_log", Name: cfg.LogFile,
-			Errors: health.NewErrors(LogErrorReasons...)},
-		renewalHealth: health.Status{Source: "certbot_renewal", Name: filepath.Join(cfg.ConfigDir, "renewal"),
-			Errors: health.NewErrors(RenewalErrorReasons...)},
+		logHealth: source.Status{Source: "certbot_log", Name: cfg.LogFile,
+			Errors: source.NewErrors(LogErrorReasons...)},
+		renewalHealth: source.Status{Source: "certbot_renewal", Name: filepath.Join(cfg.ConfigDir, "renewal"),
+			Errors: source.NewErrors(RenewalErrorReasons...)},
 	}
 	s.lr = &lineReader{max: maxLine, emit: s.line}
 	s.tail = newTailer(cfg.LogFile, s.lr)
 	return s
 }
 
-// Run replays the log history, then follows the log and the renewal confs until ctx ends.
-func (s *Source) Run(ctx context.Context) {
+// Once reads the renewal confs and replays the log history: the state `check` reports.
+func (s *Source) Once(context.Context) *source.Snapshot {
 	defer s.tail.close()
+	s.start()
+	return s.current()
+}
+
+// start reads the renewal confs and replays the log history.
+func (s *Source) start() {
 	s.readRenewal()
 	s.replay()
 	s.settle(true)
-	s.emit()
+}
+
+// Run replays the log history, then follows the log and the renewal confs until ctx ends.
+func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
+	defer s.tail.close()
+	s.start()
+	publish(s.current())
 
 	renewalDir := filepath.Join(s.cfg.ConfigDir, "renewal")
 	var events <-chan fsnotify.Event
@@ -124,7 +135,7 @@ func (s *Source) Run(ctx context.Context) {
 			s.readRenewal()
 			s.pollLog()
 		}
-		s.emit()
+		publish(s.current())
 	}
 }
 
@@ -353,12 +364,12 @@ func (s *Source) confLineages() []string {
 	return slices.Sorted(maps.Keys(s.confs))
 }
 
-// emit publishes the state with the run in progress applied (its lineage gauges show at once;
-// its counters wait until it is complete).
-func (s *Source) emit() {
+// current is the state with the run in progress applied (its lineage gauges show at once; its
+// counters wait until it is complete).
+func (s *Source) current() *source.Snapshot {
 	st := s.state.clone()
 	if cur := s.fold.Current(); cur != nil {
 		st.applyRun(cur, s.confLineages(), false)
 	}
-	s.publish(s.snapshot(st))
+	return s.snapshot(st).source()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 var t0 = time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
@@ -53,9 +54,11 @@ func (e *env) conf(lineage, text string) {
 func (e *env) source() *Source {
 	cfg := config.Certbot{ConfigDir: filepath.Join(e.dir, "conf"), LogFile: e.log, LogTimezone: "UTC",
 		HistoryMaxAge: model.Duration(30 * 24 * time.Hour), RescanInterval: model.Duration(time.Minute)}
-	return New(cfg, slog.New(slog.DiscardHandler), func() time.Time { return e.now },
-		func(s *Snapshot) { e.mu.Lock(); e.snap = s; e.mu.Unlock() })
+	return New(cfg, slog.New(slog.DiscardHandler), func() time.Time { return e.now })
 }
+
+// publish keeps the certbot snapshot inside a published one.
+func (e *env) publish(s *source.Snapshot) { e.mu.Lock(); e.snap = s.State.(*Snapshot); e.mu.Unlock() }
 
 func (e *env) latest() *Snapshot { e.mu.Lock(); defer e.mu.Unlock(); return e.snap }
 
@@ -89,8 +92,8 @@ func (e *env) append(path, text string) {
 }
 
 // start replays like Run does, without the loop; poll is one loop iteration.
-func (e *env) start(s *Source) { s.readRenewal(); s.replay(); s.settle(true); s.emit() }
-func (e *env) poll(s *Source)  { s.pollLog(); s.emit() }
+func (e *env) start(s *Source) { s.start(); e.publish(s.current()) }
+func (e *env) poll(s *Source)  { s.pollLog(); e.publish(s.current()) }
 
 // check asserts that every line and run written was read exactly once.
 func (e *env) check(s *Source) {
@@ -377,7 +380,7 @@ func TestRenewalConfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.readRenewal()
-	s.emit()
+	e.publish(s.current())
 	if n := len(e.latest().Lineages); n != 2 {
 		t.Errorf("%d lineages after the broken conf was removed, want 2", n)
 	}
@@ -391,7 +394,7 @@ func TestRun(t *testing.T) {
 	s := e.source()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { s.Run(ctx, e.publish); close(done) }()
 	waitFor(t, func() bool { sn := e.latest(); return sn != nil && sn.LogLines == 3 })
 	stamp := t0.Add(13 * time.Hour).Format("2006-01-02 15:04:05,000")
 	f, err := os.OpenFile(e.log, os.O_APPEND|os.O_WRONLY, 0)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
 
@@ -23,7 +23,7 @@ type Snapshot struct {
 	LogLines       uint64
 	LogBytes       uint64
 	LogUnparsed    uint64 // lines that started no record and continued none, and records outside any run
-	Status         []health.Status
+	Status         []source.Status
 }
 
 // Lineage is one certificate lineage's renewal state.
@@ -286,6 +286,6 @@ func (s *Source) snapshot(st state) *Snapshot {
 	lh.Errors, rh.Errors = maps.Clone(lh.Errors), maps.Clone(rh.Errors)
 	lh.Errors["line_too_long"] = s.lr.tooLong
 	lh.Errors["limit_exceeded"] = s.fold.Dropped + s.asm.Cut + s.forgotten
-	snap.Status = []health.Status{lh, rh}
+	snap.Status = []source.Status{lh, rh}
 	return snap
 }

@@ -99,6 +99,13 @@ func serialDER(tbs []byte) string {
 	return string(serial)
 }
 
+// Key identifies a certificate the way its CA does (RFC 9773): the issuer's key identifier
+// and the serial number, wherever the certificate was seen.
+type Key struct{ AKI, Serial string }
+
+// Key returns the certificate's Key.
+func (c Cert) Key() Key { return Key{c.AuthorityKeyID, c.SerialDER} }
+
 // Lifetime is NotAfter − NotBefore.
 func (c Cert) Lifetime() time.Duration { return c.NotAfter.Sub(c.NotBefore) }
 
@@ -133,24 +140,4 @@ func KeyType(c *x509.Certificate) string {
 	default:
 		return strings.ToLower(c.PublicKeyAlgorithm.String())
 	}
-}
-
-// stagingMarkers are issuer name fragments of CAs whose certificates no browser trusts:
-// Let's Encrypt staging ("(STAGING) …", formerly "Fake LE …"), Pebble, and certbot's test CA.
-var stagingMarkers = []string{"(staging)", "fake le ", "pebble", "happy hacker fake ca"}
-
-// IsStagingIssuer reports whether the certificate comes from a known staging/test CA.
-func IsStagingIssuer(c *x509.Certificate) bool {
-	names := []string{strings.ToLower(c.Issuer.CommonName)}
-	for _, o := range c.Issuer.Organization {
-		names = append(names, strings.ToLower(o))
-	}
-	for _, n := range names {
-		for _, m := range stagingMarkers {
-			if strings.Contains(n+" ", m) {
-				return true
-			}
-		}
-	}
-	return false
 }

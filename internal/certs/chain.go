@@ -36,4 +36,9 @@ type Chain struct {
 	DuplicateLineage bool `json:"duplicate_lineage,omitempty"`
 	// KeyMatch is set only when check_key is enabled: whether the private key matches the leaf.
 	KeyMatch *bool `json:"key_match,omitempty"`
+	// Changed is when a stored chain last changed (a file's mtime or ctime, whichever is
+	// later: copies can keep an old mtime, never an old ctime); zero for served chains.
+	Changed time.Time `json:"changed,omitzero"`
+	// Seen is when a served chain was served (the probe's end); zero for stored chains.
+	Seen time.Time `json:"seen,omitzero"`
 }

@@ -1,6 +1,11 @@
 package certs
 
+// The one staging rule: a certificate is a staging/test certificate when its issuer says so
+// (IsStagingIssuer) or when the ACME directory it renews against is a staging or test CA
+// (IsStagingDirectory). The inventory applies both; nothing else decides.
+
 import (
+	"crypto/x509"
 	"net"
 	"net/url"
 	"strings"
@@ -25,6 +30,26 @@ func IsStagingDirectory(directory string) bool {
 	for _, label := range strings.Split(host, ".") {
 		if strings.Contains(label, "staging") || strings.Contains(label, "pebble") {
 			return true
+		}
+	}
+	return false
+}
+
+// stagingMarkers are issuer name fragments of CAs whose certificates no browser trusts:
+// Let's Encrypt staging ("(STAGING) …", formerly "Fake LE …"), Pebble, and certbot's test CA.
+var stagingMarkers = []string{"(staging)", "fake le ", "pebble", "happy hacker fake ca"}
+
+// IsStagingIssuer reports whether the certificate comes from a known staging/test CA.
+func IsStagingIssuer(c *x509.Certificate) bool {
+	names := []string{strings.ToLower(c.Issuer.CommonName)}
+	for _, o := range c.Issuer.Organization {
+		names = append(names, strings.ToLower(o))
+	}
+	for _, n := range names {
+		for _, m := range stagingMarkers {
+			if strings.Contains(n+" ", m) {
+				return true
+			}
 		}
 	}
 	return false

@@ -17,11 +17,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Nagios plugin return codes.
@@ -69,9 +67,8 @@ type Result struct {
 }
 
 // Run checks cfg once (bounded by ctx) and writes the outcome; it returns the exit code.
-func Run(ctx context.Context, cfg *config.Config, o Options, out io.Writer) int {
-	v, missing := Collect(ctx, cfg, o.Logger, o.Now)
-	r := Judge(inventory.Build(v, o.Now(), o.Thresholds), missing, o.All)
+func Run(ctx context.Context, cfg *config.Config, sources source.Registry, o Options, out io.Writer) int {
+	r := Judge(inventory.Build(Collect(ctx, cfg, sources, o.Logger, o.Now), o.Now(), o.Thresholds), o.All)
 	if o.JSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -82,77 +79,36 @@ func Run(ctx context.Context, cfg *config.Config, o Options, out io.Writer) int 
 	return r.ExitCode
 }
 
-// Collect runs each configured source once and returns its snapshot, like the exporter's
-// first pass: a files scan, certbot's log and renewal confs, one probe of every target.
-// Targets not probed before ctx ended are returned as problems.
-func Collect(ctx context.Context, cfg *config.Config, logger *slog.Logger, now func() time.Time) (inventory.View, []inventory.Problem) {
-	var (
-		v   inventory.View
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		dir string
-	)
-	if cfg.Certbot != nil {
-		dir = cfg.Certbot.ConfigDir
-		// The certbot source publishes once it has replayed the log history: that is the state.
-		wg.Go(func() {
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			certbot.New(*cfg.Certbot, logger.With("source", "certbot"), now, func(s *certbot.Snapshot) {
-				mu.Lock()
-				defer mu.Unlock()
-				if v.Certbot == nil {
-					v.Certbot = s
-				}
-				cancel()
-			}).Run(ctx)
-		})
+// Collect runs each configured source of the registry once, as the exporter's first pass
+// would: a files scan, certbot's log and renewal confs, one probe of every target; then the
+// derived sources (ARI) on what those found. What is not done when ctx ends is a problem.
+func Collect(ctx context.Context, cfg *config.Config, sources source.Registry, logger *slog.Logger, now func() time.Time) *inventory.View {
+	names := make([]string, len(sources))
+	for i, f := range sources {
+		names[i] = f.Name
 	}
-	if len(cfg.Files) > 0 {
-		wg.Go(func() {
-			s := files.New(cfg.Files, dir, logger.With("source", "files"), now, func(*files.Snapshot) {}).ScanOnce(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			v.Files = s
-		})
-	}
-	if len(cfg.Targets) > 0 {
-		// The scheduler probes every target right away and publishes after each probe.
-		wg.Go(func() {
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			targets.New(cfg, logger.With("source", "targets"), now, func(s *targets.Snapshot) {
-				mu.Lock()
-				defer mu.Unlock()
-				v.Targets = s
-				if len(s.Probes) == len(cfg.Targets) {
-					cancel()
-				}
-			}).Run(ctx)
-		})
-	}
-	wg.Wait()
-	var missing []inventory.Problem
-	probed := map[string]bool{}
-	if v.Targets != nil {
-		for _, p := range v.Targets.Probes {
-			probed[p.Target] = true
+	store := inventory.New(names...)
+	store.SetGrace(time.Duration(cfg.Drift.GracePeriod))
+	for _, derived := range []bool{false, true} {
+		var wg sync.WaitGroup
+		for _, f := range sources {
+			if _, ok := f.Part(cfg); !ok || f.Derived != derived {
+				continue
+			}
+			publish := store.Restart(f.Name, true)
+			src := f.New(cfg, source.Env{Logger: logger.With("source", f.Name), Now: now, Others: store.Others(f.Name)})
+			wg.Go(func() { publish(src.Once(ctx)) })
 		}
+		wg.Wait()
 	}
-	for _, t := range cfg.Targets {
-		if !probed[t.Target] {
-			missing = append(missing, inventory.Problem{Source: certs.SourceProbe, Where: t.Target, Reason: "timeout", Message: "not probed before the check's deadline"})
-		}
-	}
-	return v, missing
+	return store.View()
 }
 
 // Judge turns the report into the Nagios verdict: critical (2) when a judged certificate is
 // expired or critical, else warning (1) when one is a warning, else unknown (3) when a source
 // could not be read or nothing was found, else ok (0). A known problem outranks an unknown,
 // so a broken file cannot hide a certificate that expires tomorrow.
-func Judge(r inventory.Report, missing []inventory.Problem, all bool) Result {
-	r.Errors = append(r.Errors, missing...)
+func Judge(r inventory.Report, all bool) Result {
 	if !all {
 		judged := []inventory.Row{}
 		for _, x := range r.Certificates {
@@ -167,7 +123,7 @@ func Judge(r inventory.Report, missing []inventory.Problem, all bool) Result {
 	switch {
 	case r.Summary.Worst >= inventory.Critical:
 		code = StatusCritical
-	case r.Summary.Worst == inventory.Warning || r.CertbotNotRunning:
+	case r.Summary.Worst == inventory.Warning || len(r.NotRunning()) > 0:
 		code = StatusWarning
 	case len(r.Errors) > 0 || len(r.Certificates) == 0 || anyDown(r.Sources):
 		code = StatusUnknown
@@ -188,8 +144,8 @@ func anyDown(s []inventory.SourceState) bool {
 func writeTable(out io.Writer, r Result) {
 	s := r.Summary
 	certbotNote := ""
-	if r.CertbotNotRunning {
-		certbotNote = "certbot has not run; "
+	for _, c := range r.NotRunning() {
+		certbotNote += c + " has not run; "
 	}
 	fmt.Fprintf(out, "CERTIFICATES %s - %d expired, %d critical, %d warning, %d ok; %s%d source problem(s)\n",
 		statusNames[r.ExitCode], s.Expired, s.Critical, s.Warning, s.OK, certbotNote, len(r.Errors)+countDown(r.Sources))

@@ -16,6 +16,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/demo"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/registry"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
@@ -75,7 +76,7 @@ func run(t *testing.T, cfg *config.Config, o Options) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	code := Run(ctx, cfg, o, &out)
+	code := Run(ctx, cfg, registry.Sources, o, &out)
 	return code, out.String()
 }
 
@@ -182,7 +183,7 @@ func TestJSONGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("JSON differs from %s (go test ./check -update to accept):\n%s", golden, got)
+		t.Errorf("JSON differs from %s (go test ./internal/check -update to accept):\n%s", golden, got)
 	}
 }
 
@@ -205,8 +206,8 @@ func TestDemoWorld(t *testing.T) {
 	}
 	for _, want := range []string{
 		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 2 warning, 4 ok; 0 source problem(s)",
-		"certbot renewal failed: connection",
-		"certbot renewal failed: dns",
+		"renewal failed: connection",
+		"renewal failed: dns",
 		"issued by a staging/test CA",
 		"chain does not verify: incomplete_chain",
 	} {

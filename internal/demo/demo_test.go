@@ -14,6 +14,7 @@ import (
 
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/registry"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
 )
 
@@ -39,7 +40,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	logger := slog.New(slog.DiscardHandler)
-	e, err := server.New(server.ConfigSource{File: w.Config}, logger, time.Now)
+	e, err := server.New(server.ConfigSource{File: w.Config}, registry.Sources, logger, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

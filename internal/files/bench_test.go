@@ -3,6 +3,7 @@ package files
 import (
 	"context"
 	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -70,8 +71,8 @@ func benchmarkColdScan(b *testing.B, n int) {
 		s, _ := newSource(b, []config.Files{fileEntry(dir + "/**/*.pem")}, "", time.Now())
 		snap := scanOnce(b, s)
 		cpu += cpuTime() - start
-		if len(snap.Chains) != n || len(snap.Errors) != 0 {
-			b.Fatalf("%d chains, %d errors", len(snap.Chains), len(snap.Errors))
+		if len(snap.Chains) != n || len(snap.Problems) != 0 {
+			b.Fatalf("%d chains, %d errors", len(snap.Chains), len(snap.Problems))
 		}
 		b.StopTimer()
 		runtime.GC()
@@ -140,12 +141,11 @@ func BenchmarkIncremental100k(b *testing.B) {
 // certificate (fsnotify, debounce, rescan). The CPU figure is the whole process's meanwhile.
 func benchmarkChangeVisible(b *testing.B, n int) {
 	dir := benchTree(b, n)
-	published := make(chan *Snapshot, 16)
-	s := New([]config.Files{fileEntry(dir + "/**/*.pem")}, "", slog.New(slog.DiscardHandler), time.Now,
-		func(snap *Snapshot) { published <- snap })
+	published := make(chan *source.Snapshot, 16)
+	s := New([]config.Files{fileEntry(dir + "/**/*.pem")}, "", slog.New(slog.DiscardHandler), time.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { s.Run(ctx, func(snap *source.Snapshot) { published <- snap }); close(done) }()
 	defer func() { cancel(); <-done }()
 	<-published
 	target := filepath.Join(dir, "d0000", "000001-cert.pem")

@@ -1,5 +1,5 @@
-// Package files finds certificate files on local disk, keeps them parsed and checked, and
-// publishes an immutable Snapshot whenever something changes: at start, within a second of a
+// Package files is the `files:` source: it finds certificate files on local disk, keeps them
+// parsed and checked, and publishes a snapshot whenever something changes: at start, within a second of a
 // change seen by fsnotify, and at a jittered periodic rescan that catches missed events.
 //
 // It knows certbot's layout (<config_dir>/live/<lineage>/*.pem symlinks into archive/) and never
@@ -20,8 +20,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Reasons of FileError, the `reason` label of cert_expiry_exporter_file_error.
@@ -41,7 +40,7 @@ const (
 var Reasons = []string{ReasonPermission, ReasonNotFound, ReasonDanglingSymlink, ReasonEmpty,
 	ReasonParse, ReasonTooLarge, ReasonNoMatch, ReasonPassword, ReasonIO}
 
-// HealthSource is health.Status.Source for file entries.
+// HealthSource is source.Status.Source for file entries.
 const HealthSource = "files"
 
 // FileError is a file (or a glob, or a directory) that currently cannot be read.
@@ -49,14 +48,6 @@ type FileError struct {
 	Path    string `json:"path"`
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
-}
-
-// Snapshot is the result of one scan. It is immutable once published.
-type Snapshot struct {
-	Chains []certs.Chain
-	Errors []FileError
-	// Status has one entry per configured `files:` entry, in config order.
-	Status []health.Status
 }
 
 // Timing of the watcher. A change is published within debounce (at most maxDebounce when events
@@ -69,13 +60,13 @@ const (
 	settleLimit = 30 * time.Second
 )
 
-// Source scans the configured files. Create it with New, then call Run (or ScanOnce).
+// Source scans the configured files. Create it with New, then call Run (or Once). Its
+// snapshots have one Status per configured `files:` entry, in config order.
 type Source struct {
 	entries    []entry
 	liveDir    string // <certbot config_dir>/live, empty when certbot is not configured
 	logger     *slog.Logger
 	now        func() time.Time
-	publish    func(*Snapshot)
 	settle     time.Duration
 	workers    int
 	mu         sync.Mutex         // one scan at a time; guards everything below
@@ -100,11 +91,10 @@ type entry struct {
 type errKey struct{ path, reason string }
 
 // New prepares a source for the given entries. certbotConfigDir may be empty.
-func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, now func() time.Time, publish func(*Snapshot)) *Source {
+func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, now func() time.Time) *Source {
 	s := &Source{
 		logger:     logger,
 		now:        now,
-		publish:    publish,
 		settle:     settleLimit,
 		workers:    2 * runtime.GOMAXPROCS(0),
 		cache:      map[string]*parsed{},
@@ -118,15 +108,15 @@ func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, n
 	}
 	for _, e := range entries {
 		s.entries = append(s.entries, entry{Files: e, name: strings.Join(e.Paths, ",")})
-		s.errCounts = append(s.errCounts, health.NewErrors(Reasons...))
+		s.errCounts = append(s.errCounts, source.NewErrors(Reasons...))
 		s.lastOK = append(s.lastOK, time.Time{})
 	}
 	return s
 }
 
-// ScanOnce scans everything and returns the result without publishing it. A lineage caught in
-// the middle of a renewal is looked at again a few times, as Run would.
-func (s *Source) ScanOnce(ctx context.Context) *Snapshot {
+// Once scans everything and returns the result. A lineage caught in the middle of a renewal
+// is looked at again a few times, as Run would.
+func (s *Source) Once(ctx context.Context) *source.Snapshot {
 	for {
 		snap, retry := s.scan(ctx, nil, nil)
 		if !retry {
@@ -143,7 +133,7 @@ func (s *Source) ScanOnce(ctx context.Context) *Snapshot {
 }
 
 // Run publishes a first scan, then rescans after changes and periodically until ctx ends.
-func (s *Source) Run(ctx context.Context) {
+func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	w, err := fsnotify.NewWatcher()
 	var (
 		events <-chan fsnotify.Event
@@ -178,7 +168,7 @@ func (s *Source) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.publish(snap)
+		publish(snap)
 		changed, full = map[string]struct{}{}, false
 		pending = false
 		quiet.Stop()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -65,7 +66,7 @@ func TestFormats(t *testing.T) {
 		t.Errorf("chains for %v, want %d files", got, len(want))
 	}
 	if e := errorsOf(snap); len(e) != 1 || e[dir+"/wrong/store.p12"] != ReasonPassword {
-		t.Errorf("errors %v, want only a password error", snap.Errors)
+		t.Errorf("errors %v, want only a password error", snap.Problems)
 	}
 }
 
@@ -124,7 +125,7 @@ func TestBadInput(t *testing.T) {
 	write(t, dir+"/garbage.pem", good.PEM())
 	snap = scanOnce(t, s)
 	if _, bad := errorsOf(snap)[dir+"/garbage.pem"]; bad || chainByPath(snap, dir+"/garbage.pem") == nil {
-		t.Errorf("fixed file still failing: %v", snap.Errors)
+		t.Errorf("fixed file still failing: %v", snap.Problems)
 	}
 	if n := logs.lines("garbage.pem", "resolved"); n != 1 {
 		t.Errorf("%d resolved lines, want 1:\n%s", n, logs)
@@ -201,8 +202,8 @@ func TestGlobsExcludeAndDuplicates(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("paths\n got %v\nwant %v", got, want)
 	}
-	if len(snap.Errors) != 0 {
-		t.Errorf("errors %v", snap.Errors)
+	if len(snap.Problems) != 0 {
+		t.Errorf("errors %v", snap.Problems)
 	}
 }
 
@@ -221,8 +222,8 @@ func TestCheckKey(t *testing.T) {
 	glob := tree.dir + "/live/*/fullchain.pem"
 	off, _ := newSource(t, []config.Files{fileEntry(glob)}, tree.dir, now)
 	snap := scanOnce(t, off)
-	if len(snap.Errors) != 0 || len(snap.Chains) != 3 {
-		t.Fatalf("check_key off: errors %v, %d chains", snap.Errors, len(snap.Chains))
+	if len(snap.Problems) != 0 || len(snap.Chains) != 3 {
+		t.Fatalf("check_key off: errors %v, %d chains", snap.Problems, len(snap.Chains))
 	}
 	for _, c := range snap.Chains {
 		if c.KeyMatch != nil {
@@ -250,7 +251,7 @@ func TestCheckKey(t *testing.T) {
 	e.CheckKey = true
 	all, _ := newSource(t, []config.Files{e}, tree.dir, now)
 	snap = scanOnce(t, all)
-	if len(snap.Errors) != 0 {
+	if len(snap.Problems) != 0 {
 		t.Errorf("all .pem: errors %v", errorsOf(snap))
 	}
 	for kind, want := range map[string]*bool{"cert": ptr(true), "fullchain": ptr(true), "chain": nil} {
@@ -287,8 +288,8 @@ func TestCertbotLineages(t *testing.T) {
 
 	s, _ := newSource(t, []config.Files{fileEntry(tree.dir + "/live/*/*")}, tree.dir, now)
 	snap := scanOnce(t, s)
-	if len(snap.Errors) != 0 {
-		t.Errorf("errors %v (README, privkey.pem must be skipped)", snap.Errors)
+	if len(snap.Problems) != 0 {
+		t.Errorf("errors %v (README, privkey.pem must be skipped)", snap.Problems)
 	}
 	if len(snap.Chains) != 9 {
 		t.Errorf("%d chains, want 3 lineages × cert, chain, fullchain", len(snap.Chains))
@@ -381,9 +382,9 @@ func TestCertbotRenewalIsNeverHalfSeen(t *testing.T) {
 
 // checkLineage returns what is wrong with the example.com lineage in snap: a missing file, an
 // error, files of different versions, or a version older than one seen before.
-func checkLineage(snap *Snapshot, tree *certbotTree, order map[string]int, last *int) string {
-	if len(snap.Errors) != 0 {
-		return "errors: " + snap.Errors[0].Path + " " + snap.Errors[0].Reason
+func checkLineage(snap *source.Snapshot, tree *certbotTree, order map[string]int, last *int) string {
+	if len(snap.Problems) != 0 {
+		return "errors: " + snap.Problems[0].Where + " " + snap.Problems[0].Reason
 	}
 	version := -1
 	for _, kind := range []string{"cert", "fullchain"} {
@@ -428,7 +429,7 @@ func TestCacheReusesUnchangedFiles(t *testing.T) {
 	s, _ := newSource(t, []config.Files{fileEntry(dir + "/*.pem")}, "", now)
 	first := scanOnce(t, s)
 	second := scanOnce(t, s)
-	same := func(a, b *Snapshot, p string) bool {
+	same := func(a, b *source.Snapshot, p string) bool {
 		return &chainByPath(a, p).Certs[0] == &chainByPath(b, p).Certs[0]
 	}
 	if !same(first, second, dir+"/a.pem") {
@@ -465,7 +466,7 @@ func TestRechecksFromCache(t *testing.T) {
 	e := fileEntry(dir + "/*.pem")
 	e.CAFile, e.CheckKey, e.KeyPaths = dir+"/ca.pem", true, []string{dir + "/*.key"}
 	clock := now
-	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), func() time.Time { return clock }, func(*Snapshot) {})
+	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), func() time.Time { return clock })
 
 	type state struct {
 		reason string
@@ -475,8 +476,8 @@ func TestRechecksFromCache(t *testing.T) {
 		t.Helper()
 		snap := scanOnce(t, s)
 		c := chainByPath(snap, dir+"/site.pem")
-		if c == nil || c.KeyMatch == nil || len(snap.Errors) != 0 {
-			t.Fatalf("%s: chain %+v, errors %v", step, c, snap.Errors)
+		if c == nil || c.KeyMatch == nil || len(snap.Problems) != 0 {
+			t.Fatalf("%s: chain %+v, errors %v", step, c, snap.Problems)
 		}
 		if got := (state{c.Verify.Reason, *c.KeyMatch}); got != want {
 			t.Errorf("%s: %+v, want %+v", step, got, want)
@@ -559,7 +560,7 @@ func TestPartialScan(t *testing.T) {
 	write(t, elsewhere+"/target.pem", target2.PEM())
 	age(t, elsewhere+"/target.pem")
 
-	serials := func(snap *Snapshot) map[string]string {
+	serials := func(snap *source.Snapshot) map[string]string {
 		out := map[string]string{}
 		for _, c := range snap.Chains {
 			out[strings.TrimPrefix(c.Path, root+"/")] = c.Certs[0].Serial

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -65,11 +66,11 @@ func newSource(t testing.TB, entries []config.Files, certbotDir string, now time
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s := New(entries, certbotDir, logger, func() time.Time { return now }, func(*Snapshot) {})
+	s := New(entries, certbotDir, logger, func() time.Time { return now })
 	return s, logs
 }
 
-func scanOnce(t testing.TB, s *Source) *Snapshot {
+func scanOnce(t testing.TB, s *Source) *source.Snapshot {
 	t.Helper()
 	snap, _ := s.scan(context.Background(), nil, nil)
 	return snap
@@ -94,7 +95,7 @@ func age(t testing.TB, path string) {
 	}
 }
 
-func chainByPath(snap *Snapshot, path string) *certs.Chain {
+func chainByPath(snap *source.Snapshot, path string) *certs.Chain {
 	for i := range snap.Chains {
 		if snap.Chains[i].Path == path {
 			return &snap.Chains[i]
@@ -103,10 +104,10 @@ func chainByPath(snap *Snapshot, path string) *certs.Chain {
 	return nil
 }
 
-func errorsOf(snap *Snapshot) map[string]string {
+func errorsOf(snap *source.Snapshot) map[string]string {
 	out := map[string]string{}
-	for _, e := range snap.Errors {
-		out[e.Path] = e.Reason
+	for _, e := range snap.Problems {
+		out[e.Where] = e.Reason
 	}
 	return out
 }

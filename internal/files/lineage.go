@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // certbot's four links per lineage, in the order update_all_links_to swaps them.
@@ -114,9 +113,9 @@ func archiveVersion(target, kind string) (string, bool) {
 
 // serialsAgree: cert.pem's certificate is fullchain.pem's leaf. Deploy hooks that copy the
 // files one by one produce the same half-state as certbot's link swaps.
-func (s *Source) serialsAgree(dir string, now time.Time) bool {
-	cert, _, fe1 := s.load(filepath.Join(dir, "cert.pem"), "", 1<<20, now, false)
-	full, _, fe2 := s.load(filepath.Join(dir, "fullchain.pem"), "", 1<<20, now, false)
+func (s *Source) serialsAgree(dir string) bool {
+	cert, _, fe1 := s.load(filepath.Join(dir, "cert.pem"), "", 1<<20, false)
+	full, _, fe2 := s.load(filepath.Join(dir, "fullchain.pem"), "", 1<<20, false)
 	if fe1 != nil || fe2 != nil || cert == nil || full == nil || len(cert.certs) == 0 || len(full.certs) == 0 {
 		return true // nothing to compare; the files' own errors are reported
 	}

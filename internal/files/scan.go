@@ -15,8 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/health"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // fileKey identifies one version of one file: the path it was opened by, its inode, and what a
@@ -28,8 +29,14 @@ type fileKey struct {
 	mtime, ctime int64
 }
 
+// changed is when the file version last changed: the later of its mtime and ctime (a copy can
+// keep an old mtime, never an old ctime).
+func (k fileKey) changed() time.Time { return time.Unix(0, max(k.mtime, k.ctime)) }
+
 // racyWindow: a file modified this recently may be rewritten again within the same timestamp
 // tick with the same size, so its cache entry is not trusted by the next scan (as git does).
+// It compares file times with the wall clock, never with the injected one: both must come
+// from the same clock, and only the kernel's is in the file times.
 const racyWindow = 2 * time.Second
 
 // parsed is the decoded content of one file version and the outcome of its checks. The parsed
@@ -88,7 +95,7 @@ type lineageResult struct {
 // are taken from the cache without a stat. The globs are still listed (new and deleted files
 // show), and symlinks, files that failed, recently modified files and check_key entries are
 // still looked at, since their changes may happen in directories that are not watched.
-func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch func(dirs map[string]struct{})) (*Snapshot, bool) {
+func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch func(dirs map[string]struct{})) (*source.Snapshot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -155,7 +162,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	retry := false
 	for l, b := range before {
 		dir := filepath.Join(s.liveDir, l)
-		if b.equal(readLineage(dir)) && b.consistent() && s.serialsAgree(dir, now) {
+		if b.equal(readLineage(dir)) && b.consistent() && s.serialsAgree(dir) {
 			delete(s.unsettled, l)
 			continue
 		}
@@ -171,7 +178,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		}
 	}
 
-	snap := &Snapshot{Chains: make([]certs.Chain, 0, len(results))}
+	snap := &source.Snapshot{Chains: make([]certs.Chain, 0, len(results))}
 	byLine := map[string]lineageResult{}
 	found := make([]bool, len(s.entries))
 	for k, r := range results {
@@ -195,7 +202,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 			addErr(fe, -1) // already counted when it first appeared
 		}
 	}
-	snap.Errors, errEntry = dedupe(errs, errEntry)
+	errs, errEntry = dedupe(errs, errEntry)
 	for _, c := range snap.Chains {
 		if c.Lineage != "" {
 			r := byLine[c.Lineage]
@@ -203,7 +210,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 			byLine[c.Lineage] = r
 		}
 	}
-	for _, fe := range snap.Errors {
+	for _, fe := range errs {
 		if l := s.lineageOf(fe.Path); l != "" {
 			r := byLine[l]
 			r.errs = append(r.errs, fe)
@@ -212,7 +219,11 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	}
 	s.lastByLine = byLine
 	sort.Slice(snap.Chains, func(a, b int) bool { return snap.Chains[a].Path < snap.Chains[b].Path })
-	snap.Status = s.account(snap, errEntry, found, now)
+	snap.Status = s.account(errs, errEntry, found, now)
+	for _, fe := range errs {
+		snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceFile, Where: fe.Path, Reason: fe.Reason, Message: fe.Message})
+	}
+	snap.Metrics = fileErrorMetrics(errs)
 	s.evict()
 	return snap, retry
 }
@@ -280,10 +291,10 @@ func dedupe(errs []FileError, entries []int) ([]FileError, []int) {
 
 // account logs and counts errors that appeared or changed since the last scan (once per state
 // change, not per scan) and builds the health status of every entry.
-func (s *Source) account(snap *Snapshot, errEntry []int, found []bool, now time.Time) []health.Status {
-	current := make(map[errKey]string, len(snap.Errors))
+func (s *Source) account(errs []FileError, errEntry []int, found []bool, now time.Time) []source.Status {
+	current := make(map[errKey]string, len(errs))
 	bad := make([]bool, len(s.entries))
-	for i, fe := range snap.Errors {
+	for i, fe := range errs {
 		k := errKey{fe.Path, fe.Reason}
 		current[k] = fe.Message
 		if e := errEntry[i]; e >= 0 {
@@ -303,7 +314,7 @@ func (s *Source) account(snap *Snapshot, errEntry []int, found []bool, now time.
 		}
 	}
 	s.failing = current
-	out := make([]health.Status, len(s.entries))
+	out := make([]source.Status, len(s.entries))
 	for i, e := range s.entries {
 		up := found[i] || !bad[i]
 		if up {
@@ -313,7 +324,7 @@ func (s *Source) account(snap *Snapshot, errEntry []int, found []bool, now time.
 		for r, n := range s.errCounts[i] {
 			counts[r] = n
 		}
-		out[i] = health.Status{Source: HealthSource, Name: e.name, Up: up, LastSuccess: s.lastOK[i], Errors: counts}
+		out[i] = source.Status{Source: HealthSource, Name: e.name, Up: up, LastSuccess: s.lastOK[i], Errors: counts}
 	}
 	return out
 }
@@ -334,7 +345,7 @@ func (s *Source) evict() {
 
 func (e *entry) excluded(path string) bool {
 	for _, p := range e.Exclude {
-		if MatchPath(p, path) {
+		if config.MatchGlob(p, path) {
 			return true
 		}
 	}
@@ -354,9 +365,9 @@ func (s *Source) loadOptions(e *entry, now time.Time) []FileError {
 	}
 	e.roots = nil
 	if e.CAFile != "" {
-		p, xs, fe := s.load(e.CAFile, "", 16<<20, now, false)
+		p, xs, fe := s.load(e.CAFile, "", 16<<20, false)
 		if p != nil && p.pool == nil && xs == nil { // cached as a certificate file, without them
-			p, xs, fe = s.load(e.CAFile, "", 16<<20, now, true)
+			p, xs, fe = s.load(e.CAFile, "", 16<<20, true)
 		}
 		if fe != nil {
 			errs = append(errs, *fe)
@@ -417,7 +428,7 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 		}
 	}
 	if p == nil {
-		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, false)
+		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, false)
 	}
 	// The key belongs to a leaf: a file that starts with a CA certificate (certbot's chain.pem,
 	// a trust bundle) has no key to check.
@@ -428,7 +439,7 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 	}
 	if fe == nil && p != nil && len(p.certs) > 0 && xs == nil && (!p.verifyFresh(e.roots, now) || checkKey && !p.keyFresh(key)) {
 		// A check must be redone (a validity bound passed, the ca_file or the key changed).
-		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, now, true)
+		p, xs, fe = s.load(j.path, e.password, e.MaxFileSize, true)
 		// Rewritten meanwhile: still a leaf? (If it became one, the next scan checks its key.)
 		checkKey = checkKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
 	}
@@ -449,6 +460,7 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
 		Certs:    p.certs,
 		Verify:   p.verify(xs, e.roots, now),
+		Changed:  p.ver.changed(),
 	}
 	if j.lineage != "" {
 		c.DuplicateLineage = s.duplicate(j.lineage)
@@ -480,7 +492,7 @@ func (s *Source) cached(path, password string) *parsed {
 // load returns the parsed content of path, from the cache when the file did not change, and the
 // parsed certificates when the file was read (always with reread): the checks need them, the
 // cache does not keep them. It returns nil, nil, nil for a directory or a file that is gone.
-func (s *Source) load(path, password string, maxSize int64, now time.Time, reread bool) (*parsed, []*x509.Certificate, *FileError) {
+func (s *Source) load(path, password string, maxSize int64, reread bool) (*parsed, []*x509.Certificate, *FileError) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -533,7 +545,7 @@ func (s *Source) load(path, password string, maxSize int64, now time.Time, rerea
 		// Rewritten in place with the same size and times: parse it afresh.
 	}
 	p, xs := decode(path, data, password)
-	p.ver, p.racy = ver, now.Sub(fi.ModTime()) < racyWindow
+	p.ver, p.racy = ver, time.Since(fi.ModTime()) < racyWindow
 	p.gen = s.gen
 	s.cacheMu.Lock()
 	s.cache[path] = p

@@ -2,6 +2,7 @@ package files
 
 import (
 	"context"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"log/slog"
 	"os"
 	"sync"
@@ -17,13 +18,13 @@ import (
 // published keeps the latest snapshot Run published.
 type published struct {
 	mu   sync.Mutex
-	last *Snapshot
+	last *source.Snapshot
 }
 
-func (p *published) set(s *Snapshot) { p.mu.Lock(); p.last = s; p.mu.Unlock() }
+func (p *published) set(s *source.Snapshot) { p.mu.Lock(); p.last = s; p.mu.Unlock() }
 
 // await polls until cond holds for the latest snapshot.
-func (p *published) await(t *testing.T, what string, cond func(*Snapshot) bool) {
+func (p *published) await(t *testing.T, what string, cond func(*source.Snapshot) bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -49,14 +50,14 @@ func TestRunWatchesChanges(t *testing.T) {
 	var pub published
 	e := fileEntry(dir + "/*.pem")
 	e.RescanInterval = model.Duration(time.Hour) // only events can explain what follows
-	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), func() time.Time { return now }, pub.set)
+	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), func() time.Time { return now })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { s.Run(ctx, pub.set); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	hasSerial := func(want string) func(*Snapshot) bool {
-		return func(s *Snapshot) bool {
+	hasSerial := func(want string) func(*source.Snapshot) bool {
+		return func(s *source.Snapshot) bool {
 			c := chainByPath(s, dir+"/site.pem")
 			return c != nil && c.Certs[0].Serial == want
 		}
@@ -78,10 +79,10 @@ func TestRunWatchesChanges(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	pub.await(t, "directory gone", func(s *Snapshot) bool {
+	pub.await(t, "directory gone", func(s *source.Snapshot) bool {
 		return len(s.Chains) == 0 && errorsOf(s)[dir+"/*.pem"] == ReasonNoMatch
 	})
 	write(t, dir+"/site.pem", b.PEM())
 	pub.await(t, "directory back", hasSerial(serial(b)))
-	pub.await(t, "error cleared", func(s *Snapshot) bool { return len(s.Errors) == 0 })
+	pub.await(t, "error cleared", func(s *source.Snapshot) bool { return len(s.Problems) == 0 })
 }

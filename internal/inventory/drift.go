@@ -1,137 +1,78 @@
 package inventory
 
 import (
+	"cmp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 )
 
-// Drift is one probed address and one local file whose leaves cover the same names.
+// Drift is one probed address and one stored chain (a local file) whose leaves cover the same
+// names: cert_served_outdated.
 type Drift struct {
 	Target, IP, Path, Lineage string
 	Domain                    string // of the served leaf
-	// Since is when the disk was first seen holding a newer certificate than the one served;
-	// zero while the endpoint serves the disk's certificate or a newer one.
+	// Since is when the stored chain got its newer certificate (its last change, else the
+	// leaf's NotBefore); zero while the endpoint serves the stored certificate or a newer one.
 	Since time.Time
-	// OutdatedAt is Since + drift.grace_period: from then on the endpoint is outdated.
-	OutdatedAt time.Time
+	// Outdated: a probe made more than drift.grace_period after Since was still served the
+	// older certificate. It depends only on what the probe and the file show, so a restart or
+	// a one-shot check comes to the same answer at once.
+	Outdated bool
 }
 
-// Outdated reports whether the endpoint has served an older certificate than the disk holds
-// for longer than the grace period.
-func (d Drift) Outdated(now time.Time) bool { return !d.OutdatedAt.IsZero() && now.After(d.OutdatedAt) }
-
-// drift pairs a served chain with a local file covering the same names. newer is true when
-// the file's leaf was issued later than the served leaf (a renewal not deployed yet).
-type driftPair struct {
-	target, ip, path, lineage, domain string
-	newer                             bool
-}
-
-// diskIndex maps a name set (sorted, comma-joined) to the local files whose leaf covers
-// exactly those names. It is rebuilt only when the files snapshot changes.
-type diskIndex map[string][]*certs.Chain
-
+// nameKey is a leaf's DNS names, sorted and comma-joined: served and stored leaves pair when
+// their keys are equal.
 func nameKey(c certs.Cert) string {
 	n := c.Names()
 	if len(n) == 0 {
 		return ""
 	}
 	n = slices.Clone(n)
-	sort.Strings(n)
+	slices.Sort(n)
 	return strings.Join(slices.Compact(n), ",")
 }
 
-func indexDisk(chains []certs.Chain) diskIndex {
-	idx := diskIndex{}
-	for i := range chains {
-		c := &chains[i]
-		if c.Source != certs.SourceFile || len(c.Certs) == 0 || c.Certs[0].IsCA {
+// joinDrift pairs every served chain with the stored chains whose leaf has the same names.
+// Sorted by target, ip, path; one pair per (target, ip, path), since a target probed by two
+// modules is one endpoint.
+func joinDrift(served, stored []*certs.Chain, grace time.Duration) []Drift {
+	if len(served) == 0 || len(stored) == 0 {
+		return nil
+	}
+	idx := map[string][]*certs.Chain{}
+	for _, c := range stored {
+		if len(c.Certs) == 0 || c.Certs[0].IsCA {
 			continue
 		}
 		if k := nameKey(c.Certs[0]); k != "" {
 			idx[k] = append(idx[k], c)
 		}
 	}
-	return idx
-}
-
-// joinDrift is the served-vs-disk join: every (served address, local file) whose leaves have
-// the same names. Pure; sorted by target, ip, path.
-func joinDrift(served []certs.Chain, idx diskIndex) []driftPair {
-	var out []driftPair
-	for i := range served {
-		s := &served[i]
+	var out []Drift
+	for _, s := range served {
 		if len(s.Certs) == 0 {
 			continue
 		}
 		leaf := s.Certs[0]
 		for _, d := range idx[nameKey(leaf)] {
-			out = append(out, driftPair{
-				target: s.Target, ip: s.IP, path: d.Path, lineage: d.Lineage, domain: leaf.Domain,
-				newer: d.Certs[0].NotBefore.After(leaf.NotBefore),
-			})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.target != b.target {
-			return a.target < b.target
-		}
-		if a.ip != b.ip {
-			return a.ip < b.ip
-		}
-		return a.path < b.path
-	})
-	// One series per (target, ip, path): a target probed twice (two modules) is one endpoint.
-	return slices.CompactFunc(out, func(a, b driftPair) bool {
-		return a.target == b.target && a.ip == b.ip && a.path == b.path
-	})
-}
-
-type driftKey struct{ target, ip, path string }
-
-// driftTracker keeps the "first seen different" times between snapshots; it is fed by the
-// files and targets publishes, never by a scrape.
-type driftTracker struct {
-	grace time.Duration
-	now   func() time.Time // nil until configured: no drift is computed
-
-	indexed *files.Snapshot // the snapshot idx was built from
-	idx     diskIndex
-	since   map[driftKey]time.Time
-}
-
-// update recomputes the join of the served chains and the local files and returns the pairs
-// with their times. A pair that stops differing, or disappears, starts afresh.
-func (t *driftTracker) update(served []certs.Chain, disk *files.Snapshot) []Drift {
-	if t.now == nil || disk == nil || len(served) == 0 {
-		t.since = nil
-		return nil
-	}
-	if disk != t.indexed {
-		t.idx, t.indexed = indexDisk(disk.Chains), disk
-	}
-	now := t.now()
-	since := make(map[driftKey]time.Time, len(t.since))
-	var out []Drift
-	for _, p := range joinDrift(served, t.idx) {
-		d := Drift{Target: p.target, IP: p.ip, Path: p.path, Lineage: p.lineage, Domain: p.domain}
-		if p.newer {
-			k := driftKey{p.target, p.ip, p.path}
-			s, ok := t.since[k]
-			if !ok {
-				s = now
+			p := Drift{Target: s.Target, IP: s.IP, Path: d.Path, Lineage: d.Lineage, Domain: leaf.Domain}
+			if disk := d.Certs[0]; disk.NotBefore.After(leaf.NotBefore) {
+				p.Since = d.Changed
+				if p.Since.IsZero() {
+					p.Since = disk.NotBefore
+				}
+				p.Outdated = s.Seen.Sub(p.Since) > grace
 			}
-			since[k] = s
-			d.Since, d.OutdatedAt = s, s.Add(t.grace)
+			out = append(out, p)
 		}
-		out = append(out, d)
 	}
-	t.since = since
-	return out
+	slices.SortFunc(out, func(a, b Drift) int {
+		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP), cmp.Compare(a.Path, b.Path))
+	})
+	return slices.CompactFunc(out, func(a, b Drift) bool {
+		return a.Target == b.Target && a.IP == b.IP && a.Path == b.Path
+	})
 }

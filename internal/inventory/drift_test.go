@@ -5,31 +5,14 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
-func servedSnapshot(at time.Time, chains ...certs.Chain) *targets.Snapshot {
-	byTarget := map[string]*targets.Probe{}
-	snap := &targets.Snapshot{}
-	for _, c := range chains {
-		p := byTarget[c.Target]
-		if p == nil {
-			p = &targets.Probe{Target: c.Target, Module: "default", At: at, Result: probe.Result{Target: c.Target}}
-			byTarget[c.Target] = p
-			snap.Probes = append(snap.Probes, p)
-		}
-		p.Result.Addrs = append(p.Result.Addrs, probe.Addr{IP: c.IP, Success: true, Chain: c})
-	}
-	return snap
-}
-
-// TestDrift drives the join through the inventory's publishers with an injected clock.
+// TestDrift drives the served-vs-disk join through the store: files and probes published by
+// two sources, the files dated by their last change, the probes by when they were served.
 func TestDrift(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	now := t0
 	pki := testcerts.NewPKI("Drift", t0)
 	names := []string{"a.example", "www.a.example"}
 	leaf := func(notBefore time.Time, names ...string) certs.Cert {
@@ -37,64 +20,63 @@ func TestDrift(t *testing.T) {
 	}
 	old, renewed := leaf(t0.Add(-60*24*time.Hour), names...), leaf(t0.Add(-time.Hour), "a.example", "WWW.a.example")
 	subset := leaf(t0, "a.example") // other names: never paired
-	file := func(path, lineage string, c ...certs.Cert) certs.Chain {
-		return certs.Chain{Location: certs.Location{Source: certs.SourceFile, Path: path, Lineage: lineage}, Certs: c}
+	file := func(path, lineage string, changed time.Time, c ...certs.Cert) certs.Chain {
+		return certs.Chain{Location: certs.Location{Source: certs.SourceFile, Path: path, Lineage: lineage}, Certs: c, Changed: changed}
 	}
-	served := func(ip string, c certs.Cert) certs.Chain {
-		return certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "a.example:443", IP: ip}, Certs: []certs.Cert{c, certs.New(pki.Intermediate.Cert)}}
+	served := func(ip string, seen time.Time, c certs.Cert) certs.Chain {
+		return certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "a.example:443", IP: ip}, Certs: []certs.Cert{c, certs.New(pki.Intermediate.Cert)}, Seen: seen}
 	}
-	inv := New()
-	fgen, tgen := inv.Restart(Files, true), inv.Restart(Targets, true)
-	pubFiles, pubTargets := inv.FilesPublisher(fgen), inv.TargetsPublisher(tgen)
-	check := func(step string, want []Drift, outdated []bool) {
+	store := New("files", "targets")
+	store.SetGrace(time.Hour)
+	pubFiles, pubTargets := store.Restart("files", true), store.Restart("targets", true)
+	check := func(step string, want []Drift) {
 		t.Helper()
-		got := inv.View().Drift
+		got := store.View().Drift
 		if len(got) != len(want) {
 			t.Fatalf("%s: drift %+v, want %+v", step, got, want)
 		}
 		for i := range got {
-			if got[i] != want[i] || got[i].Outdated(now) != outdated[i] {
-				t.Fatalf("%s: drift[%d] = %+v (outdated %v), want %+v (outdated %v)", step, i, got[i], got[i].Outdated(now), want[i], outdated[i])
+			if got[i] != want[i] {
+				t.Fatalf("%s: drift[%d] = %+v, want %+v", step, i, got[i], want[i])
 			}
 		}
 	}
 	lineagePath := "/etc/letsencrypt/live/a/fullchain.pem"
-	pair := func(ip, path, lineage string, since time.Time) Drift {
-		d := Drift{Target: "a.example:443", IP: ip, Path: path, Lineage: lineage, Domain: "a.example"}
-		if !since.IsZero() {
-			d.Since, d.OutdatedAt = since, since.Add(time.Hour)
-		}
-		return d
+	pair := func(ip string, since time.Time, outdated bool) Drift {
+		return Drift{Target: "a.example:443", IP: ip, Path: lineagePath, Lineage: "a", Domain: "a.example", Since: since, Outdated: outdated}
 	}
 
-	pubFiles(&files.Snapshot{Chains: []certs.Chain{file(lineagePath, "a", old), file("/srv/a-only.pem", "", subset), file("/etc/ssl/chain.pem", "", certs.New(pki.Intermediate.Cert))}})
-	pubTargets(servedSnapshot(now, served("127.0.0.1", old), served("::1", old)))
-	check("before SetDrift", nil, nil)
-	inv.SetDrift(time.Hour, func() time.Time { return now })
-	check("in sync", []Drift{pair("127.0.0.1", lineagePath, "a", time.Time{}), pair("::1", lineagePath, "a", time.Time{})}, []bool{false, false})
+	pubFiles(&source.Snapshot{Chains: []certs.Chain{file(lineagePath, "a", t0.Add(-60*24*time.Hour), old),
+		file("/srv/a-only.pem", "", t0, subset), file("/etc/ssl/chain.pem", "", t0, certs.New(pki.Intermediate.Cert))}})
+	check("no probe yet", nil)
+	pubTargets(&source.Snapshot{Chains: []certs.Chain{served("127.0.0.1", t0, old), served("::1", t0, old)}})
+	check("in sync", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", time.Time{}, false)})
 
-	// Renewed on disk; one address picked it up (reloaded), the other did not.
-	now = t0.Add(time.Minute)
-	pubFiles(&files.Snapshot{Chains: []certs.Chain{file(lineagePath, "a", renewed)}})
-	check("renewed on disk", []Drift{pair("127.0.0.1", lineagePath, "a", now), pair("::1", lineagePath, "a", now)}, []bool{false, false})
-	since := now
-	now = t0.Add(30 * time.Minute)
-	pubTargets(servedSnapshot(now, served("127.0.0.1", renewed), served("::1", old)))
-	check("within grace", []Drift{pair("127.0.0.1", lineagePath, "a", time.Time{}), pair("::1", lineagePath, "a", since)}, []bool{false, false})
-	now = since.Add(time.Hour + time.Second)
-	check("after grace", []Drift{pair("127.0.0.1", lineagePath, "a", time.Time{}), pair("::1", lineagePath, "a", since)}, []bool{false, true})
+	// Renewed on disk at t1; one address picked it up (reloaded), the other did not.
+	t1 := t0.Add(time.Minute)
+	pubFiles(&source.Snapshot{Chains: []certs.Chain{file(lineagePath, "a", t1, renewed)}})
+	check("renewed on disk, not probed since", []Drift{pair("127.0.0.1", t1, false), pair("::1", t1, false)})
+	pubTargets(&source.Snapshot{Chains: []certs.Chain{served("127.0.0.1", t1.Add(30*time.Minute), renewed), served("::1", t1.Add(30*time.Minute), old)}})
+	check("within grace", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", t1, false)})
+	pubTargets(&source.Snapshot{Chains: []certs.Chain{served("127.0.0.1", t1.Add(time.Hour), renewed), served("::1", t1.Add(time.Hour), old)}})
+	check("at the end of the grace", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", t1, false)})
+	pubTargets(&source.Snapshot{Chains: []certs.Chain{served("127.0.0.1", t1.Add(time.Hour+time.Second), renewed), served("::1", t1.Add(time.Hour+time.Second), old)}})
+	check("after grace", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", t1, true)})
 
-	// A reload of the config keeps the first-seen time; the grace may change.
-	inv.SetDrift(2*time.Hour, func() time.Time { return now })
-	want := pair("::1", lineagePath, "a", since)
-	want.OutdatedAt = since.Add(2 * time.Hour)
-	check("grace changed", []Drift{pair("127.0.0.1", lineagePath, "a", time.Time{}), want}, []bool{false, false})
+	// The grace may change on reload.
+	store.SetGrace(2 * time.Hour)
+	check("grace changed", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", t1, false)})
+	store.SetGrace(time.Hour)
+
+	// A file of unknown age (no change time) is dated by its leaf's NotBefore.
+	pubFiles(&source.Snapshot{Chains: []certs.Chain{file(lineagePath, "a", time.Time{}, renewed)}})
+	check("undated file", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", renewed.NotBefore, true)})
 
 	// Deployed: cleared.
-	pubTargets(servedSnapshot(now, served("127.0.0.1", renewed), served("::1", renewed)))
-	check("deployed", []Drift{pair("127.0.0.1", lineagePath, "a", time.Time{}), pair("::1", lineagePath, "a", time.Time{})}, []bool{false, false})
+	pubTargets(&source.Snapshot{Chains: []certs.Chain{served("127.0.0.1", t1.Add(2*time.Hour), renewed), served("::1", t1.Add(2*time.Hour), renewed)}})
+	check("deployed", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", time.Time{}, false)})
 
 	// The targets source stops: nothing to compare.
-	inv.Restart(Targets, false)
-	check("no targets", nil, nil)
+	store.Restart("targets", false)
+	check("no targets", nil)
 }

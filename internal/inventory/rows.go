@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
@@ -52,9 +51,9 @@ type Thresholds struct {
 	Grace time.Duration
 	// ChainExpiring: an intermediate that expires within this and before the leaf is a warning.
 	ChainExpiring time.Duration
-	// CertbotMaxRunGap: longer than this without a certbot run is a warning (certbot.timer runs
-	// twice a day with up to 12 h of random delay).
-	CertbotMaxRunGap time.Duration
+	// MaxRunGap: longer than this without a renewal client run is a warning (certbot.timer
+	// runs twice a day with up to 12 h of random delay).
+	MaxRunGap time.Duration
 }
 
 // DefaultThresholds are those of the shipped alert rules.
@@ -63,7 +62,7 @@ var DefaultThresholds = Thresholds{
 	Critical:         3 * 24 * time.Hour,
 	Grace:            12 * time.Hour,
 	ChainExpiring:    30 * 24 * time.Hour,
-	CertbotMaxRunGap: 25 * time.Hour,
+	MaxRunGap:     25 * time.Hour,
 }
 
 // Report is what the inventory page, /certificates.json and `check` show: one value, three views.
@@ -72,12 +71,12 @@ type Report struct {
 	GeneratedAt time.Time      `json:"generated_at"`
 	Thresholds  ThresholdsJSON `json:"thresholds"`
 	Summary     Summary        `json:"summary"`
-	Certbot     *CertbotRun    `json:"certbot"`
-	// CertbotNotRunning: certbot is watched but ran never (in the log history) or too long ago.
-	CertbotNotRunning bool          `json:"certbot_not_running"`
-	Sources           []SourceState `json:"sources"`
-	Errors            []Problem     `json:"errors"`
-	Certificates      []Row         `json:"certificates"`
+	// Clients are the renewal clients whose runs are watched (certbot).
+	Clients []ClientRun   `json:"clients"`
+	Sources []SourceState `json:"sources"`
+	Errors  []Problem     `json:"errors"`
+	// Certificates are the rows, soonest expiry first.
+	Certificates []Row `json:"certificates"`
 }
 
 // ThresholdsJSON states the thresholds the severities were computed with, in seconds.
@@ -96,10 +95,13 @@ type Summary struct {
 	Worst    Severity `json:"worst"`
 }
 
-// CertbotRun is the newest certbot run seen in its log.
-type CertbotRun struct {
-	LastRun        time.Time `json:"last_run"`
-	LastRunSuccess bool      `json:"last_run_success"`
+// ClientRun is a renewal client's newest run. NotRunning is CertbotNotRunning's rule: no run
+// in the history, or none for longer than the thresholds' MaxRunGap.
+type ClientRun struct {
+	Client         string     `json:"client"`
+	LastRun        *time.Time `json:"last_run"`
+	LastRunSuccess bool       `json:"last_run_success"`
+	NotRunning     bool       `json:"not_running"`
 }
 
 // SourceState is one source's health, as in cert_expiry_exporter_source_up.
@@ -111,12 +113,7 @@ type SourceState struct {
 }
 
 // Problem is something a source could not read or reach: a file error or a failed probe.
-type Problem struct {
-	Source  string `json:"source"` // file or probe
-	Where   string `json:"where"`  // the path, glob, or target
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
-}
+type Problem = source.Problem
 
 // Row is one certificate as seen at one place (a file, or one address of a probed target).
 type Row struct {
@@ -168,68 +165,99 @@ type ChainState struct {
 	KeyMatch         *bool     `json:"key_match"`
 }
 
-// Renewal is the certbot lineage's renewal state, joined on the lineage name.
+// Renewal is the lineage's renewal state, joined on the lineage name.
 type Renewal struct {
 	Lineage     string     `json:"lineage"`
 	LastAttempt *time.Time `json:"last_attempt"`
 	LastSuccess *time.Time `json:"last_success"`
 	LastRenewal *time.Time `json:"last_renewal"`
 	// Failed is true while the latest attempt failed; Reason is then cert_renewal_failure's
-	// reason and Error certbot's message.
+	// reason and Error the client's message.
 	Failed bool   `json:"failed"`
 	Reason string `json:"reason"`
 	Error  string `json:"error"`
 	// Problems are the ACME challenge problems the CA reported in the failed attempt.
-	Problems     []ChallengeProblem `json:"problems"`
-	HookFailures []string           `json:"hook_failures"`
-	// Server and Staging come from renewal/<lineage>.conf (empty when it is missing).
+	Problems     []source.ChallengeProblem `json:"problems"`
+	HookFailures []string                  `json:"hook_failures"`
+	// Server is the ACME directory the lineage renews against (certbot: its renewal conf).
 	Server  string `json:"server"`
 	Staging bool   `json:"staging"`
 }
 
-// ChallengeProblem is one problem document from the CA, as certbot logged it.
-type ChallengeProblem struct {
-	Identifier string `json:"identifier"`
-	Type       string `json:"type"`
-	Detail     string `json:"detail"`
+func renewalOf(r *source.Renewal) *Renewal {
+	out := &Renewal{
+		Lineage:      r.Lineage,
+		LastAttempt:  timePtr(r.LastAttempt),
+		LastSuccess:  timePtr(r.LastSuccess),
+		LastRenewal:  timePtr(r.LastRenewal),
+		Failed:       r.Failed(),
+		Problems:     []source.ChallengeProblem{},
+		HookFailures: nonNil(r.Hooks),
+		Server:       r.Server,
+		Staging:      certs.IsStagingDirectory(r.Server),
+	}
+	if out.Failed {
+		out.Reason, out.Error = r.Reason, r.Message
+		out.Problems = nonNil(r.Problems)
+	}
+	return out
 }
 
-// input is what Build needs from the snapshots, so the joins and rules do not depend on how
-// each source shapes its snapshot.
-type input struct {
-	chains         []certs.Chain
-	ari            *ari.Snapshot // renewal windows; nil without ARI
-	lineages       map[string]Renewal
-	certbot        *CertbotRun
-	certbotWatched bool
-	sources        []SourceState
-	errors         []Problem
-}
-
-// Build turns the current snapshots into the report rows, soonest expiry first.
-func Build(v View, now time.Time, th Thresholds) Report {
-	return build(fromView(v), now, th)
-}
-
-func build(in input, now time.Time, th Thresholds) Report {
+// Build judges every certificate of the view at now, soonest expiry first.
+func Build(v *View, now time.Time, th Thresholds) Report {
 	r := Report{
 		GeneratedAt:  now,
 		Thresholds:   ThresholdsJSON{WarningSeconds: int64(th.Warning / time.Second), CriticalSeconds: int64(th.Critical / time.Second)},
-		Certbot:      in.certbot,
-		Sources:      nonNil(in.sources),
-		Errors:       nonNil(in.errors),
+		Clients:      []ClientRun{},
+		Sources:      []SourceState{},
+		Errors:       []Problem{},
 		Certificates: []Row{},
 	}
-	for _, ch := range in.chains {
-		for i, c := range ch.Certs {
-			r.Certificates = append(r.Certificates, row(ch, i, c, in, now, th))
+	for _, st := range v.Statuses() {
+		r.Sources = append(r.Sources, SourceState{Source: st.Source, Name: st.Name, Up: st.Up, LastSuccess: timePtr(st.LastSuccess)})
+	}
+	outdated := map[[2]string]Drift{} // by target and ip
+	for _, d := range v.Drift {
+		if d.Outdated {
+			outdated[[2]string{d.Target, d.IP}] = d
+		}
+	}
+	for _, s := range v.Snapshots {
+		r.Errors = append(r.Errors, s.Problems...)
+		for _, c := range s.Clients {
+			// As CertbotNotRunning: no run in the log history, or none for longer than the timer allows.
+			cr := ClientRun{Client: c.Name, NotRunning: !c.Seen || now.Sub(c.LastRun) > th.MaxRunGap}
+			if c.Seen {
+				cr.LastRun, cr.LastRunSuccess = timePtr(c.LastRun), c.LastRunSuccess
+			}
+			r.Clients = append(r.Clients, cr)
+		}
+		for i := range s.Chains {
+			ch := &s.Chains[i]
+			for j, c := range ch.Certs {
+				x := row(v, ch, j, c, now, th)
+				if d, ok := outdated[[2]string{ch.Target, ch.IP}]; ok && x.Judged && ch.Source == certs.SourceProbe {
+					// As CertificateNotDeployed.
+					x.raise(Warning, fmt.Sprintf("serves an older certificate than %s, which holds a newer one since %s", d.Path, d.Since.UTC().Format(time.RFC3339)))
+				}
+				r.Certificates = append(r.Certificates, x)
+			}
 		}
 	}
 	slices.SortStableFunc(r.Certificates, compareRows)
 	r.Summary = Summarize(r.Certificates)
-	// As CertbotNotRunning: no run in the log history, or none for longer than the timer allows.
-	r.CertbotNotRunning = in.certbotWatched && (in.certbot == nil || now.Sub(in.certbot.LastRun) > th.CertbotMaxRunGap)
 	return r
+}
+
+// NotRunning reports whether a watched renewal client has not run lately (CertbotNotRunning).
+func (r *Report) NotRunning() []string {
+	var out []string
+	for _, c := range r.Clients {
+		if c.NotRunning {
+			out = append(out, c.Client)
+		}
+	}
+	return out
 }
 
 // Summarize counts rows per severity; views that filter rows summarize what they show.
@@ -254,18 +282,18 @@ func Summarize(rows []Row) Summary {
 	return s
 }
 
-func row(ch certs.Chain, i int, c certs.Cert, in input, now time.Time, th Thresholds) Row {
+func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresholds) Row {
 	left := c.NotAfter.Sub(now)
 	x := Row{
 		Judged:   i == 0 && !c.IsCA,
 		Problems: []string{},
 		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Index: i,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
-		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: c.Staging,
+		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
 		Lifetime:      int64(c.Lifetime() / time.Second),
 		NotBefore:     c.NotBefore,
 		NotAfter:      c.NotAfter,
-		RenewalDue:    in.ari.RenewalDue(c), // as cert_renewal_due_timestamp_seconds
+		RenewalDue:    v.RenewalDue(c), // as cert_renewal_due_timestamp_seconds
 		ExpirySeconds: int64(math.Floor(left.Seconds())),
 		DaysLeft:      math.Round(left.Hours()/24*100) / 100,
 		Chain: ChainState{
@@ -277,10 +305,8 @@ func row(ch certs.Chain, i int, c certs.Cert, in input, now time.Time, th Thresh
 	if i == 0 {
 		x.Revocation = ch.Revocation
 	}
-	if rn, ok := in.lineages[ch.Lineage]; ok && ch.Lineage != "" {
-		x.Renewal = &rn
-		// As cert_staging: a lineage that renews against a staging directory is staging too.
-		x.Staging = x.Staging || rn.Staging
+	if rn := v.Renewal(ch.Lineage); rn != nil {
+		x.Renewal = renewalOf(rn)
 	}
 	grace := min(th.Grace, c.Lifetime()/12)
 	x.RenewalOverdue = now.Sub(x.RenewalDue) > grace
@@ -303,7 +329,7 @@ func row(ch certs.Chain, i int, c certs.Cert, in input, now time.Time, th Thresh
 }
 
 // judge adds the leaf's problems that the alert rules page on besides expiry.
-func (x *Row) judge(ch certs.Chain, now time.Time, th Thresholds) {
+func (x *Row) judge(ch *certs.Chain, now time.Time, th Thresholds) {
 	if r := ch.Revocation; r != nil && r.Revoked {
 		x.raise(Critical, "revoked ("+r.Method+")")
 	}
@@ -321,10 +347,10 @@ func (x *Row) judge(ch certs.Chain, now time.Time, th Thresholds) {
 	}
 	if rn := x.Renewal; rn != nil {
 		if rn.Failed {
-			x.raise(Warning, "certbot renewal failed: "+rn.Reason)
+			x.raise(Warning, "renewal failed: "+rn.Reason)
 		}
 		for _, h := range rn.HookFailures {
-			x.raise(Warning, "certbot "+h+" hook failed")
+			x.raise(Warning, h+" hook failed")
 		}
 	}
 }
@@ -334,7 +360,7 @@ func (x *Row) judge(ch certs.Chain, now time.Time, th Thresholds) {
 // way clients would see (incomplete, misordered, expired intermediate), except certbot's
 // leaf-only cert.pem. unknown_authority in a file is a private CA without ca_file, not a fault.
 // CA-first files (bundles) are not judged at all.
-func verifyPages(ch certs.Chain) bool {
+func verifyPages(ch *certs.Chain) bool {
 	if ch.Source == certs.SourceProbe {
 		return !slices.Contains([]string{certs.ReasonOK, certs.ReasonExpired, certs.ReasonRevoked}, ch.Verify.Reason)
 	}
@@ -389,69 +415,3 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// fromView gathers what the rows need from each source's snapshot.
-func fromView(v View) input {
-	in := input{ari: v.ARI}
-	for _, s := range v.Statuses() {
-		in.sources = append(in.sources, SourceState{Source: s.Source, Name: s.Name, Up: s.Up, LastSuccess: timePtr(s.LastSuccess)})
-	}
-	if v.Files != nil {
-		in.chains = append(in.chains, v.Files.Chains...)
-		for _, e := range v.Files.Errors {
-			in.errors = append(in.errors, Problem{Source: certs.SourceFile, Where: e.Path, Reason: e.Reason, Message: e.Message})
-		}
-	}
-	if v.Targets != nil {
-		in.chains = append(in.chains, v.Targets.Chains()...)
-		for _, p := range v.Targets.Probes {
-			r := &p.Result
-			if r.Failure != "" {
-				in.errors = append(in.errors, Problem{Source: certs.SourceProbe, Where: p.Target, Reason: r.Failure, Message: r.Error})
-			}
-			for _, a := range r.Addrs {
-				if a.Failure != "" {
-					in.errors = append(in.errors, Problem{Source: certs.SourceProbe, Where: p.Target + " (" + a.IP + ")", Reason: a.Failure, Message: a.Error})
-				}
-			}
-		}
-	}
-	if v.Certbot != nil {
-		in.certbot, in.lineages = certbotState(v.Certbot)
-		in.certbotWatched = true
-	}
-	return in
-}
-
-// certbotState turns the certbot snapshot into the newest run and the per-lineage state.
-func certbotState(s *certbot.Snapshot) (*CertbotRun, map[string]Renewal) {
-	var run *CertbotRun
-	if s.HasRun {
-		run = &CertbotRun{LastRun: s.LastRun, LastRunSuccess: s.LastRunSuccess}
-	}
-	out := make(map[string]Renewal, len(s.Lineages))
-	for _, l := range s.Lineages {
-		r := Renewal{
-			Lineage:      l.Name,
-			LastAttempt:  timePtr(l.LastAttempt),
-			LastSuccess:  timePtr(l.LastSuccess),
-			LastRenewal:  timePtr(l.LastRenewal),
-			Failed:       l.FailureReason != "" && l.FailureReason != "none",
-			Problems:     []ChallengeProblem{},
-			HookFailures: []string{},
-		}
-		if r.Failed {
-			r.Reason, r.Error = l.FailureReason, l.FailureMessage
-			for _, p := range l.Problems {
-				r.Problems = append(r.Problems, ChallengeProblem{Identifier: p.Identifier, Type: p.Type, Detail: p.Detail})
-			}
-		}
-		for _, h := range l.HookFailures {
-			r.HookFailures = append(r.HookFailures, h.Hook)
-		}
-		if l.Conf != nil {
-			r.Server, r.Staging = l.Conf.Server, l.Conf.Staging()
-		}
-		out[l.Name] = r
-	}
-	return run, out
-}

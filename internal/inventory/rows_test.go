@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -76,8 +76,8 @@ func TestBuild(t *testing.T) {
 	revoked := chain(probed("revoked.test:443"), certs.ReasonRevoked, f.leaf("revoked.test", 13, 10*day, 90*day), f.pki.Intermediate)
 	revoked.Revocation = &certs.Revocation{Method: "crl", Revoked: true, CheckedAt: now.Add(-time.Hour)}
 
-	in := input{
-		chains: []certs.Chain{
+	r := Build(viewOf(&source.Snapshot{
+		Chains: []certs.Chain{
 			chain(file("/le/live/healthy/fullchain.pem", "healthy"), certs.ReasonOK, f.leaf("healthy.test", 1, 20*day, 90*day), f.pki.Intermediate),
 			chain(file("/certs/six.pem", ""), certs.ReasonOK, f.leaf("six-days.test", 2, 84*day, 90*day)),
 			chain(file("/certs/two.pem", ""), certs.ReasonOK, f.leaf("two-days.test", 3, 88*day, 90*day)),
@@ -97,12 +97,11 @@ func TestBuild(t *testing.T) {
 			chain(file("/le/live/staging/fullchain.pem", "staging"), certs.ReasonUnknownAuthority, stagingLeaf, staging),
 			revoked,
 		},
-		lineages: map[string]Renewal{
-			"healthy": {Lineage: "healthy", LastAttempt: timePtr(now.Add(-6 * time.Hour))},
-			"failing": {Lineage: "failing", LastAttempt: timePtr(now.Add(-6 * time.Hour)), Failed: true, Reason: "dns", HookFailures: []string{"deploy"}},
+		Renewals: []source.Renewal{
+			{Lineage: "healthy", LastAttempt: now.Add(-6 * time.Hour), Reason: "none"},
+			{Lineage: "failing", LastAttempt: now.Add(-6 * time.Hour), Reason: "dns", Hooks: []string{"deploy"}},
 		},
-	}
-	r := build(in, now, DefaultThresholds)
+	}), now, DefaultThresholds)
 
 	wants := []want{
 		{"expired.test", 0, Expired, true, nil},
@@ -114,7 +113,7 @@ func TestBuild(t *testing.T) {
 		{"short-fresh.test", 0, OK, true, nil},
 		{"six-days.test", 0, Warning, true, []string{"renewal overdue since 2026-02-05T12:00:00Z"}},
 		{"overdue.test", 0, Warning, true, []string{"renewal overdue since 2026-02-19T12:00:00Z"}},
-		{"failing.test", 0, Warning, true, []string{"certbot renewal failed: dns", "certbot deploy hook failed"}},
+		{"failing.test", 0, Warning, true, []string{"renewal failed: dns", "deploy hook failed"}},
 		{"healthy.test", 0, OK, true, nil},
 		{"mismatch.test", 0, Critical, true, []string{"chain does not verify: hostname_mismatch"}},
 		{"dying-chain.test", 0, Warning, true, []string{"a chain certificate expires first, at 2026-03-03T12:00:00Z"}},
@@ -174,10 +173,10 @@ func TestBuild(t *testing.T) {
 // still gates them.
 func TestThresholds(t *testing.T) {
 	f := fixture{testcerts.NewPKI("Test", now)}
-	in := input{chains: []certs.Chain{
+	v := viewOf(&source.Snapshot{Chains: []certs.Chain{
 		chain(file("/a.pem", ""), certs.ReasonOK, f.leaf("ten-days.test", 1, 80*day, 90*day)),
 		chain(file("/b.pem", ""), certs.ReasonOK, f.leaf("fresh-short.test", 2, time.Hour, 10*day)),
-	}}
+	}})
 	for _, tc := range []struct {
 		th   Thresholds
 		want []Severity
@@ -187,7 +186,7 @@ func TestThresholds(t *testing.T) {
 		{Thresholds{Warning: 30 * day, Critical: 14 * day, Grace: 12 * time.Hour}, []Severity{OK, Critical}},
 		{Thresholds{Warning: 11 * day, Critical: 5 * day, Grace: 12 * time.Hour}, []Severity{OK, Warning}},
 	} {
-		r := build(in, now, tc.th)
+		r := Build(v, now, tc.th)
 		var got []Severity
 		for _, x := range r.Certificates {
 			got = append(got, x.Severity)
@@ -228,7 +227,7 @@ func TestVerifyPages(t *testing.T) {
 		{certs.Location{Source: certs.SourceFile, Path: "/srv/private-ca.pem"}, certs.ReasonUnknownAuthority, false},
 	} {
 		ch := certs.Chain{Location: tc.loc, Verify: certs.VerifyResult{Reason: tc.reason}}
-		if got := verifyPages(ch); got != tc.want {
+		if got := verifyPages(&ch); got != tc.want {
 			t.Errorf("verifyPages(%+v, %s) = %v, want %v", tc.loc, tc.reason, got, tc.want)
 		}
 	}
@@ -241,8 +240,8 @@ func TestARIRenewalPoint(t *testing.T) {
 	asked := chain(file("/le/live/asked/fullchain.pem", "asked"), certs.ReasonOK, f.leaf("asked.test", 1, 20*day, 90*day), f.pki.Intermediate)
 	plain := chain(file("/le/live/plain/fullchain.pem", "plain"), certs.ReasonOK, f.leaf("plain.test", 2, 20*day, 90*day), f.pki.Intermediate)
 	start := now.Add(-2 * day)
-	windows := ari.NewSnapshot([]ari.Entry{{Cert: asked.Certs[0], Info: ari.Info{Lineage: "asked", Window: ari.Window{Start: start, End: now.Add(day)}}}}, nil)
-	r := build(input{chains: []certs.Chain{asked, plain}, ari: windows}, now, DefaultThresholds)
+	windows := &source.Snapshot{Windows: []source.Window{{Cert: asked.Certs[0].Key(), Lineage: "asked", Start: start, End: now.Add(day)}}}
+	r := Build(viewOf(&source.Snapshot{Chains: []certs.Chain{asked, plain}}, windows), now, DefaultThresholds)
 	got := map[string]Row{}
 	for _, x := range r.Certificates {
 		if x.Index == 0 {

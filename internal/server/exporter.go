@@ -16,11 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // ConfigSource says where the config comes from.
@@ -52,12 +49,13 @@ func ResolveConfig(path string, explicit bool) ConfigSource {
 
 // Exporter ties config, sources, inventory and HTTP together.
 type Exporter struct {
-	src    ConfigSource
-	logger *slog.Logger
-	now    func() time.Time
+	src     ConfigSource
+	sources source.Registry
+	logger  *slog.Logger
+	now     func() time.Time
 
-	cfg atomic.Pointer[config.Config]
-	Inv *inventory.Inventory
+	cfg   atomic.Pointer[config.Config]
+	store *inventory.Store
 
 	reloads chan chan error
 
@@ -65,21 +63,27 @@ type Exporter struct {
 	reloadTime prometheus.Gauge
 
 	mu      sync.Mutex
-	running map[inventory.Kind]*runner
+	running map[string]*runner
 }
 
-// New loads the config (an error here means exit 1) and prepares the exporter.
-func New(src ConfigSource, logger *slog.Logger, now func() time.Time) (*Exporter, error) {
+// New loads the config (an error here means exit 1) and prepares the exporter to run the
+// sources of the registry that the config configures.
+func New(src ConfigSource, sources source.Registry, logger *slog.Logger, now func() time.Time) (*Exporter, error) {
 	cfg, err := src.Load()
 	if err != nil {
 		return nil, err
 	}
+	names := make([]string, len(sources))
+	for i, f := range sources {
+		names[i] = f.Name
+	}
 	e := &Exporter{
 		src:     src,
+		sources: sources,
 		logger:  logger,
 		now:     now,
-		Inv:     inventory.New(),
-		running: map[inventory.Kind]*runner{},
+		store:   inventory.New(names...),
+		running: map[string]*runner{},
 		reloads: make(chan chan error),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cert_expiry_exporter_config_last_reload_successful",
@@ -149,9 +153,9 @@ func (e *Exporter) markReloaded() {
 	e.reloadTime.Set(float64(e.now().UnixNano()) / 1e9)
 }
 
-// runner is one running source and the config it was started with.
+// runner is one running source and the config part it was started with.
 type runner struct {
-	cfg    any
+	part   any
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -159,63 +163,38 @@ type runner struct {
 // applySources starts, restarts or stops each source so that it runs with cfg. A source whose
 // part of the config did not change keeps running untouched (its caches and history stay).
 func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
-	var certbotDir string
-	if cfg.Certbot != nil {
-		certbotDir = cfg.Certbot.ConfigDir
-	}
-	type filesCfg struct {
-		Files      []config.Files
-		CertbotDir string
-	}
-	type targetsCfg struct {
-		Targets []config.Target
-		Modules map[string]config.Module
-		Probe   config.Probe
-	}
-	e.apply(ctx, inventory.Certbot, cfg.Certbot, cfg.Certbot != nil, func(ctx context.Context, gen uint64) {
-		certbot.New(*cfg.Certbot, e.logger.With("source", "certbot"), e.now, e.Inv.CertbotPublisher(gen)).Run(ctx)
-	})
-	e.apply(ctx, inventory.Files, filesCfg{cfg.Files, certbotDir}, len(cfg.Files) > 0, func(ctx context.Context, gen uint64) {
-		files.New(cfg.Files, certbotDir, e.logger.With("source", "files"), e.now, e.Inv.FilesPublisher(gen)).Run(ctx)
-	})
-	e.apply(ctx, inventory.Targets, targetsCfg{cfg.Targets, cfg.Modules, cfg.Probe}, len(cfg.Targets) > 0, func(ctx context.Context, gen uint64) {
-		s := targets.New(cfg, e.logger.With("source", "targets"), e.now, e.Inv.TargetsPublisher(gen))
-		s.Seed(e.Inv.View().Targets) // the replaced scheduler's last snapshot, still visible
-		s.Run(ctx)
-	})
-	e.Inv.SetDrift(time.Duration(cfg.Drift.GracePeriod), e.now)
-	// ARI asks about local files whose CA is known: certbot lineages or ari.directories.
-	ariCfg := cfg.ARI
-	ariOn := len(cfg.Files) > 0 && ((*ariCfg.Enabled && cfg.Certbot != nil) || len(ariCfg.Directories) > 0)
-	e.apply(ctx, inventory.ARI, ariCfg, ariOn, func(ctx context.Context, gen uint64) {
-		subjects := func() []ari.Subject { return e.Inv.View().ARISubjects(ariCfg, e.now()) }
-		ari.New(subjects, ari.Options{}, e.logger.With("source", "ari"), e.now, e.Inv.ARIPublisher(gen)).Run(ctx)
-	})
-}
-
-func (e *Exporter) apply(ctx context.Context, k inventory.Kind, part any, enabled bool, run func(context.Context, uint64)) {
+	e.store.SetGrace(time.Duration(cfg.Drift.GracePeriod))
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	old := e.running[k]
-	if old != nil && enabled && reflect.DeepEqual(old.cfg, part) {
-		return
+	for _, f := range e.sources {
+		part, enabled := f.Part(cfg)
+		old := e.running[f.Name]
+		if old != nil && enabled && reflect.DeepEqual(old.part, part) {
+			continue
+		}
+		if old != nil {
+			old.cancel()
+			<-old.done
+			delete(e.running, f.Name)
+		}
+		publish := e.store.Restart(f.Name, enabled)
+		if !enabled {
+			continue
+		}
+		src := f.New(cfg, source.Env{
+			Logger: e.logger.With("source", f.Name),
+			Now:    e.now,
+			Others: e.store.Others(f.Name),
+			Prev:   e.store.Snapshot(f.Name), // the replaced source's, still visible
+		})
+		ctx, cancel := context.WithCancel(ctx)
+		r := &runner{part: part, cancel: cancel, done: make(chan struct{})}
+		e.running[f.Name] = r
+		go func() {
+			defer close(r.done)
+			src.Run(ctx, publish)
+		}()
 	}
-	if old != nil {
-		old.cancel()
-		<-old.done
-		delete(e.running, k)
-	}
-	gen := e.Inv.Restart(k, enabled)
-	if !enabled {
-		return
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	r := &runner{cfg: part, cancel: cancel, done: make(chan struct{})}
-	e.running[k] = r
-	go func() {
-		defer close(r.done)
-		run(ctx, gen)
-	}()
 }
 
 func (e *Exporter) stop() {

@@ -20,6 +20,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/registry"
 )
 
 var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -34,7 +36,7 @@ func writeFile(t *testing.T, path, data string) {
 // start runs an exporter on cfgPath until the test ends.
 func start(t *testing.T, cfgPath string) *Exporter {
 	t.Helper()
-	e, err := New(ConfigSource{File: cfgPath}, slog.New(slog.DiscardHandler), func() time.Time { return fixedNow })
+	e, err := New(ConfigSource{File: cfgPath}, registry.Sources, slog.New(slog.DiscardHandler), func() time.Time { return fixedNow })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func start(t *testing.T, cfgPath string) *Exporter {
 func TestNewFailsOnBadConfig(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
 	writeFile(t, p, "files:\n  - pathz: [a]\n")
-	_, err := New(ConfigSource{File: p}, slog.New(slog.DiscardHandler), time.Now)
+	_, err := New(ConfigSource{File: p}, registry.Sources, slog.New(slog.DiscardHandler), time.Now)
 	if err == nil || !strings.Contains(err.Error(), "files[0].pathz: field not found") {
 		t.Fatalf("err = %v", err)
 	}

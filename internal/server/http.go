@@ -15,6 +15,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/web"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
 // Name is the exporter's name, used for build_info and the landing page.
@@ -43,15 +44,15 @@ func (e *Exporter) registry(inv prometheus.Collector) *prometheus.Registry {
 func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", e.metricsHandler())
-	mux.Handle("/probe", web.ProbeHandler(e.Config, e.logger.With("handler", "probe"), e.now))
-	report := func() inventory.Report { return inventory.Build(e.Inv.View(), e.now(), inventory.DefaultThresholds) }
+	mux.Handle("/probe", probe.Handler(e.Config, e.logger.With("handler", "probe"), e.now))
+	report := func() inventory.Report { return inventory.Build(e.store.View(), e.now(), inventory.DefaultThresholds) }
 	mux.Handle("/certificates", web.CertificatesHandler(report, false))
 	mux.Handle("/certificates.json", web.CertificatesHandler(report, true))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !e.Inv.Ready() {
+		if !e.store.Ready() {
 			http.Error(w, "Not ready: sources are still doing their first pass", http.StatusServiceUnavailable)
 			return
 		}

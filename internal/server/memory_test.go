@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/registry"
 )
 
 // Memory stability under long-running use. These are measurements with generous guards, not
@@ -214,7 +216,7 @@ func TestTailingMemory(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(fixedNow.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
-	e, err := New(ConfigSource{File: cfgPath}, slog.New(slog.DiscardHandler), now)
+	e, err := New(ConfigSource{File: cfgPath}, registry.Sources, slog.New(slog.DiscardHandler), now)
 	if err != nil {
 		t.Fatal(err)
 	}

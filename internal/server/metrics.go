@@ -21,7 +21,7 @@ import (
 // much, so polling /metrics neither slows the first scan much nor grows the heap. Other formats (protobuf)
 // go through the full registry.
 func (e *Exporter) metricsHandler() http.Handler {
-	c := collector.New(e.Inv, e.now)
+	c := collector.New(e.store, e.now)
 	full := promhttp.HandlerFor(e.registry(c), promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelError),
 		ErrorHandling:     promhttp.ContinueOnError,

@@ -9,5 +9,5 @@ import (
 // Registry holds every series of /metrics through the registry path alone (the handler also
 // streams the certificate series itself), for tests that gather instead of scraping.
 func (e *Exporter) Registry() *prometheus.Registry {
-	return e.registry(collector.New(e.Inv, e.now))
+	return e.registry(collector.New(e.store, e.now))
 }

@@ -1,5 +1,4 @@
-// Package web serves the request-driven endpoints: /probe (multi-target probing) and the
-// /certificates inventory page and its JSON.
+// Package web serves the certificate inventory: the /certificates page and its JSON.
 package web
 
 import (

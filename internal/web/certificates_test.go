@@ -19,8 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -68,8 +68,9 @@ func testReport(t *testing.T) func() inventory.Report {
 	add(certs.Location{Source: certs.SourceProbe, Target: "incomplete.test:443", IP: "127.0.0.1"}, false,
 		testcerts.Options{DNSNames: []string{"incomplete.test"}, NotBefore: nb, NotAfter: na})
 	// Rows are judged by each chain's Location, so one snapshot can carry the probe's chain too.
-	v := inventory.View{Files: &files.Snapshot{Chains: chains}}
-	return func() inventory.Report { return inventory.Build(v, pageNow, inventory.DefaultThresholds) }
+	store := inventory.New("test")
+	store.Restart("test", true)(&source.Snapshot{Chains: chains})
+	return func() inventory.Report { return inventory.Build(store.View(), pageNow, inventory.DefaultThresholds) }
 }
 
 func TestQueryErrors(t *testing.T) {

@@ -1,4 +1,4 @@
-package collector
+package files_test
 
 import (
 	"context"
@@ -14,20 +14,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
+// filesCollector renders what the files source published: its chains and its own series.
 type filesCollector struct {
-	snap *files.Snapshot
+	snap *source.Snapshot
 	now  time.Time
 }
 
 func (filesCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c filesCollector) Collect(ch chan<- prometheus.Metric) {
-	collectFiles(ch, c.snap, c.now, joins{})
+	collector.Chains{Chains: c.snap.Chains, Now: c.now}.Collect(ch)
+	c.snap.Metrics(ch)
 }
 
 // TestFilesGolden scans a small tree of real files (a certbot lineage verified against a
@@ -61,8 +65,8 @@ files:
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := files.New(cfg.Files, dir+"/letsencrypt", slog.New(slog.DiscardHandler), func() time.Time { return now }, func(*files.Snapshot) {})
-	snap := src.ScanOnce(context.Background())
+	src := files.New(cfg.Files, dir+"/letsencrypt", slog.New(slog.DiscardHandler), func() time.Time { return now })
+	snap := src.Once(context.Background())
 
 	l, i := leaf.Cert, pki.Intermediate.Cert
 	certLbl := func(c *testcerts.Cert, idx int, extra ...string) string {

@@ -1,4 +1,4 @@
-package collector
+package certbot_test
 
 import (
 	"strings"
@@ -8,16 +8,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
 
-type certbotTestCollector struct{ s *certbot.Snapshot }
-
-func (c certbotTestCollector) Describe(ch chan<- *prometheus.Desc) {
-	prometheus.DescribeByCollect(c, ch)
+// certbotTestCollector renders a certbot snapshot as the exporter does: published to an
+// inventory, collected with the families every source shares.
+func certbotTestCollector(s *certbot.Snapshot) prometheus.Collector {
+	store := inventory.New(certbot.Factory.Name)
+	store.Restart(certbot.Factory.Name, true)(certbot.Published(s))
+	return collector.New(store, time.Now)
 }
-func (c certbotTestCollector) Collect(ch chan<- prometheus.Metric) { collectCertbot(ch, c.s) }
 
 func TestCollectCertbot(t *testing.T) {
 	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339, s); return tm }
@@ -110,10 +113,7 @@ certbot_renewal_attempts_total{lineage="never.example.test",result="renewed"} 0
 certbot_runs_total{result="failure"} 1
 certbot_runs_total{result="success"} 3
 `
-	if err := testutil.CollectAndCompare(certbotTestCollector{snap}, strings.NewReader(want)); err != nil {
-		t.Fatal(err)
-	}
-	if err := testutil.CollectAndCompare(certbotTestCollector{nil}, strings.NewReader("")); err != nil {
+	if err := testutil.CollectAndCompare(certbotTestCollector(snap), strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -141,7 +141,7 @@ certbot_last_run_timestamp_seconds 0
 certbot_runs_total{result="failure"} 0
 certbot_runs_total{result="success"} 0
 `
-	if err := testutil.CollectAndCompare(certbotTestCollector{snap}, strings.NewReader(want)); err != nil {
+	if err := testutil.CollectAndCompare(certbotTestCollector(snap), strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
 }

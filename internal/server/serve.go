@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
-// serve runs the exporter until ctx ends; SIGHUP reloads the config.
-func serve(ctx context.Context, src server.ConfigSource, webFlags *toolkit.FlagConfig, o server.HTTPOptions, logger *slog.Logger) int {
-	logger.Info("Starting "+server.Name, "version", version.Info(), "config", configName(src))
-	e, err := server.New(src, logger, time.Now)
+// Serve runs the exporter until ctx ends (SIGHUP reloads the config) and returns the exit code.
+func Serve(ctx context.Context, src ConfigSource, sources source.Registry, webFlags *toolkit.FlagConfig, o HTTPOptions, logger *slog.Logger) int {
+	logger.Info("Starting "+Name, "version", version.Info(), "config", src.name())
+	e, err := New(src, sources, logger, time.Now)
 	if err != nil {
 		logger.Error("Error loading config", "err", err)
 		return 1
@@ -56,9 +56,9 @@ func serve(ctx context.Context, src server.ConfigSource, webFlags *toolkit.FlagC
 	return 0
 }
 
-func configName(src server.ConfigSource) string {
-	if src.File == "" {
+func (s ConfigSource) name() string {
+	if s.File == "" {
 		return "built-in default"
 	}
-	return src.File
+	return s.File
 }

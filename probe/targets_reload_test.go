@@ -1,4 +1,4 @@
-package targets
+package probe
 
 import (
 	"context"
@@ -13,11 +13,10 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
 // start runs s (made with publishTo's callback) until the test ends.
-func start(t *testing.T, s *Scheduler) {
+func start(t *testing.T, s *testScheduler) {
 	ctx, cancel := context.WithCancel(context.Background())
 	finished := make(chan struct{})
 	go func() { s.Run(ctx); close(finished) }()
@@ -26,15 +25,15 @@ func start(t *testing.T, s *Scheduler) {
 
 // publishTo returns a publish callback feeding the returned channel, and waitFor that returns
 // the first snapshot satisfying done.
-func publishTo(t *testing.T) (func(*Snapshot), func(done func(*Snapshot) bool) *Snapshot) {
-	snaps := make(chan *Snapshot, 100)
-	publish := func(s *Snapshot) {
+func publishTo(t *testing.T) (func(*targetsSnapshot), func(done func(*targetsSnapshot) bool) *targetsSnapshot) {
+	snaps := make(chan *targetsSnapshot, 100)
+	publish := func(s *targetsSnapshot) {
 		select {
 		case snaps <- s:
 		default:
 		}
 	}
-	waitFor := func(done func(*Snapshot) bool) *Snapshot {
+	waitFor := func(done func(*targetsSnapshot) bool) *targetsSnapshot {
 		t.Helper()
 		deadline := time.After(20 * time.Second)
 		for {
@@ -72,9 +71,9 @@ func TestStaleChain(t *testing.T) {
 	now := func() time.Time { return at(time.Duration(clock.Load())) }
 	c := parse(t, "targets: [{target: \""+addr+"\", server_name: localhost, interval: 1s}]\n")
 	publish, waitFor := publishTo(t)
-	start(t, New(c, slog.New(slog.DiscardHandler), now, publish))
-	probedAt := func(d time.Duration, success bool) func(*Snapshot) bool {
-		return func(s *Snapshot) bool {
+	start(t, newTestScheduler(c, slog.New(slog.DiscardHandler), now, publish))
+	probedAt := func(d time.Duration, success bool) func(*targetsSnapshot) bool {
+		return func(s *targetsSnapshot) bool {
 			return len(s.Probes) == 1 && s.Probes[0].At.Equal(at(d)) && s.Probes[0].Result.Success() == success
 		}
 	}
@@ -93,65 +92,65 @@ func TestStaleChain(t *testing.T) {
 		if len(sv) != 1 || !sv[0].Stale || !sv[0].At.Equal(t0) || !sv[0].FailingSince.Equal(at(time.Second)) {
 			t.Fatalf("at %s: served %+v", d, sv)
 		}
-		if ch := s.Chains(); len(ch) != 1 || ch[0].IP != "127.0.0.1" || ch[0].Certs[0].Serial != chain.Certs[0].Serial || s.Status[0].Up {
+		if ch := s.chains(); len(ch) != 1 || ch[0].IP != "127.0.0.1" || ch[0].Certs[0].Serial != chain.Certs[0].Serial || s.Status[0].Up {
 			t.Errorf("at %s: chains %+v, up %t", d, ch, s.Status[0].Up)
 		}
-		if f := s.Probes[0].Result.Failures(); len(f) != 1 || f[0] != probe.FailHandshake {
+		if f := s.Probes[0].Result.Failures(); len(f) != 1 || f[0] != FailHandshake {
 			t.Errorf("at %s: failures %v", d, f)
 		}
 	}
 
 	clock.Store(int64(5 * time.Second))
 	s := waitFor(probedAt(5*time.Second, false))
-	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(t0) || len(s.Chains()) != 0 {
-		t.Errorf("after 3 intervals: served %+v, chains %d", sv, len(s.Chains()))
+	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(t0) || len(s.chains()) != 0 {
+		t.Errorf("after 3 intervals: served %+v, chains %d", sv, len(s.chains()))
 	}
 
 	down.Store(false)
 	clock.Store(int64(6 * time.Second))
 	s = waitFor(probedAt(6*time.Second, true))
-	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(at(6*time.Second)) || !sv[0].FailingSince.IsZero() || len(s.Chains()) != 1 {
-		t.Errorf("recovered: served %+v, chains %d", sv, len(s.Chains()))
+	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(at(6*time.Second)) || !sv[0].FailingSince.IsZero() || len(s.chains()) != 1 {
+		t.Errorf("recovered: served %+v, chains %d", sv, len(s.chains()))
 	}
 }
 
 // TestServed covers the cases of carrying a last-success chain over one probe.
-func TestServed(t *testing.T) {
+func TestCarry(t *testing.T) {
 	chain := func(ip string) certs.Chain {
 		return certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "t:443", IP: ip}, Certs: []certs.Cert{{Serial: "0" + ip}}}
 	}
 	keep := 3 * time.Minute
 	failing := t0.Add(-time.Minute)
-	prev := []Served{{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1")}, {IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing}}
-	ok := func(ip string) probe.Addr { return probe.Addr{IP: ip, Success: true, Chain: chain(ip)} }
-	fail := func(ip, reason string) probe.Addr {
-		return probe.Addr{IP: ip, Failure: reason, Chain: certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "t:443", IP: ip}}}
+	prev := []served{{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1")}, {IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing}}
+	ok := func(ip string) Addr { return Addr{IP: ip, Success: true, Chain: chain(ip)} }
+	fail := func(ip, reason string) Addr {
+		return Addr{IP: ip, Failure: reason, Chain: certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "t:443", IP: ip}}}
 	}
-	withChain := fail("192.0.2.1", probe.FailHandshake) // the handshake failed after the certificates
+	withChain := fail("192.0.2.1", FailHandshake) // the handshake failed after the certificates
 	withChain.Chain = chain("192.0.2.1")
 	for _, tc := range []struct {
 		name string
-		r    probe.Result
-		want []Served
+		r    Result
+		want []served
 	}{
-		{"success replaces", probe.Result{Addrs: []probe.Addr{ok("192.0.2.1"), ok("192.0.2.3")}}, []Served{
+		{"success replaces", Result{Addrs: []Addr{ok("192.0.2.1"), ok("192.0.2.3")}}, []served{
 			{IP: "192.0.2.1", At: t0, Chain: chain("192.0.2.1")}, {IP: "192.0.2.3", At: t0, Chain: chain("192.0.2.3")}}},
-		{"failures keep", probe.Result{Addrs: []probe.Addr{fail("192.0.2.1", probe.FailConnect), fail("192.0.2.2", probe.FailTimeout)}}, []Served{
+		{"failures keep", Result{Addrs: []Addr{fail("192.0.2.1", FailConnect), fail("192.0.2.2", FailTimeout)}}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0, Stale: true},
 			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing, Stale: true}}},
-		{"served a chain this time", probe.Result{Addrs: []probe.Addr{withChain}}, []Served{
+		{"served a chain this time", Result{Addrs: []Addr{withChain}}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0}}},
-		{"refused", probe.Result{Addrs: []probe.Addr{fail("192.0.2.1", probe.FailRefused)}}, []Served{
+		{"refused", Result{Addrs: []Addr{fail("192.0.2.1", FailRefused)}}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0}}},
-		{"name refused", probe.Result{Failure: probe.FailRefused}, []Served{
+		{"name refused", Result{Failure: FailRefused}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0},
 			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing}}},
-		{"dns", probe.Result{Failure: probe.FailDNS}, []Served{
+		{"dns", Result{Failure: FailDNS}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0, Stale: true},
 			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing, Stale: true}}},
-		{"address gone", probe.Result{Addrs: []probe.Addr{fail("192.0.2.9", probe.FailConnect)}}, nil},
+		{"address gone", Result{Addrs: []Addr{fail("192.0.2.9", FailConnect)}}, nil},
 	} {
-		got := served(prev, &tc.r, t0, keep)
+		got := carry(prev, &tc.r, t0, keep)
 		if !equalServed(got, tc.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.name, got, tc.want)
 		}
@@ -159,17 +158,17 @@ func TestServed(t *testing.T) {
 	// Past the window the chain is dropped; the time of the last success stays while the
 	// address is probed, and goes with it when nothing resolves.
 	later := failing.Add(keep + time.Second)
-	got := served(prev, &probe.Result{Addrs: []probe.Addr{fail("192.0.2.2", probe.FailConnect)}}, later, keep)
-	if want := []Served{{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), FailingSince: failing}}; !equalServed(got, want) {
+	got := carry(prev, &Result{Addrs: []Addr{fail("192.0.2.2", FailConnect)}}, later, keep)
+	if want := []served{{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), FailingSince: failing}}; !equalServed(got, want) {
 		t.Errorf("expired: %+v", got)
 	}
-	got = served(prev, &probe.Result{Failure: probe.FailDNS}, later, keep)
-	if want := []Served{{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: later, Stale: true}}; !equalServed(got, want) {
+	got = carry(prev, &Result{Failure: FailDNS}, later, keep)
+	if want := []served{{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: later, Stale: true}}; !equalServed(got, want) {
 		t.Errorf("expired, dns: %+v", got)
 	}
 }
 
-func equalServed(a, b []Served) bool {
+func equalServed(a, b []served) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -196,7 +195,7 @@ targets:
   - {target: "`+addrA+`", server_name: a.test, interval: 1h}
   - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
 `)
-	prev, _ := run(t, before, func(s *Snapshot) bool { return len(s.Probes) == 2 })
+	prev, _ := run(t, before, func(s *targetsSnapshot) bool { return len(s.Probes) == 2 })
 
 	after := parse(t, `
 modules:
@@ -207,17 +206,17 @@ targets:
   - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
 `)
 	publish, waitFor := publishTo(t)
-	s := New(after, slog.New(slog.DiscardHandler), func() time.Time { return t0.Add(time.Minute) }, publish)
-	s.Seed(prev)
+	s := newTestScheduler(after, slog.New(slog.DiscardHandler), func() time.Time { return t0.Add(time.Minute) }, publish)
+	s.seed(prev)
 	// a.test is not probed again during the test: what is published for it is the seed.
-	s.run = func(ctx context.Context, target string, m config.Module, o probe.Options) probe.Result {
+	s.run = func(ctx context.Context, target string, m config.Module, o Options) Result {
 		if o.ServerName == "a.test" {
 			<-ctx.Done()
 		}
-		return probe.Run(ctx, target, m, o)
+		return Run(ctx, target, m, o)
 	}
 	start(t, s)
-	first := waitFor(func(*Snapshot) bool { return true })
+	first := waitFor(func(*targetsSnapshot) bool { return true })
 	// One of c.test and b.test was probed (b.test's module changed: not seeded), and a.test is
 	// there with its previous probe and health.
 	var names []string
@@ -231,8 +230,8 @@ targets:
 			seeded = i
 		}
 	}
-	if len(first.Probes) != 2 || seeded < 0 || first.Status[seeded].Name != addrA || !first.Status[seeded].LastSuccess.Equal(t0) || len(first.Chains()) != 2 {
-		t.Fatalf("first snapshot after the reload: targets %v, a.test seeded at %d, chains %d", names, seeded, len(first.Chains()))
+	if len(first.Probes) != 2 || seeded < 0 || first.Status[seeded].Name != addrA || !first.Status[seeded].LastSuccess.Equal(t0) || len(first.chains()) != 2 {
+		t.Fatalf("first snapshot after the reload: targets %v, a.test seeded at %d, chains %d", names, seeded, len(first.chains()))
 	}
 }
 
@@ -241,14 +240,14 @@ func TestProblemCounters(t *testing.T) {
 	pki := testcerts.NewPKI("Problems", t0)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
 	long := leaf.TLS()
-	for range probe.MaxChainCerts {
+	for range MaxChainCerts {
 		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{long}}
 	addr := listen(t, testserver.HandleTLS(cfg))
-	snap, _ := run(t, parse(t, "targets: [{target: \""+addr+"\", server_name: localhost}]\n"), func(s *Snapshot) bool { return len(s.Probes) == 1 })
+	snap, _ := run(t, parse(t, "targets: [{target: \""+addr+"\", server_name: localhost}]\n"), func(s *targetsSnapshot) bool { return len(s.Probes) == 1 })
 	st := snap.Status[0]
-	if !st.Up || st.Errors[probe.ProblemChainTooLong] != 1 || st.Errors[probe.ProblemCRLFetch] != 0 || len(st.Errors) != len(probe.FailureReasons)+len(probe.ProblemReasons) {
+	if !st.Up || st.Errors[ProblemChainTooLong] != 1 || st.Errors[ProblemCRLFetch] != 0 || len(st.Errors) != len(FailureReasons)+len(ProblemReasons) {
 		t.Errorf("status %+v", st)
 	}
 }

@@ -1,4 +1,4 @@
-package collector
+package probe
 
 import (
 	"strings"
@@ -8,25 +8,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
+type funcCollector func(ch chan<- prometheus.Metric)
+
+func (funcCollector) Describe(chan<- *prometheus.Desc)      {}
+func (f funcCollector) Collect(ch chan<- prometheus.Metric) { f(ch) }
+
 // lbResult is a probe of a name with two addresses: one served a chain, one refused.
-func lbResult(now time.Time) probe.Result {
+func lbResult(now time.Time) Result {
 	pki := testcerts.NewPKI("Probe", now)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"lb.example"}, Now: now})
 	loc := certs.Location{Source: certs.SourceProbe, Target: "lb.example:443", IP: "192.0.2.1"}
-	return probe.Result{
+	return Result{
 		Target:   "lb.example:443",
 		Duration: 1500 * time.Millisecond,
-		Addrs: []probe.Addr{
+		Addrs: []Addr{
 			{IP: "192.0.2.1", Success: true, Duration: 250 * time.Millisecond, TLSVersion: "TLS 1.3", Cipher: "TLS_AES_128_GCM_SHA256",
 				Chain: certs.Chain{Location: loc, Certs: []certs.Cert{certs.New(leaf.Cert), certs.New(pki.Intermediate.Cert)},
 					Verify: certs.VerifyResult{Reason: certs.ReasonExpired, ChainExpiry: leaf.Cert.NotAfter}}},
-			{IP: "2001:db8::1", Failure: probe.FailConnect, Error: "connection refused", Duration: time.Second,
+			{IP: "2001:db8::1", Failure: FailConnect, Error: "connection refused", Duration: time.Second,
 				Chain: certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "lb.example:443", IP: "2001:db8::1"}}},
 		},
 	}
@@ -40,15 +44,18 @@ func TestTargetsGolden(t *testing.T) {
 	old := lb.Addrs[0].Chain
 	old.IP = "2001:db8::1"
 	old.Certs = old.Certs[:1]
-	served := []targets.Served{
+	addrs := []served{
 		{IP: "192.0.2.1", At: at, Chain: lb.Addrs[0].Chain},
 		{IP: "2001:db8::1", At: at.Add(-time.Hour), Chain: old, FailingSince: at, Stale: true},
 	}
-	snap := &targets.Snapshot{Probes: []*targets.Probe{
-		{Target: "lb.example:443", Module: "tls", At: at, Result: lb, Served: served},
-		{Target: "gone.example:25", Module: "smtp", At: at, Result: probe.Result{Target: "gone.example:25", Failure: probe.FailDNS, Duration: 20 * time.Millisecond}},
+	snap := &targetsSnapshot{Probes: []*lastProbe{
+		{Target: "lb.example:443", Module: "tls", At: at, Result: lb, Served: addrs},
+		{Target: "gone.example:25", Module: "smtp", At: at, Result: Result{Target: "gone.example:25", Failure: FailDNS, Duration: 20 * time.Millisecond}},
 	}}
-	c := funcCollector(func(ch chan<- prometheus.Metric) { collectTargets(ch, snap, now, joins{}) })
+	c := funcCollector(func(ch chan<- prometheus.Metric) {
+		collector.Chains{Chains: snap.chains(), Now: now}.Collect(ch)
+		snap.collect(ch)
+	})
 	want := `
 # HELP cert_chain_length Number of certificates in the file or served by the endpoint.
 # TYPE cert_chain_length gauge
@@ -101,7 +108,7 @@ func TestProbeResultGolden(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	r := lbResult(now)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(ProbeResult{Result: &r, Module: "tls", Now: now})
+	reg.MustRegister(resultCollector{Result: &r, Module: "tls", Now: now})
 	want := `
 # HELP probe_duration_seconds How long the probe took.
 # TYPE probe_duration_seconds gauge

@@ -1,4 +1,4 @@
-package inventory
+package server
 
 import (
 	"context"
@@ -14,13 +14,15 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
 // TestDriftNginx: a real nginx serves a certbot-style lineage. Renewed on disk without a
-// reload, the endpoint is outdated once the grace has passed; after a reload it is cleared.
+// reload, the endpoint is outdated once a probe made after the grace still sees the old
+// certificate; after a reload it is cleared.
 func TestDriftNginx(t *testing.T) {
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
@@ -94,17 +96,18 @@ http {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := files.New(cfg.Files, filepath.Join(dir, "letsencrypt"), slog.New(slog.DiscardHandler), clock, func(*files.Snapshot) {})
+	src := files.New(cfg.Files, filepath.Join(dir, "letsencrypt"), slog.New(slog.DiscardHandler), clock)
 	module := cfg.Modules[config.DefaultModule]
 	module.ServerName = "site.test"
 	// probeUntil probes until the endpoint serves serial (nginx loads certificates on start
 	// and on reload, asynchronously), bounded by a deadline.
-	probeUntil := func(serial string) *targets.Snapshot {
+	probeUntil := func(serial string) *source.Snapshot {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			r := probe.Run(context.Background(), addr, module, probe.Options{})
 			if chains := r.Chains(); len(chains) == 1 && chains[0].Certs[0].Serial == serial {
-				return &targets.Snapshot{Probes: []*targets.Probe{{Target: addr, Module: config.DefaultModule, At: now, Result: r}}}
+				chains[0].Seen = now
+				return &source.Snapshot{Chains: chains}
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("nginx does not serve serial %s: %+v", serial, r)
@@ -112,32 +115,38 @@ http {
 			time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
 		}
 	}
-	inv := New()
-	inv.SetDrift(time.Hour, clock)
-	pubFiles, pubTargets := inv.FilesPublisher(inv.Restart(Files, true)), inv.TargetsPublisher(inv.Restart(Targets, true))
-	pubFiles(src.ScanOnce(context.Background()))
+	store := inventory.New("files", "targets")
+	store.SetGrace(time.Hour)
+	pubFiles, pubTargets := store.Restart("files", true), store.Restart("targets", true)
+	scan := func() time.Time {
+		snap := src.Once(context.Background())
+		pubFiles(snap)
+		return snap.Chains[0].Changed
+	}
+	scan()
 	pubTargets(probeUntil(first.Cert.SerialNumber.Text(16)))
-	state := func() (Drift, bool) {
+	state := func() (inventory.Drift, bool) {
 		t.Helper()
-		d := inv.View().Drift
+		d := store.View().Drift
 		if len(d) != 1 || d[0].Target != addr || d[0].Path != fullchain || d[0].Lineage != "site" || d[0].Domain != "site.test" {
 			t.Fatalf("drift: %+v", d)
 		}
-		return d[0], d[0].Outdated(now)
+		return d[0], d[0].Outdated
 	}
 	if d, out := state(); out || !d.Since.IsZero() {
 		t.Fatalf("in sync: %+v", d)
 	}
 
-	// certbot renews; the deploy hook does not reload nginx.
-	now = t0.Add(time.Minute)
+	// certbot renews; the deploy hook does not reload nginx. The file's change time (the
+	// kernel's clock) dates the renewal; the probes are dated by the injected clock.
 	renewed := deploy(t0.Add(-time.Hour))
-	pubFiles(src.ScanOnce(context.Background()))
+	changed := scan()
+	now = changed.Add(time.Hour)
 	pubTargets(probeUntil(first.Cert.SerialNumber.Text(16)))
-	if d, out := state(); out || !d.Since.Equal(now) {
+	if d, out := state(); out || !d.Since.Equal(changed) {
 		t.Fatalf("renewed, within grace: %+v", d)
 	}
-	now = t0.Add(time.Minute + time.Hour + time.Second)
+	now = changed.Add(time.Hour + time.Second)
 	pubTargets(probeUntil(first.Cert.SerialNumber.Text(16)))
 	if d, out := state(); !out {
 		t.Fatalf("renewed, no reload, grace passed: not outdated: %+v", d)

@@ -1,4 +1,4 @@
-package web
+package probe
 
 import (
 	"context"
@@ -13,9 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
 // scrapeTimeoutOffset leaves Prometheus time to receive the answer before its own timeout.
@@ -25,12 +23,12 @@ const scrapeTimeoutOffset = 500 * time.Millisecond
 // 503 at once, so a flood of scrapes cannot pile up sockets and goroutines.
 const MaxConcurrentProbes = 128
 
-// ProbeHandler serves /probe?target=host:port&module=name in the multi-target exporter
+// Handler serves /probe?target=host:port&module=name in the multi-target exporter
 // pattern: each request probes once and answers from its own registry. debug=true returns the
 // probe's log and the metrics as text instead. Bad requests (unknown module, missing or
 // malformed target, a target refused by probe.allowed_targets) get HTTP 400 with the reason.
-func ProbeHandler(getConfig func() *config.Config, logger *slog.Logger, now func() time.Time) http.Handler {
-	crls := probe.NewCRLCache(now) // shared by requests, so a CA's CRL is fetched once per NextUpdate
+func Handler(getConfig func() *config.Config, logger *slog.Logger, now func() time.Time) http.Handler {
+	crls := NewCRLCache(now) // shared by requests, so a CA's CRL is fetched once per NextUpdate
 	// warnOpen warns once per config (at start, then at the first request after each reload)
 	// when nothing restricts where /probe connects.
 	var seen atomic.Pointer[config.Config]
@@ -75,22 +73,22 @@ func ProbeHandler(getConfig func() *config.Config, logger *slog.Logger, now func
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		allow, err := probe.NewAllowList(cfg.Probe.AllowedTargets)
+		allow, err := NewAllowList(cfg.Probe.AllowedTargets)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
-		res := probe.Run(ctx, target, m, probe.Options{Now: now, Allow: allow, CRLs: crls})
+		res := Run(ctx, target, m, Options{Now: now, Allow: allow, CRLs: crls})
 		logger.Debug("probe done", "target", target, "module", moduleName, "success", res.Success(), "failures", res.Failures(), "duration", res.Duration)
-		if res.Failure == probe.FailRefused {
+		if res.Failure == FailRefused {
 			http.Error(w, "refused: "+res.Error, http.StatusBadRequest)
 			return
 		}
 
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(collector.ProbeResult{Result: &res, Module: moduleName, Now: now()})
+		reg.MustRegister(resultCollector{Result: &res, Module: moduleName, Now: now()})
 		if q.Get("debug") == "true" {
 			writeDebug(w, &res, reg)
 			return
@@ -122,7 +120,7 @@ func probeTimeout(r *http.Request, module time.Duration) (time.Duration, error) 
 	return min(t, module), nil
 }
 
-func writeDebug(w http.ResponseWriter, res *probe.Result, reg *prometheus.Registry) {
+func writeDebug(w http.ResponseWriter, res *Result, reg *prometheus.Registry) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "Logs for the probe:")
 	for _, l := range res.Log {

@@ -1,4 +1,4 @@
-package targets
+package probe
 
 import (
 	"context"
@@ -10,17 +10,22 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// testScheduler is a scheduler that publishes its own snapshots, which the tests inspect.
+type testScheduler struct {
+	*scheduler
+	publish func(*targetsSnapshot)
+}
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+func newTestScheduler(cfg *config.Config, logger *slog.Logger, now func() time.Time, publish func(*targetsSnapshot)) *testScheduler {
+	return &testScheduler{newScheduler(cfg, logger, now), publish}
+}
+
+func (s *testScheduler) Run(ctx context.Context) { s.probeAll(ctx, true, s.publish) }
 
 // listen serves handle on a loopback port until the test ends.
 func listen(t *testing.T, handle func(net.Conn)) string {
@@ -38,22 +43,22 @@ func parse(t *testing.T, yaml string) *config.Config {
 
 // run starts the scheduler and returns the first snapshot satisfying done, and the most
 // probes that ran at once.
-func run(t *testing.T, cfg *config.Config, done func(*Snapshot) bool) (*Snapshot, int32) {
+func run(t *testing.T, cfg *config.Config, done func(*targetsSnapshot) bool) (*targetsSnapshot, int32) {
 	ctx, cancel := context.WithCancel(context.Background())
-	snaps := make(chan *Snapshot, 100)
-	s := New(cfg, slog.New(slog.DiscardHandler), func() time.Time { return t0 }, func(s *Snapshot) {
+	snaps := make(chan *targetsSnapshot, 100)
+	s := newTestScheduler(cfg, slog.New(slog.DiscardHandler), func() time.Time { return t0 }, func(s *targetsSnapshot) {
 		select {
 		case snaps <- s:
 		default:
 		}
 	})
 	var inFlight, peak atomic.Int32
-	s.run = func(ctx context.Context, target string, m config.Module, o probe.Options) probe.Result {
+	s.run = func(ctx context.Context, target string, m config.Module, o Options) Result {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
-		return probe.Run(ctx, target, m, o)
+		return Run(ctx, target, m, o)
 	}
 	finished := make(chan struct{})
 	go func() { s.Run(ctx); close(finished) }()
@@ -90,8 +95,8 @@ targets:
 probe:
   allowed_targets: ["127.0.0.0/8", "localhost"]
 `)
-	snap, _ := run(t, c, func(s *Snapshot) bool {
-		return len(s.Probes) == 3 && s.Status[1].Errors[probe.FailConnect] >= 2
+	snap, _ := run(t, c, func(s *targetsSnapshot) bool {
+		return len(s.Probes) == 3 && s.Status[1].Errors[FailConnect] >= 2
 	})
 	want := []struct {
 		target   string
@@ -100,22 +105,22 @@ probe:
 		up       bool
 	}{
 		{good, true, nil, true},
-		{dead, false, []string{probe.FailConnect}, false},
-		{"blocked.test:443", false, []string{probe.FailRefused}, false},
+		{dead, false, []string{FailConnect}, false},
+		{"blocked.test:443", false, []string{FailRefused}, false},
 	}
 	for i, w := range want {
 		p, st := snap.Probes[i], snap.Status[i]
 		if p.Target != w.target || p.Module != "tls" || p.Result.Success() != w.success || !equal(p.Result.Failures(), w.failures) {
 			t.Errorf("probe %d: %s %s success %t failures %v", i, p.Target, p.Module, p.Result.Success(), p.Result.Failures())
 		}
-		if st.Source != HealthSource || st.Name != w.target || st.Up != w.up || len(st.Errors) != len(probe.FailureReasons)+len(probe.ProblemReasons) {
+		if st.Source != targetsHealth || st.Name != w.target || st.Up != w.up || len(st.Errors) != len(FailureReasons)+len(ProblemReasons) {
 			t.Errorf("status %d: %+v", i, st)
 		}
 	}
 	if !snap.Status[0].LastSuccess.Equal(t0) || !snap.Status[1].LastSuccess.IsZero() {
 		t.Errorf("last success %v %v", snap.Status[0].LastSuccess, snap.Status[1].LastSuccess)
 	}
-	if ch := snap.Chains(); len(ch) != 1 || ch[0].Target != good || ch[0].IP != "127.0.0.1" || ch[0].Verify.Reason != "unknown_authority" {
+	if ch := snap.chains(); len(ch) != 1 || ch[0].Target != good || ch[0].IP != "127.0.0.1" || ch[0].Verify.Reason != "unknown_authority" {
 		t.Errorf("chains %+v", ch)
 	}
 }
@@ -132,9 +137,9 @@ targets:
   - {target: "`+b+`", module: slow, server_name: b.test}
   - {target: "`+d+`", module: slow, server_name: c.test}
 `)
-	snap, peak := run(t, c, func(s *Snapshot) bool { return len(s.Probes) == 3 })
+	snap, peak := run(t, c, func(s *targetsSnapshot) bool { return len(s.Probes) == 3 })
 	for _, p := range snap.Probes {
-		if f := p.Result.Failures(); !equal(f, []string{probe.FailTimeout}) {
+		if f := p.Result.Failures(); !equal(f, []string{FailTimeout}) {
 			t.Errorf("failures %v", f)
 		}
 	}

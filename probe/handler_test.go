@@ -1,4 +1,4 @@
-package web
+package probe
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ modules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := ProbeHandler(func() *config.Config { return c }, slog.New(slog.DiscardHandler), func() time.Time { return probeT0 })
+	h := Handler(func() *config.Config { return c }, slog.New(slog.DiscardHandler), func() time.Time { return probeT0 })
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL, tlsAddr, silentAddr
@@ -54,7 +54,7 @@ func loopback(t *testing.T, handle func(net.Conn)) string {
 	return testserver.Serve(t, "127.0.0.1:0", handle).Addr
 }
 
-func get(t *testing.T, u string, header ...string) (int, string) {
+func httpGet(t *testing.T, u string, header ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	for i := 0; i+1 < len(header); i += 2 {
@@ -69,7 +69,7 @@ func get(t *testing.T, u string, header ...string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestProbeHandlerMetrics(t *testing.T) {
+func TestHandlerMetrics(t *testing.T) {
 	base, addr, _ := probeSetup(t, "")
 	_, port, _ := net.SplitHostPort(addr)
 	u := base + "/probe?target=" + url.QueryEscape(addr)
@@ -93,21 +93,21 @@ cert_chain_length{ip="127.0.0.1",lineage="",path="",source="probe",target="127.0
 	if err := testutil.ScrapeAndCompare(u, strings.NewReader(want), "probe_success", "probe_duration_seconds", "cert_probe_success", "cert_chain_verified", "cert_chain_length"); err != nil {
 		t.Error(err)
 	}
-	code, body := get(t, u+"&debug=true")
+	code, body := httpGet(t, u+"&debug=true")
 	if code != 200 || !strings.Contains(body, "Logs for the probe:") || !strings.Contains(body, "connecting to "+addr) || !strings.Contains(body, "\nprobe_success 1\n") {
 		t.Errorf("debug: %d\n%s", code, body)
 	}
 }
 
-func TestProbeHandlerTimeout(t *testing.T) {
+func TestHandlerTimeout(t *testing.T) {
 	base, _, silent := probeSetup(t, "")
-	code, body := get(t, base+"/probe?target="+silent, "X-Prometheus-Scrape-Timeout-Seconds", "1")
+	code, body := httpGet(t, base+"/probe?target="+silent, "X-Prometheus-Scrape-Timeout-Seconds", "1")
 	if code != 200 || !strings.Contains(body, "probe_success 0") || !strings.Contains(body, `probe_failure{reason="timeout"} 1`) {
 		t.Errorf("%d\n%s", code, body)
 	}
 }
 
-func TestProbeHandlerBadRequests(t *testing.T) {
+func TestHandlerBadRequests(t *testing.T) {
 	base, addr, _ := probeSetup(t, "probe: {allowed_targets: [\"*.example.com\"]}\n")
 	for _, tc := range []struct{ query, want string }{
 		{"target=" + addr + "&module=nope", `unknown module "nope"`},
@@ -117,12 +117,12 @@ func TestProbeHandlerBadRequests(t *testing.T) {
 		{"target=" + addr, "refused: target host \"127.0.0.1\" is not in probe.allowed_targets"},
 		{"target=localhost:99999", "bad port"},
 	} {
-		code, body := get(t, base+"/probe?"+tc.query)
+		code, body := httpGet(t, base+"/probe?"+tc.query)
 		if code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
 			t.Errorf("%s: %d %q, want 400 %q", tc.query, code, body, tc.want)
 		}
 	}
-	code, body := get(t, base+"/probe?target="+addr, "X-Prometheus-Scrape-Timeout-Seconds", "soon")
+	code, body := httpGet(t, base+"/probe?target="+addr, "X-Prometheus-Scrape-Timeout-Seconds", "soon")
 	if code != http.StatusBadRequest || !strings.Contains(body, "bad X-Prometheus-Scrape-Timeout-Seconds") {
 		t.Errorf("bad header: %d %q", code, body)
 	}
@@ -170,7 +170,7 @@ func (b *lockedBuffer) String() string {
 
 // TestProbeHandlerOpenWarning: an empty probe.allowed_targets is warned about once per config
 // loaded (at start, and after a reload), never per request.
-func TestProbeHandlerOpenWarning(t *testing.T) {
+func TestHandlerOpenWarning(t *testing.T) {
 	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	mustParse := func(yaml string) *config.Config {
@@ -182,7 +182,7 @@ func TestProbeHandlerOpenWarning(t *testing.T) {
 	}
 	var cfg atomic.Pointer[config.Config]
 	cfg.Store(mustParse(""))
-	h := ProbeHandler(cfg.Load, logger, func() time.Time { return probeT0 })
+	h := Handler(cfg.Load, logger, func() time.Time { return probeT0 })
 	request := func() {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/probe", nil))
@@ -214,7 +214,7 @@ func TestProbeHandlerOpenWarning(t *testing.T) {
 }
 
 // TestProbeHandlerConcurrencyLimit: requests beyond MaxConcurrentProbes are refused at once.
-func TestProbeHandlerConcurrencyLimit(t *testing.T) {
+func TestHandlerConcurrencyLimit(t *testing.T) {
 	release := make(chan struct{})
 	var accepted atomic.Int64
 	hang := listenHang(t, release, &accepted)
@@ -222,7 +222,7 @@ func TestProbeHandlerConcurrencyLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := ProbeHandler(func() *config.Config { return cfg }, slog.New(slog.DiscardHandler), time.Now)
+	h := Handler(func() *config.Config { return cfg }, slog.New(slog.DiscardHandler), time.Now)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	var done sync.WaitGroup

@@ -1,12 +1,11 @@
-package collector
+package probe
 
 import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/targets"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 )
 
 var probeLabels = []string{"target", "ip", "module"}
@@ -24,30 +23,30 @@ var (
 	probeFailure  = prometheus.NewDesc("probe_failure", "1 per reason that made the probe fail.", []string{"reason"}, nil)
 )
 
-// collectTargets emits the background probes' series and the chains they were served.
-func collectTargets(ch chan<- prometheus.Metric, s *targets.Snapshot, now time.Time, j joins) {
+// collect emits the background probes' per-address series (their chains are rendered with
+// every source's).
+func (s *targetsSnapshot) collect(ch chan<- prometheus.Metric) {
 	for _, p := range s.Probes {
 		collectProbeAddrs(ch, &p.Result, p.Module, p.At)
 		for _, sv := range p.Served {
-			ch <- prometheus.MustNewConstMetric(probeAddrLastOK, prometheus.GaugeValue, unix(sv.At), p.Target, sv.IP, p.Module)
+			ch <- prometheus.MustNewConstMetric(probeAddrLastOK, prometheus.GaugeValue, collector.Unix(sv.At), p.Target, sv.IP, p.Module)
 		}
 	}
-	collectChains(ch, s.Chains(), now, j)
 }
 
 // collectProbeAddrs emits the per-address series of one probe; at (when not zero) is when it
 // finished. A probe that never reached an address (dns, refused name) has one series with ip="".
-func collectProbeAddrs(ch chan<- prometheus.Metric, r *probe.Result, module string, at time.Time) {
+func collectProbeAddrs(ch chan<- prometheus.Metric, r *Result, module string, at time.Time) {
 	addrs := r.Addrs
 	if len(addrs) == 0 {
-		addrs = []probe.Addr{{Failure: r.Failure, Duration: r.Duration}}
+		addrs = []Addr{{Failure: r.Failure, Duration: r.Duration}}
 	}
 	for _, a := range addrs {
 		l := []string{r.Target, a.IP, module}
-		ch <- prometheus.MustNewConstMetric(probeAddrSuccess, prometheus.GaugeValue, b2f(a.Success), l...)
+		ch <- prometheus.MustNewConstMetric(probeAddrSuccess, prometheus.GaugeValue, collector.Bool(a.Success), l...)
 		ch <- prometheus.MustNewConstMetric(probeAddrDur, prometheus.GaugeValue, a.Duration.Seconds(), l...)
 		if !at.IsZero() {
-			ch <- prometheus.MustNewConstMetric(probeAddrLast, prometheus.GaugeValue, unix(at), l...)
+			ch <- prometheus.MustNewConstMetric(probeAddrLast, prometheus.GaugeValue, collector.Unix(at), l...)
 		}
 		if a.Success {
 			ch <- prometheus.MustNewConstMetric(probeAddrTLS, prometheus.GaugeValue, 1, append(l, a.TLSVersion, a.Cipher)...)
@@ -58,25 +57,25 @@ func collectProbeAddrs(ch chan<- prometheus.Metric, r *probe.Result, module stri
 	}
 }
 
-// ProbeResult renders one /probe request into its per-request registry: probe_success,
+// resultCollector renders one /probe request into its per-request registry: probe_success,
 // probe_duration_seconds, probe_failure{reason}, the per-address probe series and the chains.
-type ProbeResult struct {
-	Result *probe.Result
+type resultCollector struct {
+	Result *Result
 	Module string
 	Now    time.Time
 }
 
 // Describe sends nothing: the series vary per request.
-func (ProbeResult) Describe(chan<- *prometheus.Desc) {}
+func (resultCollector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect emits the probe's series.
-func (p ProbeResult) Collect(ch chan<- prometheus.Metric) {
+func (p resultCollector) Collect(ch chan<- prometheus.Metric) {
 	r := p.Result
-	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, b2f(r.Success()))
+	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, collector.Bool(r.Success()))
 	ch <- prometheus.MustNewConstMetric(probeDuration, prometheus.GaugeValue, r.Duration.Seconds())
 	for _, f := range r.Failures() {
 		ch <- prometheus.MustNewConstMetric(probeFailure, prometheus.GaugeValue, 1, f)
 	}
 	collectProbeAddrs(ch, r, p.Module, time.Time{})
-	collectChains(ch, r.Chains(), p.Now, joins{})
+	collector.Chains{Chains: r.Chains(), Now: p.Now}.Collect(ch)
 }

@@ -1,0 +1,133 @@
+package certbot
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+)
+
+// Factory is the `certbot:` source.
+var Factory = source.Factory{
+	Name: "certbot",
+	Part: func(cfg *config.Config) (any, bool) {
+		if cfg.Certbot == nil {
+			return nil, false
+		}
+		return *cfg.Certbot, true
+	},
+	New: func(cfg *config.Config, env source.Env) source.Source {
+		return New(*cfg.Certbot, env.Logger, env.Now)
+	},
+}
+
+// source renders the snapshot in the shape every source shares; the certbot families come
+// with it.
+func (s *Snapshot) source() *source.Snapshot {
+	out := &source.Snapshot{
+		Clients: []source.Client{{Name: "certbot", Seen: s.HasRun, LastRun: s.LastRun, LastRunSuccess: s.LastRunSuccess}},
+		Status:  s.Status,
+		Metrics: s.collect,
+		State:   s,
+	}
+	for _, l := range s.Lineages {
+		r := source.Renewal{
+			Lineage: l.Name, Domain: l.Domain,
+			LastAttempt: l.LastAttempt, LastSuccess: l.LastSuccess, LastRenewal: l.LastRenewal,
+			Reason: l.FailureReason, Message: l.FailureMessage,
+		}
+		for _, p := range l.Problems {
+			r.Problems = append(r.Problems, source.ChallengeProblem{Identifier: p.Identifier, Type: p.Type, Detail: p.Detail})
+		}
+		for _, h := range l.HookFailures {
+			r.Hooks = append(r.Hooks, h.Hook)
+		}
+		if l.Conf != nil {
+			r.Server = l.Conf.Server
+		}
+		out.Renewals = append(out.Renewals, r)
+	}
+	return out
+}
+
+var (
+	lastRunDesc = prometheus.NewDesc("certbot_last_run_timestamp_seconds",
+		"Start of the newest certbot run seen in the log; 0 when no run was seen in the log history.", nil, nil)
+	lastRunSuccessDesc = prometheus.NewDesc("certbot_last_run_success",
+		"1 when the newest certbot run ended without a failure.", nil, nil)
+	runsDesc = prometheus.NewDesc("certbot_runs_total",
+		"Certbot runs seen since the exporter started (history replay included).", []string{"result"}, nil)
+	lastAttemptDesc = prometheus.NewDesc("certbot_lineage_last_attempt_timestamp_seconds",
+		"Last time certbot considered the lineage (renewal or not-due check).", []string{"lineage"}, nil)
+	lastSuccessDesc = prometheus.NewDesc("certbot_lineage_last_success_timestamp_seconds",
+		"Last attempt on the lineage that did not fail.", []string{"lineage"}, nil)
+	lastRenewalDesc = prometheus.NewDesc("certbot_lineage_last_renewal_timestamp_seconds",
+		"Last time a new certificate was issued for the lineage.", []string{"lineage"}, nil)
+	attemptsDesc = prometheus.NewDesc("certbot_renewal_attempts_total",
+		"Renewal attempts by result.", []string{"lineage", "result"}, nil)
+	hookFailureDesc = prometheus.NewDesc("certbot_hook_failure",
+		"1 while the hook's latest run for the lineage failed; a failed deploy hook stands until a renewal whose deploy hook does not fail.", []string{"lineage", "hook"}, nil)
+	lineageInfoDesc = prometheus.NewDesc("certbot_lineage_info",
+		"The lineage's renewal configuration.", []string{"lineage", "domain", "server", "authenticator", "staging"}, nil)
+	logLinesDesc = prometheus.NewDesc("cert_expiry_exporter_certbot_log_lines_total",
+		"Lines read from the certbot log.", nil, nil)
+	logBytesDesc = prometheus.NewDesc("cert_expiry_exporter_certbot_log_bytes_total",
+		"Bytes read from the certbot log.", nil, nil)
+	logUnparsedDesc = prometheus.NewDesc("cert_expiry_exporter_certbot_log_unparsed_records_total",
+		"Certbot log records that did not start with a timestamp or were not understood.", nil, nil)
+)
+
+// collect emits the certbot families. cert_renewal_failure and the health series are
+// rendered with every source's (collector).
+func (s *Snapshot) collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	// Always present, 0 without a run: an absent series would keep CertbotNotRunning silent
+	// exactly when the timer stopped longer ago than the replayed history reaches.
+	if s.HasRun {
+		gauge(lastRunDesc, collector.Unix(s.LastRun))
+		gauge(lastRunSuccessDesc, collector.Bool(s.LastRunSuccess))
+	} else {
+		gauge(lastRunDesc, 0)
+	}
+	for _, r := range []string{"success", "failure"} {
+		counter(runsDesc, s.Runs[r], r)
+	}
+	for _, l := range s.Lineages {
+		if !l.LastAttempt.IsZero() {
+			gauge(lastAttemptDesc, collector.Unix(l.LastAttempt), l.Name)
+		}
+		if !l.LastSuccess.IsZero() {
+			gauge(lastSuccessDesc, collector.Unix(l.LastSuccess), l.Name)
+		}
+		if !l.LastRenewal.IsZero() {
+			gauge(lastRenewalDesc, collector.Unix(l.LastRenewal), l.Name)
+		}
+		for _, r := range AttemptResults {
+			counter(attemptsDesc, l.Attempts[r], l.Name, r)
+		}
+		failed := map[string]bool{}
+		for _, h := range l.HookFailures {
+			failed[h.Hook] = true
+		}
+		for _, hook := range hookKinds {
+			if failed[hook] || l.Conf != nil && l.Conf.Hook(hook) != "" {
+				gauge(hookFailureDesc, collector.Bool(failed[hook]), l.Name, hook)
+			}
+		}
+		if l.Conf != nil {
+			gauge(lineageInfoDesc, 1, l.Name, l.Domain, l.Conf.Server, l.Conf.Authenticator,
+				strconv.FormatBool(l.Conf.Staging()))
+		}
+	}
+	counter(logLinesDesc, s.LogLines)
+	counter(logBytesDesc, s.LogBytes)
+	counter(logUnparsedDesc, s.LogUnparsed)
+}

@@ -1,0 +1,98 @@
+package inventory
+
+import (
+	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+)
+
+// View is the sources' snapshots at one moment with the joins between them. Every view of the
+// exporter (metrics, page, check) reads the joins from here, so they cannot disagree. The
+// methods of a nil View give each certificate's own values (no joins), as /probe needs.
+type View struct {
+	// Snapshots are the sources' latest, in registry order.
+	Snapshots []*source.Snapshot
+	// Drift is the served-vs-disk join.
+	Drift []Drift
+
+	renewals map[string]*source.Renewal // by lineage
+	windows  map[certs.Key]*source.Window
+}
+
+func newView(snaps []*source.Snapshot, grace time.Duration) *View {
+	v := &View{Snapshots: snaps, renewals: map[string]*source.Renewal{}, windows: map[certs.Key]*source.Window{}}
+	var served, stored []*certs.Chain
+	for _, s := range snaps {
+		for i := range s.Renewals {
+			r := &s.Renewals[i]
+			if _, dup := v.renewals[r.Lineage]; !dup {
+				v.renewals[r.Lineage] = r
+			}
+		}
+		for i := range s.Windows {
+			w := &s.Windows[i]
+			if _, dup := v.windows[w.Cert]; !dup && w.Cert.AKI != "" {
+				v.windows[w.Cert] = w
+			}
+		}
+		for i := range s.Chains {
+			c := &s.Chains[i]
+			if c.Source == certs.SourceProbe {
+				served = append(served, c)
+			} else {
+				stored = append(stored, c)
+			}
+		}
+	}
+	v.Drift = joinDrift(served, stored, grace)
+	return v
+}
+
+// Renewal returns the renewal state of a lineage, nil when no source knows it.
+func (v *View) Renewal(lineage string) *source.Renewal {
+	if v == nil || lineage == "" {
+		return nil
+	}
+	return v.renewals[lineage]
+}
+
+// Window returns the CA's renewal window for c, wherever c was seen (file or probe).
+func (v *View) Window(c certs.Cert) (*source.Window, bool) {
+	if v == nil || c.AuthorityKeyID == "" {
+		return nil, false
+	}
+	w, ok := v.windows[c.Key()]
+	return w, ok
+}
+
+// RenewalDue is when c should be renewed: the start of the CA's window when it gave one, else
+// NotBefore + 2/3 of the lifetime. Metrics, alerts, the page and check all use it.
+func (v *View) RenewalDue(c certs.Cert) time.Time {
+	if w, ok := v.Window(c); ok {
+		return w.Start
+	}
+	return c.RenewalDue()
+}
+
+// Staging applies the one staging rule (internal/certs/staging.go): a staging issuer, or a
+// stored certificate of a lineage that renews against a staging directory.
+func (v *View) Staging(c certs.Cert, loc certs.Location) bool {
+	if c.Staging {
+		return true
+	}
+	if loc.Source == certs.SourceProbe {
+		return false
+	}
+	r := v.Renewal(loc.Lineage)
+	return r != nil && certs.IsStagingDirectory(r.Server)
+}
+
+// Statuses lists every source's health.
+func (v *View) Statuses() []source.Status {
+	var out []source.Status
+	for _, s := range v.Snapshots {
+		out = append(out, s.Status...)
+	}
+	return out
+}
