@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Severity is a row's state. The order matters: a higher value is worse.
@@ -58,10 +58,10 @@ type Thresholds struct {
 
 // DefaultThresholds are those of the shipped alert rules.
 var DefaultThresholds = Thresholds{
-	Warning:          7 * 24 * time.Hour,
-	Critical:         3 * 24 * time.Hour,
-	Grace:            12 * time.Hour,
-	ChainExpiring:    30 * 24 * time.Hour,
+	Warning:       7 * 24 * time.Hour,
+	Critical:      3 * 24 * time.Hour,
+	Grace:         12 * time.Hour,
+	ChainExpiring: 30 * 24 * time.Hour,
 	MaxRunGap:     25 * time.Hour,
 }
 
@@ -414,4 +414,3 @@ func timePtr(t time.Time) *time.Time {
 	}
 	return &t
 }
-
