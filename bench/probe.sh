@@ -24,8 +24,7 @@ target=$(cat "$work/addr")
 cat >"$work/config.yml" <<YAML
 modules:
   tls:
-    server_name: localhost
-    ca_file: $work/ca.pem
+    tls_config: {server_name: localhost, ca_file: $work/ca.pem}
 YAML
 url="http://127.0.0.1:$port/probe?target=$target&module=tls"
 for _ in $(seq "$n"); do echo "url = \"$url\""; done >"$work/urls"

@@ -66,7 +66,8 @@ func (c *Config) checkFiles() error {
 	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
 		m := c.Modules[name]
 		p := "modules." + name
-		if err := errors.Join(check(p+".ca_file", m.CAFile), check(p+".cert_file", m.CertFile), check(p+".key_file", m.KeyFile)); err != nil {
+		tc := m.TLSConfig
+		if err := errors.Join(check(p+".tls_config.ca_file", tc.CAFile), check(p+".tls_config.cert_file", tc.CertFile), check(p+".tls_config.key_file", tc.KeyFile)); err != nil {
 			return err
 		}
 	}
@@ -165,20 +166,9 @@ func (c *Config) validate() error {
 	return c.ARI.validate("ari")
 }
 
-// Redacted returns the config as YAML with secrets replaced, for the /config page.
-func (c *Config) Redacted() ([]byte, error) {
-	cp := *c
-	cp.Files = append([]Files(nil), c.Files...)
-	for i := range cp.Files {
-		cp.Files[i].redact()
-	}
-	cp.Modules = make(map[string]Module, len(c.Modules))
-	for k, m := range c.Modules {
-		m.redact()
-		cp.Modules[k] = m
-	}
-	return yaml.Marshal(&cp)
-}
+// Redacted returns the config as YAML for the /config page. Secrets are redacted by their
+// types (prometheus/common's Secret, URL), wherever they are.
+func (c *Config) Redacted() ([]byte, error) { return yaml.Marshal(c) }
 
 // fieldError names the offending field path, e.g. "files[1].paths: must not be empty".
 func fieldError(path, format string, args ...any) error {

@@ -22,8 +22,15 @@ func TestParseErrors(t *testing.T) {
 		{"bad glob", "files:\n  - paths: ['[']", `files[0].paths: bad glob "[" (#0): syntax error in pattern`},
 		{"password and file", "files:\n  - paths: [a]\n    password: x\n    password_file: y", "files[0].password_file: password and password_file are mutually exclusive"},
 		{"bad starttls", "modules:\n  m:\n    starttls: smtps", `modules.m.starttls: unknown protocol "smtps" (one of smtp, imap, pop3, ftp, ldap, postgres, mysql, xmpp)`},
-		{"bad min version", "modules:\n  m:\n    min_version: SSL3", `modules.m.min_version: unknown version "SSL3" (one of TLS10, TLS11, TLS12, TLS13)`},
-		{"cert without key", "modules:\n  m:\n    cert_file: a", "modules.m.cert_file: cert_file and key_file go together"},
+		{"bad min version", "modules:\n  m:\n    tls_config:\n      min_version: SSL3", `modules.m.tls_config.min_version: unknown TLS version: SSL3 (line 4)`},
+		{"cert without key", "modules:\n  m:\n    tls_config: {cert_file: a}", "modules.m.tls_config: exactly one of key or key_file must be configured when a client certificate is configured (line 3)"},
+		{"cert file with inline key", "modules:\n  m:\n    tls_config: {cert_file: a, key: k}", "modules.m.tls_config.cert_file: cert_file and key_file go together (or cert and key, inline)"},
+		{"unknown tls_config key", "modules:\n  m:\n    tls_config:\n      ca_fil: x", "modules.m.tls_config.ca_fil: field not found (line 4)"},
+		{"module key moved to tls_config", "modules:\n  m:\n    ca_file: x", "modules.m.ca_file: field not found: it is now modules.m.tls_config.ca_file (line 3)"},
+		{"secret references", "modules:\n  m:\n    tls_config: {ca_ref: x}", "modules.m.tls_config.ca_ref: secret references are not supported; use the _file or inline form"},
+		{"max below min", "modules:\n  m:\n    tls_config: {min_version: TLS13, max_version: TLS12}", "modules.m.tls_config.max_version: must not be lower than min_version"},
+		{"proxy not http", "modules:\n  m:\n    proxy_url: socks5://p:1080", `modules.m.proxy_url: want an http:// CONNECT proxy, got scheme "socks5"`},
+		{"proxy not a URL", "modules:\n  m:\n    proxy_url: proxy:3128", `modules.m.proxy_url: "proxy:3128" is not an absolute URL with a host (line 3)`},
 		{"target is a URL", "targets:\n  - target: https://example.com", `targets[0].target: target "https://example.com" is a URL; want host:port`},
 		{"target with a bad port", "targets:\n  - target: example.com:0", `targets[0].target: target "example.com:0": bad port "0"`},
 		{"target with unknown module", "targets:\n  - target: example.com:443\n    module: nope", `targets[0].module: unknown module "nope"`},
@@ -148,25 +155,46 @@ func TestRedactedHidesSecrets(t *testing.T) {
 	}
 }
 
-func TestRedactedHidesProxyPassword(t *testing.T) {
-	cfg, err := Parse([]byte("modules:\n  p:\n    proxy_url: http://user:s3cret@proxy.example:3128\n"))
+// TestRedactedURLsAndKeys: every secret a URL or tls_config can carry is hidden on /config:
+// userinfo passwords, query values (tokens), inline keys.
+func TestRedactedURLsAndKeys(t *testing.T) {
+	cfg, err := Parse([]byte(`
+modules:
+  p:
+    proxy_url: http://user:s3cret@proxy.example:3128
+    tls_config: {cert: "-----BEGIN CERTIFICATE-----", key: "pr1vate"}
+ari:
+  directories:
+    - paths: [/a/*.pem]
+      directory: https://acme:pa55@ca.example/dir?token=t0ken&x=1
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, _ := cfg.Redacted()
-	if strings.Contains(string(out), "s3cret") || !strings.Contains(string(out), "user:") {
-		t.Fatalf("proxy password not redacted:\n%s", out)
+	for _, secret := range []string{"s3cret", "pr1vate", "pa55", "t0ken"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("%q not redacted:\n%s", secret, out)
+		}
+	}
+	for _, kept := range []string{"http://user:%3Csecret%3E@proxy.example:3128", "https://acme:%3Csecret%3E@ca.example/dir?token=%3Csecret%3E&x=%3Csecret%3E", "key: <secret>"} {
+		if !strings.Contains(string(out), kept) {
+			t.Errorf("want %q in:\n%s", kept, out)
+		}
+	}
+	if u := cfg.ARI.Directories[0].Directory; u.URL.String() != "https://acme:pa55@ca.example/dir?token=t0ken&x=1" || u.String() == u.URL.String() {
+		t.Errorf("the live URL must stay whole and print redacted: %s / %s", u.URL.String(), u.String())
 	}
 }
 
 func TestLoadChecksReferencedFiles(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "c.yml")
-	if err := os.WriteFile(p, []byte("modules:\n  m:\n    ca_file: "+filepath.Join(dir, "nope.pem")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("modules:\n  m:\n    tls_config:\n      ca_file: "+filepath.Join(dir, "nope.pem")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load(p)
-	if err == nil || !strings.Contains(err.Error(), "modules.m.ca_file: open ") {
+	if err == nil || !strings.Contains(err.Error(), "modules.m.tls_config.ca_file: open ") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"time"
 
@@ -38,7 +37,7 @@ type ARI struct {
 // ARIDirectory says which ACME directory issued the certificates under Paths.
 type ARIDirectory struct {
 	Paths     []string `yaml:"paths"`
-	Directory string   `yaml:"directory"`
+	Directory URL      `yaml:"directory"`
 }
 
 func (a *ARI) defaults() {
@@ -59,9 +58,8 @@ func (a *ARI) validate(path string) error {
 				return fieldError(p+".paths", "bad glob %q", g)
 			}
 		}
-		u, err := url.Parse(d.Directory)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fieldError(p+".directory", "want an http(s) ACME directory URL, got %q", d.Directory)
+		if u := d.Directory; u.URL == nil || (u.Scheme != "https" && u.Scheme != "http") {
+			return fieldError(p+".directory", "want an http(s) ACME directory URL, got %q", u)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 )
 
@@ -13,8 +14,8 @@ type Files struct {
 	Paths   []string `yaml:"paths"`
 	Exclude []string `yaml:"exclude,omitempty"`
 	// Password / PasswordFile open PKCS#12 files.
-	Password     Secret `yaml:"password,omitempty"`
-	PasswordFile string `yaml:"password_file,omitempty"`
+	Password     promconfig.Secret `yaml:"password,omitempty"`
+	PasswordFile string            `yaml:"password_file,omitempty"`
 	// CAFile replaces the system roots for the chain check of these files.
 	CAFile string `yaml:"ca_file,omitempty"`
 	// CheckKey opts in to reading the private key next to each certificate (certbot's
@@ -67,10 +68,4 @@ func (f *Files) validate(path string) error {
 		return fieldError(path+".rescan_interval", "must be at least 1s")
 	}
 	return nil
-}
-
-func (f *Files) redact() {
-	if f.Password != "" {
-		f.Password = redacted
-	}
 }

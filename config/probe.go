@@ -3,10 +3,10 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 )
 
@@ -15,21 +15,26 @@ const DefaultModule = "tls"
 
 // Module is a named set of probe settings.
 type Module struct {
-	Timeout    model.Duration `yaml:"timeout,omitempty"`
-	ServerName string         `yaml:"server_name,omitempty"`
-	StartTLS   string         `yaml:"starttls,omitempty"`
-	CAFile     string         `yaml:"ca_file,omitempty"`
-	CertFile   string         `yaml:"cert_file,omitempty"`
-	KeyFile    string         `yaml:"key_file,omitempty"`
-	// InsecureSkipVerify skips the hostname check (probing by address). The chain is always
-	// captured and verified either way: a probe never stops at a bad certificate.
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify,omitempty"`
-	ProxyURL           string `yaml:"proxy_url,omitempty"`
-	MinVersion         string `yaml:"min_version,omitempty"`
+	Timeout  model.Duration `yaml:"timeout,omitempty"`
+	StartTLS string         `yaml:"starttls,omitempty"`
+	// TLSConfig is Prometheus' tls_config: ca_file/ca, cert_file/cert, key_file/key,
+	// server_name, insecure_skip_verify, min_version, max_version. insecure_skip_verify skips
+	// the hostname check (probing by address); the chain is captured and verified either way:
+	// a probe never stops at a bad certificate.
+	TLSConfig promconfig.TLSConfig `yaml:"tls_config,omitempty"`
+	// ProxyURL is an HTTP CONNECT proxy.
+	ProxyURL *URL `yaml:"proxy_url,omitempty"`
 	// IPProtocol: "" (all addresses), "ip4" or "ip6".
 	IPProtocol string `yaml:"ip_protocol,omitempty"`
 	// CheckRevocation fetches CRLs from the distribution points (stapled OCSP is always read).
 	CheckRevocation *bool `yaml:"check_revocation,omitempty"`
+}
+
+// movedModuleKeys are the module keys that became tls_config's, for a clear error.
+var movedModuleKeys = map[string]string{
+	"ca_file": "tls_config.ca_file", "cert_file": "tls_config.cert_file", "key_file": "tls_config.key_file",
+	"server_name": "tls_config.server_name", "insecure_skip_verify": "tls_config.insecure_skip_verify",
+	"min_version": "tls_config.min_version",
 }
 
 func (m *Module) defaults() {
@@ -46,30 +51,27 @@ func (m *Module) validate(path string) error {
 	if _, ok := defaultPorts[m.StartTLS]; !ok {
 		return fieldError(path+".starttls", "unknown protocol %q (one of smtp, imap, pop3, ftp, ldap, postgres, mysql, xmpp)", m.StartTLS)
 	}
-	switch m.MinVersion {
-	case "", "TLS10", "TLS11", "TLS12", "TLS13":
-	default:
-		return fieldError(path+".min_version", "unknown version %q (one of TLS10, TLS11, TLS12, TLS13)", m.MinVersion)
-	}
 	switch m.IPProtocol {
 	case "", "ip4", "ip6":
 	default:
 		return fieldError(path+".ip_protocol", "must be ip4, ip6 or empty, not %q", m.IPProtocol)
 	}
-	if (m.CertFile == "") != (m.KeyFile == "") {
-		return fieldError(path+".cert_file", "cert_file and key_file go together")
-	}
-	return nil
-}
-
-// redact hides the proxy password (http://user:password@proxy:3128).
-func (m *Module) redact() {
-	if u, err := url.Parse(m.ProxyURL); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-			m.ProxyURL = u.String()
+	tc := &m.TLSConfig
+	for _, ref := range []struct{ name, v string }{{"ca_ref", tc.CARef}, {"cert_ref", tc.CertRef}, {"key_ref", tc.KeyRef}} {
+		if ref.v != "" {
+			return fieldError(path+".tls_config."+ref.name, "secret references are not supported; use the _file or inline form")
 		}
 	}
+	if (tc.CertFile != "") != (tc.KeyFile != "") {
+		return fieldError(path+".tls_config.cert_file", "cert_file and key_file go together (or cert and key, inline)")
+	}
+	if tc.MaxVersion != 0 && tc.MinVersion > tc.MaxVersion {
+		return fieldError(path+".tls_config.max_version", "must not be lower than min_version")
+	}
+	if m.ProxyURL != nil && m.ProxyURL.Scheme != "http" {
+		return fieldError(path+".proxy_url", "want an http:// CONNECT proxy, got scheme %q", m.ProxyURL.Scheme)
+	}
+	return nil
 }
 
 // Target is one endpoint probed in the background.

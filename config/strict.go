@@ -29,7 +29,13 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 		n = n.Alias
 	}
 	if implementsUnmarshaler(t) {
-		// Custom scalars (durations): decode here so that an error names the field.
+		// Custom types (durations, tls_config): decode here so that an error names the field;
+		// a struct's own fields first, so that theirs name the field inside it.
+		if t.Kind() == reflect.Struct {
+			if err := walkFields(n, t, path); err != nil {
+				return err
+			}
+		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			return fmt.Errorf("%s: %w (line %d)", path, err, n.Line)
 		}
@@ -37,21 +43,7 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return nil // type errors are yaml's job
-		}
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			ft, ok := fields[key]
-			p := join(path, key)
-			if !ok {
-				return fmt.Errorf("%s: field not found (line %d)", p, n.Content[i].Line)
-			}
-			if err := walk(n.Content[i+1], ft, p); err != nil {
-				return err
-			}
-		}
+		return walkFields(n, t, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return nil
@@ -72,6 +64,34 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// walkFields checks the keys of a mapping against the struct t, and walks their values.
+func walkFields(n *yaml.Node, t reflect.Type, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return nil // type errors are yaml's job
+	}
+	fields := yamlFields(t)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i].Value
+		ft, ok := fields[key]
+		p := join(path, key)
+		if !ok {
+			if to, moved := movedKeys[t][key]; moved {
+				return fmt.Errorf("%s: field not found: it is now %s (line %d)", p, join(path, to), n.Content[i].Line)
+			}
+			return fmt.Errorf("%s: field not found (line %d)", p, n.Content[i].Line)
+		}
+		if err := walk(n.Content[i+1], ft, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// movedKeys are keys that moved elsewhere, by the type they were in.
+var movedKeys = map[reflect.Type]map[string]string{
+	reflect.TypeFor[Module](): movedModuleKeys,
 }
 
 func join(path, key string) string {

@@ -54,7 +54,7 @@ certbot:
   log_file: %q
 modules:
   tls:
-    ca_file: %q
+    tls_config: {ca_file: %q}
 targets:
   - {target: %q, server_name: %s, interval: 1s}
 `, le+"/live/*/fullchain.pem", ca, le, logFile, ca, target, domain), exporterOpts{})

@@ -210,7 +210,7 @@ certbot:
   log_file: %q
 modules:
   tls:
-    ca_file: %q
+    tls_config: {ca_file: %q}
 targets:
   - target: %q
     server_name: %s
@@ -294,7 +294,7 @@ func TestScenario05Revoked(t *testing.T) {
 	e := startExporter(t, dir, fmt.Sprintf(`
 modules:
   tls:
-    ca_file: %q
+    tls_config: {ca_file: %q}
 targets:
   - {target: %q, server_name: s05-revoked.e2e.test, interval: 1s}
   - {target: %q, server_name: s05-good.e2e.test, interval: 1s}
@@ -344,7 +344,7 @@ func TestScenario06OneAddressStale(t *testing.T) {
 	e := startExporter(t, dir, fmt.Sprintf(`
 modules:
   tls:
-    ca_file: %q
+    tls_config: {ca_file: %q}
 targets:
 %s`, ca, targets), o)
 	fault := time.Now()
@@ -407,7 +407,7 @@ func TestScenario08Staging(t *testing.T) {
 	e := startExporter(t, dir, fmt.Sprintf(`
 modules:
   tls:
-    ca_file: %q
+    tls_config: {ca_file: %q}
 targets:
   - {target: %q, server_name: s08.e2e.test, interval: 1s}
   - {target: %q, server_name: s08-good.e2e.test, interval: 1s}
@@ -531,7 +531,7 @@ func TestScenario11VerifyFailed(t *testing.T) {
 	e := startExporter(t, dir, fmt.Sprintf(`
 modules:
   tls:
-    ca_file: %q
+    tls_config: {ca_file: %q}
 targets:
   - {target: %q, server_name: s11.e2e.test, interval: 1s}
   - {target: %q, server_name: s11-untrusted.e2e.test, interval: 1s}
@@ -577,7 +577,7 @@ certbot:
   log_file: %q
 modules:
   tls:
-    ca_file: %q
+    tls_config: {ca_file: %q}
 targets:
   - {target: %q, server_name: s12.e2e.test, interval: 1s}
 `, certDir+"/*.pem", ca, le, logFile, ca, target), exporterOpts{asNobody: true})

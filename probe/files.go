@@ -8,8 +8,9 @@ import (
 	"sync"
 )
 
-// The module's ca_file and client key pair are read once and again only when they change, so
-// a probe does not re-parse a CA bundle every few seconds.
+// The module's CA and client key pair are read once and again only when they change (files)
+// or when the config changes (inline), so a probe does not re-parse a CA bundle every few
+// seconds. Keys: the path(s), or the inline text.
 var tlsFiles = struct {
 	sync.Mutex
 	pools map[string]cachedFile[*x509.CertPool]
@@ -37,7 +38,7 @@ func stamp(paths ...string) (string, error) {
 func loadPool(path string) (*x509.CertPool, error) {
 	st, err := stamp(path)
 	if err != nil {
-		return nil, fmt.Errorf("ca_file: %w", err)
+		return nil, fmt.Errorf("tls_config.ca_file: %w", err)
 	}
 	tlsFiles.Lock()
 	defer tlsFiles.Unlock()
@@ -46,11 +47,11 @@ func loadPool(path string) (*x509.CertPool, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("ca_file: %w", err)
+		return nil, fmt.Errorf("tls_config.ca_file: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("ca_file %s: no PEM certificate", path)
+		return nil, fmt.Errorf("tls_config.ca_file %s: no PEM certificate", path)
 	}
 	tlsFiles.pools[path] = cachedFile[*x509.CertPool]{st, pool}
 	return pool, nil
@@ -59,7 +60,7 @@ func loadPool(path string) (*x509.CertPool, error) {
 func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
 	st, err := stamp(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
+		return nil, fmt.Errorf("tls_config client certificate: %w", err)
 	}
 	key := certFile + "\x00" + keyFile
 	tlsFiles.Lock()
@@ -69,8 +70,41 @@ func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
 	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
+		return nil, fmt.Errorf("tls_config client certificate: %w", err)
 	}
 	tlsFiles.pairs[key] = cachedFile[*tls.Certificate]{st, &pair}
+	return &pair, nil
+}
+
+// inlinePool parses tls_config.ca. The cache keeps the pools of the texts of the config in
+// force and those it replaced: a handful.
+func inlinePool(pemText string) (*x509.CertPool, error) {
+	key := "inline\x00" + pemText
+	tlsFiles.Lock()
+	defer tlsFiles.Unlock()
+	if c, ok := tlsFiles.pools[key]; ok {
+		return c.v, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pemText)) {
+		return nil, fmt.Errorf("tls_config.ca: no PEM certificate")
+	}
+	tlsFiles.pools[key] = cachedFile[*x509.CertPool]{v: pool}
+	return pool, nil
+}
+
+// inlineKeyPair parses tls_config.cert and tls_config.key.
+func inlineKeyPair(certPEM, keyPEM string) (*tls.Certificate, error) {
+	key := "inline\x00" + certPEM + "\x00" + keyPEM
+	tlsFiles.Lock()
+	defer tlsFiles.Unlock()
+	if c, ok := tlsFiles.pairs[key]; ok {
+		return c.v, nil
+	}
+	pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("tls_config client certificate: %w", err)
+	}
+	tlsFiles.pairs[key] = cachedFile[*tls.Certificate]{v: &pair}
 	return &pair, nil
 }

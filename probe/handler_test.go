@@ -39,7 +39,7 @@ func probeSetup(t *testing.T, extra string) (probeURL, tlsAddr, silentAddr strin
 	}
 	c, err := config.Parse([]byte(`
 modules:
-  tls: {ca_file: ` + ca + `, server_name: localhost, check_revocation: false}
+  tls: {tls_config: {ca_file: ` + ca + `, server_name: localhost}, check_revocation: false}
 ` + extra))
 	if err != nil {
 		t.Fatal(err)

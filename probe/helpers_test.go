@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
@@ -57,7 +58,7 @@ func certCfg(leaf *testcerts.Cert, chain ...*testcerts.Cert) *tls.Config {
 func caModule(t testing.TB, pki *testcerts.PKI) config.Module {
 	t.Helper()
 	f := false
-	return config.Module{Timeout: model.Duration(5 * time.Second), CAFile: writeFile(t, "ca.pem", pki.Root.PEM()), CheckRevocation: &f}
+	return config.Module{Timeout: model.Duration(5 * time.Second), TLSConfig: promconfig.TLSConfig{CAFile: writeFile(t, "ca.pem", pki.Root.PEM())}, CheckRevocation: &f}
 }
 
 // fakeResolver maps names to addresses.

@@ -170,6 +170,7 @@ type prober struct {
 	clientCt []tls.Certificate
 	proxy    *url.URL
 	minVer   uint16
+	maxVer   uint16
 }
 
 // Run probes target ("host:port"; the port defaults to the protocol's) with module m. It
@@ -206,21 +207,19 @@ func (p *prober) run(ctx context.Context) Result {
 		return Result{Failure: FailDNS, Error: err.Error()}
 	}
 	p.host, p.port = host, port
-	p.sni = firstNonEmpty(p.o.ServerName, p.m.ServerName, host)
-	if !p.m.InsecureSkipVerify {
+	p.sni = firstNonEmpty(p.o.ServerName, p.m.TLSConfig.ServerName, host)
+	if !p.m.TLSConfig.InsecureSkipVerify {
 		p.verifyDN = p.sni
 	}
 	p.log.add("probing %s (module starttls=%q, server name %q, timeout %s)", p.target, p.m.StartTLS, p.sni, time.Duration(p.m.Timeout))
 	if !p.o.Allow.AllowHost(host) {
 		return Result{Failure: FailRefused, Error: fmt.Sprintf("target host %q is not in probe.allowed_targets", host)}
 	}
-	if err := p.loadTLSFiles(); err != nil {
+	if err := p.loadTLS(); err != nil {
 		return Result{Failure: FailHandshake, Error: err.Error()}
 	}
-	if p.m.ProxyURL != "" {
-		if p.proxy, err = parseProxy(p.m.ProxyURL); err != nil {
-			return Result{Failure: FailConnect, Error: err.Error()}
-		}
+	if p.m.ProxyURL != nil {
+		p.proxy = p.m.ProxyURL.URL
 	}
 
 	var ips []string
@@ -371,6 +370,7 @@ func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
 		// still captured and reported with its reason, never a reason to stop looking.
 		InsecureSkipVerify: true,
 		MinVersion:         p.minVer,
+		MaxVersion:         p.maxVer,
 		Certificates:       p.clientCt,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			served = &cs
@@ -467,26 +467,37 @@ func (p *prober) revocation(ctx context.Context, a *Addr, peer []*x509.Certifica
 	a.Problems = append(a.Problems, problems...)
 }
 
-func (p *prober) loadTLSFiles() error {
-	if p.m.CAFile != "" {
-		pool, err := loadPool(p.m.CAFile)
-		if err != nil {
-			return err
-		}
-		p.roots = pool
+// loadTLS reads the module's tls_config: the roots the served chain is verified against
+// (nil: the system's) and the client certificate, from files (cached while they do not
+// change) or inline.
+func (p *prober) loadTLS() error {
+	tc := &p.m.TLSConfig
+	var err error
+	switch {
+	case tc.CAFile != "":
+		p.roots, err = loadPool(tc.CAFile)
+	case tc.CA != "":
+		p.roots, err = inlinePool(tc.CA)
 	}
-	if p.m.CertFile != "" {
-		c, err := loadKeyPair(p.m.CertFile, p.m.KeyFile)
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	var c *tls.Certificate
+	switch {
+	case tc.CertFile != "" || tc.KeyFile != "":
+		c, err = loadKeyPair(tc.CertFile, tc.KeyFile)
+	case tc.Cert != "" || tc.Key != "":
+		c, err = inlineKeyPair(tc.Cert, string(tc.Key))
+	}
+	if err != nil {
+		return err
+	}
+	if c != nil {
 		p.clientCt = []tls.Certificate{*c}
 	}
-	p.minVer = tlsVersions[p.m.MinVersion]
+	p.minVer, p.maxVer = uint16(tc.MinVersion), uint16(tc.MaxVersion)
 	return nil
 }
-
-var tlsVersions = map[string]uint16{"TLS10": tls.VersionTLS10, "TLS11": tls.VersionTLS11, "TLS12": tls.VersionTLS12, "TLS13": tls.VersionTLS13}
 
 func isTimeout(ctx context.Context, err error) bool {
 	var ne net.Error

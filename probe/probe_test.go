@@ -70,7 +70,7 @@ func TestVerification(t *testing.T) {
 			s := tlsServer(t, "127.0.0.1", certCfg(tc.chain[0], tc.chain[1:]...), nil)
 			mm := m
 			if tc.name == "cross-signed extra" {
-				mm.CAFile = writeFile(t, "ca.pem", testcerts.Bundle(pki.Root, oldRoot))
+				mm.TLSConfig.CAFile = writeFile(t, "ca.pem", testcerts.Bundle(pki.Root, oldRoot))
 			}
 			r := Run(context.Background(), "localhost:"+s.Port, mm, Options{Resolver: fakeResolver{"localhost": {"127.0.0.1"}}, Now: clock})
 			if !r.Success() || len(r.Addrs) != 1 {
@@ -108,7 +108,7 @@ func TestInsecureSkipVerify(t *testing.T) {
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"other.example"}, Now: t0})
 	s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
 	m := caModule(t, pki)
-	m.InsecureSkipVerify = true
+	m.TLSConfig.InsecureSkipVerify = true
 	r := Run(context.Background(), s.Addr, m, Options{Now: clock})
 	if !r.Success() || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK || len(r.Addrs[0].Chain.Certs) != 2 {
 		t.Fatalf("got %+v", r)
@@ -179,7 +179,7 @@ func TestServerName(t *testing.T) {
 		{"b.test", "a.test", a.Cert.SerialNumber.Text(16), certs.ReasonOK}, // the target's wins
 	} {
 		mm := m
-		mm.ServerName = tc.module
+		mm.TLSConfig.ServerName = tc.module
 		r := Run(context.Background(), s.Addr, mm, Options{ServerName: tc.target, Now: clock})
 		if !r.Success() || r.Addrs[0].Chain.Certs[0].Serial != tc.want || r.Addrs[0].Chain.Verify.Reason != tc.reason {
 			t.Errorf("module %q target %q: got %+v", tc.module, tc.target, r.Addrs)
@@ -444,7 +444,7 @@ func TestFailures(t *testing.T) {
 	huge := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{big}}, nil)
 	old := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{leaf.TLS(pki.Intermediate)}, MaxVersion: tls.VersionTLS12}, nil)
 	m13 := m
-	m13.MinVersion = "TLS13"
+	m13.TLSConfig.MinVersion = tls.VersionTLS13
 	smtpNoTLS := serve(t, "127.0.0.1", "", func(c net.Conn) {
 		br := bufio.NewReader(c)
 		_, _ = c.Write([]byte("220 mx ESMTP\r\n"))
@@ -576,9 +576,9 @@ func TestProxyAndClientCert(t *testing.T) {
 		<-done
 	})
 	m := caModule(t, pki)
-	m.ProxyURL = "http://user:pw@" + proxy.Addr
-	m.CertFile = writeFile(t, "client.pem", testcerts.Bundle(client, pki.Intermediate))
-	m.KeyFile = writeFile(t, "client.key", client.KeyPEM())
+	m.ProxyURL = proxyURL(t, "http://user:pw@"+proxy.Addr)
+	m.TLSConfig.CertFile = writeFile(t, "client.pem", testcerts.Bundle(client, pki.Intermediate))
+	m.TLSConfig.KeyFile = writeFile(t, "client.key", client.KeyPEM())
 	// No resolver entry for backend.test: the proxy resolves it.
 	r := Run(context.Background(), "backend.test:"+backend.Port, m, Options{Resolver: fakeResolver{}, Now: clock})
 	if !r.Success() || len(r.Addrs) != 1 || r.Addrs[0].IP != "" || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK {
@@ -592,7 +592,7 @@ func TestProxyAndClientCert(t *testing.T) {
 		t.Errorf("connects %d, client certificate seen %t", connects.Load(), sawClient.Load())
 	}
 	// A proxy refusing the tunnel is a connect failure.
-	m.ProxyURL = "http://" + proxy.Addr
+	m.ProxyURL = proxyURL(t, "http://"+proxy.Addr)
 	r = Run(context.Background(), "backend.test:"+backend.Port, m, Options{Now: clock})
 	if f := r.Failures(); len(f) != 1 || f[0] != FailConnect || !strings.Contains(r.Addrs[0].Error, "407") {
 		t.Errorf("got %+v", r)
@@ -678,4 +678,13 @@ func TestCRLURLPolicy(t *testing.T) {
 			t.Errorf("%s: problem %s", tc.url, crlProblem(err))
 		}
 	}
+}
+
+func proxyURL(t *testing.T, s string) *config.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &config.URL{URL: u}
 }

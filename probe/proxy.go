@@ -10,18 +10,6 @@ import (
 	"net/url"
 )
 
-// parseProxy accepts http:// proxy URLs (the CONNECT method is the only one a TLS probe needs).
-func parseProxy(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("proxy_url: %w", err)
-	}
-	if u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("proxy_url %q: want http://host:port", raw)
-	}
-	return u, nil
-}
-
 // dialProxy opens a tunnel to addr through an HTTP proxy with CONNECT (RFC 9110 §9.3.6).
 // The returned conn continues with whatever the reader buffered beyond the response.
 func dialProxy(ctx context.Context, proxy *url.URL, addr string) (net.Conn, error) {

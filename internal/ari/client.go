@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"time"
 )
 
@@ -67,12 +68,17 @@ func (c *client) get(ctx context.Context, url string) ([]byte, time.Duration, er
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, &fetchError{reason: netReason(err), err: fmt.Errorf("GET %s: %w", url, err)}
+		// The client's *url.Error repeats the URL unredacted: keep only its cause.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, 0, &fetchError{reason: netReason(err), err: fmt.Errorf("GET %s: %w", redact(url), err)}
 	}
 	defer resp.Body.Close()
 	retryAfter, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	fail := func(reason string, err error) ([]byte, time.Duration, error) {
-		return nil, retryAfter, &fetchError{reason: reason, err: fmt.Errorf("GET %s: %w", url, err)}
+		return nil, retryAfter, &fetchError{reason: reason, err: fmt.Errorf("GET %s: %w", redact(url), err)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fail(ReasonHTTPStatus, fmt.Errorf("HTTP %d", resp.StatusCode))

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
@@ -168,7 +170,7 @@ func (s *Source) refreshDirectory(ctx context.Context, dir string, subs []Subjec
 			}
 		}
 		s.cache.directoryDone(dir, ri, retry, err, s.now())
-		s.logResult("directory", dir, err)
+		s.logResult("directory", redact(dir), err)
 		d = s.cache.dir(dir)
 	}
 	if d.renewalInfo == "" {
@@ -348,7 +350,7 @@ func (c *cache) snapshot(subs []Subject, dirs []string) *snapshot {
 		}
 		if !st.fetchedAt.IsZero() {
 			windows = append(windows, source.Window{
-				Cert: s.Cert.Key(), Lineage: s.Lineage, Domain: s.Cert.Domain, Serial: s.Cert.Serial, Directory: s.Directory,
+				Cert: s.Cert.Key(), Lineage: s.Lineage, Domain: s.Cert.Domain, Serial: s.Cert.Serial, Directory: redact(s.Directory),
 				Start: st.window.Start, End: st.window.End, ExplanationURL: st.window.ExplanationURL, FetchedAt: st.fetchedAt,
 			})
 		}
@@ -361,7 +363,7 @@ func (c *cache) snapshot(subs []Subject, dirs []string) *snapshot {
 			errs[r] = n
 		}
 		status = append(status, source.Status{
-			Source: "ari", Name: dir, Up: d.failures == 0 && d.renewalInfo != "" && !failing[dir],
+			Source: "ari", Name: redact(dir), Up: d.failures == 0 && d.renewalInfo != "" && !failing[dir],
 			LastSuccess: d.lastSuccess, Errors: errs,
 		})
 	}
@@ -370,4 +372,14 @@ func (c *cache) snapshot(subs []Subject, dirs []string) *snapshot {
 
 func sameLabels(a, b source.Window) bool {
 	return a.Lineage == b.Lineage && a.Domain == b.Domain && a.Serial == b.Serial
+}
+
+// redact hides credentials a directory URL may carry (userinfo, query tokens) wherever it is
+// shown: the health series, logs, the inventory.
+func redact(dir string) string {
+	u, err := url.Parse(dir)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return config.Redact(u)
 }

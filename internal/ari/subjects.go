@@ -57,7 +57,7 @@ func directoryFor(loc certs.Location, servers map[string]string, cfg config.ARI)
 	for _, d := range cfg.Directories {
 		for _, p := range d.Paths {
 			if config.MatchGlob(p, loc.Path) {
-				return d.Directory
+				return d.Directory.URL.String()
 			}
 		}
 	}

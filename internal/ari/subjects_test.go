@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"net/url"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestSubjects(t *testing.T) {
 	}
 	servers := map[string]string{"a": "https://acme-v02.api.letsencrypt.org/directory"}
 	enabled, disabled := true, false
-	dirs := []config.ARIDirectory{{Paths: []string{"/opt/acme/**/*.pem"}, Directory: "https://ca.example/dir"}}
+	dirs := []config.ARIDirectory{{Paths: []string{"/opt/acme/**/*.pem"}, Directory: mustURL(t, "https://ca.example/dir")}}
 	id := func(c certs.Cert) string {
 		s, err := CertID(c)
 		if err != nil {
@@ -57,7 +58,7 @@ func TestSubjects(t *testing.T) {
 			{"c.example", "", "https://ca.example/dir", id(c)},
 		}},
 		{"configured directory wins over the lineage", config.ARI{Enabled: &enabled, Directories: []config.ARIDirectory{
-			{Paths: []string{"/etc/letsencrypt/live/a/cert.pem"}, Directory: "https://other.example/dir"}}}, []sub{
+			{Paths: []string{"/etc/letsencrypt/live/a/cert.pem"}, Directory: mustURL(t, "https://other.example/dir")}}}, []sub{
 			{"a.example", "a", "https://acme-v02.api.letsencrypt.org/directory", id(a)},
 			{"a.example", "a", "https://other.example/dir", id(a)},
 		}},
@@ -99,4 +100,13 @@ func TestIsStagingDirectory(t *testing.T) {
 			t.Errorf("certs.IsStagingDirectory(%q) = %v, want %v", dir, got, want)
 		}
 	}
+}
+
+func mustURL(t *testing.T, s string) config.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return config.URL{URL: u}
 }

@@ -138,7 +138,7 @@ func TestProbe(t *testing.T) {
 	leaf := w.pki.Leaf(testcerts.Options{DNSNames: []string{"www.check.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Now: now,
 		NotBefore: now.Add(-10 * day), NotAfter: now.Add(80 * day)})
 	good, bad := testserver.TLS(t, leaf.TLS(w.pki.Intermediate)).Addr, testserver.TLS(t, leaf.TLS()).Addr
-	yaml := "targets: [{target: '%s', module: m, server_name: www.check.test}]\nmodules: {m: {ca_file: $CA, timeout: 5s}}"
+	yaml := "targets: [{target: '%s', module: m, server_name: www.check.test}]\nmodules: {m: {tls_config: {ca_file: $CA}, timeout: 5s}}"
 	for addr, want := range map[string]int{good: StatusOK, bad: StatusCritical} {
 		code, out := run(t, w.config(strings.Replace(yaml, "%s", addr, 1)), Options{})
 		if code != want {

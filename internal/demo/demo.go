@@ -206,7 +206,7 @@ targets:
     interval: 1m
 modules:
   demo:
-    ca_file: %[2]s
+    tls_config: {ca_file: %[2]s}
     timeout: 5s
 probe:
   allowed_targets: ["127.0.0.0/8"]

@@ -98,7 +98,7 @@ http {
 	}
 	src := files.New(cfg.Files, filepath.Join(dir, "letsencrypt"), slog.New(slog.DiscardHandler), clock)
 	module := cfg.Modules[config.DefaultModule]
-	module.ServerName = "site.test"
+	module.TLSConfig.ServerName = "site.test"
 	// probeUntil probes until the endpoint serves serial (nginx loads certificates on start
 	// and on reload, asynchronously), bounded by a deadline.
 	probeUntil := func(serial string) *source.Snapshot {

@@ -80,8 +80,7 @@ func (w *world) writeConfig(t testing.TB, variant int) {
     rescan_interval: %dm
 modules:
   tls:
-    server_name: localhost
-    ca_file: %q
+    tls_config: {server_name: localhost, ca_file: %q}
 targets:
   - target: %q
     interval: %ds
