@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"os"
 	"os/signal"
 	"slices"
@@ -76,7 +77,7 @@ func run(args []string) int {
 				defer stop()
 				ctx, cancel := context.WithTimeout(ctx, *checkTimeout)
 				defer cancel()
-				return check.Run(ctx, cfg, registry.Sources, check.Options{Thresholds: th, JSON: *checkOutput == "json", All: *checkAll, Now: time.Now, Logger: logger}, os.Stdout)
+				return check.Run(ctx, cfg, registry.Sources, check.Options{Thresholds: th, JSON: *checkOutput == "json", All: *checkAll, Clock: clockwork.NewRealClock(), Logger: logger}, os.Stdout)
 			}
 		}
 		fmt.Printf("CERTIFICATES UNKNOWN - %v\n", err)

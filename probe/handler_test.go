@@ -3,6 +3,8 @@ package probe
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 	"io"
 	"log/slog"
 	"net"
@@ -237,13 +239,12 @@ func TestHandlerConcurrencyLimit(t *testing.T) {
 		})
 	}
 	// Every admitted probe holds one connection to the silent server.
-	deadline := time.Now().Add(20 * time.Second)
-	for accepted.Load() < MaxConcurrentProbes {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d probes in flight", accepted.Load())
+	testwait.Until(t, func() error {
+		if n := accepted.Load(); n < MaxConcurrentProbes {
+			return fmt.Errorf("only %d probes in flight", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	resp, err := http.Get(srv.URL + "/?target=" + hang)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ package probe
 
 import (
 	"context"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
@@ -30,7 +31,7 @@ var Targets = source.Factory{
 		}{cfg.Targets, cfg.Modules, cfg.Probe}, len(cfg.Targets) > 0
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
-		s := newScheduler(cfg, env.Logger, env.Now)
+		s := newScheduler(cfg, env.Logger, env.Clock)
 		if env.Prev != nil {
 			s.seed(env.Prev.State.(*targetsSnapshot)) // the replaced scheduler's, still visible
 		}
@@ -130,6 +131,7 @@ func (s *targetsSnapshot) source() *source.Snapshot {
 type scheduler struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	clock  clockwork.Clock
 	now    func() time.Time
 	opts   Options
 	run    func(context.Context, string, config.Module, Options) Result // Run; tests wrap it
@@ -141,7 +143,8 @@ type scheduler struct {
 }
 
 // newScheduler prepares a scheduler; nothing runs before Run.
-func newScheduler(cfg *config.Config, logger *slog.Logger, now func() time.Time) *scheduler {
+func newScheduler(cfg *config.Config, logger *slog.Logger, clock clockwork.Clock) *scheduler {
+	now := clock.Now
 	allow, err := NewAllowList(cfg.Probe.AllowedTargets)
 	if err != nil {
 		// Config validation makes this unreachable; if it happens, refuse rather than allow all.
@@ -149,7 +152,7 @@ func newScheduler(cfg *config.Config, logger *slog.Logger, now func() time.Time)
 		allow, _ = NewAllowList([]string{"refuse-all.invalid"})
 	}
 	s := &scheduler{
-		cfg: cfg, logger: logger, now: now,
+		cfg: cfg, logger: logger, clock: clock, now: now,
 		opts:   Options{Now: now, Allow: allow, CRLs: NewCRLCache(now)},
 		run:    Run,
 		probes: make([]*lastProbe, len(cfg.Targets)),
@@ -220,13 +223,13 @@ func (s *scheduler) probeAll(ctx context.Context, repeat bool, publish func(*tar
 func (s *scheduler) loop(ctx context.Context, i int, sem chan struct{}, repeat bool, publish func(*targetsSnapshot)) {
 	t := s.cfg.Targets[i]
 	interval := time.Duration(t.Interval)
-	timer := time.NewTimer(0)
+	timer := s.clock.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-timer.Chan():
 		}
 		select {
 		case <-ctx.Done():

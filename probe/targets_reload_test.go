@@ -1,8 +1,11 @@
 package probe
 
 import (
+	"github.com/jonboulle/clockwork"
+
 	"context"
 	"crypto/tls"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -62,20 +65,31 @@ func tlsTarget(t *testing.T, pki *testcerts.PKI, down *atomic.Bool) string {
 }
 
 // TestStaleChain: after a failed probe the chain of the address's last success stays exported,
-// marked by its last-success time, for 3 intervals after the failures began.
+// marked by its last-success time, for 3 intervals after the failures began. The intervals
+// pass on the injected clock: each step is the interval plus its largest jitter.
 func TestStaleChain(t *testing.T) {
 	var down atomic.Bool
 	addr := tlsTarget(t, testcerts.NewPKI("Stale", t0), &down)
-	var clock atomic.Int64
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	now := func() time.Time { return at(time.Duration(clock.Load())) }
+	fc := clockwork.NewFakeClockAt(t0)
+	const step = time.Second * 11 / 10
+	at := func(n int) time.Time { return t0.Add(time.Duration(n) * step) }
 	c := parse(t, "targets: [{target: \""+addr+"\", server_name: localhost, interval: 1s}]\n")
 	publish, waitFor := publishTo(t)
-	start(t, newTestScheduler(c, slog.New(slog.DiscardHandler), now, publish))
-	probedAt := func(d time.Duration, success bool) func(*targetsSnapshot) bool {
+	start(t, newTestScheduler(c, slog.New(slog.DiscardHandler), fc, publish))
+	probedAt := func(n int, success bool) func(*targetsSnapshot) bool {
 		return func(s *targetsSnapshot) bool {
-			return len(s.Probes) == 1 && s.Probes[0].At.Equal(at(d)) && s.Probes[0].Result.Success() == success
+			return len(s.Probes) == 1 && s.Probes[0].At.Equal(at(n)) && s.Probes[0].Result.Success() == success
 		}
+	}
+	next := func(n int, success bool) *targetsSnapshot {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), testwait.Deadline)
+		defer cancel()
+		if err := fc.BlockUntilContext(ctx, 1); err != nil { // the target's timer, re-armed
+			t.Fatal(err)
+		}
+		fc.Advance(step)
+		return waitFor(probedAt(n, success))
 	}
 
 	good := waitFor(probedAt(0, true))
@@ -85,36 +99,33 @@ func TestStaleChain(t *testing.T) {
 	}
 
 	down.Store(true)
-	for _, d := range []time.Duration{time.Second, 4 * time.Second} { // failing since 1s: kept until 1s + 3×1s
-		clock.Store(int64(d))
-		s := waitFor(probedAt(d, false))
+	for n := 1; n <= 3; n++ { // failing since step 1: kept while within 3 intervals of it
+		s := next(n, false)
 		sv := s.Probes[0].Served
-		if len(sv) != 1 || !sv[0].Stale || !sv[0].At.Equal(t0) || !sv[0].FailingSince.Equal(at(time.Second)) {
-			t.Fatalf("at %s: served %+v", d, sv)
+		if len(sv) != 1 || !sv[0].Stale || !sv[0].At.Equal(t0) || !sv[0].FailingSince.Equal(at(1)) {
+			t.Fatalf("at step %d: served %+v", n, sv)
 		}
-		if ch := s.chains(); len(ch) != 1 || ch[0].IP != "127.0.0.1" || ch[0].Certs[0].Serial != chain.Certs[0].Serial || s.Status[0].Up {
-			t.Errorf("at %s: chains %+v, up %t", d, ch, s.Status[0].Up)
+		if ch := s.chains(); len(ch) != 1 || ch[0].IP != "127.0.0.1" || ch[0].Certs[0].Serial != chain.Certs[0].Serial || !ch[0].Seen.Equal(t0) || s.Status[0].Up {
+			t.Errorf("at step %d: chains %+v, up %t", n, ch, s.Status[0].Up)
 		}
 		if f := s.Probes[0].Result.Failures(); len(f) != 1 || f[0] != FailHandshake {
-			t.Errorf("at %s: failures %v", d, f)
+			t.Errorf("at step %d: failures %v", n, f)
 		}
 	}
 
-	clock.Store(int64(5 * time.Second))
-	s := waitFor(probedAt(5*time.Second, false))
+	s := next(4, false) // 3.3 s after the first failure: more than 3 intervals
 	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(t0) || len(s.chains()) != 0 {
 		t.Errorf("after 3 intervals: served %+v, chains %d", sv, len(s.chains()))
 	}
 
 	down.Store(false)
-	clock.Store(int64(6 * time.Second))
-	s = waitFor(probedAt(6*time.Second, true))
-	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(at(6*time.Second)) || !sv[0].FailingSince.IsZero() || len(s.chains()) != 1 {
+	s = next(5, true)
+	if sv := s.Probes[0].Served; len(sv) != 1 || sv[0].Stale || !sv[0].At.Equal(at(5)) || !sv[0].FailingSince.IsZero() || len(s.chains()) != 1 || !s.chains()[0].Seen.Equal(at(5)) {
 		t.Errorf("recovered: served %+v, chains %d", sv, len(s.chains()))
 	}
 }
 
-// TestServed covers the cases of carrying a last-success chain over one probe.
+// TestCarry covers the cases of carrying a last-success chain over one probe.
 func TestCarry(t *testing.T) {
 	chain := func(ip string) certs.Chain {
 		return certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "t:443", IP: ip}, Certs: []certs.Cert{{Serial: "0" + ip}}}
@@ -206,7 +217,7 @@ targets:
   - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
 `)
 	publish, waitFor := publishTo(t)
-	s := newTestScheduler(after, slog.New(slog.DiscardHandler), func() time.Time { return t0.Add(time.Minute) }, publish)
+	s := newTestScheduler(after, slog.New(slog.DiscardHandler), clockwork.NewFakeClockAt(t0.Add(time.Minute)), publish)
 	s.seed(prev)
 	// a.test is not probed again during the test: what is published for it is the seed.
 	s.run = func(ctx context.Context, target string, m config.Module, o Options) Result {

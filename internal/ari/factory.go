@@ -22,8 +22,8 @@ var Factory = source.Factory{
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
 		ariCfg := cfg.ARI
-		subjects := func() []Subject { return subjectsOf(env.Others(), ariCfg, env.Now()) }
-		return New(subjects, Options{}, env.Logger, env.Now)
+		subjects := func() []Subject { return subjectsOf(env.Others(), ariCfg, env.Clock.Now()) }
+		return New(subjects, Options{}, env.Logger, env.Clock)
 	},
 }
 

@@ -9,6 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"net"
@@ -117,17 +120,13 @@ func startPebble(t *testing.T) (string, *http.Client) {
 	})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool()}}}
 	directory := "https://127.0.0.1:" + strconv.Itoa(port) + "/dir"
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testwait.Until(t, func() error {
 		resp, err := client.Get(directory)
-		if err == nil {
-			resp.Body.Close()
-			break
+		if err != nil {
+			return fmt.Errorf("pebble did not come up: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not come up: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the condition, bounded by the deadline
-	}
+		return resp.Body.Close()
+	})
 	return directory, client
 }
 
@@ -196,9 +195,9 @@ func TestPebble(t *testing.T) {
 	}
 
 	t0 := time.Now()
-	now := t0
+	clock := clockwork.NewFakeClockAt(t0)
 	src := New(func() []Subject { return subs }, Options{HTTPClient: httpClient},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+		slog.New(slog.NewTextHandler(io.Discard, nil)), clock)
 	snap := src.pass(ctx)
 	if len(snap.status) != 1 || !snap.status[0].Up {
 		t.Fatalf("status: %+v", snap.status)
@@ -232,12 +231,12 @@ func TestPebble(t *testing.T) {
 		}
 	}
 	before, _ := snap.lookup(revoked.Cert)
-	now = t0.Add(time.Hour) // within Pebble's Retry-After (6 h): no request, old window
+	clock.Advance(time.Hour) // within Pebble's Retry-After (6 h): no request, old window
 	snap = src.pass(ctx)
 	if got, _ := snap.lookup(revoked.Cert); got != before {
 		t.Fatalf("window changed within Retry-After: %+v", got)
 	}
-	now = t0.Add(6 * time.Hour)
+	clock.Advance(5 * time.Hour)
 	snap = src.pass(ctx)
 	got, _ := snap.lookup(revoked.Cert)
 	if wall := time.Now(); !got.End.Before(wall) || !got.Start.Before(wall) {

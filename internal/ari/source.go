@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -86,12 +87,14 @@ type Source struct {
 	client   client
 	interval time.Duration
 	logger   *slog.Logger
+	clock    clockwork.Clock
 	now      func() time.Time
 }
 
 // New returns a source. subjects is called on every pass (cheap: an in-memory join of the
 // other sources' snapshots).
-func New(subjects func() []Subject, opts Options, logger *slog.Logger, now func() time.Time) *Source {
+func New(subjects func() []Subject, opts Options, logger *slog.Logger, clock clockwork.Clock) *Source {
+	now := clock.Now
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{}
 	}
@@ -107,6 +110,7 @@ func New(subjects func() []Subject, opts Options, logger *slog.Logger, now func(
 		client:   client{http: opts.HTTPClient, timeout: opts.Timeout, now: now},
 		interval: opts.Interval,
 		logger:   logger,
+		clock:    clock,
 		now:      now,
 	}
 }
@@ -116,7 +120,7 @@ func New(subjects func() []Subject, opts Options, logger *slog.Logger, now func(
 func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	// Publish at once: readiness must not wait on a remote CA.
 	publish(newSnapshot(nil, nil).source())
-	t := time.NewTicker(s.interval)
+	t := s.clock.NewTicker(s.interval)
 	defer t.Stop()
 	for {
 		if snap := s.pass(ctx); ctx.Err() == nil {
@@ -125,7 +129,7 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 		}
 	}
 }

@@ -3,6 +3,8 @@ package ari
 import (
 	"context"
 	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"net/http"
@@ -78,15 +80,18 @@ func window(retryAfter, start, end string) func(w http.ResponseWriter, id string
 	}
 }
 
+var harnessT0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
 type harness struct {
-	src  *Source
-	now  time.Time
-	last *snapshot
-	sub  Subject
+	src   *Source
+	clock *clockwork.FakeClock
+	now   time.Time
+	last  *snapshot
+	sub   Subject
 }
 
 func newHarness(t *testing.T, ca *fakeCA, timeout time.Duration) *harness {
-	h := &harness{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	h := &harness{now: harnessT0, clock: clockwork.NewFakeClockAt(harnessT0)}
 	pki := testcerts.NewPKI("ARI", h.now)
 	leaf := certs.New(pki.Leaf(testcerts.Options{DNSNames: []string{"www.example.org"}, Now: h.now}).Cert)
 	id, err := CertID(leaf)
@@ -96,13 +101,19 @@ func newHarness(t *testing.T, ca *fakeCA, timeout time.Duration) *harness {
 	h.sub = Subject{Cert: leaf, Lineage: "www.example.org", Directory: ca.srv.URL + "/dir", ID: id}
 	h.src = New(func() []Subject { return []Subject{h.sub} },
 		Options{HTTPClient: ca.srv.Client(), Timeout: timeout},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return h.now })
+		slog.New(slog.NewTextHandler(io.Discard, nil)), h.clock)
 	return h
 }
 
+// pass makes a pass at t0 + at (the clock only moves forward).
 func (h *harness) pass(t *testing.T, at time.Duration) {
 	t.Helper()
-	h.now = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC).Add(at)
+	next := harnessT0.Add(at)
+	if next.Before(h.now) {
+		t.Fatalf("pass at %s goes back from %s", next, h.now)
+	}
+	h.clock.Advance(next.Sub(h.now))
+	h.now = next
 	h.last = h.src.pass(context.Background())
 }
 
@@ -274,6 +285,23 @@ func TestSourceRun(t *testing.T) {
 	}
 	if second := <-snaps; len(second.Windows) != 1 {
 		t.Fatalf("second snapshot: %+v", second)
+	}
+	// The next pass comes one interval later on the injected clock, and asks again once the
+	// CA's Retry-After (an hour) has passed.
+	ctx2, cancel2 := context.WithTimeout(ctx, testwait.Deadline)
+	defer cancel2()
+	if err := h.clock.BlockUntilContext(ctx2, 1); err != nil {
+		t.Fatal(err)
+	}
+	riPath := "/ri/" + h.sub.ID
+	h.clock.Advance(MinRetryAfter)
+	if third := <-snaps; len(third.Windows) != 1 || ca.count(riPath) != 1 {
+		t.Fatalf("third snapshot: %+v, %d requests (Retry-After not over)", third, ca.count(riPath))
+	}
+	h.clock.Advance(time.Hour)
+	<-snaps
+	if n := ca.count(riPath); n != 2 {
+		t.Fatalf("%d renewalInfo requests after Retry-After, want 2", n)
 	}
 	cancel()
 	<-done

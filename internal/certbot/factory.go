@@ -20,7 +20,7 @@ var Factory = source.Factory{
 		return *cfg.Certbot, true
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
-		return New(*cfg.Certbot, env.Logger, env.Now)
+		return New(*cfg.Certbot, env.Logger, env.Clock)
 	},
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
@@ -43,9 +44,10 @@ var (
 // Source follows one certbot installation. Run owns all state; publish receives immutable
 // snapshots, so a scrape never waits on the log.
 type Source struct {
-	cfg config.Certbot
-	log *slog.Logger
-	now func() time.Time
+	cfg   config.Certbot
+	log   *slog.Logger
+	clock clockwork.Clock
+	now   func() time.Time
 
 	lr       *lineReader
 	asm      *logparse.Assembler
@@ -65,9 +67,9 @@ type Source struct {
 }
 
 // New prepares a Source; Run starts it.
-func New(cfg config.Certbot, logger *slog.Logger, now func() time.Time) *Source {
+func New(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *Source {
 	s := &Source{
-		cfg: cfg, log: logger, now: now,
+		cfg: cfg, log: logger, clock: clock, now: clock.Now,
 		asm:      logparse.NewAssembler(cfg.Location(), maxLine),
 		state:    newState(),
 		confs:    map[string]RenewalConf{},
@@ -113,9 +115,9 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 		_ = w.Add(renewalDir)
 		events, watchErrs = w.Events, w.Errors
 	}
-	poll := time.NewTicker(logPoll)
+	poll := s.clock.NewTicker(logPoll)
 	defer poll.Stop()
-	rescan := time.NewTicker(max(time.Duration(s.cfg.RescanInterval), logPoll))
+	rescan := s.clock.NewTicker(max(time.Duration(s.cfg.RescanInterval), logPoll))
 	defer rescan.Stop()
 	for {
 		select {
@@ -129,9 +131,9 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 		case err := <-watchErrs:
 			s.log.Debug("fsnotify", "err", err) // an overflow only means polling catches up
 			continue
-		case <-poll.C:
+		case <-poll.Chan():
 			s.pollLog()
-		case <-rescan.C:
+		case <-rescan.Chan():
 			s.readRenewal()
 			s.pollLog()
 		}

@@ -4,6 +4,8 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"os"
@@ -27,6 +29,7 @@ type env struct {
 	dir   string
 	log   string
 	now   time.Time
+	clock *clockwork.FakeClock // the source's, from source() on; setNow moves it
 	mu    sync.Mutex
 	snap  *Snapshot
 	lines int // lines written to the log so far
@@ -54,7 +57,19 @@ func (e *env) conf(lineage, text string) {
 func (e *env) source() *Source {
 	cfg := config.Certbot{ConfigDir: filepath.Join(e.dir, "conf"), LogFile: e.log, LogTimezone: "UTC",
 		HistoryMaxAge: model.Duration(30 * 24 * time.Hour), RescanInterval: model.Duration(time.Minute)}
-	return New(cfg, slog.New(slog.DiscardHandler), func() time.Time { return e.now })
+	e.clock = clockwork.NewFakeClockAt(e.now)
+	return New(cfg, slog.New(slog.DiscardHandler), e.clock)
+}
+
+// setNow moves the test's time, and the source's clock with it (forward only).
+func (e *env) setNow(t time.Time) {
+	if e.clock != nil {
+		if t.Before(e.now) {
+			e.t.Fatalf("time goes back: %s before %s", t, e.now)
+		}
+		e.clock.Advance(t.Sub(e.now))
+	}
+	e.now = t
 }
 
 // publish keeps the certbot snapshot inside a published one.
@@ -64,7 +79,7 @@ func (e *env) latest() *Snapshot { e.mu.Lock(); defer e.mu.Unlock(); return e.sn
 
 // run appends one certbot run on a.example.test (3 lines with a traceback when it fails) to path.
 func (e *env) run(path string, fail bool) {
-	e.now = e.now.Add(12 * time.Hour)
+	e.setNow(e.now.Add(12 * time.Hour))
 	stamp := e.now.Format("2006-01-02 15:04:05,000")
 	text := fmt.Sprintf("%s:DEBUG:certbot._internal.main:certbot version: 2.1.0\n"+
 		"%s:DEBUG:certbot._internal.display.obj:Notifying user: Processing /etc/letsencrypt/renewal/a.example.test.conf\n", stamp, stamp)
@@ -98,7 +113,7 @@ func (e *env) poll(s *Source)  { s.pollLog(); e.publish(s.current()) }
 // check asserts that every line and run written was read exactly once.
 func (e *env) check(s *Source) {
 	e.t.Helper()
-	e.now = e.now.Add(runIdle + time.Second) // the last run is over
+	e.setNow(e.now.Add(runIdle + time.Second)) // the last run is over
 	e.poll(s)
 	e.poll(s) // a quiet poll completes it
 	snap := e.latest()
@@ -319,7 +334,7 @@ func TestLineageBound(t *testing.T) {
 	s := e.source()
 	e.start(s)
 	runWith := func(names ...string) {
-		e.now = e.now.Add(time.Hour)
+		e.setNow(e.now.Add(time.Hour))
 		stamp := e.now.Format("2006-01-02 15:04:05,000")
 		var b strings.Builder
 		b.WriteString(stamp + ":DEBUG:certbot._internal.main:certbot version: 2.1.0\n")
@@ -329,7 +344,7 @@ func TestLineageBound(t *testing.T) {
 		}
 		e.append(e.log, b.String())
 		e.poll(s)
-		e.now = e.now.Add(runIdle + time.Second)
+		e.setNow(e.now.Add(runIdle + time.Second))
 		e.poll(s)
 		e.poll(s)
 	}
@@ -387,7 +402,8 @@ func TestRenewalConfs(t *testing.T) {
 	s.tail.close()
 }
 
-// TestRun drives the real loop: fsnotify/polling pick up a run written while it is running.
+// TestRun drives the real loop: fsnotify picks up a line written while it runs, and the poll
+// ticker (on the injected clock) completes the record the quiet log leaves pending.
 func TestRun(t *testing.T) {
 	e := newEnv(t)
 	e.run(e.log, false)
@@ -395,7 +411,8 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx, e.publish); close(done) }()
-	waitFor(t, func() bool { sn := e.latest(); return sn != nil && sn.LogLines == 3 })
+	defer func() { cancel(); <-done }()
+	testwait.For(t, "the history", func() bool { sn := e.latest(); return sn != nil && sn.LogLines == 3 })
 	stamp := t0.Add(13 * time.Hour).Format("2006-01-02 15:04:05,000")
 	f, err := os.OpenFile(e.log, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -403,18 +420,13 @@ func TestRun(t *testing.T) {
 	}
 	fmt.Fprintf(f, "%s:DEBUG:certbot._internal.main:certbot version: 2.1.0\n", stamp)
 	f.Close()
-	waitFor(t, func() bool { sn := e.latest(); return sn.LogLines == 4 && sn.Runs["success"] == 1 })
-	cancel()
-	<-done
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	testwait.For(t, "the new line", func() bool { return e.latest().LogLines == 4 })
+	// The new record may get continuation lines until a poll finds nothing new.
+	ctx2, cancel2 := context.WithTimeout(ctx, testwait.Deadline)
+	defer cancel2()
+	if err := e.clock.BlockUntilContext(ctx2, 2); err != nil { // poll and rescan tickers
+		t.Fatal(err)
 	}
+	e.setNow(e.now.Add(logPoll))
+	testwait.For(t, "the previous run completed", func() bool { return e.latest().Runs["success"] == 1 })
 }

@@ -14,7 +14,7 @@ import (
 // post failures stay until the next attempt that runs those hooks.
 func TestRealLogSequence(t *testing.T) {
 	e := newEnv(t)
-	e.now = time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC)
+	e.setNow(time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC))
 	s := e.source()
 	e.start(s)
 	steps := []struct {
@@ -77,7 +77,7 @@ func TestRealLogSequence(t *testing.T) {
 // works, so the earlier failure stands until the run is over.
 func TestHookFailureHeldDuringRun(t *testing.T) {
 	e := newEnv(t)
-	e.now = time.Date(2026, 11, 25, 0, 20, 4, 0, time.UTC)
+	e.setNow(time.Date(2026, 11, 25, 0, 20, 4, 0, time.UTC))
 	s := e.source()
 	e.start(s)
 	for _, name := range []string{"renew-deploy-hook-fails", "renew-success"} {
@@ -92,7 +92,7 @@ func TestHookFailureHeldDuringRun(t *testing.T) {
 	if l := e.latest().Lineages[0]; l.FailureReason != "hook" || len(l.HookFailures) != 1 {
 		t.Errorf("while renew-success runs: reason %q hooks %v", l.FailureReason, l.HookFailures)
 	}
-	e.now = e.now.Add(runIdle + time.Second)
+	e.setNow(e.now.Add(runIdle + time.Second))
 	e.poll(s)
 	if l := e.latest().Lineages[0]; l.FailureReason != "none" || len(l.HookFailures) != 0 {
 		t.Errorf("after renew-success: reason %q hooks %v", l.FailureReason, l.HookFailures)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"strings"
@@ -37,7 +38,7 @@ type Options struct {
 	Thresholds inventory.Thresholds
 	JSON       bool // print JSON instead of a table
 	All        bool // list intermediates and CA certificates too, not only judged rows
-	Now        func() time.Time
+	Clock      clockwork.Clock
 	Logger     *slog.Logger
 }
 
@@ -68,7 +69,7 @@ type Result struct {
 
 // Run checks cfg once (bounded by ctx) and writes the outcome; it returns the exit code.
 func Run(ctx context.Context, cfg *config.Config, sources source.Registry, o Options, out io.Writer) int {
-	r := Judge(inventory.Build(Collect(ctx, cfg, sources, o.Logger, o.Now), o.Now(), o.Thresholds), o.All)
+	r := Judge(inventory.Build(Collect(ctx, cfg, sources, o.Logger, o.Clock), o.Clock.Now(), o.Thresholds), o.All)
 	if o.JSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -82,7 +83,7 @@ func Run(ctx context.Context, cfg *config.Config, sources source.Registry, o Opt
 // Collect runs each configured source of the registry once, as the exporter's first pass
 // would: a files scan, certbot's log and renewal confs, one probe of every target; then the
 // derived sources (ARI) on what those found. What is not done when ctx ends is a problem.
-func Collect(ctx context.Context, cfg *config.Config, sources source.Registry, logger *slog.Logger, now func() time.Time) *inventory.View {
+func Collect(ctx context.Context, cfg *config.Config, sources source.Registry, logger *slog.Logger, clock clockwork.Clock) *inventory.View {
 	names := make([]string, len(sources))
 	for i, f := range sources {
 		names[i] = f.Name
@@ -96,7 +97,7 @@ func Collect(ctx context.Context, cfg *config.Config, sources source.Registry, l
 				continue
 			}
 			publish := store.Restart(f.Name, true)
-			src := f.New(cfg, source.Env{Logger: logger.With("source", f.Name), Now: now, Others: store.Others(f.Name)})
+			src := f.New(cfg, source.Env{Logger: logger.With("source", f.Name), Clock: clock, Others: store.Others(f.Name)})
 			wg.Go(func() { publish(src.Once(ctx)) })
 		}
 		wg.Wait()

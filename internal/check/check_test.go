@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"math/big"
 	"net"
@@ -66,8 +67,8 @@ func (w *world) config(yaml string) *config.Config {
 
 func run(t *testing.T, cfg *config.Config, o Options) (int, string) {
 	t.Helper()
-	if o.Now == nil {
-		o.Now = func() time.Time { return now }
+	if o.Clock == nil {
+		o.Clock = clockwork.NewFakeClockAt(now)
 	}
 	if o.Thresholds == (inventory.Thresholds{}) {
 		o.Thresholds = inventory.DefaultThresholds
@@ -200,7 +201,7 @@ func TestDemoWorld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out := run(t, cfg, Options{Now: func() time.Time { return start }})
+	code, out := run(t, cfg, Options{Clock: clockwork.NewFakeClockAt(start)})
 	if code != StatusCritical {
 		t.Errorf("exit %d", code)
 	}

@@ -3,6 +3,9 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"net"
@@ -40,7 +43,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	logger := slog.New(slog.DiscardHandler)
-	e, err := server.New(server.ConfigSource{File: w.Config}, registry.Sources, logger, time.Now)
+	e, err := server.New(server.ConfigSource{File: w.Config}, registry.Sources, logger, clockwork.NewRealClock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,28 +78,19 @@ func TestDemo(t *testing.T) {
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
 	}
 	var body string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Until(t, func() error {
 		body = get(t, "http://"+addr+"/metrics")
-		missing := 0
+		var missing []string
 		for _, want := range wants {
 			if !strings.Contains(body, want) {
-				missing++
+				missing = append(missing, want)
 			}
 		}
-		if missing == 0 {
-			break
+		if len(missing) > 0 {
+			return fmt.Errorf("/metrics lacks %q:\n%s", missing, body)
 		}
-		if time.Now().After(deadline) {
-			for _, want := range wants {
-				if !strings.Contains(body, want) {
-					t.Errorf("/metrics lacks %s", want)
-				}
-			}
-			t.Fatalf("/metrics:\n%s", body)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition, not waiting for an event
-	}
+		return nil
+	})
 	for _, want := range []string{`cert_expiry_seconds{domain="expired.demo.test",index="0"`, `cert_expiry_seconds{domain="two-days.demo.test",index="0"`} {
 		line := body[strings.Index(body, want):]
 		line = line[:strings.IndexByte(line, '\n')]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -142,7 +143,7 @@ func BenchmarkIncremental100k(b *testing.B) {
 func benchmarkChangeVisible(b *testing.B, n int) {
 	dir := benchTree(b, n)
 	published := make(chan *source.Snapshot, 16)
-	s := New([]config.Files{fileEntry(dir + "/**/*.pem")}, "", slog.New(slog.DiscardHandler), time.Now)
+	s := New([]config.Files{fileEntry(dir + "/**/*.pem")}, "", slog.New(slog.DiscardHandler), clockwork.NewRealClock())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx, func(snap *source.Snapshot) { published <- snap }); close(done) }()

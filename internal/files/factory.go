@@ -17,7 +17,7 @@ var Factory = source.Factory{
 		}{cfg.Files, certbotDir(cfg)}, len(cfg.Files) > 0
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
-		return New(cfg.Files, certbotDir(cfg), env.Logger, env.Now)
+		return New(cfg.Files, certbotDir(cfg), env.Logger, env.Clock)
 	},
 }
 

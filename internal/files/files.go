@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
@@ -66,6 +67,7 @@ type Source struct {
 	entries    []entry
 	liveDir    string // <certbot config_dir>/live, empty when certbot is not configured
 	logger     *slog.Logger
+	clock      clockwork.Clock
 	now        func() time.Time
 	settle     time.Duration
 	workers    int
@@ -91,10 +93,11 @@ type entry struct {
 type errKey struct{ path, reason string }
 
 // New prepares a source for the given entries. certbotConfigDir may be empty.
-func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, now func() time.Time) *Source {
+func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, clock clockwork.Clock) *Source {
 	s := &Source{
 		logger:     logger,
-		now:        now,
+		clock:      clock,
+		now:        clock.Now,
 		settle:     settleLimit,
 		workers:    2 * runtime.GOMAXPROCS(0),
 		cache:      map[string]*parsed{},
@@ -122,12 +125,12 @@ func (s *Source) Once(ctx context.Context) *source.Snapshot {
 		if !retry {
 			return snap
 		}
-		t := time.NewTimer(settleRetry)
+		t := s.clock.NewTimer(settleRetry)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return snap
-		case <-t.C:
+		case <-t.Chan():
 		}
 	}
 }
@@ -147,7 +150,7 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	}
 	// quiet fires once events stopped for debounce (or a held lineage is due another look);
 	// deadline bounds the wait when events keep coming.
-	rescan, quiet, deadline := stoppedTimer(), stoppedTimer(), stoppedTimer()
+	rescan, quiet, deadline := s.stoppedTimer(), s.stoppedTimer(), s.stoppedTimer()
 	defer rescan.Stop()
 	defer quiet.Stop()
 	defer deadline.Stop()
@@ -206,19 +209,19 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 			s.logger.Warn("file watcher error; rescanning", "err", err)
 			full = true
 			quiet.Reset(debounce)
-		case <-quiet.C:
+		case <-quiet.Chan():
 			run()
-		case <-deadline.C:
+		case <-deadline.Chan():
 			run()
-		case <-rescan.C:
+		case <-rescan.Chan():
 			full = true
 			run()
 		}
 	}
 }
 
-func stoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
+func (s *Source) stoppedTimer() clockwork.Timer {
+	t := s.clock.NewTimer(time.Hour)
 	t.Stop()
 	return t
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -465,8 +466,8 @@ func TestRechecksFromCache(t *testing.T) {
 	}
 	e := fileEntry(dir + "/*.pem")
 	e.CAFile, e.CheckKey, e.KeyPaths = dir+"/ca.pem", true, []string{dir + "/*.key"}
-	clock := now
-	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), func() time.Time { return clock })
+	clock := clockwork.NewFakeClockAt(now)
+	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), clock)
 
 	type state struct {
 		reason string
@@ -491,7 +492,7 @@ func TestRechecksFromCache(t *testing.T) {
 	if again := check("cached", state{certs.ReasonOK, true}); again != first {
 		t.Error("unchanged file parsed again")
 	}
-	clock = now.Add(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	if expired := check("after NotAfter", state{certs.ReasonExpired, true}); expired != first {
 		t.Error("re-check replaced the cache entry")
 	}

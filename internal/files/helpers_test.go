@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,7 +67,7 @@ func newSource(t testing.TB, entries []config.Files, certbotDir string, now time
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s := New(entries, certbotDir, logger, func() time.Time { return now })
+	s := New(entries, certbotDir, logger, clockwork.NewFakeClockAt(now))
 	return s, logs
 }
 

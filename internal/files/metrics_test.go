@@ -3,6 +3,7 @@ package files_test
 import (
 	"context"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -65,7 +66,7 @@ files:
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := files.New(cfg.Files, dir+"/letsencrypt", slog.New(slog.DiscardHandler), func() time.Time { return now })
+	src := files.New(cfg.Files, dir+"/letsencrypt", slog.New(slog.DiscardHandler), clockwork.NewFakeClockAt(now))
 	snap := src.Once(context.Background())
 
 	l, i := leaf.Cert, pki.Intermediate.Cert

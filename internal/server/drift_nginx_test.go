@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"net"
 	"os"
@@ -36,7 +38,6 @@ func TestDriftNginx(t *testing.T) {
 	}
 	t0 := time.Now().Truncate(time.Second)
 	now := t0
-	clock := func() time.Time { return now }
 	dir := t.TempDir()
 	pki := testcerts.NewPKI("Nginx", t0)
 	lineage := filepath.Join(dir, "letsencrypt", "live", "site")
@@ -96,24 +97,24 @@ http {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := files.New(cfg.Files, filepath.Join(dir, "letsencrypt"), slog.New(slog.DiscardHandler), clock)
+	src := files.New(cfg.Files, filepath.Join(dir, "letsencrypt"), slog.New(slog.DiscardHandler), clockwork.NewFakeClockAt(t0))
 	module := cfg.Modules[config.DefaultModule]
 	module.TLSConfig.ServerName = "site.test"
 	// probeUntil probes until the endpoint serves serial (nginx loads certificates on start
 	// and on reload, asynchronously), bounded by a deadline.
 	probeUntil := func(serial string) *source.Snapshot {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; {
+		var snap *source.Snapshot
+		testwait.Until(t, func() error {
 			r := probe.Run(context.Background(), addr, module, probe.Options{})
 			if chains := r.Chains(); len(chains) == 1 && chains[0].Certs[0].Serial == serial {
 				chains[0].Seen = now
-				return &source.Snapshot{Chains: chains}
+				snap = &source.Snapshot{Chains: chains}
+				return nil
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("nginx does not serve serial %s: %+v", serial, r)
-			}
-			time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
-		}
+			return fmt.Errorf("nginx does not serve serial %s: %+v", serial, r)
+		})
+		return snap
 	}
 	store := inventory.New("files", "targets")
 	store.SetGrace(time.Hour)

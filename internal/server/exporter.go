@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"reflect"
@@ -52,6 +53,7 @@ type Exporter struct {
 	src     ConfigSource
 	sources source.Registry
 	logger  *slog.Logger
+	clock   clockwork.Clock
 	now     func() time.Time
 
 	cfg   atomic.Pointer[config.Config]
@@ -68,7 +70,7 @@ type Exporter struct {
 
 // New loads the config (an error here means exit 1) and prepares the exporter to run the
 // sources of the registry that the config configures.
-func New(src ConfigSource, sources source.Registry, logger *slog.Logger, now func() time.Time) (*Exporter, error) {
+func New(src ConfigSource, sources source.Registry, logger *slog.Logger, clock clockwork.Clock) (*Exporter, error) {
 	cfg, err := src.Load()
 	if err != nil {
 		return nil, err
@@ -81,7 +83,8 @@ func New(src ConfigSource, sources source.Registry, logger *slog.Logger, now fun
 		src:     src,
 		sources: sources,
 		logger:  logger,
-		now:     now,
+		clock:   clock,
+		now:     clock.Now,
 		store:   inventory.New(names...),
 		running: map[string]*runner{},
 		reloads: make(chan chan error),
@@ -183,7 +186,7 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 		}
 		src := f.New(cfg, source.Env{
 			Logger: e.logger.With("source", f.Name),
-			Now:    e.now,
+			Clock:  e.clock,
 			Others: e.store.Others(f.Name),
 			Prev:   e.store.Snapshot(f.Name), // the replaced source's, still visible
 		})

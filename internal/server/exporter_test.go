@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"net"
@@ -33,10 +36,14 @@ func writeFile(t *testing.T, path, data string) {
 	}
 }
 
-// start runs an exporter on cfgPath until the test ends.
-func start(t *testing.T, cfgPath string) *Exporter {
+// start runs an exporter on cfgPath until the test ends; clock nil is a fake one stopped at
+// fixedNow (sources do their first pass and then wait for time that does not come).
+func start(t *testing.T, cfgPath string, clock clockwork.Clock) *Exporter {
 	t.Helper()
-	e, err := New(ConfigSource{File: cfgPath}, registry.Sources, slog.New(slog.DiscardHandler), func() time.Time { return fixedNow })
+	if clock == nil {
+		clock = clockwork.NewFakeClockAt(fixedNow)
+	}
+	e, err := New(ConfigSource{File: cfgPath}, registry.Sources, slog.New(slog.DiscardHandler), clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +57,7 @@ func start(t *testing.T, cfgPath string) *Exporter {
 func TestNewFailsOnBadConfig(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
 	writeFile(t, p, "files:\n  - pathz: [a]\n")
-	_, err := New(ConfigSource{File: p}, registry.Sources, slog.New(slog.DiscardHandler), time.Now)
+	_, err := New(ConfigSource{File: p}, registry.Sources, slog.New(slog.DiscardHandler), clockwork.NewRealClock())
 	if err == nil || !strings.Contains(err.Error(), "files[0].pathz: field not found") {
 		t.Fatalf("err = %v", err)
 	}
@@ -74,7 +81,7 @@ func TestResolveConfig(t *testing.T) {
 func TestReload(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
 	writeFile(t, p, "modules:\n  first: {}\n")
-	e := start(t, p)
+	e := start(t, p, nil)
 	ctx := context.Background()
 
 	writeFile(t, p, "modules:\n  second: {}\n")
@@ -173,7 +180,7 @@ func get(t *testing.T, c *http.Client, method, url string, auth bool) (int, stri
 func TestHTTPWithTLSAndBasicAuth(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
 	writeFile(t, p, "files:\n  - paths: [/nonexistent/*.pem]\n    password: hunter2\n")
-	e := start(t, p)
+	e := start(t, p, nil)
 	base, c := serveTLS(t, e)
 
 	if code, _ := get(t, c, "GET", base+"/metrics", false); code != http.StatusUnauthorized {
@@ -221,15 +228,10 @@ func TestHTTPWithTLSAndBasicAuth(t *testing.T) {
 	if code, _ := get(t, c, "GET", base+"/-/healthy", true); code != 200 {
 		t.Fatalf("/-/healthy: %d", code)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, _ := get(t, c, "GET", base+"/-/ready", true)
-		if code == 200 {
-			break
+	testwait.Until(t, func() error {
+		if code, _ := get(t, c, "GET", base+"/-/ready", true); code != 200 {
+			return fmt.Errorf("/-/ready never became 200 (last %d)", code)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/-/ready never became 200 (last %d)", code)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

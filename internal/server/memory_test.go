@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,8 +64,8 @@ func (s memSample) String() string {
 func checkFlat(t *testing.T, what string, before memSample) {
 	t.Helper()
 	after := sampleMem(t)
-	for deadline := time.Now().Add(10 * time.Second); after.goroutines > before.goroutines+4 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(testwait.Deadline); after.goroutines > before.goroutines+4 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // transient goroutines (a probe in flight) ending
 		after = sampleMem(t)
 	}
 	t.Logf("%s: before %v; after %v", what, before, after)
@@ -91,11 +93,10 @@ func scaled(full, normal int) int {
 // waitSeries waits until reg has at least n series of family name with label source=source.
 func waitSeries(t *testing.T, reg prometheus.Gatherer, name, source string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Until(t, func() error {
 		mfs, err := reg.Gather()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		got := 0
 		for _, mf := range mfs {
@@ -110,14 +111,11 @@ func waitSeries(t *testing.T, reg prometheus.Gatherer, name, source string, n in
 				}
 			}
 		}
-		if got >= n {
-			return
+		if got < n {
+			return fmt.Errorf("%d of %d %s{source=%q} series", got, n, name, source)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d %s{source=%q} series", got, n, name, source)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // waitLeaves waits until every file of a world is on /metrics (leaf and intermediate each).
@@ -130,7 +128,7 @@ func waitLeaves(t *testing.T, reg prometheus.Gatherer, files int) {
 func TestReloadsMemory(t *testing.T) {
 	const files = 20
 	w := newWorld(t, files)
-	e := start(t, w.cfgPath)
+	e := start(t, w.cfgPath, nil)
 	reg := e.Registry()
 	waitLeaves(t, reg, files)
 	before := sampleMem(t)
@@ -150,7 +148,7 @@ func TestReloadsMemory(t *testing.T) {
 // TestProbesMemory: 10,000 /probe requests from 4 clients.
 func TestProbesMemory(t *testing.T) {
 	w := newWorld(t, 0)
-	e := start(t, w.cfgPath)
+	e := start(t, w.cfgPath, nil)
 	h, err := e.Handler(HTTPOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -213,10 +211,8 @@ func TestTailingMemory(t *testing.T) {
 	cfgPath := filepath.Join(dir, "config.yml")
 	writeFile(t, cfgPath, fmt.Sprintf("certbot:\n  config_dir: %q\n  log_file: %q\n  log_timezone: UTC\n", confDir, logFile))
 
-	var clock atomic.Int64
-	clock.Store(fixedNow.UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
-	e, err := New(ConfigSource{File: cfgPath}, registry.Sources, slog.New(slog.DiscardHandler), now)
+	clock := clockwork.NewFakeClockAt(fixedNow)
+	e, err := New(ConfigSource{File: cfgPath}, registry.Sources, slog.New(slog.DiscardHandler), clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,11 +258,10 @@ func TestTailingMemory(t *testing.T) {
 	}
 	// waitRuns waits until the exporter counted every run written so far.
 	waitRuns := func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testwait.Until(t, func() error {
 			mfs, err := reg.Gather()
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			seen := 0.0
 			for _, mf := range mfs {
@@ -276,21 +271,18 @@ func TestTailingMemory(t *testing.T) {
 					}
 				}
 			}
-			if int(seen) == runs {
-				return
+			if int(seen) != runs {
+				return fmt.Errorf("%v runs counted, %d written", seen, runs)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%v runs counted, %d written", seen, runs)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	hour := func() {
-		t0 := now()
+		t0 := clock.Now()
 		for i := range 12 {
 			appendRun(t0.Add(time.Duration(i)*5*time.Minute), runs%3 == 2)
 		}
-		clock.Add(int64(time.Hour)) // the hour's last run is over
+		clock.Advance(time.Hour) // the hour's last run is over
 		rotate()
 		waitRuns()
 	}

@@ -22,7 +22,7 @@ import (
 func TestMetricsFormats(t *testing.T) {
 	const files = 3
 	w := newWorld(t, files)
-	e := start(t, w.cfgPath)
+	e := start(t, w.cfgPath, nil)
 	waitLeaves(t, e.Registry(), files)
 	waitSeries(t, e.Registry(), "cert_chain_length", "probe", 1) // the background target's first probe
 	h, err := e.Handler(HTTPOptions{})

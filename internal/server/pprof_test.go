@@ -14,7 +14,7 @@ import (
 func TestPprofOffByDefault(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
 	writeFile(t, p, "")
-	e := start(t, p)
+	e := start(t, p, nil)
 	paths := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/pprof/goroutine", "/debug/pprof/symbol", "/debug/pprof/trace?seconds=0"}
 	for _, tc := range []struct {
 		opts    HTTPOptions

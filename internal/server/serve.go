@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
+	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
@@ -17,7 +17,7 @@ import (
 // Serve runs the exporter until ctx ends (SIGHUP reloads the config) and returns the exit code.
 func Serve(ctx context.Context, src ConfigSource, sources source.Registry, webFlags *toolkit.FlagConfig, o HTTPOptions, logger *slog.Logger) int {
 	logger.Info("Starting "+Name, "version", version.Info(), "config", src.name())
-	e, err := New(src, sources, logger, time.Now)
+	e, err := New(src, sources, logger, clockwork.NewRealClock())
 	if err != nil {
 		logger.Error("Error loading config", "err", err)
 		return 1

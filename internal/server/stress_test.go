@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/jonboulle/clockwork"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -133,7 +135,7 @@ func TestStress(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first, so it runs last
 	const files, clients = 20, 50
 	w := newWorld(t, files)
-	e := start(t, w.cfgPath)
+	e := start(t, w.cfgPath, clockwork.NewRealClock()) // file changes and probe intervals in real time
 	h, err := e.Handler(HTTPOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -229,24 +231,19 @@ func TestStress(t *testing.T) {
 	}
 	var got map[string]string
 	var mfs map[string]*dto.MetricFamily
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Until(t, func() error {
 		_, body, err := fetch("GET", "/metrics")
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if mfs, err = parseExposition(body); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		got = leafSerials(mfs)
-		if fmt.Sprint(got) == fmt.Sprint(want) {
-			break
+		if got = leafSerials(mfs); fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("files on /metrics never settled:\n got %v\nwant %v", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("files on /metrics never settled:\n got %v\nwant %v", got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if fe := mfs["cert_expiry_exporter_file_error"]; fe != nil && len(fe.Metric) > 0 {
 		t.Errorf("file errors after churn: %v", fe.Metric)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
@@ -132,7 +133,9 @@ type Source interface {
 // Env is what a source gets from the exporter besides its config.
 type Env struct {
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Clock is the only time a source reads: its Now and its timers, so that tests move
+	// both together.
+	Clock clockwork.Clock
 	// Others returns the latest snapshots of the other sources, for a source that works on
 	// what they found (ARI asks the CA about the certificates on disk).
 	Others func() []*Snapshot
