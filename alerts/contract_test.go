@@ -120,6 +120,32 @@ func TestAlertExpressionsUseExportedMetrics(t *testing.T) {
 	}
 }
 
+// An exporter outage must never look like recovery: a failed scrape makes every series of the
+// exporter vanish at once, so every alert that reads one holds for outage.keep_firing_for.
+// Alerts on Prometheus' own series (CertExpiryExporterDown) resolve at once.
+func TestAlertsHoldThroughOutage(t *testing.T) {
+	cfg := loadConfig(t)
+	rf, err := ParseRules(readFile(t, RulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rf.Rules() {
+		vs, err := selectors(r.Expr)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Alert, err)
+		}
+		want := ""
+		for _, v := range vs {
+			if !prometheusSeries[selectorName(v)] {
+				want = cfg.Outage.KeepFiringFor.String()
+			}
+		}
+		if r.KeepFiringFor != want {
+			t.Errorf("%s: keep_firing_for %q, want %q", r.Alert, r.KeepFiringFor, want)
+		}
+	}
+}
+
 func TestRunbooks(t *testing.T) {
 	cfg := loadConfig(t)
 	rf, err := ParseRules(readFile(t, RulesFile))
