@@ -72,7 +72,7 @@ func TestGenerateUsesConfig(t *testing.T) {
 		// verify_selector narrows both the probe and the file branch.
 		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
 		{`cert_chain_verified{source="probe", source=`, 0, 2},
-		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 21, 0},
+		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 22, 0},
 		// Every alert but CertExpiryExporterDown holds; the Down page text names the hold.
 		{"keep_firing_for: 1h\n", 20, 0},
 		{"keep_firing_for: 2h\n", 0, 20},
