@@ -77,7 +77,7 @@ func TestGenerateUsesConfig(t *testing.T) {
 		{"keep_firing_for: 1h\n", 20, 0},
 		{"keep_firing_for: 2h\n", 0, 20},
 		{"for: 5m\n", 2, 1}, // CertificateKeyMismatch's stays
-		{"for: 15m\n", 4, 5},
+		{"for: 15m\n", 3, 4},
 		{"(firing ones keep firing for up to 1h)", 1, 0},
 		{"(firing ones keep firing for up to 2h)", 0, 1},
 	} {
