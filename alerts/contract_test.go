@@ -181,34 +181,6 @@ func TestRunbooks(t *testing.T) {
 	}
 }
 
-// CertificateRenewalFailed links to #<reason>: its runbook needs a section for every reason
-// docs/metrics.md lists for cert_renewal_failure.
-func TestRenewalFailedRunbookCoversEveryReason(t *testing.T) {
-	var row string
-	for line := range strings.Lines(string(readFile(t, metricsDoc))) {
-		if strings.HasPrefix(line, "| `cert_renewal_failure`") {
-			row = line
-		}
-	}
-	_, list, ok := strings.Cut(row, "`reason` is one of")
-	if !ok {
-		t.Fatalf("%s: no reason list for cert_renewal_failure", metricsDoc)
-	}
-	runbook := string(readFile(t, filepath.Join(runbookDir, "CertificateRenewalFailed.md")))
-	reasons := regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(list, -1)
-	if len(reasons) < 10 {
-		t.Fatalf("found only %d reasons in %q", len(reasons), list)
-	}
-	for _, m := range reasons {
-		if m[1] == "none" {
-			continue
-		}
-		if !strings.Contains(runbook, "\n### "+m[1]+"\n") {
-			t.Errorf("CertificateRenewalFailed.md has no \"### %s\" section", m[1])
-		}
-	}
-}
-
 type dashboard struct {
 	UID           string  `json:"uid"`
 	SchemaVersion int     `json:"schemaVersion"`
