@@ -34,7 +34,16 @@ type Config struct {
 	PageSelector        string     `yaml:"page_selector"`
 	VerifySelector      string     `yaml:"verify_selector"`
 	ExporterJobSelector string     `yaml:"exporter_job_selector"`
+	Outage              Outage     `yaml:"outage"`
 	Thresholds          Thresholds `yaml:"thresholds"`
+}
+
+// Outage holds how the rules ride out an exporter that is down or restarting.
+type Outage struct {
+	// DownFor is CertExpiryExporterDown's for:.
+	DownFor model.Duration `yaml:"down_for"`
+	// KeepFiringFor is the keep_firing_for of every alert fed by the exporter's series.
+	KeepFiringFor model.Duration `yaml:"keep_firing_for"`
 }
 
 // Thresholds are the durations the alert expressions compare against.
@@ -69,15 +78,22 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	t := c.Thresholds
 	for name, d := range map[string]model.Duration{
-		"expiring_soon":         t.ExpiringSoon,
-		"expiry_critical":       t.ExpiryCritical,
-		"renewal_overdue_grace": t.RenewalOverdueGrace,
-		"chain_expiring_soon":   t.ChainExpiringSoon,
-		"certbot_max_run_gap":   t.CertbotMaxRunGap,
+		"outage.down_for":                  c.Outage.DownFor,
+		"outage.keep_firing_for":           c.Outage.KeepFiringFor,
+		"thresholds.expiring_soon":         t.ExpiringSoon,
+		"thresholds.expiry_critical":       t.ExpiryCritical,
+		"thresholds.renewal_overdue_grace": t.RenewalOverdueGrace,
+		"thresholds.chain_expiring_soon":   t.ChainExpiringSoon,
+		"thresholds.certbot_max_run_gap":   t.CertbotMaxRunGap,
 	} {
 		if d <= 0 {
-			return Config{}, fmt.Errorf("%s: thresholds.%s must be a positive duration", ConfigFile, name)
+			return Config{}, fmt.Errorf("%s: %s must be a positive duration", ConfigFile, name)
 		}
+	}
+	// Otherwise the certificate alerts would resolve before the page that explains why.
+	if c.Outage.KeepFiringFor <= c.Outage.DownFor {
+		return Config{}, fmt.Errorf("%s: outage.keep_firing_for (%s) must be longer than outage.down_for (%s)",
+			ConfigFile, c.Outage.KeepFiringFor, c.Outage.DownFor)
 	}
 	if t.ExpiryCritical >= t.ExpiringSoon {
 		return Config{}, fmt.Errorf("%s: thresholds.expiry_critical (%s) must be shorter than expiring_soon (%s)",
@@ -127,11 +143,12 @@ type RuleFile struct {
 
 // Rule is one alerting rule.
 type Rule struct {
-	Alert       string            `yaml:"alert"`
-	Expr        string            `yaml:"expr"`
-	For         string            `yaml:"for"`
-	Labels      map[string]string `yaml:"labels"`
-	Annotations map[string]string `yaml:"annotations"`
+	Alert         string            `yaml:"alert"`
+	Expr          string            `yaml:"expr"`
+	For           string            `yaml:"for"`
+	KeepFiringFor string            `yaml:"keep_firing_for"`
+	Labels        map[string]string `yaml:"labels"`
+	Annotations   map[string]string `yaml:"annotations"`
 }
 
 // ParseRules decodes a rule file strictly.

@@ -47,6 +47,7 @@ func TestGenerateUsesConfig(t *testing.T) {
 	cfg.Thresholds.ExpiringSoon = cfg.Thresholds.ExpiringSoon * 2
 	cfg.PageSelector = `index="0", path!~"/legacy/.*"`
 	cfg.VerifySelector = `source="probe"`
+	cfg.Outage = Outage{DownFor: cfg.Outage.DownFor * 3, KeepFiringFor: cfg.Outage.KeepFiringFor * 2}
 	out, err := Generate(cfg, readFile(t, TemplateFile))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +72,14 @@ func TestGenerateUsesConfig(t *testing.T) {
 		// verify_selector narrows both the probe and the file branch.
 		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
 		{`cert_chain_verified{source="probe", source=`, 0, 2},
-		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 21, 0},
+		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 22, 0},
+		// Every alert but CertExpiryExporterDown holds; the Down page text names the hold.
+		{"keep_firing_for: 1h\n", 20, 0},
+		{"keep_firing_for: 2h\n", 0, 20},
+		{"for: 5m\n", 2, 1}, // CertificateKeyMismatch's stays
+		{"for: 15m\n", 3, 4},
+		{"(firing ones keep firing for up to 1h)", 1, 0},
+		{"(firing ones keep firing for up to 2h)", 0, 1},
 	} {
 		if n := bytes.Count(base, []byte(c.text)); n != c.base {
 			t.Errorf("default config: %q occurs %d times, want %d", c.text, n, c.base)
@@ -94,6 +102,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero threshold", "certbot_max_run_gap: 25h", "certbot_max_run_gap: 0s", "thresholds.certbot_max_run_gap must be a positive duration"},
 		{"bad duration", "expiring_soon: 7d", "expiring_soon: seven days", `not a valid duration string: "seven days"`},
 		{"critical not shorter", "expiry_critical: 3d", "expiry_critical: 7d", "thresholds.expiry_critical (1w) must be shorter than expiring_soon (1w)"},
+		{"no hold", "keep_firing_for: 1h", "keep_firing_for: 0s", "outage.keep_firing_for must be a positive duration"},
+		{"hold ends before the Down page", "keep_firing_for: 1h", "keep_firing_for: 5m", "outage.keep_firing_for (5m) must be longer than outage.down_for (5m)"},
+		{"no outage section", "outage:", "outages:", "field outages not found"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !strings.Contains(valid, c.old) {

@@ -366,6 +366,21 @@ func startExporter(t testing.TB, dir, cfg string, o exporterOpts) *exporterProc 
 	return e
 }
 
+// restart stops the exporter and starts it again with the same command line and address, the
+// way a package upgrade or `systemctl restart` does.
+func (e *exporterProc) restart(t testing.TB) {
+	t.Helper()
+	e.stop()
+	old := e.cmd
+	cmd := exec.Command(old.Path, old.Args[1:]...)
+	if old.SysProcAttr != nil {
+		attr := *old.SysProcAttr
+		cmd.SysProcAttr = &attr
+	}
+	e.proc = startTestProc(t, e.name, cmd, e.log+".restarted")
+	waitHTTP(t, e.proc, "http://"+e.addr+"/-/healthy", 20*time.Second)
+}
+
 // metrics returns the exporter's /metrics text, for failure messages and direct checks.
 func (e *exporterProc) metrics(t testing.TB) string {
 	t.Helper()

@@ -21,13 +21,19 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The shipped rule file; the suite evaluates a copy that differs only in its `for:` durations.
+// The shipped rule file; the suite evaluates a copy that differs only in its `for:` and
+// `keep_firing_for:` durations.
 const shippedRules = "../alerts/cert_expiry_exporter.rules.yml"
 
 // maxFor caps every `for:` of the shipped rules. Alerts that fire at once in production
 // (no `for:`) still do; the others need their condition for 3 s, a few scrapes, so that one
 // slow scrape on a loaded CI machine does not page, as the shipped durations intend.
 const maxFor = 3 * time.Second
+
+// maxKeepFiringFor caps every `keep_firing_for:`, so that a scenario sees a fixed fault's alert
+// resolve within a minute rather than an hour. It stays far above what an exporter restart
+// takes here (the outage scenario's gap is a few seconds), so a hold never runs out by accident.
+const maxKeepFiringFor = 60 * time.Second
 
 // jobName is the scrape job the shipped rules expect (CertExpiryExporterDown selects it).
 const jobName = "cert_expiry_exporter"
@@ -77,7 +83,7 @@ func startStack(promBin, amBin string) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, shippedFor, groups, err := deriveRules(src, maxFor)
+	rules, shippedFor, groups, err := deriveRules(src, maxFor, maxKeepFiringFor)
 	if err != nil {
 		return nil, fmt.Errorf("deriving the test rules from %s: %w", shippedRules, err)
 	}
@@ -178,9 +184,10 @@ scrape_configs:
 	return s, nil
 }
 
-// deriveRules shortens the `for:` of every rule to at most maxFor and changes nothing else,
-// returning the new file, the shipped `for:` of each alert and the number of groups.
-func deriveRules(src []byte, maxFor time.Duration) ([]byte, map[string]string, int, error) {
+// deriveRules shortens the `for:` of every rule to at most maxFor and its `keep_firing_for:` to
+// at most maxKeep, and changes nothing else, returning the new file, the shipped `for:` of each
+// alert and the number of groups.
+func deriveRules(src []byte, maxFor, maxKeep time.Duration) ([]byte, map[string]string, int, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return nil, nil, 0, err
@@ -209,12 +216,18 @@ func deriveRules(src []byte, maxFor time.Duration) ([]byte, map[string]string, i
 			shipped[name.Value] = "0s"
 			if f := mapValue(r, "for"); f != nil {
 				shipped[name.Value] = f.Value
+			}
+			for key, limit := range map[string]time.Duration{"for": maxFor, "keep_firing_for": maxKeep} {
+				f := mapValue(r, key)
+				if f == nil {
+					continue
+				}
 				d, err := model.ParseDuration(f.Value)
 				if err != nil {
-					return nil, nil, 0, fmt.Errorf("alert %s: for: %w", name.Value, err)
+					return nil, nil, 0, fmt.Errorf("alert %s: %s: %w", name.Value, key, err)
 				}
-				if time.Duration(d) > maxFor {
-					f.Value = model.Duration(maxFor).String()
+				if time.Duration(d) > limit {
+					f.Value = model.Duration(limit).String()
 				}
 			}
 		}
@@ -331,8 +344,9 @@ func (s *stack) amAlerts(scenario string) ([]amAlert, error) {
 
 // promAlert is a pending or firing alert from Prometheus' /api/v1/alerts.
 type promAlert struct {
-	Labels map[string]string `json:"labels"`
-	State  string            `json:"state"`
+	Labels   map[string]string `json:"labels"`
+	State    string            `json:"state"`
+	ActiveAt time.Time         `json:"activeAt"`
 }
 
 func (s *stack) promAlerts(scenario string) ([]promAlert, error) {
