@@ -17,10 +17,10 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/ari"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certbot"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/certs"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
