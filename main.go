@@ -4,7 +4,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/jonboulle/clockwork"
 	"os"
 	"os/signal"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"

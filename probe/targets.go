@@ -6,7 +6,6 @@ package probe
 
 import (
 	"context"
-	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"

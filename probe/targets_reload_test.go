@@ -1,21 +1,21 @@
 package probe
 
 import (
-	"github.com/jonboulle/clockwork"
-
 	"context"
 	"crypto/tls"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 	"log/slog"
 	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
 // start runs s (made with publishTo's callback) until the test ends.

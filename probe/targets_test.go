@@ -3,13 +3,14 @@ package probe
 import (
 	"context"
 	"crypto/tls"
-	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"net"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"

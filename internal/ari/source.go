@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,6 +14,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"

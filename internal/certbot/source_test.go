@@ -4,8 +4,6 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
-	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"os"
@@ -15,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/common/model"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
 var t0 = time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)

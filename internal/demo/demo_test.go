@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
-	"github.com/jonboulle/clockwork"
 	"io"
 	"log/slog"
 	"net"
@@ -15,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/registry"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
 // TestDemo starts the demo world and the exporter on it as `cert_expiry_exporter demo` does,

@@ -3,8 +3,6 @@ package files
 import (
 	"context"
 	"fmt"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
-	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 

@@ -2,18 +2,18 @@ package files
 
 import (
 	"context"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
-	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/common/model"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
 func TestRunWatchesChanges(t *testing.T) {

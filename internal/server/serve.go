@@ -2,12 +2,12 @@ package server
 
 import (
 	"context"
-	"github.com/jonboulle/clockwork"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/common/version"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 

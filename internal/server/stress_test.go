@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
-	"github.com/jonboulle/clockwork"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
 // world is a small installation for whole-exporter tests: certificate files, a loopback TLS
