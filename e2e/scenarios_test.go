@@ -810,10 +810,10 @@ func TestProbeProtocolsNginx(t *testing.T) {
 	startNginx(t, testDir(t, sc+"-nginx"), ns...)
 	e := startExporter(t, dir, fmt.Sprintf(`
 modules:
-  tls:   {ca_file: %[1]q}
-  smtp:  {ca_file: %[1]q, starttls: smtp}
-  imap:  {ca_file: %[1]q, starttls: imap}
-  pop3:  {ca_file: %[1]q, starttls: pop3}
+  tls:   {tls_config: {ca_file: %[1]q}}
+  smtp:  {tls_config: {ca_file: %[1]q}, starttls: smtp}
+  imap:  {tls_config: {ca_file: %[1]q}, starttls: imap}
+  pop3:  {tls_config: {ca_file: %[1]q}, starttls: pop3}
 targets:
   - {target: %[2]q, module: tls, server_name: %[6]s, interval: 1s}
   - {target: %[3]q, module: smtp, server_name: %[6]s, interval: 1s}

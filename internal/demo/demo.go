@@ -29,6 +29,8 @@ type World struct {
 	// Good and Incomplete are the loopback TLS endpoints (host:port): one serves a full chain,
 	// the other forgets the intermediate.
 	Good, Incomplete string
+	// ACME is the directory URL of the demo's loopback CA, which answers ARI requests.
+	ACME string
 
 	servers []*http.Server
 }
@@ -79,6 +81,7 @@ func New(now time.Time) (w *World, err error) {
 	}
 	le := filepath.Join(dir, "letsencrypt")
 	var runs []lineageRun
+	var leaves []*testcerts.Cert // asked about by ARI
 	for _, l := range lineages {
 		p := pki
 		if l.staging {
@@ -93,6 +96,7 @@ func New(now time.Time) (w *World, err error) {
 		if err := certbotLineage(le, l.name, leaf, p.Intermediate, server); err != nil {
 			return nil, err
 		}
+		leaves = append(leaves, leaf)
 		runs = append(runs, lineageRun{name: l.name, domain: l.name, notAfter: leaf.Cert.NotAfter.In(time.Local),
 			fullchain: filepath.Join(le, "live", l.name, "fullchain.pem"), conf: filepath.Join(le, "renewal", l.name+".conf"),
 			failType: l.failType, failDetail: l.failDetail})
@@ -104,14 +108,18 @@ func New(now time.Time) (w *World, err error) {
 	}
 
 	// Certificates outside certbot: an expired one, a 160-hour one renewed on schedule (less
-	// than 7 days left, yet healthy), and a bundle in the wrong order.
+	// than 7 days left, yet healthy), a bundle in the wrong order, and one the CA wants
+	// replaced now (its ARI window has begun, 70 days before expiry).
 	expired := pki.Leaf(testcerts.Options{DNSNames: []string{"expired.demo.test"}, Now: now, NotBefore: now.Add(-91 * day), NotAfter: now.Add(-day)})
 	short := pki.Leaf(testcerts.Options{DNSNames: []string{"shortlived.demo.test"}, Now: now, NotBefore: now.Add(-day), NotAfter: now.Add(-day + 160*time.Hour)})
 	order := pki.Leaf(testcerts.Options{DNSNames: []string{"wrong-order.demo.test"}, Now: now, NotBefore: now.Add(-30 * day), NotAfter: now.Add(60 * day)})
+	early := pki.Leaf(testcerts.Options{DNSNames: []string{"renew-now.demo.test"}, Now: now, NotBefore: now.Add(-20 * day), NotAfter: now.Add(70 * day)})
+	leaves = append(leaves, short, order, early)
 	for name, data := range map[string][]byte{
 		"expired.demo.test.pem":     testcerts.Bundle(expired, pki.Intermediate),
 		"shortlived.demo.test.pem":  testcerts.Bundle(short, pki.Intermediate),
 		"wrong-order.demo.test.pem": testcerts.Bundle(order, pki.Root, pki.Intermediate),
+		"renew-now.demo.test.pem":   testcerts.Bundle(early, pki.Intermediate),
 	} {
 		if err := write(filepath.Join(dir, "certs", name), data, 0o644); err != nil {
 			return nil, err
@@ -131,6 +139,12 @@ func New(now time.Time) (w *World, err error) {
 		return nil, err
 	}
 	if w.Incomplete, err = w.listen(incomplete.TLS()); err != nil {
+		return nil, err
+	}
+	leaves = append(leaves, renewed)
+	if w.ACME, err = w.serveARI(leaves, map[*testcerts.Cert]window{
+		early: {Start: now.Add(-2 * time.Hour), End: now.Add(day), Explanation: "https://ca.demo.test/incident-2026-11"},
+	}); err != nil {
 		return nil, err
 	}
 	return w, write(w.Config, []byte(w.config(le, ca)), 0o644)
@@ -213,8 +227,11 @@ probe:
 drift:
   grace_period: 1m
 ari:
-  enabled: false  # the demo lineages name public ACME servers; the demo stays offline
-`, le, ca, w.Dir, w.Good, w.Incomplete)
+  enabled: false  # the lineages' renewal confs name Let's Encrypt; the demo stays offline
+  directories:    # the demo CA on loopback answers for every certificate instead
+    - paths: [%[1]s/live/*/fullchain.pem, %[3]s/certs/*.pem]
+      directory: %[6]s
+`, le, ca, w.Dir, w.Good, w.Incomplete, w.ACME)
 }
 
 // listen serves cert over TLS on a loopback port and returns its address.
@@ -266,7 +283,8 @@ func (w *World) Announce(out io.Writer, listen []string) {
 	fmt.Fprintf(&b, "  Probe on demand  %s/probe?target=%s&module=demo\n", base, w.Incomplete)
 	fmt.Fprintf(&b, "  Landing page     %s/\n\n", base)
 	fmt.Fprintf(&b, "Certificates: healthy, 160-hour short-lived, 6 days left (renewal failing: connection),\n")
-	fmt.Fprintf(&b, "2 days left (renewal failing: dns), expired, staging CA, wrong order in a bundle, and\n")
+	fmt.Fprintf(&b, "2 days left (renewal failing: dns), expired, staging CA, wrong order in a bundle, one the CA\n")
+	fmt.Fprintf(&b, "asks to replace now (ARI window open 70 days before expiry), and\n")
 	fmt.Fprintf(&b, "TLS endpoints https://%s (full chain, but an older certificate than the one renewed on disk)\nand https://%s (intermediate missing).\n", w.Good, w.Incomplete)
 	fmt.Fprintf(&b, "Config: %s\nStop with Ctrl-C; the directory is removed on exit.\n", w.Config)
 	_, _ = io.WriteString(out, b.String())

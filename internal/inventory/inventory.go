@@ -5,6 +5,8 @@
 package inventory
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,11 +22,12 @@ type Store struct {
 	pending map[string]bool // started but not yet published
 	grace   time.Duration   // drift.grace_period
 	view    *View           // rebuilt on every publish: scrapes only read it
+	changed chan struct{}   // closed (and replaced) on every publish
 }
 
 // New returns an empty store for the sources named, in the order their series are written.
 func New(names ...string) *Store {
-	s := &Store{order: names, snaps: map[string]*source.Snapshot{}, gen: map[string]uint64{}, pending: map[string]bool{}}
+	s := &Store{order: names, snaps: map[string]*source.Snapshot{}, gen: map[string]uint64{}, pending: map[string]bool{}, changed: make(chan struct{})}
 	s.view = s.derive()
 	return s
 }
@@ -53,6 +56,26 @@ func (s *Store) Restart(name string, running bool) func(*source.Snapshot) {
 		}
 		s.snaps[name], s.pending[name] = snap, false
 		s.view = s.derive()
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
+
+// WaitFor waits until each source named has a snapshot, or ctx ends (false).
+func (s *Store) WaitFor(ctx context.Context, names []string) bool {
+	for {
+		s.mu.RLock()
+		missing := slices.ContainsFunc(names, func(n string) bool { return s.snaps[n] == nil })
+		changed := s.changed
+		s.mu.RUnlock()
+		if !missing {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

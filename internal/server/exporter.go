@@ -169,6 +169,13 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 	e.store.SetGrace(time.Duration(cfg.Drift.GracePeriod))
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Derived sources start on what the others found: after their first snapshots, as in check.
+	var first []string
+	for _, f := range e.sources {
+		if _, enabled := f.Part(cfg); enabled && !f.Derived {
+			first = append(first, f.Name)
+		}
+	}
 	for _, f := range e.sources {
 		part, enabled := f.Part(cfg)
 		old := e.running[f.Name]
@@ -195,6 +202,9 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 		e.running[f.Name] = r
 		go func() {
 			defer close(r.done)
+			if f.Derived && !e.store.WaitFor(ctx, first) {
+				return
+			}
 			src.Run(ctx, publish)
 		}()
 	}

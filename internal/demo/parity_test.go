@@ -1,0 +1,106 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/check"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/registry"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+)
+
+// rowKey names a row by where its certificate was seen.
+func rowKey(x inventory.Row) string {
+	return fmt.Sprintf("%s|%s|%s|%s|%d", x.Source, x.Path, x.Target, x.IP, x.Index)
+}
+
+// TestCheckMatchesInventory: on the demo world, with its ARI server answering and the drift
+// join active (the clock is two minutes on, past the one-minute grace), `check --output=json
+// --all` and /certificates.json judge every certificate alike: severity, renewal point and
+// problems. Both run the same registry of sources, so they cannot disagree.
+func TestCheckMatchesInventory(t *testing.T) {
+	now := time.Now()
+	w, err := New(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	clock := clockwork.NewFakeClockAt(now.Add(2 * time.Minute))
+	logger := slog.New(slog.DiscardHandler)
+
+	e, err := server.New(server.ConfigSource{File: w.Config}, registry.Sources, logger, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { e.Run(ctx); close(ran) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	h, err := e.Handler(server.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	// The exporter's first passes are in when the early ARI window and the drift show.
+	var page inventory.Report
+	testwait.Until(t, func() error {
+		page = inventory.Report{}
+		if err := json.Unmarshal([]byte(get(t, srv.URL+"/certificates.json")), &page); err != nil {
+			return err
+		}
+		var ariSeen, driftSeen bool
+		for _, x := range page.Certificates {
+			ariSeen = ariSeen || x.Domain == "renew-now.demo.test" && x.RenewalDue.Before(now)
+			driftSeen = driftSeen || x.Domain == "www.demo.test" && strings.Contains(strings.Join(x.Problems, ";"), "serves an older certificate")
+		}
+		if !ariSeen || !driftSeen {
+			return fmt.Errorf("first passes not in yet (ARI window %t, drift %t)", ariSeen, driftSeen)
+		}
+		return nil
+	})
+
+	cfg, err := config.Load(w.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	check.Run(context.Background(), cfg, registry.Sources, check.Options{
+		Thresholds: inventory.DefaultThresholds, JSON: true, All: true, Clock: clock, Logger: logger,
+	}, &out)
+	var cli check.Result
+	if err := json.Unmarshal(out.Bytes(), &cli); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+
+	rows := map[string]inventory.Row{}
+	for _, x := range page.Certificates {
+		rows[rowKey(x)] = x
+	}
+	if len(cli.Certificates) != len(page.Certificates) || len(rows) != len(page.Certificates) {
+		t.Fatalf("check lists %d certificates, /certificates.json %d (%d places)", len(cli.Certificates), len(page.Certificates), len(rows))
+	}
+	for _, c := range cli.Certificates {
+		p, ok := rows[rowKey(c)]
+		switch {
+		case !ok:
+			t.Errorf("%s: only in check", rowKey(c))
+		case c.Severity != p.Severity || !c.RenewalDue.Equal(p.RenewalDue) || strings.Join(c.Problems, ";") != strings.Join(p.Problems, ";"):
+			t.Errorf("%s (%s):\n check    %s due %s %q\n inventory %s due %s %q", rowKey(c), c.Domain,
+				c.Severity, c.RenewalDue, c.Problems, p.Severity, p.RenewalDue, p.Problems)
+		}
+	}
+}
