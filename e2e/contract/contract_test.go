@@ -1,4 +1,9 @@
-package alerts
+// Package contract checks the shipped alert rules, runbooks, dashboard and metrics reference
+// against each other and against the code: every metric an expression names is documented and
+// exported, every reason an alert can carry has its runbook section. It lives in the e2e
+// module because it parses PromQL with Prometheus' own parser, a dependency the exporter
+// itself does not need.
+package contract
 
 import (
 	"encoding/json"
@@ -14,13 +19,37 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/alerts"
 )
 
-const (
-	metricsDoc    = "../docs/metrics.md"
-	runbookDir    = "../docs/runbooks"
-	dashboardFile = "../dashboards/cert_expiry_exporter.json"
+// The repository's root, from this package's directory.
+const root = "../.."
+
+var (
+	metricsDoc    = filepath.Join(root, "docs/metrics.md")
+	runbookDir    = filepath.Join(root, "docs/runbooks")
+	dashboardFile = filepath.Join(root, "dashboards/cert_expiry_exporter.json")
+	rulesFile     = filepath.Join(root, "alerts", alerts.RulesFile)
 )
+
+func loadConfig(t *testing.T) alerts.Config {
+	t.Helper()
+	cfg, err := alerts.ParseConfig(readFile(t, filepath.Join(root, "alerts", alerts.ConfigFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
 
 // Series that Prometheus itself writes: for every scrape target, and for every alert.
 var prometheusSeries = map[string]bool{"up": true, "ALERTS": true}
@@ -109,7 +138,7 @@ func checkMetrics(expr string, documented map[string]bool) error {
 
 func TestAlertExpressionsUseExportedMetrics(t *testing.T) {
 	documented := documentedMetrics(t)
-	rf, err := ParseRules(readFile(t, RulesFile))
+	rf, err := alerts.ParseRules(readFile(t, rulesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +154,7 @@ func TestAlertExpressionsUseExportedMetrics(t *testing.T) {
 // Alerts on Prometheus' own series (CertExpiryExporterDown) resolve at once.
 func TestAlertsHoldThroughOutage(t *testing.T) {
 	cfg := loadConfig(t)
-	rf, err := ParseRules(readFile(t, RulesFile))
+	rf, err := alerts.ParseRules(readFile(t, rulesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +177,7 @@ func TestAlertsHoldThroughOutage(t *testing.T) {
 
 func TestRunbooks(t *testing.T) {
 	cfg := loadConfig(t)
-	rf, err := ParseRules(readFile(t, RulesFile))
+	rf, err := alerts.ParseRules(readFile(t, rulesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,11 +360,11 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	// Named by libraries rather than by a literal of ours.
 	byLibrary := map[string]bool{"cert_expiry_exporter_build_info": true} // versioncollector
 	var src strings.Builder
-	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "e2e" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "e2e" || strings.HasPrefix(d.Name(), ".")) && path != root {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {

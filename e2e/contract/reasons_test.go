@@ -1,4 +1,4 @@
-package alerts
+package contract
 
 import (
 	"fmt"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/alerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
@@ -80,12 +81,12 @@ func metricVocabularies(t *testing.T) map[string]vocab {
 // cert_chain_verified. certs declares no list of them, so they are read from its source.
 func verifyReasons(t *testing.T) []string {
 	t.Helper()
-	module := strings.TrimSuffix(reflect.TypeFor[Config]().PkgPath(), "/alerts")
+	module := strings.TrimSuffix(reflect.TypeFor[alerts.Config]().PkgPath(), "/alerts")
 	rel, ok := strings.CutPrefix(reflect.TypeFor[certs.VerifyResult]().PkgPath(), module+"/")
 	if !ok {
 		t.Fatalf("package certs is not in module %s", module)
 	}
-	paths, err := filepath.Glob(filepath.Join("..", filepath.FromSlash(rel), "*.go"))
+	paths, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(rel), "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ var labelRef = regexp.MustCompile(`\{\{ *\$labels\.([a-zA-Z_][a-zA-Z0-9_]*) *\}\
 
 // missingSections lists, for every alert that carries a reason, each reason whose section its
 // runbook_url does not reach: no #fragment, or a fragment that names no heading.
-func missingSections(rules []Rule, vocabs map[string]vocab, runbook func(alert string) (string, error)) []string {
+func missingSections(rules []alerts.Rule, vocabs map[string]vocab, runbook func(alert string) (string, error)) []string {
 	var missing []string
 	for _, r := range rules {
 		v, err := alertVocab(r.Expr, vocabs)
@@ -223,7 +224,7 @@ func missingSections(rules []Rule, vocabs map[string]vocab, runbook func(alert s
 
 // Every alert has a runbook section for each reason it can carry, and links it.
 func TestRunbooksCoverEveryReason(t *testing.T) {
-	rf, err := ParseRules(readFile(t, RulesFile))
+	rf, err := alerts.ParseRules(readFile(t, rulesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,10 +256,10 @@ func TestMissingSectionsRejectsGaps(t *testing.T) {
 		"m": reasons(nil, "dns", "lock"),
 		"e": append(reasons(map[string]string{"source": "a"}, "io"), reasons(map[string]string{"source": "b"}, "io", "parse")...),
 	}
-	rule := func(name, expr, fragment string) Rule {
-		return Rule{Alert: name, Expr: expr, Annotations: map[string]string{"runbook_url": "https://x/" + name + ".md" + fragment}}
+	rule := func(name, expr, fragment string) alerts.Rule {
+		return alerts.Rule{Alert: name, Expr: expr, Annotations: map[string]string{"runbook_url": "https://x/" + name + ".md" + fragment}}
 	}
-	rules := []Rule{
+	rules := []alerts.Rule{
 		rule("Complete", `m == 1`, "#{{ $labels.reason }}"),
 		rule("Narrowed", `m{reason!="lock"} == 1`, "#{{ $labels.reason }}"),
 		rule("NoLink", `m == 1`, ""),

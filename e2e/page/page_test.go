@@ -1,4 +1,6 @@
-package web
+// Package page tests the /certificates page in a real headless Chromium, and its JSON. It lives
+// in the e2e module because of the browser driver, which the exporter itself does not need.
+package page
 
 import (
 	"context"
@@ -22,6 +24,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/web"
 )
 
 var pageNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -74,7 +77,7 @@ func testReport(t *testing.T) func() inventory.Report {
 }
 
 func TestQueryErrors(t *testing.T) {
-	h := CertificatesHandler(testReport(t), true)
+	h := web.CertificatesHandler(testReport(t), true)
 	for q, want := range map[string]string{
 		"severity=bad": `unknown severity "bad" (one of ok, warning, critical, expired)`,
 		"source=disk":  `unknown source "disk" (file or probe)`,
@@ -97,7 +100,7 @@ func TestQueryErrors(t *testing.T) {
 
 // TestJSONQuery: filters and sorts apply to the JSON as to the page.
 func TestJSONQuery(t *testing.T) {
-	h := CertificatesHandler(testReport(t), true)
+	h := web.CertificatesHandler(testReport(t), true)
 	for q, want := range map[string][]string{
 		"":                                {"expired.test", "two-days.test", "six-days.test", hostile},
 		"severity=critical":               {"expired.test", "two-days.test", "incomplete.test"},
@@ -203,7 +206,7 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 
 func TestPageInChromium(t *testing.T) {
 	ctx := browser(t)
-	srv := httptest.NewServer(CertificatesHandler(testReport(t), false))
+	srv := httptest.NewServer(web.CertificatesHandler(testReport(t), false))
 	defer srv.Close()
 
 	do(t, ctx, chromedp.Navigate(srv.URL+"/certificates?leaf=1"), chromedp.WaitVisible(chromedp.CSS("#certificates")))
@@ -251,7 +254,7 @@ func TestPageInChromium(t *testing.T) {
 // TestPageWithoutJavaScript: sorting and filtering work with plain links and the form.
 func TestPageWithoutJavaScript(t *testing.T) {
 	ctx := browser(t)
-	srv := httptest.NewServer(CertificatesHandler(testReport(t), false))
+	srv := httptest.NewServer(web.CertificatesHandler(testReport(t), false))
 	defer srv.Close()
 	domains := func() []string {
 		var out []string
