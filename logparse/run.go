@@ -50,8 +50,6 @@ type Run struct {
 	Version string
 	Verb    string // renew, certonly, run, … ("run" when none is given, as certbot does)
 	DryRun  bool
-	Staging bool   // --staging / --test-cert, or a --server that is a staging directory
-	Server  string // --server when given
 	// Failed is set when certbot exited with an error; Error/Reason say why.
 	Failed bool
 	Error  string
@@ -258,22 +256,13 @@ func isExitLogger(name string) bool {
 func (f *Folder) arguments(list string) {
 	r := f.cur
 	args := pyList(list)
-	for i, a := range args {
+	for _, a := range args {
 		switch {
 		case a == "--dry-run":
 			r.DryRun = true
-		case a == "--staging" || a == "--test-cert":
-			r.Staging = true
-		case a == "--server" && i+1 < len(args):
-			r.Server = args[i+1]
-		case strings.HasPrefix(a, "--server="):
-			r.Server = a[len("--server="):]
-		case verbs[a] && r.Verb == "run" && !strings.HasPrefix(a, "-"):
+		case verbs[a] && r.Verb == "run":
 			r.Verb = a
 		}
-	}
-	if IsStagingServer(r.Server) {
-		r.Staging = true
 	}
 }
 
@@ -281,11 +270,6 @@ var verbs = map[string]bool{"renew": true, "certonly": true, "run": true, "certi
 	"delete": true, "revoke": true, "register": true, "unregister": true, "update_account": true,
 	"install": true, "rollback": true, "config_changes": true, "plugins": true, "update_symlinks": true,
 	"enhance": true, "show_account": true, "reconfigure": true, "reregister": true}
-
-// IsStagingServer says whether an ACME directory URL is a staging/test directory.
-func IsStagingServer(url string) bool {
-	return strings.Contains(strings.ToLower(url), "staging")
-}
 
 // pyList splits Python's repr of a list of strings: ['renew', '--dry-run'].
 func pyList(s string) []string {
