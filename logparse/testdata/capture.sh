@@ -11,6 +11,8 @@
 #   writes logparse/testdata/certbot-<version>/SCENARIO.log for the scenarios named (all when
 #   none is named), then rewrites their golden files (go test -run TestFoldRealLogs -update).
 #   Idempotent: each run starts from empty directories; a written log replaces the old one.
+#   issue.log and renew-*.log were captured on 2026-11-25 and are replayed by certbot's tests
+#   at fixed clock times: name the other scenarios unless those times are moved too.
 #   Needs: certbot, nginx, pebble, pebble-challtestsrv, curl, openssl, python3, ss; the ports in
 #   use below free. Takes about two minutes (one scenario waits out Pebble's 15 s timeout).
 #
