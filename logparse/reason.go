@@ -30,9 +30,17 @@ var acmeTypes = map[string]string{
 var typePriority = []string{"rate_limited", "caa", "dns", "connection", "unauthorized", "account", "acme_server"}
 
 // dnsHints mark validation failures that are DNS trouble whatever the problem type: Boulder
-// reports a missing TXT record as "unauthorized" and a failed lookup as "dns" or "connection".
+// reports a missing TXT record as "unauthorized" and a failed lookup as "dns" or "connection";
+// Pebble says "could not resolve URL" for any failed lookup and "… for DNS challenge" for a
+// missing or wrong TXT record.
 var dnsHints = []string{"dns problem", "nxdomain", "servfail", "txt record", "no valid a records",
-	"no valid ip addresses", "while resolving", "no such host", "refused (dns", "dns query"}
+	"no valid ip addresses", "while resolving", "no such host", "refused (dns", "dns query",
+	"could not resolve", "for dns challenge", "_acme-challenge"}
+
+// accountProblemHints mark an "unauthorized" problem that is about the account, not the
+// validation (Boulder: `Account is not valid, has status "deactivated"`; Pebble: "Account has
+// been deactivated").
+var accountProblemHints = []string{"account is not valid", "account has been deactivated", "account is deactivated"}
 
 // networkHints are errors certbot itself gets talking to the ACME server (requests/urllib3
 // wording), as opposed to the CA failing to reach the validated host.
@@ -50,6 +58,15 @@ var serverHints = []string{"internal server error", "service unavailable", "bad 
 var accountHints = []string{"account at", "account does not exist", "unable to register an account",
 	"no account", "account not found", "accountdoesnotexist"}
 
+// configHints are certbot's errors about its local setup: the authenticator cannot work as
+// configured (standalone's port is taken, the webroot cannot be written, nginx's configuration
+// is broken, the plugin is not installed) or the command names no lineage.
+var configHints = []string{"could not bind tcp port", "problem binding to port", "couldn't create root for",
+	"does not exist or is not a directory", "every requested domain must have a webroot",
+	"missing parts of webroot configuration", "plugin is not working", "does not appear to be installed",
+	"nginx restart failed", "could not find a usable 'nginx' binary", "no certificate found with name",
+	"missing command line flag"}
+
 // Classify maps certbot's error text (and any problem types and details it carries) to a
 // reason of the fixed vocabulary.
 func Classify(text string) string {
@@ -57,11 +74,16 @@ func Classify(text string) string {
 	if strings.Contains(lower, "another instance of certbot is already running") {
 		return "lock"
 	}
+	if strings.Contains(lower, "-hook command ") && (strings.Contains(lower, "in the path") || strings.Contains(lower, "not executable")) {
+		return "hook" // HookCommandNotFound: a hook (e.g. --manual-auth-hook) that cannot be run
+	}
 	if r := byACMEType(text, lower); r != "" {
 		return r
 	}
 	switch {
-	case containsAny(lower, networkHints):
+	case containsAny(lower, networkHints),
+		// acme's "Requesting <host><path>: <errno text>" when it cannot connect to the CA
+		strings.HasPrefix(lower, "requesting ") || strings.Contains(lower, ": requesting "):
 		return "network"
 	case strings.Contains(lower, "too many") || strings.Contains(lower, "rate limit"):
 		return "rate_limited"
@@ -71,6 +93,8 @@ func Classify(text string) string {
 		return "dns"
 	case containsAny(lower, accountHints):
 		return "account"
+	case containsAny(lower, configHints):
+		return "config"
 	case containsAny(lower, serverHints):
 		return "acme_server"
 	}
@@ -113,12 +137,56 @@ func byACMEType(text, lower string) string {
 	return ""
 }
 
-// refine reclassifies a validation failure whose detail shows DNS trouble.
+// refine reclassifies a validation failure whose detail shows DNS trouble, and a refusal that
+// is about the account.
 func refine(reason, lowerDetail string) string {
-	if (reason == "connection" || reason == "unauthorized") && containsAny(lowerDetail, dnsHints) {
+	switch {
+	case reason == "unauthorized" && containsAny(lowerDetail, accountProblemHints):
+		return "account"
+	case (reason == "connection" || reason == "unauthorized") && containsAny(lowerDetail, dnsHints):
 		return "dns"
 	}
 	return reason
+}
+
+// problemsReason is the most actionable reason among failed challenges, "" for none.
+func problemsReason(problems []Problem) string {
+	reason := ""
+	for _, p := range problems {
+		if r := ClassifyProblem(p); reason == "" || rank(r) < rank(reason) {
+			reason = r
+		}
+	}
+	return reason
+}
+
+// hookCaused says whether a failed hook explains the failure: a pre hook a failure certbot
+// could not attribute or a local setup failure (the web server it was to stop still holds the
+// port), a manual auth hook also a failed validation (publishing the challenge is its job).
+// The CA's other verdicts (rate limit, CAA, account, server) stand.
+func hookCaused(reason string, hooks []HookFailure) string {
+	for _, h := range hooks {
+		switch reason {
+		case "unknown", "config":
+			if h.Hook == "pre" || h.Hook == "manual-auth" {
+				return "hook"
+			}
+		case "unauthorized", "dns", "connection":
+			if h.Hook == "manual-auth" {
+				return "hook"
+			}
+		}
+	}
+	return reason
+}
+
+func rank(reason string) int {
+	for i, r := range typePriority {
+		if r == reason {
+			return i
+		}
+	}
+	return len(typePriority)
 }
 
 func isIdent(c byte) bool {

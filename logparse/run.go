@@ -27,7 +27,7 @@ type Problem struct {
 
 // HookFailure is a hook that exited non-zero.
 type HookFailure struct {
-	Hook    string // pre, post, deploy
+	Hook    string // pre, post, deploy, manual-auth, manual-cleanup
 	Command string // empty when certbot's message does not name it
 	Code    int
 }
@@ -50,17 +50,22 @@ type Run struct {
 	Version string
 	Verb    string // renew, certonly, run, … ("run" when none is given, as certbot does)
 	DryRun  bool
-	Staging bool   // --staging / --test-cert, or a --server that is a staging directory
-	Server  string // --server when given
 	// Failed is set when certbot exited with an error; Error/Reason say why.
 	Failed bool
 	Error  string
 	Reason string
+	// Problems are failed challenges reported while certbot named no lineage: a certonly (or
+	// run) for a certificate that is not saved yet.
+	Problems []Problem
 	// SleepUntil is set while certbot waits out its random pre-renewal delay (a silent log).
 	SleepUntil time.Time
 	Outcomes   []Outcome
 	// Hooks holds failures of hooks that belong to no single lineage (post hooks of `renew`).
 	Hooks []HookFailure
+	// causes holds the exceptions of certbot's final traceback, raised first first: when
+	// certbot fails while handling an error (certbot 2.1 on Python 3.11 turns every ACME error
+	// of a certonly into "AttributeError: can't set attribute"), the first is the real one.
+	causes []string
 }
 
 // Outcome returns the lineage's outcome in the run, or nil.
@@ -145,6 +150,17 @@ func (f *Folder) Add(rec Record) *Run {
 func (f *Folder) message(rec Record, msg string) {
 	r := f.cur
 	switch {
+	case strings.HasPrefix(msg, "Hook '"):
+		// 1.16+: "Hook '%s' reported error code %d" with %s = pre-hook, post-hook, deploy-hook,
+		// and "Hook '--manual-auth-hook' for %s reported error code %d" (also cleanup). The
+		// hook's output ("Hook '…' ran with output: …") is the hook's text, not certbot's: it
+		// must not reach the cases below.
+		name, rest, _ := strings.Cut(msg[len("Hook '"):], "'")
+		if _, code, ok := strings.Cut(rest, " reported error code "); ok && name != "" {
+			f.hook(HookFailure{Hook: strings.TrimSuffix(strings.TrimPrefix(name, "--"), "-hook"), Code: atoi(code)})
+		}
+	case strings.HasPrefix(msg, "Output from ") || strings.HasPrefix(msg, "Error output from "):
+		// ≤1.15: a hook's output (after its failure line), not certbot's text.
 	case strings.HasPrefix(msg, "Arguments: ") && strings.HasSuffix(rec.Logger, "main"):
 		f.arguments(msg[len("Arguments: "):])
 	case strings.HasPrefix(msg, "Processing ") && strings.HasSuffix(msg, ".conf"):
@@ -209,7 +225,11 @@ func (f *Folder) message(rec Record, msg string) {
 			f.set(lineageOfLive(p), rec.Time, NotDue)
 		}
 	case strings.Contains(msg, "Type:") && strings.Contains(msg, "Detail:"):
-		f.problems = appendBounded(f, f.problems, MaxProblems, parseProblems(msg)...)
+		if f.lineage == "" {
+			r.Problems = appendBounded(f, r.Problems, MaxProblems, parseProblems(msg)...)
+		} else {
+			f.problems = appendBounded(f, f.problems, MaxProblems, parseProblems(msg)...)
+		}
 	case strings.HasPrefix(msg, "Running ") && strings.Contains(msg, "-hook command"):
 		// "Running pre-hook command: %s" (0.x), "Running %s command: %s" with %s = deploy-hook (1.x+)
 		var cmd string
@@ -219,24 +239,17 @@ func (f *Folder) message(rec Record, msg string) {
 		// 0.x: 'Hook command "%s" returned error code %d'
 		cmd, code := cutCode(msg[len("Hook command \""):], "\" returned error code ")
 		f.hook(HookFailure{Hook: f.hookKind, Command: cmd, Code: code})
-	case strings.HasPrefix(msg, "Hook '"):
-		// 1.16+: "Hook '%s' reported error code %d" with %s = pre-hook, post-hook, deploy-hook
-		kind, code := cutCode(msg[len("Hook '"):], "' reported error code ")
-		if kind != "" {
-			h := HookFailure{Hook: strings.TrimSuffix(kind, "-hook"), Code: code}
-			if h.Hook == f.hookKind {
-				h.Command = f.hookCmd
-			}
-			f.hook(h)
-		}
 	case strings.Contains(msg, "-hook command \"") && strings.Contains(msg, "\" returned error code "):
 		// 1.0–1.15: '%s command "%s" returned error code %d' with %s = pre-hook, …
 		kind, rest, _ := strings.Cut(msg, "-hook command \"")
 		cmd, code := cutCode(rest, "\" returned error code ")
 		f.hook(HookFailure{Hook: kind, Command: cmd, Code: code})
-	case isExitLogger(rec.Logger) && (rec.Level == "ERROR" || rec.Level == "CRITICAL" || msg == "Exiting abnormally:"):
+	case isExitLogger(rec.Logger) && strings.HasPrefix(msg, "Exiting abnormally:"):
 		r.Failed = true
-		if msg != "Exiting abnormally:" && msg != "An unexpected error occurred:" && !strings.HasPrefix(msg, "Exiting abnormally:") {
+		r.causes = tracebackExceptions(msg)
+	case isExitLogger(rec.Logger) && (rec.Level == "ERROR" || rec.Level == "CRITICAL"):
+		r.Failed = true
+		if msg != "An unexpected error occurred:" {
 			r.Error = msg
 		}
 	case msg == "Another instance of Certbot is already running.":
@@ -258,22 +271,13 @@ func isExitLogger(name string) bool {
 func (f *Folder) arguments(list string) {
 	r := f.cur
 	args := pyList(list)
-	for i, a := range args {
+	for _, a := range args {
 		switch {
 		case a == "--dry-run":
 			r.DryRun = true
-		case a == "--staging" || a == "--test-cert":
-			r.Staging = true
-		case a == "--server" && i+1 < len(args):
-			r.Server = args[i+1]
-		case strings.HasPrefix(a, "--server="):
-			r.Server = a[len("--server="):]
-		case verbs[a] && r.Verb == "run" && !strings.HasPrefix(a, "-"):
+		case verbs[a] && r.Verb == "run":
 			r.Verb = a
 		}
-	}
-	if IsStagingServer(r.Server) {
-		r.Staging = true
 	}
 }
 
@@ -281,11 +285,6 @@ var verbs = map[string]bool{"renew": true, "certonly": true, "run": true, "certi
 	"delete": true, "revoke": true, "register": true, "unregister": true, "update_account": true,
 	"install": true, "rollback": true, "config_changes": true, "plugins": true, "update_symlinks": true,
 	"enhance": true, "show_account": true, "reconfigure": true, "reregister": true}
-
-// IsStagingServer says whether an ACME directory URL is a staging/test directory.
-func IsStagingServer(url string) bool {
-	return strings.Contains(strings.ToLower(url), "staging")
-}
 
 // pyList splits Python's repr of a list of strings: ['renew', '--dry-run'].
 func pyList(s string) []string {
@@ -382,31 +381,21 @@ func (f *Folder) fail(name string, t time.Time, err, reason string) {
 		return
 	}
 	o.Time, o.Result, o.Error = t, Failed, err
-	if name == f.lineage || f.lineage == "" {
+	switch {
+	case name == f.lineage:
 		o.Problems = append(o.Problems[:0:0], f.problems...)
+	case f.lineage == "":
+		// ≤1.9 names the lineage only now: the problems reported so far are its own.
+		o.Problems, f.cur.Problems = f.cur.Problems, nil
 	}
 	switch {
 	case reason != "":
 		o.Reason = reason
 	case len(o.Problems) > 0:
-		o.Reason = ClassifyProblem(o.Problems[0])
-		for _, p := range o.Problems[1:] {
-			if r := ClassifyProblem(p); rank(r) < rank(o.Reason) {
-				o.Reason = r
-			}
-		}
+		o.Reason = hookCaused(problemsReason(o.Problems), o.Hooks)
 	default:
-		o.Reason = Classify(err)
+		o.Reason = hookCaused(Classify(err), o.Hooks)
 	}
-}
-
-func rank(reason string) int {
-	for i, r := range typePriority {
-		if r == reason {
-			return i
-		}
-	}
-	return len(typePriority)
 }
 
 func (f *Folder) confFailure(rec Record, msg string) {
@@ -424,6 +413,9 @@ func (f *Folder) confFailure(rec Record, msg string) {
 }
 
 func (f *Folder) hook(h HookFailure) {
+	if h.Command == "" && h.Hook == f.hookKind {
+		h.Command = f.hookCmd
+	}
 	switch {
 	case h.Hook == "post" && f.cur.Verb == "renew", f.lineage == "":
 		// renew runs post hooks once, after all lineages.
@@ -439,25 +431,36 @@ func (f *Folder) hook(h HookFailure) {
 // finish gives run-level results once the run is over.
 func (f *Folder) finish() {
 	r := f.cur
-	if r.Failed && r.Error == "" {
+	if !r.Failed {
+		return
+	}
+	switch {
+	case len(r.causes) > 1 && (r.Error == "" || Classify(r.Error) == "unknown"):
+		r.Error = r.causes[0] // the error certbot failed on, not the one it raised handling it
+	case r.Error == "" && len(r.causes) > 0:
+		r.Error = r.causes[len(r.causes)-1] // --debug logs the traceback at ERROR, no error line
+	case r.Error == "":
 		r.Error = "certbot exited with an error"
 	}
-	if r.Failed {
-		r.Reason = classifyRun(r)
-	}
+	r.Reason = classifyRun(r)
 }
 
-// classifyRun says why a failed run failed: its lineages' reasons first, else its final error.
+// classifyRun says why a failed run failed: its lineages' reasons first, else the challenges
+// it reported, else its final error and the exceptions behind it.
 func classifyRun(r *Run) string {
 	for _, o := range r.Outcomes {
 		if o.Result == Failed {
 			return o.Reason
 		}
 	}
-	if strings.Contains(r.Error, " parse failure(s)") && !strings.HasPrefix(r.Error, "0 parse") {
+	if strings.HasSuffix(r.Error, " parse failure(s)") && !strings.HasSuffix(r.Error, ", 0 parse failure(s)") {
 		return "config"
 	}
-	return Classify(r.Error)
+	reason := problemsReason(r.Problems)
+	if reason == "" {
+		reason = Classify(strings.Join(append([]string{r.Error}, r.causes...), "\n"))
+	}
+	return hookCaused(reason, r.Hooks)
 }
 
 // Classify gives the run's failure reason as it stands (also while in progress).
@@ -468,8 +471,53 @@ func cutCode(s, sep string) (string, int) {
 	if !ok {
 		return "", 0
 	}
-	n, _ := strconv.Atoi(strings.TrimSpace(tail))
-	return head, n
+	return head, atoi(tail)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(s))
+	return n
+}
+
+// Bounds on what a traceback contributes: certbot's chains are two or three exceptions deep.
+const (
+	maxCauses     = 4
+	maxCauseBytes = 4096
+)
+
+// tracebackExceptions returns the exception lines of the Python traceback(s) in text (each
+// with the rest of its message), raised first first.
+func tracebackExceptions(text string) []string {
+	var out []string
+	var cur strings.Builder
+	inTrace, inExc := false, false
+	end := func() {
+		if inExc && len(out) < maxCauses {
+			out = append(out, strings.TrimSpace(cur.String()))
+		}
+		cur.Reset()
+		inExc = false
+	}
+	for _, line := range strings.Split(text, "\n") {
+		switch {
+		case line == "Traceback (most recent call last):":
+			end()
+			inTrace = true
+		case line == "During handling of the above exception, another exception occurred:" ||
+			line == "The above exception was the direct cause of the following exception:":
+			end()
+			inTrace = false
+		case inExc:
+			if cur.Len()+len(line) < maxCauseBytes {
+				cur.WriteString("\n" + line)
+			}
+		case inTrace && line != "" && line[0] != ' ':
+			inExc = true
+			cur.WriteString(line[:min(len(line), maxCauseBytes)])
+		}
+	}
+	end()
+	return out
 }
 
 // summaryPaths extracts "<path> (category)" entries of a renewal summary.

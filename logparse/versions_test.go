@@ -105,6 +105,40 @@ Hint: The Certificate Authority failed to verify the DNS TXT records created by 
 			},
 		},
 		{
+			name: "1.16+ manual auth hook fails (its output is not certbot's), the CA finds no token",
+			log: `2023-03-01 00:00:00,000:DEBUG:certbot._internal.main:certbot version: 2.3.0
+2023-03-01 00:00:00,100:DEBUG:certbot._internal.display.obj:Notifying user: Processing /etc/letsencrypt/renewal/m.example.com.conf
+2023-03-01 00:00:00,200:INFO:certbot._internal.renewal:Certificate is due for renewal, auto-renewing...
+2023-03-01 00:00:00,300:INFO:certbot.compat.misc:Running manual-auth-hook command: /usr/local/bin/publish
+2023-03-01 00:00:00,400:WARNING:certbot.display.ops:Hook '--manual-auth-hook' for m.example.com reported error code 2
+2023-03-01 00:00:00,401:DEBUG:certbot._internal.display.obj:Notifying user: Hook '--manual-auth-hook' for m.example.com ran with output:
+ /etc/letsencrypt/live/other.example.com/fullchain.pem (failure)
+ Type: dns Detail: not a problem report
+2023-03-01 00:00:02,000:DEBUG:certbot._internal.display.obj:Notifying user: 
+Certbot failed to authenticate some domains (authenticator: manual). The Certificate Authority reported these problems:
+  Domain: m.example.com
+  Type:   unauthorized
+  Detail: 192.0.2.1: Invalid response from http://m.example.com/.well-known/acme-challenge/abc: 404
+2023-03-01 00:00:02,100:INFO:certbot.compat.misc:Running manual-cleanup-hook command: /usr/local/bin/unpublish
+2023-03-01 00:00:02,200:WARNING:certbot.display.ops:Hook '--manual-cleanup-hook' for m.example.com reported error code 1
+2023-03-01 00:00:02,300:ERROR:certbot._internal.renewal:Failed to renew certificate m.example.com with error: Some challenges have failed.
+2023-03-01 00:00:02,400:ERROR:certbot._internal.log:1 renew failure(s), 0 parse failure(s)`,
+			failed: true, runReason: "hook",
+			outcomes: []want{{"m.example.com", Failed, "hook", []HookFailure{{"manual-auth", "/usr/local/bin/publish", 2}, {"manual-cleanup", "/usr/local/bin/unpublish", 1}}}},
+		},
+		{
+			name: "1.x (1.10–1.15) manual auth hook in compat.misc wording",
+			log: `2021-05-01 00:00:00,000:DEBUG:certbot._internal.main:certbot version: 1.14.0
+2021-05-01 00:00:00,100:DEBUG:certbot.display.util:Notifying user: Processing /etc/letsencrypt/renewal/m.example.com.conf
+2021-05-01 00:00:00,200:INFO:certbot._internal.renewal:Cert is due for renewal, auto-renewing...
+2021-05-01 00:00:00,300:INFO:certbot.compat.misc:Running manual-auth-hook command: /usr/local/bin/publish
+2021-05-01 00:00:00,400:ERROR:certbot.compat.misc:manual-auth-hook command "/usr/local/bin/publish" returned error code 1
+2021-05-01 00:00:00,401:ERROR:certbot.compat.misc:Error output from manual-auth-hook command publish:
+/etc/letsencrypt/live/other.example.com/fullchain.pem (success)
+2021-05-01 00:00:02,300:ERROR:certbot._internal.renewal:Failed to renew certificate m.example.com with error: Some challenges have failed.`,
+			outcomes: []want{{"m.example.com", Failed, "hook", []HookFailure{{"manual-auth", "/usr/local/bin/publish", 1}}}},
+		},
+		{
 			name: "random delay before the first renewal is tracked, CAA refusal",
 			log: `2024-01-01 00:00:00,000:DEBUG:certbot._internal.main:certbot version: 2.9.0
 2024-01-01 00:00:00,050:DEBUG:certbot._internal.display.obj:Notifying user: Processing /etc/letsencrypt/renewal/caa.example.com.conf
@@ -179,11 +213,25 @@ func TestClassify(t *testing.T) {
 		{"urn:ietf:params:acme:error:serverInternal :: The server experienced an internal error :: Error retrieving account", "acme_server"},
 		{"urn:ietf:params:acme:error:badNonce :: JWS has an invalid anti-replay nonce", "acme_server"},
 		{"urn:ietf:params:acme:error:compound :: subproblems\nurn:ietf:params:acme:error:caa :: CAA\nurn:ietf:params:acme:error:dns :: NXDOMAIN", "caa"},
-		// certbot's own errors.
-		{"Another instance of Certbot is already running.", "lock"},
 		{"HTTPSConnectionPool(host='acme-v02.api.letsencrypt.org', port=443): Max retries exceeded with url: /directory (Caused by NewConnectionError(': Failed to establish a new connection: [Errno -3] Temporary failure in name resolution'))", "network"},
 		{"HTTPSConnectionPool(host='acme-v02.api.letsencrypt.org', port=443): Read timed out. (read timeout=45)", "network"},
 		{"Account at /etc/letsencrypt/accounts/acme-v02.api.letsencrypt.org/directory/abc does not exist", "account"},
+		{"urn:ietf:params:acme:error:unauthorized :: The client lacks sufficient authorization :: Account is not valid, has status \"deactivated\"", "account"},
+		// Pebble's details (captured in testdata/certbot-2.1.0).
+		{"urn:ietf:params:acme:error:unauthorized :: The client lacks sufficient authorization :: Account has been deactivated", "account"},
+		{"urn:ietf:params:acme:error:unauthorized :: Correct value not found for DNS challenge", "dns"},
+		{`urn:ietf:params:acme:error:connection :: Get "http://a.example.test:5102/x": could not resolve URL "http://a.example.test:5102/x"`, "dns"},
+		// certbot's own errors.
+		{"Another instance of Certbot is already running.", "lock"},
+		{"Requesting 127.0.0.1/dir: Connection refused", "network"},
+		{"Unable to find manual-auth-hook command /etc/letsencrypt/publish.sh in the PATH.\n(PATH is /usr/bin:/bin)", "hook"},
+		{"manual-auth-hook command /etc/letsencrypt/publish.sh exists, but is not executable.", "hook"},
+		{"Could not bind TCP port 80 because it is already in use by another process on this system (such as a web server). Please stop the program in question and then try again.", "config"},
+		{"Could not bind TCP port 80 because you don't have the appropriate permissions (for example, you aren't running this program as root).", "config"},
+		{"Couldn't create root for example.org http-01 challenge responses: [Errno 13] Permission denied: '/var/www/.well-known'", "config"},
+		{"The nginx plugin is not working; there may be problems with your existing configuration.\nThe error was: MisconfigurationError('Error while running nginx -c /etc/nginx/nginx.conf -t.')", "config"},
+		{"The requested apache plugin does not appear to be installed", "config"},
+		{"No certificate found with name nosuch.example.org (expected /etc/letsencrypt/renewal/nosuch.example.org.conf).", "config"},
 		{"Some challenges have failed.", "unknown"},
 		{"", "unknown"},
 	}
@@ -209,11 +257,15 @@ func TestClassify(t *testing.T) {
 }
 
 func FuzzFolder(f *testing.F) {
-	for _, name := range []string{"renew-dns", "renew-parsefail", "renew-pre-post-hook-fail"} {
+	for _, name := range []string{"renew-dns", "renew-parsefail", "renew-pre-post-hook-fail", "standalone-certonly-connection",
+		"standalone-certonly-rejected-identifier", "standalone-certonly-pre-hook-fails", "manual-http-auth-hook-fails"} {
 		data, err := readTestdata("testdata/certbot-2.1.0/" + name + ".log")
 		if err != nil {
 			f.Fatal(err)
 		}
+		f.Add(data)
+	}
+	if data, err := readTestdata("testdata/handbuilt/letsencrypt-production.log"); err == nil {
 		f.Add(data)
 	}
 	f.Add("2024-01-01 00:00:00,000:DEBUG:certbot._internal.main:certbot version: 1\n2024-01-01 00:00:00,000:ERROR:certbot._internal.renewal:Failed to renew certificate  with error: \n")
