@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 )
 
 // DefaultFile is the --config.file default; when it is absent and the flag was not given,
@@ -28,9 +29,12 @@ type Config struct {
 	ARI     ARI               `yaml:"ari,omitempty"`
 }
 
+// maxConfigBytes bounds the config file: real ones are a few KiB.
+const maxConfigBytes = 16 << 20
+
 // Load reads and parses a config file.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsread.ReadFile(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reading config file: %w", err)
 	}
@@ -52,7 +56,7 @@ func (c *Config) checkFiles() error {
 		if path == "" {
 			return nil
 		}
-		f, err := os.Open(path)
+		f, _, err := fsread.Open(path)
 		if err != nil {
 			return fieldError(field, "%v", err)
 		}

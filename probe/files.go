@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 )
 
 // The module's CA and client key pair are read once and again only when they change (files)
@@ -35,6 +37,9 @@ func stamp(paths ...string) (string, error) {
 	return s, nil
 }
 
+// maxTLSFile bounds a CA bundle or key pair file (the system bundle is ~200 KiB).
+const maxTLSFile = 16 << 20
+
 func loadPool(path string) (*x509.CertPool, error) {
 	st, err := stamp(path)
 	if err != nil {
@@ -45,7 +50,7 @@ func loadPool(path string) (*x509.CertPool, error) {
 	if c, ok := tlsFiles.pools[path]; ok && c.stamp == st {
 		return c.v, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := fsread.ReadFile(path, maxTLSFile)
 	if err != nil {
 		return nil, fmt.Errorf("tls_config.ca_file: %w", err)
 	}
@@ -68,7 +73,15 @@ func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
 	if c, ok := tlsFiles.pairs[key]; ok && c.stamp == st {
 		return c.v, nil
 	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, err := fsread.ReadFile(certFile, maxTLSFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls_config client certificate: %w", err)
+	}
+	keyPEM, err := fsread.ReadFile(keyFile, maxTLSFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls_config client key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("tls_config client certificate: %w", err)
 	}

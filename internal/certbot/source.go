@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -19,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
@@ -171,14 +171,7 @@ func (s *Source) settle(quiet bool) {
 // replay reads the rotated logs (oldest first, within history_max_age) and then the current
 // log, which the tailer keeps following. A file is read once even if renamed meanwhile.
 func (s *Source) replay() {
-	cur, err := os.Open(s.cfg.LogFile)
-	var curInfo os.FileInfo
-	if err == nil {
-		if curInfo, err = cur.Stat(); err != nil {
-			cur.Close()
-			cur = nil
-		}
-	}
+	cur, curInfo, _ := fsread.Open(s.cfg.LogFile) // pollLog reports why it cannot be opened
 	rotated, lerr := listRotated(s.cfg.LogFile, s.now().Add(-time.Duration(s.cfg.HistoryMaxAge)))
 	if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
 		s.log.Warn("listing rotated certbot logs", "err", lerr)
@@ -295,7 +288,7 @@ func (s *Source) readRenewal() {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		data, err := readLimited(p, maxConfBytes+1)
+		data, err := fsread.ReadFile(p, maxConfBytes)
 		var c RenewalConf
 		if err == nil {
 			c, err = ParseRenewalConf(lineage, data)
@@ -319,15 +312,6 @@ func (s *Source) readRenewal() {
 	s.renewalHealth.Up, s.renewalHealth.LastSuccess = true, s.now()
 }
 
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
-}
-
 func certPath(configDir string, c RenewalConf) string {
 	if c.Cert != "" {
 		return c.Cert
@@ -338,7 +322,7 @@ func certPath(configDir string, c RenewalConf) string {
 // certDomain names a lineage the way the certificate series do (subject CN, else the first
 // DNS SAN); "" when the certificate cannot be read.
 func certDomain(path string) string {
-	data, err := readLimited(path, 1<<20)
+	data, err := fsread.ReadFile(path, 1<<20)
 	if err != nil {
 		return ""
 	}

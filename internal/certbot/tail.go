@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 )
 
 // lineReader splits a byte stream into lines, cutting lines longer than max: the cut part is
@@ -148,13 +150,8 @@ func (t *tailer) truncated() bool {
 }
 
 func (t *tailer) reopen(old os.FileInfo) error {
-	f, err := os.Open(t.path)
+	f, fi, err := fsread.Open(t.path)
 	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return err
 	}
 	if old != nil {
@@ -202,7 +199,7 @@ func (t *tailer) remember(p []byte) {
 // and before the truncation, when that copy's content at our offset matches what we read.
 func (t *tailer) recoverTruncated() bool {
 	for _, name := range []string{t.path + ".1", t.path + ".1.gz"} {
-		f, err := os.Open(name)
+		f, _, err := fsread.Open(name)
 		if err != nil {
 			continue
 		}
@@ -238,7 +235,7 @@ func (w writerFunc) Write(p []byte) (int, error) { w(p); return len(p), nil }
 
 // readWhole reads a rotated file (plain or gzip) through lr and ends its last line.
 func readWhole(path string, lr *lineReader) error {
-	f, err := os.Open(path)
+	f, _, err := fsread.Open(path)
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ func New(now time.Time) (w *World, err error) {
 	}
 	leaves = append(leaves, renewed)
 	if w.ACME, err = w.serveARI(leaves, map[*testcerts.Cert]window{
-		early: {Start: now.Add(-2 * time.Hour), End: now.Add(day), Explanation: "https://ca.demo.test/incident-2026-11"},
+		early: {Start: now.Add(-day), End: now.Add(day), Explanation: "https://ca.demo.test/incident-2026-11"},
 	}); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
@@ -357,7 +358,7 @@ func (s *Source) loadOptions(e *entry, now time.Time) []FileError {
 	var errs []FileError
 	e.password = string(e.Password)
 	if e.PasswordFile != "" {
-		data, err := os.ReadFile(e.PasswordFile)
+		data, err := fsread.ReadFile(e.PasswordFile, 64<<10)
 		if err != nil {
 			errs = append(errs, fileError(e.PasswordFile, err))
 		}
@@ -584,7 +585,7 @@ var errTooLarge = errors.New("file grew beyond max_file_size while being read")
 // readCapped reads at most maxSize bytes: a file can grow between stat and read. size is what
 // the stat said: the buffer is allocated once, with room to notice growth (as os.ReadFile).
 func readCapped(path string, size, maxSize int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := fsread.Open(path)
 	if err != nil {
 		return nil, err
 	}
