@@ -55,8 +55,8 @@ type Source struct {
 	tail     *tailer
 	state    state
 	confs    map[string]RenewalConf
-	confsOK  bool                 // renewal dir was read: lineages without a conf are gone
-	badConfs map[string]time.Time // conf path → mtime of the broken version already counted
+	confsOK  bool               // renewal dir was read: lineages without a conf are gone
+	badConfs map[string]badConf // conf path → the broken version, counted and logged once
 	domains  map[string]string
 	// forgotten counts lineages dropped by the maxLineages bound; droppedSeen is the part of
 	// fold.Dropped + asm.Cut already logged.
@@ -73,7 +73,7 @@ func New(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *Source
 		asm:      logparse.NewAssembler(cfg.Location(), maxLine),
 		state:    newState(),
 		confs:    map[string]RenewalConf{},
-		badConfs: map[string]time.Time{},
+		badConfs: map[string]badConf{},
 		domains:  map[string]string{},
 		logHealth: source.Status{Source: "certbot_log", Name: cfg.LogFile,
 			Errors: source.NewErrors(LogErrorReasons...)},
@@ -263,6 +263,16 @@ func (s *Source) setLogError(err error) {
 	}
 }
 
+// confSettle is how long after its last change an unreadable renewal conf may still be one
+// being written, rather than broken.
+const confSettle = 2 * time.Second
+
+// badConf is a renewal conf that cannot be used: its version and why.
+type badConf struct {
+	mtime time.Time
+	err   string
+}
+
 // readRenewal rereads <config_dir>/renewal/*.conf. Nothing in them is ever executed.
 func (s *Source) readRenewal() {
 	dir := filepath.Join(s.cfg.ConfigDir, "renewal")
@@ -281,7 +291,7 @@ func (s *Source) readRenewal() {
 	}
 	confs := map[string]RenewalConf{}
 	// A conf removed since the last read is gone, broken or not.
-	maps.DeleteFunc(s.badConfs, func(p string, _ time.Time) bool { return !slices.Contains(paths, p) })
+	maps.DeleteFunc(s.badConfs, func(p string, _ badConf) bool { return !slices.Contains(paths, p) })
 	for _, p := range paths {
 		lineage := strings.TrimSuffix(filepath.Base(p), ".conf")
 		info, err := os.Stat(p)
@@ -290,14 +300,25 @@ func (s *Source) readRenewal() {
 		}
 		data, err := fsread.ReadFile(p, maxConfBytes)
 		var c RenewalConf
+		reason := ioReason(err)
 		if err == nil {
 			c, err = ParseRenewalConf(lineage, data)
+			reason = "parse"
 		}
 		if err != nil {
-			if !s.badConfs[p].Equal(info.ModTime()) {
-				s.badConfs[p] = info.ModTime()
-				s.renewalHealth.Errors["parse"]++
-				s.log.Warn("certbot renewal conf unreadable", "path", p, "err", err)
+			if time.Since(info.ModTime()) < confSettle && !errors.Is(err, fsread.ErrNotRegular) {
+				// Perhaps caught while certbot writes it (it writes a new lineage's conf in
+				// place): looked at again at the next event or rescan. Wall clock: file times
+				// are the kernel's.
+				if old, ok := s.confs[lineage]; ok {
+					confs[lineage] = old
+				}
+				continue
+			}
+			if b := s.badConfs[p]; !b.mtime.Equal(info.ModTime()) {
+				s.badConfs[p] = badConf{mtime: info.ModTime(), err: err.Error()}
+				s.renewalHealth.Errors[reason]++
+				s.log.Warn("certbot renewal conf unreadable; certbot cannot renew the lineage", "path", p, "reason", reason, "err", err)
 			}
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,8 +49,14 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
+// conf writes a renewal conf, dated a minute ago: written and done (confSettle).
 func (e *env) conf(lineage, text string) {
-	if err := os.WriteFile(filepath.Join(e.dir, "conf/renewal", lineage+".conf"), []byte(text), 0o644); err != nil {
+	p := filepath.Join(e.dir, "conf/renewal", lineage+".conf")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(p, old, old); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -386,6 +393,11 @@ func TestRenewalConfs(t *testing.T) {
 	if snap.Lineages[1].Conf != nil || !snap.Lineages[2].Conf.Staging() || snap.Status[1].Errors["parse"] != 1 {
 		t.Errorf("confs: %+v %+v %+v", snap.Lineages[1], snap.Lineages[2].Conf, snap.Status[1])
 	}
+	// certbot cannot renew a lineage whose conf it cannot read: a renewal failure now, not
+	// after the next run.
+	if l := snap.Lineages[1]; l.FailureReason != "config" || !strings.HasPrefix(l.FailureMessage, "renewal conf unreadable: line 2:") {
+		t.Errorf("broken conf: reason %q message %q, want config", l.FailureReason, l.FailureMessage)
+	}
 	s.readRenewal() // same broken file: counted once
 	if s.renewalHealth.Errors["parse"] != 1 {
 		t.Errorf("parse errors = %d after a reread", s.renewalHealth.Errors["parse"])
@@ -400,6 +412,70 @@ func TestRenewalConfs(t *testing.T) {
 		t.Errorf("%d lineages after the broken conf was removed, want 2", n)
 	}
 	s.tail.close()
+}
+
+// TestRenewalConfBeingWritten: a conf that does not parse and changed a moment ago may be
+// one certbot is writing (in place, for a new lineage): not broken yet. Once it has settled,
+// it is.
+func TestRenewalConfBeingWritten(t *testing.T) {
+	e := newEnv(t)
+	s := e.source()
+	e.start(s)
+	half := filepath.Join(e.dir, "conf/renewal/new.example.test.conf")
+	if err := os.WriteFile(half, []byte("[renewalparams]\nauthent"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.readRenewal()
+	e.publish(s.current())
+	if n, errs := len(e.latest().Lineages), s.renewalHealth.Errors["parse"]; n != 1 || errs != 0 {
+		t.Fatalf("half-written conf: %d lineages, %d parse errors; want it not looked at yet", n, errs)
+	}
+	settled := time.Now().Add(-confSettle - time.Second)
+	if err := os.Chtimes(half, settled, settled); err != nil {
+		t.Fatal(err)
+	}
+	s.readRenewal()
+	e.publish(s.current())
+	if l := e.latest().Lineages; len(l) != 2 || l[1].FailureReason != "config" || s.renewalHealth.Errors["parse"] != 1 {
+		t.Errorf("settled broken conf: %+v, %d parse errors", l, s.renewalHealth.Errors["parse"])
+	}
+	s.tail.close()
+}
+
+// TestNonRegularFilesDoNotBlock: a FIFO as the log and as a renewal conf, and a symlink to
+// /dev/zero as the log, are refused at once (reason io), where an open or a read would block
+// or never end; the source starts, and the other lineages are there.
+func TestNonRegularFilesDoNotBlock(t *testing.T) {
+	for name, makeLog := range map[string]func(string) error{
+		"fifo":      func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		"/dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			if err := makeLog(e.log); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(filepath.Join(e.dir, "conf/renewal/fifo.example.test.conf"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := e.source()
+			done := make(chan struct{})
+			go func() { e.start(s); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(testwait.Deadline):
+				t.Fatal("the source blocked on a non-regular file")
+			}
+			snap := e.latest()
+			if snap.Status[0].Up || snap.Status[0].Errors["io"] != 1 || snap.Status[1].Errors["io"] != 1 {
+				t.Errorf("status %+v", snap.Status)
+			}
+			if len(snap.Lineages) != 2 || snap.Lineages[0].Name != "a.example.test" || snap.Lineages[1].FailureReason != "config" {
+				t.Errorf("lineages %+v", snap.Lineages)
+			}
+			s.tail.close()
+		})
+	}
 }
 
 // TestRun drives the real loop: fsnotify picks up a line written while it runs, and the poll

@@ -2,7 +2,6 @@ package certbot
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -161,21 +160,19 @@ func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) 
 			l.lastRenewal = o.Time
 			fallthrough
 		default:
-			if len(l.hooks) > 0 {
-				// The certificate may be fine on disk, but the hook that installs it failed.
-				l.reason, l.message = "hook", hookMessage(l.hooks)
-			} else {
-				l.reason, l.message = "none", ""
-				l.lastSuccess = o.Time
-			}
+			// The renewal (or the not-due check) worked. A hook that failed around it stands
+			// on its own (certbot_hook_failure, CertbotHookFailed): one fault, one page.
+			l.reason, l.message = "none", ""
+			l.lastSuccess = o.Time
 		}
 		if complete {
 			l.attempts[string(res)]++
 		}
 	}
-	if failed && len(r.Outcomes) == 0 {
+	if failed && len(r.Outcomes) == 0 && len(r.Problems) == 0 {
 		// certbot stopped before any lineage (locked, CA unreachable): none was renewed, and
-		// no hook ran, so earlier hook failures stand.
+		// no hook ran, so earlier hook failures stand. A certonly for a new name whose
+		// challenges failed (problems, but no lineage) says nothing about the existing ones.
 		for _, name := range confLineages {
 			l := s.lineage(name)
 			l.reason, l.message, l.problems = reason, r.Error, nil
@@ -184,7 +181,10 @@ func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) 
 }
 
 // hookKinds is the order hook failures are kept in.
-var hookKinds = []string{"pre", "post", "deploy"}
+var hookKinds = []string{"pre", "post", "deploy", "manual-auth", "manual-cleanup"}
+
+// attemptHooks are the hooks every attempt that gets past reading its conf runs: all but deploy.
+var attemptHooks = []string{"pre", "post", "manual-auth", "manual-cleanup"}
 
 // ranHooks says which hooks a finished attempt ran: renew runs pre and post hooks around
 // every attempt (not for a broken renewal conf), deploy hooks only after an issuance, and no
@@ -194,7 +194,7 @@ func ranHooks(res logparse.Result, reason string) []string {
 	case res == logparse.Renewed:
 		return hookKinds
 	case res == logparse.Failed && reason != "config":
-		return hookKinds[:2]
+		return attemptHooks
 	}
 	return nil
 }
@@ -225,17 +225,6 @@ func mergeHooks(prev, cur []logparse.HookFailure, ran []string) []logparse.HookF
 		}
 	}
 	return out
-}
-
-func hookMessage(hooks []logparse.HookFailure) string {
-	parts := make([]string, len(hooks))
-	for i, h := range hooks {
-		parts[i] = fmt.Sprintf("%s hook exited with code %d", h.Hook, h.Code)
-		if h.Command != "" {
-			parts[i] += fmt.Sprintf(" (%s)", h.Command)
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 // confNames are the lineages with a renewal conf, readable or broken.
@@ -279,6 +268,11 @@ func (s *Source) snapshot(st state) *Snapshot {
 		l.LastAttempt, l.LastSuccess, l.LastRenewal = ls.lastAttempt, ls.lastSuccess, ls.lastRenewal
 		l.FailureReason, l.FailureMessage = ls.reason, ls.message
 		l.Problems, l.HookFailures = slices.Clone(ls.problems), slices.Clone(ls.hooks)
+		if b, broken := s.badConfs[filepath.Join(s.cfg.ConfigDir, "renewal", name+".conf")]; broken {
+			// certbot skips a conf it cannot read: the next renewal fails, whatever the last
+			// one did. Said now, not after the next run.
+			l.FailureReason, l.FailureMessage, l.Problems = "config", "renewal conf unreadable: "+b.err, nil
+		}
 		l.Attempts = maps.Clone(ls.attempts)
 		snap.Lineages = append(snap.Lineages, l)
 	}

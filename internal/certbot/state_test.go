@@ -25,12 +25,13 @@ func TestRealLogSequence(t *testing.T) {
 		{"issue", "none", nil, true},
 		{"renew-connection", "connection", nil, false},
 		{"renew-dry-run", "connection", nil, true}, // dry runs leave the lineage alone
-		{"renew-deploy-hook-fails", "hook", []string{"deploy"}, true},
-		{"renew-not-due", "hook", []string{"deploy"}, true},           // nothing was deployed
-		{"renew-dry-run", "hook", []string{"deploy"}, true},           // nor by a dry run
+		// A failed hook stands on its own (certbot_hook_failure); the renewal itself worked.
+		{"renew-deploy-hook-fails", "none", []string{"deploy"}, true},
+		{"renew-not-due", "none", []string{"deploy"}, true},           // nothing was deployed
+		{"renew-dry-run", "none", []string{"deploy"}, true},           // nor by a dry run
 		{"renew-connection", "connection", []string{"deploy"}, false}, // nor by a failed attempt
-		{"renew-pre-post-hook-fail", "hook", []string{"pre", "post", "deploy"}, true},
-		{"renew-not-due", "hook", []string{"pre", "post", "deploy"}, true}, // ran no hook
+		{"renew-pre-post-hook-fail", "none", []string{"pre", "post", "deploy"}, true},
+		{"renew-not-due", "none", []string{"pre", "post", "deploy"}, true}, // ran no hook
 		{"renew-dns", "dns", []string{"pre", "post", "deploy"}, false},     // pre and post failed again
 		{"renew-lock", "lock", []string{"pre", "post", "deploy"}, false},   // stopped before any lineage: all are affected
 		{"renew-connection", "connection", []string{"deploy"}, false},      // pre and post ran (none configured)
@@ -89,8 +90,8 @@ func TestHookFailureHeldDuringRun(t *testing.T) {
 	}
 	e.poll(s)
 	e.poll(s)
-	if l := e.latest().Lineages[0]; l.FailureReason != "hook" || len(l.HookFailures) != 1 {
-		t.Errorf("while renew-success runs: reason %q hooks %v", l.FailureReason, l.HookFailures)
+	if l := e.latest().Lineages[0]; l.FailureReason != "none" || len(l.HookFailures) != 1 {
+		t.Errorf("while renew-success runs: reason %q hooks %v, want the deploy hook's failure held", l.FailureReason, l.HookFailures)
 	}
 	e.setNow(e.now.Add(runIdle + time.Second))
 	e.poll(s)
@@ -118,5 +119,28 @@ func TestBound(t *testing.T) {
 	}
 	if got := slices.Sorted(maps.Keys(st.lineages)); !slices.Equal(got, []string{"conf-oldest", "d", "e"}) {
 		t.Errorf("kept %v", got)
+	}
+}
+
+// TestCertonlyFailureStaysWithItsName: a certonly for a new name whose challenges fail names
+// no lineage; it must not mark the existing lineages failed (a renew that stops before any
+// lineage, the lock, does).
+func TestCertonlyFailureStaysWithItsName(t *testing.T) {
+	e := newEnv(t)
+	e.setNow(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+	s := e.source()
+	e.start(s)
+	for _, name := range []string{"renew-success", "standalone-certonly-connection"} {
+		data, err := os.ReadFile("../../logparse/testdata/certbot-2.1.0/" + name + ".log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.append(e.log, string(data))
+		e.poll(s)
+		e.poll(s)
+	}
+	snap := e.latest()
+	if l := snap.Lineages[0]; l.Name != "a.example.test" || l.FailureReason != "none" || snap.LastRunSuccess {
+		t.Errorf("lineage %s: reason %q, last run success %v; want the lineage untouched by the failed certonly", l.Name, l.FailureReason, snap.LastRunSuccess)
 	}
 }
