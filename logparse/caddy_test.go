@@ -85,11 +85,12 @@ func TestCaddyRealLogsMeaning(t *testing.T) {
 	}
 	// What differs per version, from the captures.
 	perVersion := map[string][]want{
-		// Caddy 2.6.2 (acmez 1.x) cannot read Pebble's HTTP-date Retry-After: the order of
-		// www.a.example.test fails twice, a minute apart; a.example.test got the seconds form.
+		// Caddy 2.6.2 (acmez 0.1.3) cannot read Pebble's HTTP-date Retry-After: the order of
+		// www.a.example.test fails, then its retries (1 and 2 minutes later) fail with
+		// "malformed - JWS verification error"; a.example.test got the seconds form.
 		"caddy-2.6.2/issue-bad-retry-after": {
 			{"a.example.test", Renewed, false, 1, 0, "", 0, false, false, false, ""},
-			{"www.a.example.test", Failed, false, 2, 2, "unknown", 0, true, false, false, prod},
+			{"www.a.example.test", Failed, false, 3, 3, "acme_server", 0, true, false, false, prod},
 		},
 		// acmez 1.x retried the failed authorization and got through once; the renewal at
 		// the next maintenance tick failed.
