@@ -14,23 +14,20 @@ import (
 // certificate managers (certmagic, acmez) log.
 type caddyEntry struct {
 	Time        time.Time
-	Level       string
 	Logger      string // e.g. tls.obtain, tls.renew, tls.issuance.acme.acme_client
 	Msg         string
-	Identifier  string   // "identifier"
-	Identifiers []string // "identifiers" (at most MaxProblems kept)
-	Error       string   // "error", cut at MaxMessage
-	Issuer      string   // "issuer": certmagic's issuer key
-	CA          string   // "ca": the ACME directory URL (acmez and the ACME issuer log it)
-	Attempt     int      // "attempt" of the retry loop ("will retry")
-	RetryingIn  time.Duration
-	Problem     *Problem // "problem" (acmez ≥ 2) or "problem_type" + "error" (acmez 1.x)
+	Identifier  string        // "identifier"
+	Identifiers []string      // "identifiers" (at most MaxProblems kept)
+	Error       string        // "error", cut at MaxMessage
+	Issuer      string        // "issuer": certmagic's issuer key
+	CA          string        // "ca": the ACME directory URL (acmez and the ACME issuer log it)
+	RetryingIn  time.Duration // "retrying_in" of "will retry"
+	Problem     *Problem      // "problem" object (acmez 1.x, v3) or "problem_type" + "error" (acmez 0.1)
 }
 
 // caddyLine is the wire form: zap writes "ts" as float seconds by default, or as a string
 // with a time encoder configured; durations as float seconds, or strings.
 type caddyLine struct {
-	Level       string          `json:"level"`
 	TS          json.RawMessage `json:"ts"`
 	Logger      string          `json:"logger"`
 	Msg         string          `json:"msg"`
@@ -39,7 +36,6 @@ type caddyLine struct {
 	Error       json.RawMessage `json:"error"`
 	Issuer      string          `json:"issuer"`
 	CA          string          `json:"ca"`
-	Attempt     int             `json:"attempt"`
 	RetryingIn  json.RawMessage `json:"retrying_in"`
 	ProblemType string          `json:"problem_type"`
 	Problem     *struct {
@@ -52,15 +48,18 @@ type caddyLine struct {
 }
 
 // parseCaddyLine decodes one log line. ok is false for anything that is not a JSON object
-// with a message.
+// with a message and a time.
 func parseCaddyLine(line []byte) (e caddyEntry, ok bool) {
 	var w caddyLine
 	if err := json.Unmarshal(line, &w); err != nil || w.Msg == "" {
 		return caddyEntry{}, false
 	}
-	e = caddyEntry{Level: w.Level, Logger: w.Logger, Msg: cut(w.Msg, MaxMessage), Identifier: w.Identifier,
-		Issuer: cut(w.Issuer, MaxName), CA: cut(w.CA, maxURL), Attempt: w.Attempt}
-	e.Time, _ = zapTime(w.TS)
+	t, ok := zapTime(w.TS)
+	if !ok {
+		return caddyEntry{}, false // zap stamps every entry; without a time it says nothing
+	}
+	e = caddyEntry{Time: t, Logger: w.Logger, Msg: cut(w.Msg, MaxMessage), Identifier: w.Identifier,
+		Issuer: cut(w.Issuer, MaxName), CA: cut(w.CA, maxURL)}
 	e.RetryingIn, _ = zapDuration(w.RetryingIn)
 	e.Identifiers = w.Identifiers[:min(len(w.Identifiers), MaxProblems)]
 	if len(w.Error) > 0 {
@@ -168,7 +167,7 @@ func (f *CaddyFolder) Line(line []byte) {
 
 // add folds one decoded entry.
 func (f *CaddyFolder) add(e caddyEntry) {
-	if !strings.HasPrefix(e.Logger, "tls") {
+	if e.Logger != "tls" && !strings.HasPrefix(e.Logger, "tls.") {
 		return
 	}
 	t := e.Time

@@ -135,19 +135,19 @@ func TestCaddyRealLogsMeaning(t *testing.T) {
 func TestParseCaddyLine(t *testing.T) {
 	// zap's default float "ts" and durations, and the string forms a custom encoder writes.
 	e, ok := parseCaddyLine([]byte(`{"level":"error","ts":1796196969.5216699,"logger":"tls.renew","msg":"will retry","error":"[a.example.test] Renew: x","attempt":1,"retrying_in":60,"elapsed":1.39,"max_duration":2592000}`))
-	if !ok || !e.Time.Equal(time.Unix(1796196969, 521669900)) || e.RetryingIn != time.Minute || e.Attempt != 1 || e.Logger != "tls.renew" {
+	if !ok || !e.Time.Equal(time.Unix(1796196969, 521669900)) || e.RetryingIn != time.Minute || e.Logger != "tls.renew" {
 		t.Errorf("float form: %+v %v", e, ok)
 	}
 	e, ok = parseCaddyLine([]byte(`{"level":"error","ts":"2026-12-02T07:33:44.5Z","logger":"tls.renew","msg":"will retry","retrying_in":"2m0s"}`))
 	if !ok || !e.Time.Equal(time.Date(2026, 12, 2, 7, 33, 44, 5e8, time.UTC)) || e.RetryingIn != 2*time.Minute {
 		t.Errorf("string form: %+v %v", e, ok)
 	}
-	// acmez ≥ 2 logs the problem as an object, 1.x as problem_type + error.
-	e, _ = parseCaddyLine([]byte(`{"logger":"tls.issuance.acme.acme_client","msg":"challenge failed","identifier":"a.example.test","problem":{"type":"urn:ietf:params:acme:error:dns","detail":"NXDOMAIN"}}`))
+	// acmez 1.x and v3 log the problem as an object, 0.1 as problem_type + error.
+	e, _ = parseCaddyLine([]byte(`{"ts":1,"logger":"tls.issuance.acme.acme_client","msg":"challenge failed","identifier":"a.example.test","problem":{"type":"urn:ietf:params:acme:error:dns","detail":"NXDOMAIN"}}`))
 	if e.Problem == nil || *e.Problem != (Problem{"a.example.test", "dns", "NXDOMAIN"}) {
 		t.Errorf("problem object: %+v", e.Problem)
 	}
-	e, _ = parseCaddyLine([]byte(`{"logger":"tls.issuance.acme.acme_client","msg":"challenge failed","identifier":"a.example.test","problem_type":"urn:ietf:params:acme:error:caa","error":"CAA record prevents issuance"}`))
+	e, _ = parseCaddyLine([]byte(`{"ts":1,"logger":"tls.issuance.acme.acme_client","msg":"challenge failed","identifier":"a.example.test","problem_type":"urn:ietf:params:acme:error:caa","error":"CAA record prevents issuance"}`))
 	if e.Problem == nil || *e.Problem != (Problem{"a.example.test", "caa", "CAA record prevents issuance"}) {
 		t.Errorf("problem_type: %+v", e.Problem)
 	}
@@ -156,9 +156,9 @@ func TestParseCaddyLine(t *testing.T) {
 			t.Errorf("parseCaddyLine(%q) accepted", bad)
 		}
 	}
-	for _, ts := range []string{`-1`, `1e9`, `"yesterday"`, `99999999999999999999`, `"1.5"`} {
-		if e, ok := parseCaddyLine([]byte(`{"msg":"m","ts":` + ts + `}`)); !ok || !e.Time.IsZero() {
-			t.Errorf("ts %s: %v %v", ts, e.Time, ok)
+	for _, ts := range []string{`null`, `-1`, `1e9`, `"yesterday"`, `99999999999999999999`, `"1.5"`} {
+		if e, ok := parseCaddyLine([]byte(`{"msg":"m","ts":` + ts + `}`)); ok {
+			t.Errorf("ts %s accepted: %v", ts, e.Time)
 		}
 	}
 }
@@ -171,14 +171,15 @@ func TestCaddyFolderBadInput(t *testing.T) {
 		"not json at all",
 		`{"level":"info","ts":1,"logger":"tls.obtain","msg":`, // cut short
 		`{"level":"info","logger":"http.log.access","msg":"handled request","request":{"uri":"/` + strings.Repeat("a", 100) + `"}}`,
-		`{"logger":"tls.obtain","msg":"obtaining certificate","identifier":"` + strings.Repeat("x", MaxLogLine) + `"}`,
+		`{"ts":1,"logger":"tls.obtain","msg":"obtaining certificate","identifier":"` + strings.Repeat("x", MaxLogLine) + `"}`,
+		`{"logger":"tls.obtain","msg":"certificate obtained successfully","identifier":"a.example"}`, // no time
 		"\x00\xff\xfe",
 		good,
 		"",
 		`{"level":"info","ts":2,"logger":"tls.obtain","msg":"certificate obtained successfully","identifier":"a.example"}`,
 	}, "\n")
 	got := foldCaddy(text)
-	if got.Garbage != 3 || got.Huge != 1 || len(got.Outcomes) != 1 || got.Outcomes[0].Result != Renewed {
+	if got.Garbage != 4 || got.Huge != 1 || len(got.Outcomes) != 1 || got.Outcomes[0].Result != Renewed {
 		t.Errorf("garbage %d huge %d outcomes %+v", got.Garbage, got.Huge, got.Outcomes)
 	}
 }
@@ -203,7 +204,7 @@ func TestCaddyFolderAttempts(t *testing.T) {
 	add(0, "renewing certificate", caddyEntry{Identifier: "a.example"})
 	add(1, "challenge failed", caddyEntry{Logger: "tls.issuance.acme.acme_client", Identifier: "a.example", Problem: &Problem{"a.example", "dns", "SERVFAIL"}})
 	add(1, "could not get certificate from issuer", caddyEntry{Identifier: "a.example", Error: "no solvers available"})
-	add(1, "will retry", caddyEntry{Error: "[a.example] Renew: no solvers available", Attempt: 1, RetryingIn: time.Minute})
+	add(1, "will retry", caddyEntry{Error: "[a.example] Renew: no solvers available", RetryingIn: time.Minute})
 	o, _ := f.Outcome("a.example")
 	if o.Failures != 1 || o.Attempts != 1 || o.Reason != "dns" || !o.NextRetry.Equal(t0.Add(61*time.Second)) || !o.LockWait.IsZero() {
 		t.Errorf("after the first failure: %+v", o)

@@ -1,6 +1,7 @@
 package logparse
 
 import (
+	"bytes"
 	"strings"
 	"time"
 )
@@ -87,17 +88,17 @@ type LegoFolder struct {
 func NewLegoFolder(loc *time.Location) *LegoFolder { return &LegoFolder{loc: loc} }
 
 // Line feeds one line (without its newline).
-func (f *LegoFolder) Line(line string) {
+func (f *LegoFolder) Line(line []byte) {
 	if len(line) > MaxLogLine {
 		line = line[:MaxLogLine]
 	}
-	if r, ok := parseLegoLine(line, f.loc); ok {
+	if r, ok := parseLegoLine(string(line), f.loc); ok {
 		f.flushRecord()
 		f.pending, f.has = r, true
 		return
 	}
 	if !f.has {
-		if strings.TrimSpace(line) != "" {
+		if len(bytes.TrimSpace(line)) > 0 {
 			f.Orphans++
 		}
 		return
@@ -105,11 +106,11 @@ func (f *LegoFolder) Line(line string) {
 	if len(f.pending.Message)+1+len(line) > MaxMessage {
 		if len(f.pending.Message) < MaxMessage {
 			f.Cut++
-			f.pending.Message = cut(f.pending.Message+"\n"+line, MaxMessage)
+			f.pending.Message = cut(f.pending.Message+"\n"+string(line), MaxMessage)
 		}
 		return
 	}
-	f.pending.Message += "\n" + line
+	f.pending.Message += "\n" + string(line)
 }
 
 // Flush folds the record being assembled and completes the run in progress; it returns the
@@ -165,7 +166,9 @@ func (f *LegoFolder) add(r legoRecord) {
 		f.cur = &LegoRun{Start: t, Result: Attempted}
 	}
 	run := f.cur
-	run.End = t
+	if t.After(run.End) {
+		run.End = t // local time can step back (DST, clock fixes): End is the latest
+	}
 	switch {
 	case r.Level != "" && strings.HasPrefix(msg, "acme: Trying renewal with "):
 		// renew: "[%s] acme: Trying renewal with %d hours remaining"

@@ -20,7 +20,7 @@ func foldLego(text string) legoFold {
 	f := NewLegoFolder(time.UTC)
 	var runs []LegoRun
 	lines(text, func(b []byte) {
-		f.Line(string(b))
+		f.Line(b)
 		runs = append(runs, f.Runs()...)
 	})
 	runs = append(runs, f.Flush()...)
