@@ -48,8 +48,9 @@ const (
 // acmeFold holds the per-name outcomes shared by the Caddy and lego folders.
 type acmeFold struct {
 	byName map[string]*acmeEntry
-	// Dropped counts records about names past MaxOutcomes or longer than MaxName, and
-	// problems past MaxProblems.
+	// Dropped counts records about names past MaxOutcomes or longer than MaxName, problems
+	// past MaxProblems (or past MaxMessage bytes of details), and, for lego, runs not
+	// collected with Runs past maxRuns.
 	Dropped uint64
 }
 
@@ -146,11 +147,17 @@ func (f *acmeFold) problem(name string, t time.Time, p Problem) {
 	if e.stale {
 		e.Problems, e.stale = nil, false
 	}
-	if len(e.Problems) >= MaxProblems {
+	// The details of one name's problems share MaxMessage, like its error text: a hostile log
+	// with MaxOutcomes names then holds a few tens of MB at most.
+	room := MaxMessage
+	for _, q := range e.Problems {
+		room -= len(q.Detail)
+	}
+	if len(e.Problems) >= MaxProblems || room <= 0 && p.Detail != "" {
 		f.Dropped++
 		return
 	}
-	p.Identifier, p.Detail = cut(p.Identifier, MaxName), cut(p.Detail, MaxMessage)
+	p.Identifier, p.Detail = cut(p.Identifier, MaxName), cut(p.Detail, room)
 	e.Problems = append(e.Problems, p)
 	if e.counted {
 		e.Reason = problemsReason(e.Problems, e.Error)

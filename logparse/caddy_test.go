@@ -258,8 +258,21 @@ func TestACMEFoldBounds(t *testing.T) {
 	g.add(caddyEntry{Time: t0, Logger: "tls.obtain", Msg: "could not get certificate from issuer", Identifier: "a.example", Error: strings.Repeat("x", 2*MaxMessage)})
 	o, _ := g.Outcome("a.example")
 	checkOutcome(t, o)
-	if len(o.Problems) != MaxProblems || g.Dropped != 3 || len(o.Problems[0].Detail) > MaxMessage || o.Reason != "dns" {
-		t.Errorf("%d problems (detail %d bytes), %d dropped, reason %q", len(o.Problems), len(o.Problems[0].Detail), g.Dropped, o.Reason)
+	details := 0
+	for _, p := range o.Problems {
+		details += len(p.Detail)
+	}
+	// The first problem's detail fills the name's MaxMessage; the other 102 are dropped.
+	if len(o.Problems) != 1 || g.Dropped != MaxProblems+2 || details > MaxMessage || o.Reason != "dns" {
+		t.Errorf("%d problems (details %d bytes), %d dropped, reason %q", len(o.Problems), details, g.Dropped, o.Reason)
+	}
+	var h CaddyFolder
+	for range MaxProblems + 5 {
+		h.add(caddyEntry{Time: t0, Logger: "tls.issuance.acme.acme_client", Msg: "challenge failed", Identifier: "b.example",
+			Problem: &Problem{Type: "connection", Detail: "refused"}})
+	}
+	if o, _ := h.Outcome("b.example"); len(o.Problems) != MaxProblems || h.Dropped != 5 {
+		t.Errorf("%d problems, %d dropped", len(o.Problems), h.Dropped)
 	}
 }
 

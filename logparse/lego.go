@@ -20,6 +20,9 @@ type legoRecord struct {
 
 const legoStamp = "2006/01/02 15:04:05"
 
+// maxRuns bounds the completed runs kept until the caller collects them with Runs.
+const maxRuns = 1000
+
 // parseLegoLine parses a line that starts a record; false for anything else (a continuation).
 // Timestamps carry no zone; loc says which zone lego wrote them in.
 func parseLegoLine(line string, loc *time.Location) (legoRecord, bool) {
@@ -143,7 +146,7 @@ func (f *LegoFolder) flushRecord() {
 func (f *LegoFolder) endRun() {
 	if f.cur != nil {
 		f.runs = append(f.runs, *f.cur)
-		if len(f.runs) > MaxOutcomes {
+		if len(f.runs) > maxRuns {
 			f.runs = f.runs[1:]
 			f.Dropped++
 		}
