@@ -73,8 +73,8 @@ func checkURL(s string) error {
 func (m LegoMeta) Staging() bool { return IsStagingServer(m.CertURL) }
 
 // LegoFileName is the base name lego gives a domain's files (certificates/<base>.crt …):
-// a wildcard's "*" becomes "_", and (since 4.1x) an IPv6 address's ":" becomes "-"; lego also
-// punycodes IDNs, which this leaves to the caller.
+// a wildcard's "*" becomes "_", and (4.30.0; not 4.9.1) an IPv6 address's ":" becomes "-";
+// lego also punycodes IDNs, which this leaves to the caller.
 func LegoFileName(domain string) string {
 	return strings.NewReplacer(":", "-", "*", "_").Replace(domain)
 }
