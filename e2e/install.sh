@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the end-to-end suite (go test -tags e2e ./e2e/...) runs: Prometheus,
 # Alertmanager, nginx with its mail module, openssl and certbot from Debian, and Pebble (the
-# ACME test server) with pebble-challtestsrv from source. Idempotent: installed tools are kept.
+# ACME test server) with pebble-challtestsrv from source, and the Kubernetes control plane
+# (etcd, kube-apiserver: e2e/install-kube.sh). Idempotent: installed tools are kept.
 set -eu
 
 PEBBLE_VERSION=v2.10.1
@@ -30,3 +31,5 @@ for tool in pebble pebble-challtestsrv; do
 		go install "github.com/letsencrypt/pebble/v2/cmd/$tool@$PEBBLE_VERSION"
 	fi
 done
+
+sh "$(dirname "$0")/install-kube.sh"

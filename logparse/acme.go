@@ -31,9 +31,10 @@ type ACMEOutcome struct {
 	NextRetry time.Time
 	// LockWait is set while the client waits for a lock held by another instance.
 	LockWait time.Time
-	Issuer   string // Caddy's issuer key (e.g. acme-v02.api.letsencrypt.org-directory)
-	Staging  bool
-	Hook     string // lego: the renew/deploy hook's error after a renewal, if it failed
+	// Issuer is Caddy's issuer key (e.g. acme-v02.api.letsencrypt.org-directory); whether it
+	// is a staging CA is the inventory's one staging rule to say, not the parser's.
+	Issuer string
+	Hook   string // lego: the renew/deploy hook's error after a renewal, if it failed
 }
 
 // MaxMessage bounds the error text kept per outcome; MaxName bounds a certificate name;
@@ -160,7 +161,7 @@ func (f *acmeFold) problem(name string, t time.Time, p Problem) {
 	p.Identifier, p.Detail = cut(p.Identifier, MaxName), cut(p.Detail, room)
 	e.Problems = append(e.Problems, p)
 	if e.counted {
-		e.Reason = problemsReason(e.Problems, e.Error)
+		e.Reason = clientProblemsReason(e.Problems, e.Error)
 	}
 }
 
@@ -183,12 +184,12 @@ func (f *acmeFold) fail(name string, t time.Time, msg string) *acmeEntry {
 		e.Error = cut(msg, MaxMessage)
 	}
 	e.Result = Failed
-	e.Reason = problemsReason(e.Problems, e.Error)
+	e.Reason = clientProblemsReason(e.Problems, e.Error)
 	return e
 }
 
 // problemsReason: the most actionable reason among the challenge problems, else the error's.
-func problemsReason(problems []Problem, err string) string {
+func clientProblemsReason(problems []Problem, err string) string {
 	if len(problems) == 0 {
 		return clientReason(err)
 	}

@@ -255,7 +255,7 @@ func (f *CaddyFolder) errorNames(e caddyEntry) []string {
 }
 
 func (f *CaddyFolder) issuer(o *acmeEntry, key string) {
-	o.Issuer, o.Staging = cut(key, MaxName), IsStagingServer(key)
+	o.Issuer = cut(key, MaxName)
 }
 
 // caddyIssuerKey is certmagic's ACMEIssuer.issuerKey (acmeissuer.go): the directory URL's

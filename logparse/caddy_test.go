@@ -54,34 +54,34 @@ func TestCaddyRealLogsMeaning(t *testing.T) {
 		reason             string
 		problems           int    // challenge problems of the last failure
 		retry              bool   // a retry is scheduled
-		lockWait, staging  bool   // waiting on another instance's lock; staging issuer
+		lockWait           bool   // waiting on another instance's lock
 		issuer             string // when the log names it
 	}
 	const prod = "127.0.0.1:14000-dir"
 	tests := map[string][]want{
 		"issue": {
-			{"a.example.test", Renewed, false, 1, 0, "", 0, false, false, false, ""},
-			{"www.a.example.test", Renewed, false, 1, 0, "", 0, false, false, false, ""},
+			{"a.example.test", Renewed, false, 1, 0, "", 0, false, false, ""},
+			{"www.a.example.test", Renewed, false, 1, 0, "", 0, false, false, ""},
 		},
 		"renew": {
-			{"a.example.test", Renewed, true, 1, 0, "", 0, false, false, false, ""},
-			{"www.a.example.test", Renewed, true, 1, 0, "", 0, false, false, false, ""},
+			{"a.example.test", Renewed, true, 1, 0, "", 0, false, false, ""},
+			{"www.a.example.test", Renewed, true, 1, 0, "", 0, false, false, ""},
 		},
 		"not-due": nil,
 		// Two attempts a minute apart, both refused; Caddy retries in 2 minutes.
 		"renew-connection": {
-			{"a.example.test", Failed, true, 2, 2, "connection", 1, true, false, false, prod},
-			{"www.a.example.test", Failed, true, 2, 2, "connection", 1, true, false, false, prod},
+			{"a.example.test", Failed, true, 2, 2, "connection", 1, true, false, prod},
+			{"www.a.example.test", Failed, true, 2, 2, "connection", 1, true, false, prod},
 		},
-		"renew-dns-wrong-address": {{"a.example.test", Failed, true, 1, 1, "connection", 1, true, false, false, prod}},
+		"renew-dns-wrong-address": {{"a.example.test", Failed, true, 1, 1, "connection", 1, true, false, prod}},
 		// Pebble reports a name without addresses, or SERVFAIL, as a connection problem
 		// "could not resolve URL": DNS trouble.
-		"renew-dns-no-address": {{"a.example.test", Failed, true, 1, 1, "dns", 1, true, false, false, prod}},
-		"renew-dns-servfail":   {{"www.a.example.test", Failed, true, 1, 1, "dns", 1, true, false, false, prod}},
-		"issue-rejected":       {{"blocked-domain.example", Failed, false, 1, 1, "acme_server", 0, true, false, false, prod}},
-		"issue-ca-down":        {{"b.example.test", Failed, false, 1, 1, "network", 0, true, false, false, "127.0.0.1:14009-dir"}},
-		"issue-lock-held":      {{"c.example.test", Attempted, false, 0, 0, "", 0, false, true, false, ""}},
-		"issue-staging":        {{"s.example.test", Renewed, false, 1, 0, "", 0, false, false, true, "127.0.0.1:14001-staging-dir"}},
+		"renew-dns-no-address": {{"a.example.test", Failed, true, 1, 1, "dns", 1, true, false, prod}},
+		"renew-dns-servfail":   {{"www.a.example.test", Failed, true, 1, 1, "dns", 1, true, false, prod}},
+		"issue-rejected":       {{"blocked-domain.example", Failed, false, 1, 1, "acme_server", 0, true, false, prod}},
+		"issue-ca-down":        {{"b.example.test", Failed, false, 1, 1, "network", 0, true, false, "127.0.0.1:14009-dir"}},
+		"issue-lock-held":      {{"c.example.test", Attempted, false, 0, 0, "", 0, false, true, ""}},
+		"issue-staging":        {{"s.example.test", Renewed, false, 1, 0, "", 0, false, false, "127.0.0.1:14001-staging-dir"}},
 	}
 	// What differs per version, from the captures.
 	perVersion := map[string][]want{
@@ -89,12 +89,12 @@ func TestCaddyRealLogsMeaning(t *testing.T) {
 		// www.a.example.test fails, then its retries (1 and 2 minutes later) fail with
 		// "malformed - JWS verification error"; a.example.test got the seconds form.
 		"caddy-2.6.2/issue-bad-retry-after": {
-			{"a.example.test", Renewed, false, 1, 0, "", 0, false, false, false, ""},
-			{"www.a.example.test", Failed, false, 3, 3, "acme_server", 0, true, false, false, prod},
+			{"a.example.test", Renewed, false, 1, 0, "", 0, false, false, ""},
+			{"www.a.example.test", Failed, false, 3, 3, "acme_server", 0, true, false, prod},
 		},
 		// acmez 1.x retried the failed authorization and got through once; the renewal at
 		// the next maintenance tick failed.
-		"caddy-2.6.2/renew-dns-servfail": {{"www.a.example.test", Failed, true, 2, 1, "dns", 1, true, false, false, prod}},
+		"caddy-2.6.2/renew-dns-servfail": {{"www.a.example.test", Failed, true, 2, 1, "dns", 1, true, false, prod}},
 	}
 	for _, dir := range []string{"caddy-2.6.2", "caddy-2.11.9"} {
 		files := map[string][]want{}
@@ -120,7 +120,7 @@ func TestCaddyRealLogsMeaning(t *testing.T) {
 			for i, w := range outcomes {
 				o := got[i]
 				g := want{o.Name, o.Result, o.Renewal, o.Attempts, o.Failures, o.Reason, len(o.Problems),
-					!o.NextRetry.IsZero(), !o.LockWait.IsZero(), o.Staging, o.Issuer}
+					!o.NextRetry.IsZero(), !o.LockWait.IsZero(), o.Issuer}
 				if w.issuer == "" {
 					g.issuer = ""
 				}
@@ -229,7 +229,7 @@ func TestCaddyFolderAttempts(t *testing.T) {
 	add(201, "certificate renewed successfully", caddyEntry{Identifier: "a.example", Issuer: "acme-staging-v02.api.letsencrypt.org-directory"})
 	o, _ = f.Outcome("a.example")
 	checkOutcome(t, o)
-	if o.Result != Renewed || o.Failures != 0 || o.Reason != "" || o.Attempts != 3 || !o.Staging || !o.LastFailure.Equal(t0.Add(62*time.Second)) {
+	if o.Result != Renewed || o.Failures != 0 || o.Reason != "" || o.Attempts != 3 || !o.LastFailure.Equal(t0.Add(62*time.Second)) {
 		t.Errorf("after the success: %+v", o)
 	}
 	// A name another instance renewed meanwhile, and a start-up job error for an unseen name.

@@ -262,7 +262,7 @@ func (f *LegoFolder) failRun(t time.Time, msg, reason string) {
 	case reason != "":
 		run.Reason = reason
 	case len(run.Problems) > 0:
-		run.Reason = problemsReason(run.Problems, msg)
+		run.Reason = clientProblemsReason(run.Problems, msg)
 	default:
 		run.Reason = legoReason(msg)
 	}

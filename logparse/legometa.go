@@ -68,10 +68,6 @@ func checkURL(s string) error {
 	return nil
 }
 
-// Staging says whether the certificate came from a staging CA: lego's storage keeps no
-// server per certificate, but the CA's certificate URL names its host.
-func (m LegoMeta) Staging() bool { return IsStagingServer(m.CertURL) }
-
 // LegoFileName is the base name lego gives a domain's files (certificates/<base>.crt …):
 // a wildcard's "*" becomes "_", and (4.30.0; not 4.9.1) an IPv6 address's ":" becomes "-";
 // lego also punycodes IDNs, which this leaves to the caller.

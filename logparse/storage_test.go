@@ -102,16 +102,10 @@ func TestStorageLayouts(t *testing.T) {
 						if err != nil || LegoFileName(m.Domain) != f.Name {
 							t.Errorf("%s: %+v %v", rel, m, err)
 						}
-						if m.Staging() {
-							t.Errorf("%s: lego's metadata names Pebble's own URLs, never the staging proxy", rel)
-						}
 					} else {
 						m, err := ParseCaddyMeta(b)
 						if err != nil || CaddyStorageKey(m.SANs[0]) != f.Name || m.URL == "" {
 							t.Errorf("%s: %+v %v", rel, m, err)
-						}
-						if IsStagingServer(f.Issuer) != strings.Contains(f.Issuer, "staging") || m.CA != "" && IsStagingServer(m.CA) != IsStagingServer(f.Issuer) {
-							t.Errorf("%s: issuer directory %q and CA %q disagree on staging", rel, f.Issuer, m.CA)
 						}
 					}
 				}
@@ -204,7 +198,7 @@ func TestStorageFile(t *testing.T) {
 
 func TestParseLegoMeta(t *testing.T) {
 	m, err := ParseLegoMeta([]byte(`{"domain":"a.example","certUrl":"https://acme-staging-v02.api.letsencrypt.org/acme/cert/fa1","certStableUrl":"https://acme-staging-v02.api.letsencrypt.org/acme/cert/fa1"}`))
-	if err != nil || m.Domain != "a.example" || !m.Staging() {
+	if err != nil || m.Domain != "a.example" {
 		t.Errorf("%+v %v", m, err)
 	}
 	for _, bad := range []string{

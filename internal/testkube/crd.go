@@ -1,0 +1,75 @@
+package testkube
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+)
+
+//go:embed certificates.cert-manager.io.yaml
+var certificateCRD []byte
+
+// CertificateGVR is cert-manager's Certificate resource.
+var CertificateGVR = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// crdTimeout bounds the wait for a new CRD to be established and served.
+const crdTimeout = time.Minute
+
+// InstallCertificateCRD installs cert-manager's Certificate CRD (trimmed: the fields the
+// exporter reads are typed, the rest is kept as sent) and waits until Certificates are served.
+func (c *Cluster) InstallCertificateCRD(t testing.TB) {
+	t.Helper()
+	var crd unstructured.Unstructured
+	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(certificateCRD), 4096).Decode(&crd.Object); err != nil {
+		t.Fatalf("testkube: CRD manifest: %v", err)
+	}
+	dyn, err := dynamic.NewForConfig(c.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), crdTimeout)
+	defer cancel()
+	if _, err := dyn.Resource(crdGVR).Create(ctx, &crd, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("testkube: create CRD %s: %v", crd.GetName(), err)
+	}
+	// Established: the API server accepted the names; then the resource must also be routed,
+	// which follows a moment later.
+	err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		got, err := dyn.Resource(crdGVR).Get(ctx, crd.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		for _, cond := range conds {
+			m, _ := cond.(map[string]any)
+			if m["type"] == "Established" && m["status"] == "True" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err == nil {
+		err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			_, err := dyn.Resource(CertificateGVR).List(ctx, metav1.ListOptions{Limit: 1})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+	}
+	if err != nil {
+		t.Fatalf("testkube: CRD %s not served: %v", crd.GetName(), err)
+	}
+}
