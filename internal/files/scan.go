@@ -119,7 +119,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	seen := map[string]bool{}
 	for i := range s.entries {
 		e := &s.entries[i]
-		for _, fe := range s.loadOptions(e, now) {
+		for _, fe := range s.loadOptions(e) {
 			addErr(fe, i)
 		}
 		for _, pattern := range e.Paths {
@@ -354,7 +354,7 @@ func (e *entry) excluded(path string) bool {
 }
 
 // loadOptions reads the entry's CA file and password file (cheap, and picks up their changes).
-func (s *Source) loadOptions(e *entry, now time.Time) []FileError {
+func (s *Source) loadOptions(e *entry) []FileError {
 	var errs []FileError
 	e.password = string(e.Password)
 	if e.PasswordFile != "" {

@@ -1,4 +1,4 @@
-// Package exporter runs the exporter: it owns the config, starts and restarts the sources on
+// Package server runs the exporter: it owns the config, starts and restarts the sources on
 // reload, and serves the HTTP endpoints.
 package server
 
