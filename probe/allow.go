@@ -17,8 +17,8 @@ type AllowList struct {
 	key   string // the normalised patterns, to tell lists apart
 }
 
-// NewAllowList parses probe.allowed_targets.
-func NewAllowList(patterns []string) (*AllowList, error) {
+// newAllowList parses probe.allowed_targets.
+func newAllowList(patterns []string) (*AllowList, error) {
 	a := &AllowList{}
 	for _, p := range patterns {
 		p = strings.ToLower(strings.TrimSpace(p))

@@ -18,7 +18,7 @@ import (
 
 // CRL cache bounds. Big CAs publish sharded CRLs of a few MB at most.
 const (
-	DefaultCRLMaxBytes = 10 << 20
+	defaultCRLMaxBytes = 10 << 20
 	crlFetchTimeout    = 10 * time.Second
 	crlMaxAge          = 24 * time.Hour   // even when NextUpdate is further away
 	crlStaleRetry      = 10 * time.Minute // a list past its NextUpdate: ask again soon
@@ -52,9 +52,9 @@ type crlEntry struct {
 	until time.Time
 }
 
-// NewCRLCache returns an empty cache; now is the clock deciding expiry.
-func NewCRLCache(now func() time.Time) *CRLCache {
-	return &CRLCache{MaxBytes: DefaultCRLMaxBytes, now: now, entries: map[crlKey]*crlEntry{}}
+// newCRLCache returns an empty cache; now is the clock deciding expiry.
+func newCRLCache(now func() time.Time) *CRLCache {
+	return &CRLCache{MaxBytes: defaultCRLMaxBytes, now: now, entries: map[crlKey]*crlEntry{}}
 }
 
 // get returns the CRL at rawURL signed by issuer, from the cache when still fresh. Concurrent
@@ -95,7 +95,7 @@ func (c *CRLCache) get(ctx context.Context, rawURL string, issuer *x509.Certific
 	case <-e.done:
 		return e.crl, e.err
 	case <-ctx.Done():
-		return nil, &crlError{ProblemCRLFetch, "timed out waiting for another probe's fetch"}
+		return nil, &crlError{problemCRLFetch, "timed out waiting for another probe's fetch"}
 	}
 }
 
@@ -136,7 +136,7 @@ func (c *CRLCache) evictLocked() {
 func (c *CRLCache) fetch(ctx context.Context, rawURL string, issuer *x509.Certificate, pol fetchPolicy) (*certs.CRL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, &crlError{ProblemCRLFetch, "unparsable URL"}
+		return nil, &crlError{problemCRLFetch, "unparsable URL"}
 	}
 	if err := pol.checkURL(u); err != nil {
 		return nil, err
@@ -145,7 +145,7 @@ func (c *CRLCache) fetch(ctx context.Context, rawURL string, issuer *x509.Certif
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, &crlError{ProblemCRLFetch, "unusable URL"}
+		return nil, &crlError{problemCRLFetch, "unusable URL"}
 	}
 	client := pol.client()
 	defer client.CloseIdleConnections()
@@ -155,24 +155,24 @@ func (c *CRLCache) fetch(ctx context.Context, rawURL string, issuer *x509.Certif
 			return nil, ce
 		}
 		if isTimeout(ctx, err) {
-			return nil, &crlError{ProblemCRLFetch, "timed out"}
+			return nil, &crlError{problemCRLFetch, "timed out"}
 		}
-		return nil, &crlError{ProblemCRLFetch, "no response"}
+		return nil, &crlError{problemCRLFetch, "no response"}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, &crlError{ProblemCRLFetch, fmt.Sprintf("HTTP status %d", resp.StatusCode)}
+		return nil, &crlError{problemCRLFetch, fmt.Sprintf("HTTP status %d", resp.StatusCode)}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.MaxBytes+1))
 	if err != nil {
-		return nil, &crlError{ProblemCRLFetch, "response cut short"}
+		return nil, &crlError{problemCRLFetch, "response cut short"}
 	}
 	if int64(len(data)) > c.MaxBytes {
-		return nil, &crlError{ProblemCRLTooLarge, fmt.Sprintf("larger than %d bytes", c.MaxBytes)}
+		return nil, &crlError{problemCRLTooLarge, fmt.Sprintf("larger than %d bytes", c.MaxBytes)}
 	}
 	crl, err := certs.ParseCRL(data, issuer)
 	if err != nil {
-		return nil, &crlError{ProblemCRLInvalid, "not a CRL signed by the certificate's issuer"}
+		return nil, &crlError{problemCRLInvalid, "not a CRL signed by the certificate's issuer"}
 	}
 	return crl, nil
 }
@@ -189,7 +189,7 @@ func crlProblem(err error) string {
 	if ce, ok := errors.AsType[*crlError](err); ok {
 		return ce.reason
 	}
-	return ProblemCRLFetch
+	return problemCRLFetch
 }
 
 // fetchPolicy is where a probe's CRL fetches may go: its allow-list (checked on the URL's host
@@ -220,7 +220,7 @@ func (p fetchPolicy) client() *http.Client {
 	}
 	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 3 {
-			return &crlError{ProblemCRLFetch, "too many redirects"}
+			return &crlError{problemCRLFetch, "too many redirects"}
 		}
 		return p.checkURL(req.URL)
 	}}
@@ -228,7 +228,7 @@ func (p fetchPolicy) client() *http.Client {
 
 func (p fetchPolicy) checkURL(u *url.URL) error {
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return &crlError{ProblemCRLFetch, "only http(s) distribution points are fetched"}
+		return &crlError{problemCRLFetch, "only http(s) distribution points are fetched"}
 	}
 	host := u.Hostname()
 	if !p.allow.AllowHost(host) {
@@ -239,7 +239,7 @@ func (p fetchPolicy) checkURL(u *url.URL) error {
 			return refusedCRL(host)
 		}
 	} else if p.proxy != nil && p.allow.HasNets() {
-		return &crlError{ProblemCRLFetch, "probe.allowed_targets has CIDRs, which cannot be checked for a name resolved by proxy_url"}
+		return &crlError{problemCRLFetch, "probe.allowed_targets has CIDRs, which cannot be checked for a name resolved by proxy_url"}
 	}
 	return nil
 }
@@ -249,7 +249,7 @@ func (p fetchPolicy) checkURL(u *url.URL) error {
 func (p fetchPolicy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, &crlError{ProblemCRLFetch, "bad address"}
+		return nil, &crlError{problemCRLFetch, "bad address"}
 	}
 	if !p.allow.AllowHost(host) {
 		return nil, refusedCRL(host)
@@ -264,7 +264,7 @@ func (p fetchPolicy) dial(ctx context.Context, network, addr string) (net.Conn, 
 		}
 		ias, err := r.LookupIPAddr(ctx, host)
 		if err != nil || len(ias) == 0 {
-			return nil, &crlError{ProblemCRLFetch, "cannot resolve " + host}
+			return nil, &crlError{problemCRLFetch, "cannot resolve " + host}
 		}
 		for _, ia := range ias {
 			if ip, ok := netip.AddrFromSlice(ia.IP); ok {
@@ -278,7 +278,7 @@ func (p fetchPolicy) dial(ctx context.Context, network, addr string) (net.Conn, 
 		}
 	}
 	var d net.Dialer
-	err = &crlError{ProblemCRLFetch, "cannot resolve " + host}
+	err = &crlError{problemCRLFetch, "cannot resolve " + host}
 	for _, ip := range ips {
 		conn, derr := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
 		if derr == nil {
@@ -290,5 +290,5 @@ func (p fetchPolicy) dial(ctx context.Context, network, addr string) (net.Conn, 
 }
 
 func refusedCRL(host string) error {
-	return &crlError{ProblemCRLFetch, fmt.Sprintf("refused: %s is not in probe.allowed_targets", host)}
+	return &crlError{problemCRLFetch, fmt.Sprintf("refused: %s is not in probe.allowed_targets", host)}
 }

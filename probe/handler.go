@@ -19,16 +19,16 @@ import (
 // scrapeTimeoutOffset leaves Prometheus time to receive the answer before its own timeout.
 const scrapeTimeoutOffset = 500 * time.Millisecond
 
-// MaxConcurrentProbes bounds /probe requests in flight: beyond it a request is refused with
+// maxConcurrentProbes bounds /probe requests in flight: beyond it a request is refused with
 // 503 at once, so a flood of scrapes cannot pile up sockets and goroutines.
-const MaxConcurrentProbes = 128
+const maxConcurrentProbes = 128
 
 // Handler serves /probe?target=host:port&module=name in the multi-target exporter
 // pattern: each request probes once and answers from its own registry. debug=true returns the
 // probe's log and the metrics as text instead. Bad requests (unknown module, missing or
 // malformed target, a target refused by probe.allowed_targets) get HTTP 400 with the reason.
 func Handler(getConfig func() *config.Config, logger *slog.Logger, now func() time.Time) http.Handler {
-	crls := NewCRLCache(now) // shared by requests, so a CA's CRL is fetched once per NextUpdate
+	crls := newCRLCache(now) // shared by requests, so a CA's CRL is fetched once per NextUpdate
 	// warnOpen warns once per config (at start, then at the first request after each reload)
 	// when nothing restricts where /probe connects.
 	var seen atomic.Pointer[config.Config]
@@ -38,13 +38,13 @@ func Handler(getConfig func() *config.Config, logger *slog.Logger, now func() ti
 		}
 	}
 	warnOpen(getConfig())
-	inFlight := make(chan struct{}, MaxConcurrentProbes)
+	inFlight := make(chan struct{}, maxConcurrentProbes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case inFlight <- struct{}{}:
 			defer func() { <-inFlight }()
 		default:
-			http.Error(w, fmt.Sprintf("too many concurrent probes (more than %d)", MaxConcurrentProbes), http.StatusServiceUnavailable)
+			http.Error(w, fmt.Sprintf("too many concurrent probes (more than %d)", maxConcurrentProbes), http.StatusServiceUnavailable)
 			return
 		}
 		cfg := getConfig()
@@ -73,7 +73,7 @@ func Handler(getConfig func() *config.Config, logger *slog.Logger, now func() ti
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		allow, err := NewAllowList(cfg.Probe.AllowedTargets)
+		allow, err := newAllowList(cfg.Probe.AllowedTargets)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -82,7 +82,7 @@ func Handler(getConfig func() *config.Config, logger *slog.Logger, now func() ti
 		defer cancel()
 		res := Run(ctx, target, m, Options{Now: now, Allow: allow, CRLs: crls})
 		logger.Debug("probe done", "target", target, "module", moduleName, "success", res.Success(), "failures", res.Failures(), "duration", res.Duration)
-		if res.Failure == FailRefused {
+		if res.Failure == failRefused {
 			http.Error(w, "refused: "+res.Error, http.StatusBadRequest)
 			return
 		}

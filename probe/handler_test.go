@@ -230,7 +230,7 @@ func TestHandlerConcurrencyLimit(t *testing.T) {
 	var done sync.WaitGroup
 	defer done.Wait()
 	defer close(release)
-	for i := 0; i < MaxConcurrentProbes; i++ {
+	for i := 0; i < maxConcurrentProbes; i++ {
 		done.Go(func() {
 			resp, err := http.Get(srv.URL + "/?target=" + hang)
 			if err == nil {
@@ -240,7 +240,7 @@ func TestHandlerConcurrencyLimit(t *testing.T) {
 	}
 	// Every admitted probe holds one connection to the silent server.
 	testwait.Until(t, func() error {
-		if n := accepted.Load(); n < MaxConcurrentProbes {
+		if n := accepted.Load(); n < maxConcurrentProbes {
 			return fmt.Errorf("only %d probes in flight", n)
 		}
 		return nil
@@ -251,7 +251,7 @@ func TestHandlerConcurrencyLimit(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("request %d: status %d, want 503", MaxConcurrentProbes+1, resp.StatusCode)
+		t.Fatalf("request %d: status %d, want 503", maxConcurrentProbes+1, resp.StatusCode)
 	}
 }
 

@@ -30,7 +30,7 @@ func lbResult(now time.Time) Result {
 			{IP: "192.0.2.1", Success: true, Duration: 250 * time.Millisecond, TLSVersion: "TLS 1.3", Cipher: "TLS_AES_128_GCM_SHA256",
 				Chain: certs.Chain{Location: loc, Certs: []certs.Cert{certs.New(leaf.Cert), certs.New(pki.Intermediate.Cert)},
 					Verify: certs.VerifyResult{Reason: certs.ReasonExpired, ChainExpiry: leaf.Cert.NotAfter}}},
-			{IP: "2001:db8::1", Failure: FailConnect, Error: "connection refused", Duration: time.Second,
+			{IP: "2001:db8::1", Failure: failConnect, Error: "connection refused", Duration: time.Second,
 				Chain: certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "lb.example:443", IP: "2001:db8::1"}}},
 		},
 	}
@@ -50,7 +50,7 @@ func TestTargetsGolden(t *testing.T) {
 	}
 	snap := &targetsSnapshot{Probes: []*lastProbe{
 		{Target: "lb.example:443", Module: "tls", At: at, Result: lb, Served: addrs},
-		{Target: "gone.example:25", Module: "smtp", At: at, Result: Result{Target: "gone.example:25", Failure: FailDNS, Duration: 20 * time.Millisecond}},
+		{Target: "gone.example:25", Module: "smtp", At: at, Result: Result{Target: "gone.example:25", Failure: failDNS, Duration: 20 * time.Millisecond}},
 	}}
 	c := funcCollector(func(ch chan<- prometheus.Metric) {
 		collector.Chains{Chains: snap.chains(), Now: now}.Collect(ch)

@@ -24,38 +24,38 @@ import (
 
 // Failure reasons, the `reason` label of cert_probe_failure and probe_failure.
 const (
-	FailDNS       = "dns"
-	FailConnect   = "connect"
-	FailTimeout   = "timeout"
-	FailStartTLS  = "starttls"
-	FailHandshake = "handshake"
-	FailRefused   = "refused_by_allowlist"
+	failDNS       = "dns"
+	failConnect   = "connect"
+	failTimeout   = "timeout"
+	failStartTLS  = "starttls"
+	failHandshake = "handshake"
+	failRefused   = "refused_by_allowlist"
 )
 
 // FailureReasons lists every reason, for pre-created error counters.
-var FailureReasons = []string{FailDNS, FailConnect, FailTimeout, FailStartTLS, FailHandshake, FailRefused}
+var FailureReasons = []string{failDNS, failConnect, failTimeout, failStartTLS, failHandshake, failRefused}
 
 // Problems are bounds hit or checks that could not be made; they do not fail a probe but are
 // counted as error reasons of the targets source.
 const (
-	ProblemTooManyAddrs = "too_many_addresses"
-	ProblemChainTooLong = "chain_too_long"
-	ProblemCRLTooLarge  = "crl_too_large"
-	ProblemCRLFetch     = "crl_fetch"
-	ProblemCRLInvalid   = "crl_invalid"
+	problemTooManyAddrs = "too_many_addresses"
+	problemChainTooLong = "chain_too_long"
+	problemCRLTooLarge  = "crl_too_large"
+	problemCRLFetch     = "crl_fetch"
+	problemCRLInvalid   = "crl_invalid"
 )
 
 // ProblemReasons lists every problem, for pre-created error counters.
-var ProblemReasons = []string{ProblemTooManyAddrs, ProblemChainTooLong, ProblemCRLTooLarge, ProblemCRLFetch, ProblemCRLInvalid}
+var ProblemReasons = []string{problemTooManyAddrs, problemChainTooLong, problemCRLTooLarge, problemCRLFetch, problemCRLInvalid}
 
 // Bounds on one probe, so that what one target yields (connections, series) stays bounded
 // whatever its DNS and its servers send.
 const (
-	// MaxAddrs is how many addresses of one name are probed (the first, in address order).
-	MaxAddrs = 16
-	// MaxChainCerts is how many served certificates are kept and checked per address (real
+	// maxAddrs is how many addresses of one name are probed (the first, in address order).
+	maxAddrs = 16
+	// maxChainCerts is how many served certificates are kept and checked per address (real
 	// chains have 2–4; Go's client alone would accept a 64 KiB certificate message of them).
-	MaxChainCerts  = 16
+	maxChainCerts  = 16
 	addrParallel   = 8
 	defaultTimeout = 10 * time.Second
 )
@@ -204,7 +204,7 @@ func Run(ctx context.Context, target string, m config.Module, o Options) Result 
 func (p *prober) run(ctx context.Context) Result {
 	host, port, err := config.ParseTarget(p.target, p.m.StartTLS)
 	if err != nil {
-		return Result{Failure: FailDNS, Error: err.Error()}
+		return Result{Failure: failDNS, Error: err.Error()}
 	}
 	p.host, p.port = host, port
 	p.sni = firstNonEmpty(p.o.ServerName, p.m.TLSConfig.ServerName, host)
@@ -213,10 +213,10 @@ func (p *prober) run(ctx context.Context) Result {
 	}
 	p.log.add("probing %s (module starttls=%q, server name %q, timeout %s)", p.target, p.m.StartTLS, p.sni, time.Duration(p.m.Timeout))
 	if !p.o.Allow.AllowHost(host) {
-		return Result{Failure: FailRefused, Error: fmt.Sprintf("target host %q is not in probe.allowed_targets", host)}
+		return Result{Failure: failRefused, Error: fmt.Sprintf("target host %q is not in probe.allowed_targets", host)}
 	}
 	if err := p.loadTLS(); err != nil {
-		return Result{Failure: FailHandshake, Error: err.Error()}
+		return Result{Failure: failHandshake, Error: err.Error()}
 	}
 	if p.m.ProxyURL != nil {
 		p.proxy = p.m.ProxyURL.URL
@@ -229,22 +229,22 @@ func (p *prober) run(ctx context.Context) Result {
 		if ip, err := netip.ParseAddr(host); err == nil {
 			ips = []string{ip.String()}
 		} else if p.o.Allow.HasNets() {
-			return Result{Failure: FailRefused, Error: "probe.allowed_targets has CIDRs, which cannot be checked for a name resolved by proxy_url"}
+			return Result{Failure: failRefused, Error: "probe.allowed_targets has CIDRs, which cannot be checked for a name resolved by proxy_url"}
 		} else {
 			ips = []string{""}
 		}
 	} else {
 		ips, err = p.resolve(ctx, host)
 		if err != nil {
-			return Result{Failure: FailDNS, Error: err.Error()}
+			return Result{Failure: failDNS, Error: err.Error()}
 		}
 	}
 
 	res := Result{}
-	if len(ips) > MaxAddrs {
-		p.log.add("%s: probing only the first %d of %d addresses", ProblemTooManyAddrs, MaxAddrs, len(ips))
-		ips = ips[:MaxAddrs]
-		res.Problems = []string{ProblemTooManyAddrs}
+	if len(ips) > maxAddrs {
+		p.log.add("%s: probing only the first %d of %d addresses", problemTooManyAddrs, maxAddrs, len(ips))
+		ips = ips[:maxAddrs]
+		res.Problems = []string{problemTooManyAddrs}
 	}
 	res.Addrs = make([]Addr, len(ips))
 	var wg sync.WaitGroup
@@ -253,7 +253,7 @@ func (p *prober) run(ctx context.Context) Result {
 	for i, ip := range ips {
 		if a, err := netip.ParseAddr(ip); err == nil && !p.o.Allow.AllowIP(a) {
 			refused++
-			res.Addrs[i] = Addr{IP: ip, Failure: FailRefused, Error: fmt.Sprintf("address %s is not in probe.allowed_targets", ip),
+			res.Addrs[i] = Addr{IP: ip, Failure: failRefused, Error: fmt.Sprintf("address %s is not in probe.allowed_targets", ip),
 				Chain: certs.Chain{Location: p.location(ip)}}
 			p.log.add("%s: refused: not in probe.allowed_targets", ip)
 			continue
@@ -267,7 +267,7 @@ func (p *prober) run(ctx context.Context) Result {
 	}
 	wg.Wait()
 	if refused == len(ips) {
-		res.Failure, res.Error = FailRefused, res.Addrs[0].Error
+		res.Failure, res.Error = failRefused, res.Addrs[0].Error
 	}
 	return res
 }
@@ -323,7 +323,7 @@ func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
 	}()
 	fail := func(reason string, err error) Addr {
 		if isTimeout(ctx, err) {
-			reason = FailTimeout
+			reason = failTimeout
 		}
 		a.Failure, a.Error = reason, err.Error()
 		return a
@@ -343,7 +343,7 @@ func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
 		raw, err = d.DialContext(ctx, "tcp", dest)
 	}
 	if err != nil {
-		return fail(FailConnect, err)
+		return fail(failConnect, err)
 	}
 	defer raw.Close()
 	// The deadline bounds every read and write; cancellation (no deadline) unblocks them too.
@@ -358,7 +358,7 @@ func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
 		p.log.add("%s: STARTTLS %s", tag, p.m.StartTLS)
 		d := newDialog(conn, conn)
 		if err := startTLS(d, p.m.StartTLS, p.sni); err != nil {
-			return fail(FailStartTLS, err)
+			return fail(failStartTLS, err)
 		}
 		conn = &bufConn{Conn: conn, r: d.r}
 	}
@@ -383,7 +383,7 @@ func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
 		p.fillChain(ctx, &a, served)
 	}
 	if err != nil {
-		return fail(FailHandshake, err)
+		return fail(failHandshake, err)
 	}
 	cs := tc.ConnectionState()
 	a.Success = true
@@ -396,10 +396,10 @@ func (p *prober) probeAddr(ctx context.Context, ip string) (a Addr) {
 func (p *prober) fillChain(ctx context.Context, a *Addr, cs *tls.ConnectionState) {
 	now := p.now()
 	peer := cs.PeerCertificates
-	if len(peer) > MaxChainCerts {
-		p.log.add("%s: %s: keeping the first %d of %d certificates", firstNonEmpty(a.IP, p.host), ProblemChainTooLong, MaxChainCerts, len(peer))
-		peer = peer[:MaxChainCerts]
-		a.Problems = append(a.Problems, ProblemChainTooLong)
+	if len(peer) > maxChainCerts {
+		p.log.add("%s: %s: keeping the first %d of %d certificates", firstNonEmpty(a.IP, p.host), problemChainTooLong, maxChainCerts, len(peer))
+		peer = peer[:maxChainCerts]
+		a.Problems = append(a.Problems, problemChainTooLong)
 	}
 	for _, c := range peer {
 		a.Chain.Certs = append(a.Chain.Certs, certs.New(c))

@@ -152,7 +152,7 @@ func TestMultipleAddresses(t *testing.T) {
 	m := caModule(t, pki)
 	m.IPProtocol = "ip6"
 	r = Run(context.Background(), "lb.test:"+s1.Port, m, Options{Resolver: res, Now: clock})
-	if r.Failure != FailDNS || !strings.Contains(r.Error, "no ip6 address") {
+	if r.Failure != failDNS || !strings.Contains(r.Error, "no ip6 address") {
 		t.Errorf("ip6 only: %q %q", r.Failure, r.Error)
 	}
 }
@@ -232,7 +232,7 @@ func TestCRL(t *testing.T) {
 	tr := true
 	m.CheckRevocation = &tr
 	now := t0
-	cache := NewCRLCache(func() time.Time { return now })
+	cache := newCRLCache(func() time.Time { return now })
 	for _, tc := range []struct {
 		leaf    *testcerts.Cert
 		revoked bool
@@ -257,11 +257,11 @@ func TestCRL(t *testing.T) {
 	}
 
 	// An oversized CRL is refused, and the probe still succeeds without a revocation status.
-	small := NewCRLCache(clock)
+	small := newCRLCache(clock)
 	small.MaxBytes = 10
 	r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: small})
 	if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !strings.Contains(strings.Join(r.Log, "\n"), "crl_too_large: larger than 10 bytes") ||
-		!slices.Equal(r.AllProblems(), []string{ProblemCRLTooLarge}) {
+		!slices.Equal(r.AllProblems(), []string{problemCRLTooLarge}) {
 		t.Errorf("oversized CRL: %+v %v %s", r.Addrs[0].Chain.Revocation, r.AllProblems(), strings.Join(r.Log, "\n"))
 	}
 }
@@ -287,13 +287,13 @@ func TestCRLProblems(t *testing.T) {
 	for _, tc := range []struct {
 		path, problem, log string
 	}{
-		{"/missing", ProblemCRLFetch, "crl_fetch: HTTP status 404"},
-		{"/garbage", ProblemCRLInvalid, "crl_invalid: not a CRL signed by the certificate's issuer"},
-		{"/other-issuer", ProblemCRLInvalid, "crl_invalid: not a CRL signed by the certificate's issuer"},
+		{"/missing", problemCRLFetch, "crl_fetch: HTTP status 404"},
+		{"/garbage", problemCRLInvalid, "crl_invalid: not a CRL signed by the certificate's issuer"},
+		{"/other-issuer", problemCRLInvalid, "crl_invalid: not a CRL signed by the certificate's issuer"},
 	} {
 		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{hs.URL + tc.path}, Now: t0})
 		s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
-		r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: NewCRLCache(clock)})
+		r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: newCRLCache(clock)})
 		log := strings.Join(r.Log, "\n")
 		if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !slices.Equal(r.AllProblems(), []string{tc.problem}) ||
 			!strings.Contains(log, tc.log) || strings.Contains(log, "secret") {
@@ -332,7 +332,7 @@ func TestCRLAllowList(t *testing.T) {
 	defer allowed.Close()
 	_, fport, _ := net.SplitHostPort(forbidden.Listener.Addr().String())
 
-	allow, err := NewAllowList([]string{"127.0.0.1/32"})
+	allow, err := newAllowList([]string{"127.0.0.1/32"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,10 +349,10 @@ func TestCRLAllowList(t *testing.T) {
 		problem []string
 		log     string
 	}{
-		{"address outside", pki, forbidden.URL + "/crl", 0, []string{ProblemCRLFetch}, "crl_fetch: refused: 127.0.0.2 is not in probe.allowed_targets"},
-		{"name resolving outside", pki, "http://crl.test:" + fport + "/crl", 0, []string{ProblemCRLFetch}, "refused: crl.test (127.0.0.2) is not in probe.allowed_targets"},
-		{"name resolving partly outside", pki, "http://mixed.test:" + fport + "/crl", 0, []string{ProblemCRLFetch}, "refused: mixed.test (127.0.0.2)"},
-		{"redirect outside", pki, allowed.URL + "/redirect", 1, []string{ProblemCRLFetch}, "refused: 127.0.0.2 is not in probe.allowed_targets"},
+		{"address outside", pki, forbidden.URL + "/crl", 0, []string{problemCRLFetch}, "crl_fetch: refused: 127.0.0.2 is not in probe.allowed_targets"},
+		{"name resolving outside", pki, "http://crl.test:" + fport + "/crl", 0, []string{problemCRLFetch}, "refused: crl.test (127.0.0.2) is not in probe.allowed_targets"},
+		{"name resolving partly outside", pki, "http://mixed.test:" + fport + "/crl", 0, []string{problemCRLFetch}, "refused: mixed.test (127.0.0.2)"},
+		{"redirect outside", pki, allowed.URL + "/redirect", 1, []string{problemCRLFetch}, "refused: 127.0.0.2 is not in probe.allowed_targets"},
 		{"unverified chain", stranger, allowed.URL + "/crl", 0, nil, "CRL not checked: the chain did not verify"},
 		{"inside", pki, allowed.URL + "/crl", 1, nil, "revoked false"},
 	} {
@@ -360,7 +360,7 @@ func TestCRLAllowList(t *testing.T) {
 			inside.Store(0)
 			leaf := tc.pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{tc.crlURL}, Now: t0})
 			s := tlsServer(t, "127.0.0.1", certCfg(leaf, tc.pki.Intermediate), nil)
-			r := Run(context.Background(), "localhost:"+s.Port, m, Options{Resolver: resolver, Allow: allow, Now: clock, CRLs: NewCRLCache(clock)})
+			r := Run(context.Background(), "localhost:"+s.Port, m, Options{Resolver: resolver, Allow: allow, Now: clock, CRLs: newCRLCache(clock)})
 			log := strings.Join(r.Log, "\n")
 			// "status 418", not a bare 418: a port number can hold it.
 			if !r.Success() || !slices.Equal(r.AllProblems(), tc.problem) || !strings.Contains(log, tc.log) || strings.Contains(log, "secret") || strings.Contains(log, "status 418") {
@@ -382,13 +382,13 @@ func TestChainTooLong(t *testing.T) {
 	pki := testcerts.NewPKI("Long", t0)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
 	long := leaf.TLS()
-	for range MaxChainCerts + 4 {
+	for range maxChainCerts + 4 {
 		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
 	}
 	s := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{long}}, nil)
 	r := Run(context.Background(), s.Addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
-	if !r.Success() || len(r.Addrs[0].Chain.Certs) != MaxChainCerts || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK ||
-		!slices.Equal(r.Addrs[0].Problems, []string{ProblemChainTooLong}) || !slices.Equal(r.AllProblems(), []string{ProblemChainTooLong}) {
+	if !r.Success() || len(r.Addrs[0].Chain.Certs) != maxChainCerts || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK ||
+		!slices.Equal(r.Addrs[0].Problems, []string{problemChainTooLong}) || !slices.Equal(r.AllProblems(), []string{problemChainTooLong}) {
 		t.Fatalf("success %t, %d certificates, reason %s, problems %v", r.Success(), len(r.Addrs[0].Chain.Certs), r.Addrs[0].Chain.Verify.Reason, r.Addrs[0].Problems)
 	}
 	if log := strings.Join(r.Log, "\n"); !strings.Contains(log, "chain_too_long: keeping the first 16 of 21 certificates") {
@@ -408,8 +408,8 @@ func TestTooManyAddresses(t *testing.T) {
 	}
 	m := config.Module{Timeout: model.Duration(5 * time.Second)}
 	r := Run(context.Background(), "many.test:"+port, m, Options{Resolver: fakeResolver{"many.test": ips}, Now: clock})
-	if len(r.Addrs) != MaxAddrs || r.Addrs[0].IP != "127.0.1.1" || r.Addrs[MaxAddrs-1].IP != "127.0.1.16" ||
-		!slices.Equal(r.Problems, []string{ProblemTooManyAddrs}) || !slices.Equal(r.AllProblems(), []string{ProblemTooManyAddrs}) {
+	if len(r.Addrs) != maxAddrs || r.Addrs[0].IP != "127.0.1.1" || r.Addrs[maxAddrs-1].IP != "127.0.1.16" ||
+		!slices.Equal(r.Problems, []string{problemTooManyAddrs}) || !slices.Equal(r.AllProblems(), []string{problemTooManyAddrs}) {
 		t.Fatalf("%d addresses, problems %v", len(r.Addrs), r.Problems)
 	}
 	if log := strings.Join(r.Log, "\n"); !strings.Contains(log, "too_many_addresses: probing only the first 16 of 40 addresses") {
@@ -461,15 +461,15 @@ func TestFailures(t *testing.T) {
 		failure      string
 		errPart      string
 	}{
-		{"refused", closedAddr, m, FailConnect, "refused"},
-		{"silent", silent.Addr, m, FailTimeout, ""},
-		{"garbage", garbage.Addr, m, FailHandshake, ""},
-		{"slow drip", drip.Addr, m, FailTimeout, ""},
-		{"1 MB chain", huge.Addr, m, FailHandshake, "exceeds maximum"},
-		{"min_version", old.Addr, m13, FailHandshake, "protocol version"},
-		{"starttls not offered", smtpNoTLS.Addr, mSMTP, FailStartTLS, "does not offer STARTTLS"},
-		{"dns", "nowhere.test:443", m, FailDNS, "no such host"},
-		{"url", "file:///etc/passwd", m, FailDNS, "is a URL"},
+		{"refused", closedAddr, m, failConnect, "refused"},
+		{"silent", silent.Addr, m, failTimeout, ""},
+		{"garbage", garbage.Addr, m, failHandshake, ""},
+		{"slow drip", drip.Addr, m, failTimeout, ""},
+		{"1 MB chain", huge.Addr, m, failHandshake, "exceeds maximum"},
+		{"min_version", old.Addr, m13, failHandshake, "protocol version"},
+		{"starttls not offered", smtpNoTLS.Addr, mSMTP, failStartTLS, "does not offer STARTTLS"},
+		{"dns", "nowhere.test:443", m, failDNS, "no such host"},
+		{"url", "file:///etc/passwd", m, failDNS, "is a URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Run(context.Background(), tc.target, tc.m, Options{Resolver: fakeResolver{}, Now: clock})
@@ -489,7 +489,7 @@ func TestFailures(t *testing.T) {
 }
 
 func TestAllowList(t *testing.T) {
-	a, err := NewAllowList([]string{"*.example.com", "exact.test", "10.0.0.0/8", "192.0.2.7", "::1"})
+	a, err := newAllowList([]string{"*.example.com", "exact.test", "10.0.0.0/8", "192.0.2.7", "::1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,23 +516,23 @@ func TestAllowList(t *testing.T) {
 	if !none.AllowHost("anything") || !none.AllowIP(netipMust("1.2.3.4")) {
 		t.Error("a nil list must allow everything")
 	}
-	if _, err := NewAllowList([]string{"10.0.0.0/33"}); err == nil {
+	if _, err := newAllowList([]string{"10.0.0.0/33"}); err == nil {
 		t.Error("bad CIDR accepted")
 	}
-	onlyNames, _ := NewAllowList([]string{"*.test"})
+	onlyNames, _ := newAllowList([]string{"*.test"})
 	if onlyNames.AllowHost("127.0.0.1") {
 		t.Error("an IP literal is not a listed name")
 	}
 
 	// Checked after resolution: an allowed name resolving to a forbidden address is refused.
-	rebind, _ := NewAllowList([]string{"*.test", "10.0.0.0/8"})
+	rebind, _ := newAllowList([]string{"*.test", "10.0.0.0/8"})
 	r := Run(context.Background(), "evil.test:443", config.Module{}, Options{Resolver: fakeResolver{"evil.test": {"127.0.0.1"}}, Allow: rebind, Now: clock})
-	if r.Failure != FailRefused || len(r.Addrs) != 1 || r.Addrs[0].Failure != FailRefused || !strings.Contains(r.Error, "127.0.0.1") {
+	if r.Failure != failRefused || len(r.Addrs) != 1 || r.Addrs[0].Failure != failRefused || !strings.Contains(r.Error, "127.0.0.1") {
 		t.Errorf("got %+v", r)
 	}
 	// A refused name is not even looked up.
 	r = Run(context.Background(), "other.example:443", config.Module{}, Options{Resolver: fakeResolver{}, Allow: rebind, Now: clock})
-	if r.Failure != FailRefused || len(r.Addrs) != 0 {
+	if r.Failure != failRefused || len(r.Addrs) != 0 {
 		t.Errorf("got %+v", r)
 	}
 }
@@ -595,7 +595,7 @@ func TestProxyAndClientCert(t *testing.T) {
 	// A proxy refusing the tunnel is a connect failure.
 	m.ProxyURL = proxyURL(t, "http://"+proxy.Addr)
 	r = Run(context.Background(), "backend.test:"+backend.Port, m, Options{Now: clock})
-	if f := r.Failures(); len(f) != 1 || f[0] != FailConnect || !strings.Contains(r.Addrs[0].Error, "407") {
+	if f := r.Failures(); len(f) != 1 || f[0] != failConnect || !strings.Contains(r.Addrs[0].Error, "407") {
 		t.Errorf("got %+v", r)
 	}
 }
@@ -650,8 +650,8 @@ func TestIPv6(t *testing.T) {
 // TestCRLURLPolicy: the checks made on a distribution point's URL (and on each redirect) before
 // any connection; through a proxy the proxy resolves names, so CIDRs cannot vouch for them.
 func TestCRLURLPolicy(t *testing.T) {
-	cidr, _ := NewAllowList([]string{"127.0.0.1/32"})
-	names, _ := NewAllowList([]string{"*.example.com"})
+	cidr, _ := newAllowList([]string{"127.0.0.1/32"})
+	names, _ := newAllowList([]string{"*.example.com"})
 	proxy, _ := url.Parse("http://127.0.0.1:3128")
 	for _, tc := range []struct {
 		allow *AllowList
@@ -675,7 +675,7 @@ func TestCRLURLPolicy(t *testing.T) {
 		if got := fmt.Sprint(err); tc.err == "" && err != nil || tc.err != "" && got != tc.err {
 			t.Errorf("%s (proxy %v): %v, want %q", tc.url, tc.proxy, err, tc.err)
 		}
-		if err != nil && crlProblem(err) != ProblemCRLFetch {
+		if err != nil && crlProblem(err) != problemCRLFetch {
 			t.Errorf("%s: problem %s", tc.url, crlProblem(err))
 		}
 	}

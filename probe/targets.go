@@ -146,15 +146,15 @@ type scheduler struct {
 // newScheduler prepares a scheduler; nothing runs before Run.
 func newScheduler(cfg *config.Config, logger *slog.Logger, clock clockwork.Clock) *scheduler {
 	now := clock.Now
-	allow, err := NewAllowList(cfg.Probe.AllowedTargets)
+	allow, err := newAllowList(cfg.Probe.AllowedTargets)
 	if err != nil {
 		// Config validation makes this unreachable; if it happens, refuse rather than allow all.
 		logger.Error("probe.allowed_targets is invalid, refusing every target", "err", err)
-		allow, _ = NewAllowList([]string{"refuse-all.invalid"})
+		allow, _ = newAllowList([]string{"refuse-all.invalid"})
 	}
 	s := &scheduler{
 		cfg: cfg, logger: logger, clock: clock, now: now,
-		opts:   Options{Now: now, Allow: allow, CRLs: NewCRLCache(now)},
+		opts:   Options{Now: now, Allow: allow, CRLs: newCRLCache(now)},
 		run:    Run,
 		probes: make([]*lastProbe, len(cfg.Targets)),
 		status: make([]source.Status, len(cfg.Targets)),
@@ -205,7 +205,7 @@ func (s *scheduler) Once(ctx context.Context) *source.Snapshot {
 	}
 	for _, t := range s.cfg.Targets {
 		if !probed[t.Target] {
-			out.Problems = append(out.Problems, source.Problem{Source: certs.SourceProbe, Where: t.Target, Reason: FailTimeout, Message: "not probed before the check's deadline"})
+			out.Problems = append(out.Problems, source.Problem{Source: certs.SourceProbe, Where: t.Target, Reason: failTimeout, Message: "not probed before the check's deadline"})
 		}
 	}
 	return out
@@ -318,7 +318,7 @@ func carry(prev []served, r *Result, at time.Time, keep time.Duration) []served 
 		}
 		// A refused address is a decision, not a flake; one that served a chain this time has
 		// that chain exported instead.
-		sv.Stale = within && len(sv.Chain.Certs) > 0 && a.Failure != FailRefused && len(a.Chain.Certs) == 0
+		sv.Stale = within && len(sv.Chain.Certs) > 0 && a.Failure != failRefused && len(a.Chain.Certs) == 0
 		return sv, within
 	}
 	var out []served

@@ -108,7 +108,7 @@ func TestStaleChain(t *testing.T) {
 		if ch := s.chains(); len(ch) != 1 || ch[0].IP != "127.0.0.1" || ch[0].Certs[0].Serial != chain.Certs[0].Serial || !ch[0].Seen.Equal(t0) || s.Status[0].Up {
 			t.Errorf("at step %d: chains %+v, up %t", n, ch, s.Status[0].Up)
 		}
-		if f := s.Probes[0].Result.Failures(); len(f) != 1 || f[0] != FailHandshake {
+		if f := s.Probes[0].Result.Failures(); len(f) != 1 || f[0] != failHandshake {
 			t.Errorf("at step %d: failures %v", n, f)
 		}
 	}
@@ -137,7 +137,7 @@ func TestCarry(t *testing.T) {
 	fail := func(ip, reason string) Addr {
 		return Addr{IP: ip, Failure: reason, Chain: certs.Chain{Location: certs.Location{Source: certs.SourceProbe, Target: "t:443", IP: ip}}}
 	}
-	withChain := fail("192.0.2.1", FailHandshake) // the handshake failed after the certificates
+	withChain := fail("192.0.2.1", failHandshake) // the handshake failed after the certificates
 	withChain.Chain = chain("192.0.2.1")
 	for _, tc := range []struct {
 		name string
@@ -146,20 +146,20 @@ func TestCarry(t *testing.T) {
 	}{
 		{"success replaces", Result{Addrs: []Addr{ok("192.0.2.1"), ok("192.0.2.3")}}, []served{
 			{IP: "192.0.2.1", At: t0, Chain: chain("192.0.2.1")}, {IP: "192.0.2.3", At: t0, Chain: chain("192.0.2.3")}}},
-		{"failures keep", Result{Addrs: []Addr{fail("192.0.2.1", FailConnect), fail("192.0.2.2", FailTimeout)}}, []served{
+		{"failures keep", Result{Addrs: []Addr{fail("192.0.2.1", failConnect), fail("192.0.2.2", failTimeout)}}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0, Stale: true},
 			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing, Stale: true}}},
 		{"served a chain this time", Result{Addrs: []Addr{withChain}}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0}}},
-		{"refused", Result{Addrs: []Addr{fail("192.0.2.1", FailRefused)}}, []served{
+		{"refused", Result{Addrs: []Addr{fail("192.0.2.1", failRefused)}}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0}}},
-		{"name refused", Result{Failure: FailRefused}, []served{
+		{"name refused", Result{Failure: failRefused}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0},
 			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing}}},
-		{"dns", Result{Failure: FailDNS}, []served{
+		{"dns", Result{Failure: failDNS}, []served{
 			{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: t0, Stale: true},
 			{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), Chain: chain("192.0.2.2"), FailingSince: failing, Stale: true}}},
-		{"address gone", Result{Addrs: []Addr{fail("192.0.2.9", FailConnect)}}, nil},
+		{"address gone", Result{Addrs: []Addr{fail("192.0.2.9", failConnect)}}, nil},
 	} {
 		got := carry(prev, &tc.r, t0, keep)
 		if !equalServed(got, tc.want) {
@@ -169,11 +169,11 @@ func TestCarry(t *testing.T) {
 	// Past the window the chain is dropped; the time of the last success stays while the
 	// address is probed, and goes with it when nothing resolves.
 	later := failing.Add(keep + time.Second)
-	got := carry(prev, &Result{Addrs: []Addr{fail("192.0.2.2", FailConnect)}}, later, keep)
+	got := carry(prev, &Result{Addrs: []Addr{fail("192.0.2.2", failConnect)}}, later, keep)
 	if want := []served{{IP: "192.0.2.2", At: t0.Add(-5 * time.Minute), FailingSince: failing}}; !equalServed(got, want) {
 		t.Errorf("expired: %+v", got)
 	}
-	got = carry(prev, &Result{Failure: FailDNS}, later, keep)
+	got = carry(prev, &Result{Failure: failDNS}, later, keep)
 	if want := []served{{IP: "192.0.2.1", At: t0.Add(-2 * time.Minute), Chain: chain("192.0.2.1"), FailingSince: later, Stale: true}}; !equalServed(got, want) {
 		t.Errorf("expired, dns: %+v", got)
 	}
@@ -251,14 +251,14 @@ func TestProblemCounters(t *testing.T) {
 	pki := testcerts.NewPKI("Problems", t0)
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, Now: t0})
 	long := leaf.TLS()
-	for range MaxChainCerts {
+	for range maxChainCerts {
 		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{long}}
 	addr := listen(t, testserver.HandleTLS(cfg))
 	snap, _ := run(t, parse(t, "targets: [{target: \""+addr+"\", server_name: localhost}]\n"), func(s *targetsSnapshot) bool { return len(s.Probes) == 1 })
 	st := snap.Status[0]
-	if !st.Up || st.Errors[ProblemChainTooLong] != 1 || st.Errors[ProblemCRLFetch] != 0 || len(st.Errors) != len(FailureReasons)+len(ProblemReasons) {
+	if !st.Up || st.Errors[problemChainTooLong] != 1 || st.Errors[problemCRLFetch] != 0 || len(st.Errors) != len(FailureReasons)+len(ProblemReasons) {
 		t.Errorf("status %+v", st)
 	}
 }

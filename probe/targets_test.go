@@ -99,7 +99,7 @@ probe:
 `)
 	// The clock does not move: one probe each (TestStaleChain has the intervals).
 	snap, _ := run(t, c, func(s *targetsSnapshot) bool { return len(s.Probes) == 3 })
-	if n := snap.Status[1].Errors[FailConnect]; n != 1 {
+	if n := snap.Status[1].Errors[failConnect]; n != 1 {
 		t.Errorf("%d connect errors counted, want 1", n)
 	}
 	want := []struct {
@@ -109,8 +109,8 @@ probe:
 		up       bool
 	}{
 		{good, true, nil, true},
-		{dead, false, []string{FailConnect}, false},
-		{"blocked.test:443", false, []string{FailRefused}, false},
+		{dead, false, []string{failConnect}, false},
+		{"blocked.test:443", false, []string{failRefused}, false},
 	}
 	for i, w := range want {
 		p, st := snap.Probes[i], snap.Status[i]
@@ -143,7 +143,7 @@ targets:
 `)
 	snap, peak := run(t, c, func(s *targetsSnapshot) bool { return len(s.Probes) == 3 })
 	for _, p := range snap.Probes {
-		if f := p.Result.Failures(); !equal(f, []string{FailTimeout}) {
+		if f := p.Result.Failures(); !equal(f, []string{failTimeout}) {
 			t.Errorf("failures %v", f)
 		}
 	}

@@ -13,22 +13,22 @@ import (
 
 // Error reasons of the "ari" source (cert_expiry_exporter_errors_total{source="ari"}).
 const (
-	ReasonConnection    = "connection"
-	ReasonTimeout       = "timeout"
-	ReasonHTTPStatus    = "http_status"
-	ReasonParse         = "parse"
-	ReasonTooLarge      = "too_large"
-	ReasonNoRenewalInfo = "no_renewal_info"
+	reasonConnection    = "connection"
+	reasonTimeout       = "timeout"
+	reasonHTTPStatus    = "http_status"
+	reasonParse         = "parse"
+	reasonTooLarge      = "too_large"
+	reasonNoRenewalInfo = "no_renewal_info"
 )
 
 // Reasons lists every error reason, for pre-created counters.
-var Reasons = []string{ReasonConnection, ReasonTimeout, ReasonHTTPStatus, ReasonParse, ReasonTooLarge, ReasonNoRenewalInfo}
+var Reasons = []string{reasonConnection, reasonTimeout, reasonHTTPStatus, reasonParse, reasonTooLarge, reasonNoRenewalInfo}
 
 // maxBody bounds every response read: a directory or renewalInfo object is a few hundred bytes.
 const maxBody = 64 << 10
 
-// DefaultTimeout bounds one request.
-const DefaultTimeout = 10 * time.Second
+// defaultTimeout bounds one request.
+const defaultTimeout = 10 * time.Second
 
 // fetchError is a failed request with its reason.
 type fetchError struct {
@@ -45,7 +45,7 @@ func reasonOf(err error) string {
 	if errors.As(err, &fe) {
 		return fe.reason
 	}
-	return ReasonConnection
+	return reasonConnection
 }
 
 // client makes bounded GET requests.
@@ -62,7 +62,7 @@ func (c *client) get(ctx context.Context, url string) ([]byte, time.Duration, er
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, 0, &fetchError{reason: ReasonConnection, err: err}
+		return nil, 0, &fetchError{reason: reasonConnection, err: err}
 	}
 	req.Header.Set("User-Agent", "cert_expiry_exporter")
 	req.Header.Set("Accept", "application/json")
@@ -76,19 +76,19 @@ func (c *client) get(ctx context.Context, url string) ([]byte, time.Duration, er
 		return nil, 0, &fetchError{reason: netReason(err), err: fmt.Errorf("GET %s: %w", redact(url), err)}
 	}
 	defer resp.Body.Close()
-	retryAfter, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	retryAfter, _ := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	fail := func(reason string, err error) ([]byte, time.Duration, error) {
 		return nil, retryAfter, &fetchError{reason: reason, err: fmt.Errorf("GET %s: %w", redact(url), err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fail(ReasonHTTPStatus, fmt.Errorf("HTTP %d", resp.StatusCode))
+		return fail(reasonHTTPStatus, fmt.Errorf("HTTP %d", resp.StatusCode))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return fail(netReason(err), fmt.Errorf("reading body: %w", err))
 	}
 	if len(body) > maxBody {
-		return fail(ReasonTooLarge, fmt.Errorf("response larger than %d bytes", maxBody))
+		return fail(reasonTooLarge, fmt.Errorf("response larger than %d bytes", maxBody))
 	}
 	return body, retryAfter, nil
 }
@@ -96,7 +96,7 @@ func (c *client) get(ctx context.Context, url string) ([]byte, time.Duration, er
 func netReason(err error) string {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return ReasonTimeout
+		return reasonTimeout
 	}
-	return ReasonConnection
+	return reasonConnection
 }

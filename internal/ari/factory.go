@@ -22,14 +22,14 @@ var Factory = source.Factory{
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
 		ariCfg := cfg.ARI
-		subjects := func() []Subject { return subjectsOf(env.Others(), ariCfg, env.Clock.Now()) }
-		return New(subjects, Options{}, env.Logger, env.Clock)
+		subjects := func() []subject { return subjectsOf(env.Others(), ariCfg, env.Clock.Now()) }
+		return newSource(subjects, options{}, env.Logger, env.Clock)
 	},
 }
 
 // subjectsOf picks the subjects from the other sources' snapshots: their stored chains, and
 // the ACME directory of each lineage a renewal client knows.
-func subjectsOf(snaps []*source.Snapshot, cfg config.ARI, now time.Time) []Subject {
+func subjectsOf(snaps []*source.Snapshot, cfg config.ARI, now time.Time) []subject {
 	var chains []certs.Chain
 	servers := map[string]string{}
 	for _, s := range snaps {
@@ -44,7 +44,7 @@ func subjectsOf(snaps []*source.Snapshot, cfg config.ARI, now time.Time) []Subje
 			}
 		}
 	}
-	return Subjects(chains, servers, cfg, now)
+	return subjects(chains, servers, cfg, now)
 }
 
 var (

@@ -7,9 +7,9 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
-// ID is RFC 9773's certificate identifier: base64url(AKI keyIdentifier) "." base64url(serial),
+// iD is RFC 9773's certificate identifier: base64url(AKI keyIdentifier) "." base64url(serial),
 // where serial is the content octets of the DER INTEGER (with its leading zero, if any).
-func ID(keyIdentifier, serialDER []byte) string {
+func iD(keyIdentifier, serialDER []byte) string {
 	return base64.RawURLEncoding.EncodeToString(keyIdentifier) + "." + base64.RawURLEncoding.EncodeToString(serialDER)
 }
 
@@ -28,5 +28,5 @@ func CertID(c certs.Cert) (string, error) {
 	if c.SerialDER == "" {
 		return "", errNoSerial
 	}
-	return ID([]byte(c.AuthorityKeyID), []byte(c.SerialDER)), nil
+	return iD([]byte(c.AuthorityKeyID), []byte(c.SerialDER)), nil
 }

@@ -25,7 +25,7 @@ func mustHex(t *testing.T, colons string) []byte {
 func TestIDRFCExample(t *testing.T) {
 	aki := mustHex(t, "69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4")
 	serial := mustHex(t, "00:87:65:43:21")
-	if got, want := ID(aki, serial), "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"; got != want {
+	if got, want := iD(aki, serial), "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"; got != want {
 		t.Fatalf("ID = %q, want %q", got, want)
 	}
 }

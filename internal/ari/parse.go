@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Window is a CA's suggested renewal window for one certificate.
-type Window struct {
+// suggested is a CA's suggested renewal window for one certificate.
+type suggested struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	// ExplanationURL is empty when the CA gave none or gave something that is not an http(s) URL.
@@ -22,8 +22,8 @@ type Window struct {
 // maxExplanationURL bounds the URL kept for the cert_ari_info label.
 const maxExplanationURL = 1024
 
-// ParseRenewalInfo decodes a renewalInfo response body (RFC 9773 §4.2).
-func ParseRenewalInfo(body []byte) (Window, error) {
+// parseRenewalInfo decodes a renewalInfo response body (RFC 9773 §4.2).
+func parseRenewalInfo(body []byte) (suggested, error) {
 	var r struct {
 		SuggestedWindow *struct {
 			Start *time.Time `json:"start"`
@@ -32,15 +32,15 @@ func ParseRenewalInfo(body []byte) (Window, error) {
 		ExplanationURL string `json:"explanationURL"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return Window{}, fmt.Errorf("renewalInfo: %w", err)
+		return suggested{}, fmt.Errorf("renewalInfo: %w", err)
 	}
 	if r.SuggestedWindow == nil || r.SuggestedWindow.Start == nil || r.SuggestedWindow.End == nil {
-		return Window{}, errors.New("renewalInfo: suggestedWindow with start and end is required")
+		return suggested{}, errors.New("renewalInfo: suggestedWindow with start and end is required")
 	}
-	w := Window{Start: r.SuggestedWindow.Start.UTC(), End: r.SuggestedWindow.End.UTC()}
+	w := suggested{Start: r.SuggestedWindow.Start.UTC(), End: r.SuggestedWindow.End.UTC()}
 	// RFC 9773 §4.2: a window whose end does not follow its start is invalid.
 	if !w.End.After(w.Start) {
-		return Window{}, fmt.Errorf("renewalInfo: window end %s does not follow start %s", w.End.Format(time.RFC3339), w.Start.Format(time.RFC3339))
+		return suggested{}, fmt.Errorf("renewalInfo: window end %s does not follow start %s", w.End.Format(time.RFC3339), w.Start.Format(time.RFC3339))
 	}
 	w.ExplanationURL = cleanURL(r.ExplanationURL)
 	return w, nil
@@ -59,9 +59,9 @@ func cleanURL(s string) string {
 	return s
 }
 
-// ParseDirectory returns the renewalInfo URL of an ACME directory object, resolved against the
+// parseDirectory returns the renewalInfo URL of an ACME directory object, resolved against the
 // directory URL.
-func ParseDirectory(directoryURL string, body []byte) (string, error) {
+func parseDirectory(directoryURL string, body []byte) (string, error) {
 	var d struct {
 		RenewalInfo string `json:"renewalInfo"`
 	}
@@ -87,33 +87,33 @@ var errNoRenewalInfo = errors.New("directory has no renewalInfo endpoint (the CA
 // Bounds of Retry-After: the CA's value is obeyed within them so that a broken or hostile
 // server can neither make the exporter poll in a loop nor silence it for weeks.
 const (
-	MinRetryAfter     = time.Minute
-	MaxRetryAfter     = 24 * time.Hour
-	DefaultRetryAfter = 6 * time.Hour
+	minRetryAfter     = time.Minute
+	maxRetryAfter     = 24 * time.Hour
+	defaultRetryAfter = 6 * time.Hour
 )
 
-// ParseRetryAfter reads a Retry-After value (delay-seconds or HTTP-date, RFC 9110 §10.2.3)
+// parseRetryAfter reads a Retry-After value (delay-seconds or HTTP-date, RFC 9110 §10.2.3)
 // relative to now and clamps it to [MinRetryAfter, MaxRetryAfter]; ok is false when the value
 // is absent or malformed.
-func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
 	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-		if n > uint64(MaxRetryAfter/time.Second) {
-			return MaxRetryAfter, true
+		if n > uint64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
 		}
-		return Clamp(time.Duration(n) * time.Second), true
+		return clamp(time.Duration(n) * time.Second), true
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
 		return 0, false
 	}
-	return Clamp(t.Sub(now)), true
+	return clamp(t.Sub(now)), true
 }
 
-// Clamp bounds a retry delay to [MinRetryAfter, MaxRetryAfter].
-func Clamp(d time.Duration) time.Duration {
-	return min(max(d, MinRetryAfter), MaxRetryAfter)
+// clamp bounds a retry delay to [MinRetryAfter, MaxRetryAfter].
+func clamp(d time.Duration) time.Duration {
+	return min(max(d, minRetryAfter), maxRetryAfter)
 }

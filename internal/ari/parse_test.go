@@ -10,29 +10,29 @@ func TestParseRenewalInfo(t *testing.T) {
 	end := time.Date(2025, 1, 3, 4, 35, 33, 0, time.UTC)
 	for _, tc := range []struct {
 		name, body string
-		want       Window
+		want       suggested
 		wantErr    bool
 	}{
 		{"rfc example", `{"suggestedWindow":{"start":"2025-01-02T04:00:00Z","end":"2025-01-03T04:00:00Z"},"explanationURL":"https://acme.example.com/docs/ari"}`,
-			Window{time.Date(2025, 1, 2, 4, 0, 0, 0, time.UTC), time.Date(2025, 1, 3, 4, 0, 0, 0, time.UTC), "https://acme.example.com/docs/ari"}, false},
+			suggested{time.Date(2025, 1, 2, 4, 0, 0, 0, time.UTC), time.Date(2025, 1, 3, 4, 0, 0, 0, time.UTC), "https://acme.example.com/docs/ari"}, false},
 		{"offset and fraction", `{"suggestedWindow":{"start":"2025-01-02T05:35:33.000+01:00","end":"2025-01-03T04:35:33Z"}}`,
-			Window{start, end, ""}, false},
+			suggested{start, end, ""}, false},
 		{"unknown fields ignored", `{"suggestedWindow":{"start":"2025-01-02T04:35:33Z","end":"2025-01-03T04:35:33Z","x":1},"y":[1]}`,
-			Window{start, end, ""}, false},
+			suggested{start, end, ""}, false},
 		{"explanation not http", `{"suggestedWindow":{"start":"2025-01-02T04:35:33Z","end":"2025-01-03T04:35:33Z"},"explanationURL":"javascript:alert(1)"}`,
-			Window{start, end, ""}, false},
+			suggested{start, end, ""}, false},
 		{"explanation relative", `{"suggestedWindow":{"start":"2025-01-02T04:35:33Z","end":"2025-01-03T04:35:33Z"},"explanationURL":"/docs"}`,
-			Window{start, end, ""}, false},
-		{"end equals start", `{"suggestedWindow":{"start":"2025-01-02T04:35:33Z","end":"2025-01-02T04:35:33Z"}}`, Window{}, true},
-		{"end before start", `{"suggestedWindow":{"start":"2025-01-03T04:35:33Z","end":"2025-01-02T04:35:33Z"}}`, Window{}, true},
-		{"no window", `{"explanationURL":"https://x.example/"}`, Window{}, true},
-		{"no end", `{"suggestedWindow":{"start":"2025-01-02T04:35:33Z"}}`, Window{}, true},
-		{"bad time", `{"suggestedWindow":{"start":"yesterday","end":"2025-01-02T04:35:33Z"}}`, Window{}, true},
-		{"not json", `<html>`, Window{}, true},
-		{"empty", ``, Window{}, true},
+			suggested{start, end, ""}, false},
+		{"end equals start", `{"suggestedWindow":{"start":"2025-01-02T04:35:33Z","end":"2025-01-02T04:35:33Z"}}`, suggested{}, true},
+		{"end before start", `{"suggestedWindow":{"start":"2025-01-03T04:35:33Z","end":"2025-01-02T04:35:33Z"}}`, suggested{}, true},
+		{"no window", `{"explanationURL":"https://x.example/"}`, suggested{}, true},
+		{"no end", `{"suggestedWindow":{"start":"2025-01-02T04:35:33Z"}}`, suggested{}, true},
+		{"bad time", `{"suggestedWindow":{"start":"yesterday","end":"2025-01-02T04:35:33Z"}}`, suggested{}, true},
+		{"not json", `<html>`, suggested{}, true},
+		{"empty", ``, suggested{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseRenewalInfo([]byte(tc.body))
+			got, err := parseRenewalInfo([]byte(tc.body))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
 			}
@@ -52,13 +52,13 @@ func TestParseDirectory(t *testing.T) {
 		{"https://127.0.0.1:14000/dir", `{"renewalInfo":"/renewal-info/"}`, "https://127.0.0.1:14000/renewal-info", nil},
 		{"https://ca.example/dir", `{"newNonce":"x"}`, "", errNoRenewalInfo},
 	} {
-		got, err := ParseDirectory(tc.dir, []byte(tc.body))
+		got, err := parseDirectory(tc.dir, []byte(tc.body))
 		if got != tc.want || err != tc.wantErr {
 			t.Errorf("ParseDirectory(%q, %s) = %q, %v; want %q, %v", tc.dir, tc.body, got, err, tc.want, tc.wantErr)
 		}
 	}
 	for _, body := range []string{`[]`, `{"renewalInfo":"ftp://x/"}`, `{"renewalInfo":"http://[::1"}`} {
-		if _, err := ParseDirectory("https://ca.example/dir", []byte(body)); err == nil {
+		if _, err := parseDirectory("https://ca.example/dir", []byte(body)); err == nil {
 			t.Errorf("ParseDirectory(%s): no error", body)
 		}
 	}
@@ -85,7 +85,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{"-5", 0, false},
 		{"soon", 0, false},
 	} {
-		got, ok := ParseRetryAfter(tc.in, now)
+		got, ok := parseRetryAfter(tc.in, now)
 		if got != tc.want || ok != tc.wantOK {
 			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.wantOK)
 		}
@@ -97,7 +97,7 @@ func FuzzParseRenewalInfo(f *testing.F) {
 	f.Add([]byte(`{"suggestedWindow":{"start":"2025-01-03T04:00:00Z","end":"2025-01-02T04:00:00Z"}}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w, err := ParseRenewalInfo(body)
+		w, err := parseRenewalInfo(body)
 		if err != nil {
 			return
 		}
@@ -114,7 +114,7 @@ func FuzzParseDirectory(f *testing.F) {
 	f.Add("https://ca.example/dir", []byte(`{"renewalInfo":"https://ca.example/ri/"}`))
 	f.Add("https://ca.example/dir", []byte(`{"renewalInfo":"../ri"}`))
 	f.Fuzz(func(t *testing.T, dir string, body []byte) {
-		ri, err := ParseDirectory(dir, body)
+		ri, err := parseDirectory(dir, body)
 		if err == nil && ri == "" {
 			t.Fatal("no error and no URL")
 		}
@@ -126,8 +126,8 @@ func FuzzParseRetryAfter(f *testing.F) {
 	f.Add("Thu, 02 Jan 2025 05:04:05 GMT")
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, v string) {
-		d, ok := ParseRetryAfter(v, now)
-		if ok && (d < MinRetryAfter || d > MaxRetryAfter) {
+		d, ok := parseRetryAfter(v, now)
+		if ok && (d < minRetryAfter || d > maxRetryAfter) {
 			t.Fatalf("ParseRetryAfter(%q) = %v outside the clamp", v, d)
 		}
 	})

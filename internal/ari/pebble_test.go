@@ -176,7 +176,7 @@ func TestPebble(t *testing.T) {
 	if _, err := ac.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	var subs []Subject
+	var subs []subject
 	ders := map[string][]byte{}
 	for profile := range pebbleProfiles {
 		name := profile + ".ari-test.example"
@@ -191,12 +191,12 @@ func TestPebble(t *testing.T) {
 			t.Fatal(err)
 		}
 		ders[profile] = der[0]
-		subs = append(subs, Subject{Cert: c, Lineage: name, Directory: directory, ID: id})
+		subs = append(subs, subject{Cert: c, Lineage: name, Directory: directory, ID: id})
 	}
 
 	t0 := time.Now()
 	clock := clockwork.NewFakeClockAt(t0)
-	src := New(func() []Subject { return subs }, Options{HTTPClient: httpClient},
+	src := newSource(func() []subject { return subs }, options{HTTPClient: httpClient},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), clock)
 	snap := src.pass(ctx)
 	if len(snap.status) != 1 || !snap.status[0].Up {
@@ -224,7 +224,7 @@ func TestPebble(t *testing.T) {
 	if err := ac.RevokeCert(ctx, nil, ders["classic"], acme.CRLReasonKeyCompromise); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	var revoked Subject
+	var revoked subject
 	for _, s := range subs {
 		if s.Lineage == "classic.ari-test.example" {
 			revoked = s

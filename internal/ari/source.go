@@ -22,8 +22,8 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
-// Subject is one certificate to ask about and the directory of the CA that issued it.
-type Subject struct {
+// subject is one certificate to ask about and the directory of the CA that issued it.
+type subject struct {
 	Cert      certs.Cert
 	Lineage   string
 	Directory string
@@ -74,8 +74,8 @@ func (s *snapshot) source() *source.Snapshot {
 	return &source.Snapshot{Windows: s.windows, Status: s.status, Metrics: s.collect, State: s}
 }
 
-// Options tune a Source; zero values take the defaults.
-type Options struct {
+// options tune a Source; zero values take the defaults.
+type options struct {
 	HTTPClient *http.Client  // default: http.DefaultTransport with no client timeout
 	Timeout    time.Duration // per request; default DefaultTimeout
 	Interval   time.Duration // how often to look for due requests; default MinRetryAfter
@@ -83,7 +83,7 @@ type Options struct {
 
 // Source asks the CAs about the certificates that subjects returns.
 type Source struct {
-	subjects func() []Subject
+	subjects func() []subject
 	cache    *cache
 	client   client
 	interval time.Duration
@@ -92,18 +92,18 @@ type Source struct {
 	now      func() time.Time
 }
 
-// New returns a source. subjects is called on every pass (cheap: an in-memory join of the
+// newSource returns a source. subjects is called on every pass (cheap: an in-memory join of the
 // other sources' snapshots).
-func New(subjects func() []Subject, opts Options, logger *slog.Logger, clock clockwork.Clock) *Source {
+func newSource(subjects func() []subject, opts options, logger *slog.Logger, clock clockwork.Clock) *Source {
 	now := clock.Now
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{}
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
+		opts.Timeout = defaultTimeout
 	}
 	if opts.Interval <= 0 {
-		opts.Interval = MinRetryAfter
+		opts.Interval = minRetryAfter
 	}
 	return &Source{
 		subjects: subjects,
@@ -141,7 +141,7 @@ func (s *Source) Once(ctx context.Context) *source.Snapshot { return s.pass(ctx)
 // pass sends the requests that are due and returns the windows of the current subjects.
 func (s *Source) pass(ctx context.Context) *snapshot {
 	subs := s.subjects()
-	byDir := map[string][]Subject{}
+	byDir := map[string][]subject{}
 	for _, sub := range subs {
 		byDir[sub.Directory] = append(byDir[sub.Directory], sub)
 	}
@@ -160,16 +160,16 @@ func (s *Source) pass(ctx context.Context) *snapshot {
 	return s.cache.snapshot(subs, dirs)
 }
 
-func (s *Source) refreshDirectory(ctx context.Context, dir string, subs []Subject) {
+func (s *Source) refreshDirectory(ctx context.Context, dir string, subs []subject) {
 	d := s.cache.dir(dir)
 	if !d.next.After(s.now()) {
 		body, retry, err := s.client.get(ctx, dir)
 		var ri string
 		if err == nil {
-			if ri, err = ParseDirectory(dir, body); err != nil {
-				reason := ReasonParse
+			if ri, err = parseDirectory(dir, body); err != nil {
+				reason := reasonParse
 				if errors.Is(err, errNoRenewalInfo) {
-					reason = ReasonNoRenewalInfo
+					reason = reasonNoRenewalInfo
 				}
 				err = &fetchError{reason: reason, err: err}
 			}
@@ -189,10 +189,10 @@ func (s *Source) refreshDirectory(ctx context.Context, dir string, subs []Subjec
 			continue
 		}
 		body, retry, err := s.client.get(ctx, d.renewalInfo+"/"+sub.ID)
-		var w Window
+		var w suggested
 		if err == nil {
-			if w, err = ParseRenewalInfo(body); err != nil {
-				err = &fetchError{reason: ReasonParse, err: err}
+			if w, err = parseRenewalInfo(body); err != nil {
+				err = &fetchError{reason: reasonParse, err: err}
 			}
 		}
 		s.cache.certDone(dir, sub.ID, w, retry, err, s.now())
@@ -226,7 +226,7 @@ type dirState struct {
 }
 
 type certState struct {
-	window    Window
+	window    suggested
 	fetchedAt time.Time // zero until a window was received
 	next      time.Time
 	failures  int
@@ -241,7 +241,7 @@ func newCache() *cache {
 const directoryTTL = 24 * time.Hour
 
 // maxBackoff bounds the retry delay after failures without a Retry-After.
-const maxBackoff = DefaultRetryAfter
+const maxBackoff = defaultRetryAfter
 
 // backoff is the delay after the n-th consecutive failure: 1 min, 2 min, 4 min… up to 6 h,
 // unless the server said when to come back.
@@ -249,7 +249,7 @@ func backoff(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return retryAfter
 	}
-	d := MinRetryAfter
+	d := minRetryAfter
 	for i := 1; i < n && d < maxBackoff; i++ {
 		d *= 2
 	}
@@ -294,7 +294,7 @@ func (c *cache) directoryDone(dir, renewalInfo string, retry time.Duration, err 
 	d.next = now.Add(directoryTTL)
 }
 
-func (c *cache) certDone(dir, id string, w Window, retry time.Duration, err error, now time.Time) {
+func (c *cache) certDone(dir, id string, w suggested, retry time.Duration, err error, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.dirLocked(dir)
@@ -310,14 +310,14 @@ func (c *cache) certDone(dir, id string, w Window, retry time.Duration, err erro
 		return // the last window received stays valid until replaced
 	}
 	if retry == 0 {
-		retry = DefaultRetryAfter
+		retry = defaultRetryAfter
 	}
 	st.window, st.fetchedAt, st.failures, st.next = w, now, 0, now.Add(retry)
 	d.lastSuccess = now
 }
 
 // prune forgets certificates no longer asked about, so memory follows the current inventory.
-func (c *cache) prune(subs []Subject) {
+func (c *cache) prune(subs []subject) {
 	keep := make(map[cacheKey]struct{}, len(subs))
 	dirs := map[string]struct{}{}
 	for _, s := range subs {
@@ -340,7 +340,7 @@ func (c *cache) prune(subs []Subject) {
 
 // snapshot renders the windows of subs and the health of each directory: up while the
 // directory and every certificate's last request worked.
-func (c *cache) snapshot(subs []Subject, dirs []string) *snapshot {
+func (c *cache) snapshot(subs []subject, dirs []string) *snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var windows []source.Window

@@ -88,7 +88,7 @@ type harness struct {
 	clock *clockwork.FakeClock
 	now   time.Time
 	last  *snapshot
-	sub   Subject
+	sub   subject
 }
 
 func newHarness(t *testing.T, ca *fakeCA, timeout time.Duration) *harness {
@@ -99,9 +99,9 @@ func newHarness(t *testing.T, ca *fakeCA, timeout time.Duration) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.sub = Subject{Cert: leaf, Lineage: "www.example.org", Directory: ca.srv.URL + "/dir", ID: id}
-	h.src = New(func() []Subject { return []Subject{h.sub} },
-		Options{HTTPClient: ca.srv.Client(), Timeout: timeout},
+	h.sub = subject{Cert: leaf, Lineage: "www.example.org", Directory: ca.srv.URL + "/dir", ID: id}
+	h.src = newSource(func() []subject { return []subject{h.sub} },
+		options{HTTPClient: ca.srv.Client(), Timeout: timeout},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), h.clock)
 	return h
 }
@@ -133,7 +133,7 @@ func TestSourceRetryAfter(t *testing.T) {
 		wait       time.Duration
 	}{
 		{"3600", time.Hour},
-		{"", DefaultRetryAfter},
+		{"", defaultRetryAfter},
 		{"1", time.Minute},          // clamped up
 		{"8640000", 24 * time.Hour}, // clamped down
 		{"Sat, 01 Mar 2025 14:00:00 GMT", 2 * time.Hour},
@@ -178,16 +178,16 @@ func TestSourceFailures(t *testing.T) {
 		reason   string
 		nextWait time.Duration // when the next request goes out after the failure
 	}{
-		{"http 500", func(w http.ResponseWriter, _ string) { w.WriteHeader(500) }, ReasonHTTPStatus, time.Minute},
+		{"http 500", func(w http.ResponseWriter, _ string) { w.WriteHeader(500) }, reasonHTTPStatus, time.Minute},
 		{"http 429 retry-after", func(w http.ResponseWriter, _ string) {
 			w.Header().Set("Retry-After", "7200")
 			w.WriteHeader(429)
-		}, ReasonHTTPStatus, 2 * time.Hour},
-		{"malformed", func(w http.ResponseWriter, _ string) { io.WriteString(w, `{"suggestedWindow":{}}`) }, ReasonParse, time.Minute},
+		}, reasonHTTPStatus, 2 * time.Hour},
+		{"malformed", func(w http.ResponseWriter, _ string) { io.WriteString(w, `{"suggestedWindow":{}}`) }, reasonParse, time.Minute},
 		{"too large", func(w http.ResponseWriter, _ string) {
 			io.WriteString(w, `{"suggestedWindow":{"start":"2025-05-01T00:00:00Z","end":"2025-05-03T00:00:00Z"},"x":"`+strings.Repeat("a", maxBody)+`"}`)
-		}, ReasonTooLarge, time.Minute},
-		{"timeout", nil, ReasonTimeout, time.Minute},
+		}, reasonTooLarge, time.Minute},
+		{"timeout", nil, reasonTimeout, time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := newFakeCA(t)
@@ -234,7 +234,7 @@ func TestSourceDirectoryFailures(t *testing.T) {
 		ca.dir = func(w http.ResponseWriter) { io.WriteString(w, `{"newNonce":"x"}`) }
 		h := newHarness(t, ca, time.Second)
 		h.pass(t, 0)
-		if st := h.status(t); st.Up || st.Errors[ReasonNoRenewalInfo] != 1 || len(h.last.windows) != 0 {
+		if st := h.status(t); st.Up || st.Errors[reasonNoRenewalInfo] != 1 || len(h.last.windows) != 0 {
 			t.Fatalf("snapshot: %+v", h.last)
 		}
 		h.pass(t, 30*time.Second)
@@ -247,7 +247,7 @@ func TestSourceDirectoryFailures(t *testing.T) {
 		h := newHarness(t, ca, time.Second)
 		ca.srv.Close()
 		h.pass(t, 0)
-		if st := h.status(t); st.Up || st.Errors[ReasonConnection] != 1 || !st.LastSuccess.IsZero() {
+		if st := h.status(t); st.Up || st.Errors[reasonConnection] != 1 || !st.LastSuccess.IsZero() {
 			t.Fatalf("status: %+v", st)
 		}
 	})
@@ -264,7 +264,7 @@ func TestSourcePrune(t *testing.T) {
 	if len(cache.certs) != 1 || len(cache.dirs) != 1 || len(h.last.windows) != 1 {
 		t.Fatalf("after a pass: %d certs, %d dirs, snapshot %+v", len(cache.certs), len(cache.dirs), h.last)
 	}
-	h.src.subjects = func() []Subject { return nil }
+	h.src.subjects = func() []subject { return nil }
 	h.pass(t, time.Minute)
 	if len(cache.certs) != 0 || len(cache.dirs) != 0 || len(h.last.windows) != 0 || len(h.last.status) != 0 {
 		t.Fatalf("cache not pruned: %d certs, %d dirs, snapshot %+v", len(cache.certs), len(cache.dirs), h.last)
@@ -295,7 +295,7 @@ func TestSourceRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	riPath := "/ri/" + h.sub.ID
-	h.clock.Advance(MinRetryAfter)
+	h.clock.Advance(minRetryAfter)
 	if third := <-snaps; len(third.Windows) != 1 || ca.count(riPath) != 1 {
 		t.Fatalf("third snapshot: %+v, %d requests (Retry-After not over)", third, ca.count(riPath))
 	}

@@ -8,15 +8,15 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
-// Subjects picks the certificates to ask about from the local files: the leaf of each file
+// subjects picks the certificates to ask about from the local files: the leaf of each file
 // whose ACME directory is known, from ari.directories (first matching entry wins) or, when
 // ari.enabled, from the certbot lineage's renewal conf server (servers: lineage → URL).
 // Expired certificates and certificates without an authority key identifier are skipped: a
 // CA has nothing to suggest for them. The result is sorted and has one entry per directory and
 // certificate, preferring the entry that names a lineage.
-func Subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, now time.Time) []Subject {
+func subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, now time.Time) []subject {
 	byKey := map[cacheKey]int{}
-	var out []Subject
+	var out []subject
 	for i := range chains {
 		ch := &chains[i]
 		if ch.Source == certs.SourceProbe || len(ch.Certs) == 0 {
@@ -42,7 +42,7 @@ func Subjects(chains []certs.Chain, servers map[string]string, cfg config.ARI, n
 			continue
 		}
 		byKey[k] = len(out)
-		out = append(out, Subject{Cert: leaf, Lineage: ch.Lineage, Directory: dir, ID: id})
+		out = append(out, subject{Cert: leaf, Lineage: ch.Lineage, Directory: dir, ID: id})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Directory != out[j].Directory {

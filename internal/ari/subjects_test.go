@@ -65,7 +65,7 @@ func TestSubjects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []sub
-			for _, s := range Subjects(chains, servers, tc.cfg, now) {
+			for _, s := range subjects(chains, servers, tc.cfg, now) {
 				got = append(got, sub{s.Cert.Domain, s.Lineage, s.Directory, s.ID})
 			}
 			if len(got) != len(tc.want) {

@@ -20,7 +20,7 @@ var Factory = source.Factory{
 		return *cfg.Certbot, true
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
-		return New(*cfg.Certbot, env.Logger, env.Clock)
+		return newSource(*cfg.Certbot, env.Logger, env.Clock)
 	},
 }
 
@@ -110,7 +110,7 @@ func (s *Snapshot) collect(ch chan<- prometheus.Metric) {
 		if !l.LastRenewal.IsZero() {
 			gauge(lastRenewalDesc, collector.Unix(l.LastRenewal), l.Name)
 		}
-		for _, r := range AttemptResults {
+		for _, r := range attemptResults {
 			counter(attemptsDesc, l.Attempts[r], l.Name, r)
 		}
 		failed := map[string]bool{}

@@ -32,9 +32,9 @@ func (c RenewalConf) Staging() bool { return certs.IsStagingDirectory(c.Server) 
 // maxConfBytes bounds a renewal conf; real ones are under 1 KiB.
 const maxConfBytes = 1 << 20
 
-// ParseRenewalConf reads the configobj subset certbot writes: "key = value" lines, '#'
+// parseRenewalConf reads the configobj subset certbot writes: "key = value" lines, '#'
 // comments, "[section]" headers (nesting by bracket depth), values optionally quoted.
-func ParseRenewalConf(lineage string, data []byte) (RenewalConf, error) {
+func parseRenewalConf(lineage string, data []byte) (RenewalConf, error) {
 	c := RenewalConf{Lineage: lineage}
 	if len(data) > maxConfBytes {
 		return c, fmt.Errorf("renewal conf larger than %d bytes", maxConfBytes)

@@ -11,7 +11,7 @@ func TestParseRenewalConfReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ParseRenewalConf("a.example.test", data)
+	got, err := parseRenewalConf("a.example.test", data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ server = not-this
 		{"no authenticator", "[renewalparams]\nserver = https://x/dir\n", RenewalConf{}, true},
 	}
 	for _, tt := range tests {
-		got, err := ParseRenewalConf("x", []byte(tt.text))
+		got, err := parseRenewalConf("x", []byte(tt.text))
 		if (err != nil) != tt.err {
 			t.Errorf("%s: err = %v, want error %v", tt.name, err, tt.err)
 			continue
@@ -75,7 +75,7 @@ func FuzzParseRenewalConf(f *testing.F) {
 	}
 	f.Add([]byte("[renewalparams]\nauthenticator = 'a # b'\n[[x]]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseRenewalConf("l", data)
+		c, err := parseRenewalConf("l", data)
 		if err == nil && (c.Authenticator == "" || c.KeyType == "" || c.Lineage != "l") {
 			t.Fatalf("accepted conf without authenticator/key type: %+v", c)
 		}

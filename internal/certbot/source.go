@@ -66,8 +66,8 @@ type Source struct {
 	logErr, renewalErr       string // current error reason, to count and log state changes once
 }
 
-// New prepares a Source; Run starts it.
-func New(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *Source {
+// newSource prepares a Source; Run starts it.
+func newSource(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *Source {
 	s := &Source{
 		cfg: cfg, log: logger, clock: clock, now: clock.Now,
 		asm:      logparse.NewAssembler(cfg.Location(), maxLine),
@@ -302,7 +302,7 @@ func (s *Source) readRenewal() {
 		var c RenewalConf
 		reason := ioReason(err)
 		if err == nil {
-			c, err = ParseRenewalConf(lineage, data)
+			c, err = parseRenewalConf(lineage, data)
 			reason = "parse"
 		}
 		if err != nil {

@@ -65,7 +65,7 @@ func (e *env) source() *Source {
 	cfg := config.Certbot{ConfigDir: filepath.Join(e.dir, "conf"), LogFile: e.log, LogTimezone: "UTC",
 		HistoryMaxAge: model.Duration(30 * 24 * time.Hour), RescanInterval: model.Duration(time.Minute)}
 	e.clock = clockwork.NewFakeClockAt(e.now)
-	return New(cfg, slog.New(slog.DiscardHandler), e.clock)
+	return newSource(cfg, slog.New(slog.DiscardHandler), e.clock)
 }
 
 // setNow moves the test's time, and the source's clock with it (forward only).

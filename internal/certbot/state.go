@@ -43,8 +43,8 @@ type Lineage struct {
 	Conf *RenewalConf
 }
 
-// AttemptResults are the result label values of certbot_renewal_attempts_total.
-var AttemptResults = []string{string(logparse.Renewed), string(logparse.NotDue), string(logparse.Failed)}
+// attemptResults are the result label values of certbot_renewal_attempts_total.
+var attemptResults = []string{string(logparse.Renewed), string(logparse.NotDue), string(logparse.Failed)}
 
 type lineageState struct {
 	lastAttempt, lastSuccess, lastRenewal time.Time
@@ -105,7 +105,7 @@ func (s *state) lineage(name string) *lineageState {
 	l := s.lineages[name]
 	if l == nil {
 		l = &lineageState{attempts: map[string]uint64{}}
-		for _, r := range AttemptResults {
+		for _, r := range attemptResults {
 			l.attempts[r] = 0
 		}
 		s.lineages[name] = l

@@ -47,10 +47,10 @@ func New(c *x509.Certificate) Cert {
 		Issuer:         intern(c.Issuer.CommonName),
 		Serial:         c.SerialNumber.Text(16),
 		Subject:        c.Subject.String(),
-		KeyType:        intern(KeyType(c)),
+		KeyType:        intern(keyType(c)),
 		SigAlg:         c.SignatureAlgorithm.String(),
 		IsCA:           c.IsCA,
-		Staging:        IsStagingIssuer(c),
+		Staging:        isStagingIssuer(c),
 		NotBefore:      c.NotBefore,
 		NotAfter:       c.NotAfter,
 		AuthorityKeyID: intern(string(c.AuthorityKeyId)),
@@ -128,8 +128,8 @@ func (c Cert) Names() []string {
 	return out
 }
 
-// KeyType names the public key: rsa2048, ecdsa-p256, ed25519…
-func KeyType(c *x509.Certificate) string {
+// keyType names the public key: rsa2048, ecdsa-p256, ed25519…
+func keyType(c *x509.Certificate) string {
 	switch k := c.PublicKey.(type) {
 	case *rsa.PublicKey:
 		return fmt.Sprintf("rsa%d", k.N.BitLen())

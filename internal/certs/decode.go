@@ -16,16 +16,16 @@ import (
 // Decode errors, classified for the `reason` label.
 var (
 	ErrEmpty     = errors.New("empty file")
-	ErrTruncated = errors.New("truncated PEM block")
-	ErrNoCert    = errors.New("no certificate found")
+	errTruncated = errors.New("truncated PEM block")
+	errNoCert    = errors.New("no certificate found")
 	ErrPassword  = errors.New("PKCS#12: wrong or missing password")
 	// ErrKeyOnly: PEM holding private keys and no certificate, e.g. a key matched by a broad glob.
 	ErrKeyOnly = errors.New("private key only, no certificate")
 )
 
-// MaxCerts bounds how many certificates one input may yield, so a hostile file cannot make
+// maxCerts bounds how many certificates one input may yield, so a hostile file cannot make
 // the exporter hold millions of series.
-const MaxCerts = 10000
+const maxCerts = 10000
 
 var pemStart = []byte("-----BEGIN ")
 
@@ -69,18 +69,18 @@ func decodePEM(data []byte) ([]*x509.Certificate, error) {
 			continue
 		}
 		out = append(out, c)
-		if len(out) > MaxCerts {
-			return out[:MaxCerts], fmt.Errorf("more than %d certificates", MaxCerts)
+		if len(out) > maxCerts {
+			return out[:maxCerts], fmt.Errorf("more than %d certificates", maxCerts)
 		}
 	}
 	if bytes.Contains(rest, pemStart) {
-		errs = append(errs, ErrTruncated)
+		errs = append(errs, errTruncated)
 	}
 	if len(out) == 0 && len(errs) == 0 {
 		if sawKey {
 			return nil, ErrKeyOnly
 		}
-		errs = append(errs, ErrNoCert)
+		errs = append(errs, errNoCert)
 	}
 	return out, errors.Join(errs...)
 }
@@ -90,12 +90,12 @@ func decodePEM(data []byte) ([]*x509.Certificate, error) {
 // Common tools use 2,048 to 600,000.
 const maxPBEIterations = 1_000_000
 
-// ErrTooCostly says a PKCS#12 file asks for more key derivation iterations than maxPBEIterations.
-var ErrTooCostly = errors.New("PKCS#12: key derivation iteration count too large")
+// errTooCostly says a PKCS#12 file asks for more key derivation iterations than maxPBEIterations.
+var errTooCostly = errors.New("PKCS#12: key derivation iteration count too large")
 
 func decodePKCS12(data []byte, password string) ([]*x509.Certificate, error) {
 	if !iterationsBounded(cryptobyte.String(data), 0) {
-		return nil, ErrTooCostly
+		return nil, errTooCostly
 	}
 	// A trust store holds only certificates; a key store holds a key, its certificate and chain.
 	if certs, err := pkcs12.DecodeTrustStore(data, password); err == nil && len(certs) > 0 {
@@ -106,14 +106,14 @@ func decodePKCS12(data []byte, password string) ([]*x509.Certificate, error) {
 		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
 			return nil, ErrPassword
 		}
-		return nil, ErrNoCert
+		return nil, errNoCert
 	}
 	return limit(append([]*x509.Certificate{leaf}, chain...))
 }
 
 func limit(c []*x509.Certificate) ([]*x509.Certificate, error) {
-	if len(c) > MaxCerts {
-		return c[:MaxCerts], fmt.Errorf("more than %d certificates", MaxCerts)
+	if len(c) > maxCerts {
+		return c[:maxCerts], fmt.Errorf("more than %d certificates", maxCerts)
 	}
 	return c, nil
 }

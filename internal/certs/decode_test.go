@@ -47,13 +47,13 @@ func TestDecode(t *testing.T) {
 		{"pkcs12 key store", leaf.PKCS12("pw", pki.Intermediate, pki.Root), "pw", []string{l, i, r}, nil},
 		{"pkcs12 trust store", testcerts.TrustStore("pw", pki.Root, pki.Intermediate), "pw", []string{r, i}, nil},
 		{"pkcs12 wrong password", leaf.PKCS12("pw"), "nope", nil, ErrPassword},
-		{"pkcs12 asking for 8 million iterations", costlyPKCS12(t, leaf), "pw", nil, ErrTooCostly},
+		{"pkcs12 asking for 8 million iterations", costlyPKCS12(t, leaf), "pw", nil, errTooCostly},
 		{"empty", nil, "", nil, ErrEmpty},
 		{"whitespace", []byte(" \n\t\n"), "", nil, ErrEmpty},
-		{"garbage", []byte("not a certificate"), "", nil, ErrNoCert},
+		{"garbage", []byte("not a certificate"), "", nil, errNoCert},
 		{"key only", leaf.KeyPEM(), "", nil, ErrKeyOnly},
-		{"truncated second block", full[:len(full)-40], "", []string{l}, ErrTruncated},
-		{"truncated only block", leaf.PEM()[:100], "", nil, ErrTruncated},
+		{"truncated second block", full[:len(full)-40], "", []string{l}, errTruncated},
+		{"truncated only block", leaf.PEM()[:100], "", nil, errTruncated},
 		{"corrupt block among good ones", slices.Concat(leaf.PEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0x03, 1, 2, 3}}), pki.Root.PEM()), "", []string{l, r}, errAny},
 	}
 	for _, tc := range tests {
@@ -144,7 +144,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB"), "")
 	f.Fuzz(func(t *testing.T, data []byte, password string) {
 		got, err := Decode(data, password)
-		if len(got) > MaxCerts {
+		if len(got) > maxCerts {
 			t.Fatalf("%d certificates", len(got))
 		}
 		for _, c := range got {
@@ -199,7 +199,7 @@ func TestPublicKeyOf(t *testing.T) {
 			t.Errorf("%s: match %v, want %v", tc.name, got, tc.match)
 		}
 	}
-	if _, err := PublicKeyOf(leaf.PEM()); !errors.Is(err, ErrNoKey) {
+	if _, err := PublicKeyOf(leaf.PEM()); !errors.Is(err, errNoKey) {
 		t.Errorf("certificate only: %v, want ErrNoKey", err)
 	}
 }

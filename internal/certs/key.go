@@ -8,8 +8,8 @@ import (
 	"fmt"
 )
 
-// ErrNoKey means the input holds no private key block.
-var ErrNoKey = errors.New("no private key found")
+// errNoKey means the input holds no private key block.
+var errNoKey = errors.New("no private key found")
 
 // PublicKeyOf returns the public half of the first private key in PEM data (PKCS#8, PKCS#1 or
 // SEC 1). Only the public key is returned so that callers never keep private material around.
@@ -19,7 +19,7 @@ func PublicKeyOf(data []byte) (crypto.PublicKey, error) {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			return nil, ErrNoKey
+			return nil, errNoKey
 		}
 		var (
 			key any

@@ -17,15 +17,15 @@ const (
 	MethodCRL        = "crl"
 )
 
-// ErrNoIssuer says a revocation answer cannot be trusted without the issuer that signed it.
-var ErrNoIssuer = errors.New("issuer unknown, cannot check the signature")
+// errNoIssuer says a revocation answer cannot be trusted without the issuer that signed it.
+var errNoIssuer = errors.New("issuer unknown, cannot check the signature")
 
 // ParseOCSPStaple reads a stapled OCSP response about leaf and checks that issuer (or a
 // responder it delegated to) signed it. CheckedAt is the response's ThisUpdate: when the CA
 // established the status, so a server stapling a stale answer shows as such.
 func ParseOCSPStaple(der []byte, leaf, issuer *x509.Certificate) (*Revocation, error) {
 	if issuer == nil {
-		return nil, ErrNoIssuer
+		return nil, errNoIssuer
 	}
 	r, err := ocsp.ParseResponseForCert(der, leaf, issuer)
 	if err != nil {
@@ -49,7 +49,7 @@ type CRL struct {
 // ParseCRL reads a DER (or PEM "X509 CRL") revocation list and checks issuer signed it.
 func ParseCRL(data []byte, issuer *x509.Certificate) (*CRL, error) {
 	if issuer == nil {
-		return nil, ErrNoIssuer
+		return nil, errNoIssuer
 	}
 	if b, _ := pem.Decode(data); b != nil && b.Type == "X509 CRL" {
 		data = b.Bytes

@@ -75,7 +75,7 @@ func TestParseCRL(t *testing.T) {
 	if _, err := ParseCRL(der, other.Intermediate.Cert); err == nil {
 		t.Error("a CRL signed by another CA was accepted")
 	}
-	if _, err := ParseCRL(der, nil); err != ErrNoIssuer {
+	if _, err := ParseCRL(der, nil); err != errNoIssuer {
 		t.Errorf("no issuer: %v", err)
 	}
 	if _, err := ParseCRL([]byte("garbage"), pki.Intermediate.Cert); err == nil || !strings.Contains(err.Error(), "CRL:") {

@@ -39,8 +39,8 @@ func IsStagingDirectory(directory string) bool {
 // Let's Encrypt staging ("(STAGING) …", formerly "Fake LE …"), Pebble, and certbot's test CA.
 var stagingMarkers = []string{"(staging)", "fake le ", "pebble", "happy hacker fake ca"}
 
-// IsStagingIssuer reports whether the certificate comes from a known staging/test CA.
-func IsStagingIssuer(c *x509.Certificate) bool {
+// isStagingIssuer reports whether the certificate comes from a known staging/test CA.
+func isStagingIssuer(c *x509.Certificate) bool {
 	names := []string{strings.ToLower(c.Issuer.CommonName)}
 	for _, o := range c.Issuer.Organization {
 		names = append(names, strings.ToLower(o))

@@ -26,23 +26,23 @@ import (
 
 // Reasons of FileError, the `reason` label of cert_expiry_exporter_file_error.
 const (
-	ReasonPermission      = "permission"
-	ReasonNotFound        = "not_found"
-	ReasonDanglingSymlink = "dangling_symlink"
-	ReasonEmpty           = "empty"
-	ReasonParse           = "parse"
-	ReasonTooLarge        = "too_large"
-	ReasonNoMatch         = "no_match"
-	ReasonPassword        = "password"
-	ReasonIO              = "io"
+	reasonPermission      = "permission"
+	reasonNotFound        = "not_found"
+	reasonDanglingSymlink = "dangling_symlink"
+	reasonEmpty           = "empty"
+	reasonParse           = "parse"
+	reasonTooLarge        = "too_large"
+	reasonNoMatch         = "no_match"
+	reasonPassword        = "password"
+	reasonIO              = "io"
 )
 
 // Reasons lists every FileError reason, for pre-created error counters.
-var Reasons = []string{ReasonPermission, ReasonNotFound, ReasonDanglingSymlink, ReasonEmpty,
-	ReasonParse, ReasonTooLarge, ReasonNoMatch, ReasonPassword, ReasonIO}
+var Reasons = []string{reasonPermission, reasonNotFound, reasonDanglingSymlink, reasonEmpty,
+	reasonParse, reasonTooLarge, reasonNoMatch, reasonPassword, reasonIO}
 
-// HealthSource is source.Status.Source for file entries.
-const HealthSource = "files"
+// healthSource is source.Status.Source for file entries.
+const healthSource = "files"
 
 // FileError is a file (or a glob, or a directory) that currently cannot be read.
 type FileError struct {

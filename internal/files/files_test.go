@@ -67,7 +67,7 @@ func TestFormats(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("chains for %v, want %d files", got, len(want))
 	}
-	if e := errorsOf(snap); len(e) != 1 || e[dir+"/wrong/store.p12"] != ReasonPassword {
+	if e := errorsOf(snap); len(e) != 1 || e[dir+"/wrong/store.p12"] != reasonPassword {
 		t.Errorf("errors %v, want only a password error", snap.Problems)
 	}
 }
@@ -101,12 +101,12 @@ func TestBadInput(t *testing.T) {
 	s, logs := newSource(t, []config.Files{fileEntry(dir+"/*.pem", dir+"/none/*.crt")}, "", now)
 	snap := scanOnce(t, s)
 	want := map[string]string{
-		dir + "/empty.pem":     ReasonEmpty,
-		dir + "/garbage.pem":   ReasonParse,
-		dir + "/truncated.pem": ReasonParse,
-		dir + "/dangling.pem":  ReasonDanglingSymlink,
-		dir + "/huge.pem":      ReasonTooLarge,
-		dir + "/none/*.crt":    ReasonNoMatch,
+		dir + "/empty.pem":     reasonEmpty,
+		dir + "/garbage.pem":   reasonParse,
+		dir + "/truncated.pem": reasonParse,
+		dir + "/dangling.pem":  reasonDanglingSymlink,
+		dir + "/huge.pem":      reasonTooLarge,
+		dir + "/none/*.crt":    reasonNoMatch,
 	}
 	if got := errorsOf(snap); !mapsEqual(got, want) {
 		t.Errorf("errors\n got %v\nwant %v", got, want)
@@ -115,7 +115,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("chains %+v, want good.pem only", snap.Chains)
 	}
 	st := snap.Status[0]
-	if !st.Up || st.Errors[ReasonParse] != 2 || st.Errors[ReasonEmpty] != 1 || st.Errors[ReasonPermission] != 0 || len(st.Errors) != len(Reasons) {
+	if !st.Up || st.Errors[reasonParse] != 2 || st.Errors[reasonEmpty] != 1 || st.Errors[reasonPermission] != 0 || len(st.Errors) != len(Reasons) {
 		t.Errorf("status %+v", st)
 	}
 
@@ -132,8 +132,8 @@ func TestBadInput(t *testing.T) {
 	if n := logs.lines("garbage.pem", "resolved"); n != 1 {
 		t.Errorf("%d resolved lines, want 1:\n%s", n, logs)
 	}
-	if snap.Status[0].Errors[ReasonParse] != 2 {
-		t.Errorf("parse errors counted %d, want 2 (once per state change)", snap.Status[0].Errors[ReasonParse])
+	if snap.Status[0].Errors[reasonParse] != 2 {
+		t.Errorf("parse errors counted %d, want 2 (once per state change)", snap.Status[0].Errors[reasonParse])
 	}
 }
 
@@ -172,7 +172,7 @@ func TestPermission(t *testing.T) {
 	}
 	s, _ := newSource(t, []config.Files{fileEntry(dir+"/a/cert.pem", dir+"/*.pem", dir+"/closed/*.pem")}, "", now)
 	snap := scanOnce(t, s)
-	want := map[string]string{dir + "/locked.pem": ReasonPermission, dir + "/closed": ReasonPermission}
+	want := map[string]string{dir + "/locked.pem": reasonPermission, dir + "/closed": reasonPermission}
 	if got := errorsOf(snap); !mapsEqual(got, want) {
 		t.Errorf("errors %v, want %v (the unreadable key is not opened without check_key)", got, want)
 	}
@@ -243,7 +243,7 @@ func TestCheckKey(t *testing.T) {
 			t.Errorf("%s: KeyMatch %v, want %v", lineage, c.KeyMatch, want)
 		}
 	}
-	if got := errorsOf(snap); !mapsEqual(got, map[string]string{tree.live("nokey.test", "privkey"): ReasonDanglingSymlink}) {
+	if got := errorsOf(snap); !mapsEqual(got, map[string]string{tree.live("nokey.test", "privkey"): reasonDanglingSymlink}) {
 		t.Errorf("errors %v", got)
 	}
 

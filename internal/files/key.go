@@ -62,13 +62,13 @@ func (s *Source) keyFor(certPath string, keyMatches []match) keyRef {
 		if path == "" {
 			path = certPath
 		}
-		return keyRef{err: &FileError{Path: path, Reason: ReasonNotFound, Message: "no private key found for " + certPath}}
+		return keyRef{err: &FileError{Path: path, Reason: reasonNotFound, Message: "no private key found for " + certPath}}
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		fe := fileError(path, err)
 		if errors.Is(err, fs.ErrNotExist) {
-			fe.Reason = ReasonDanglingSymlink
+			fe.Reason = reasonDanglingSymlink
 		}
 		return keyRef{err: &fe}
 	}
@@ -78,12 +78,12 @@ func (s *Source) keyFor(certPath string, keyMatches []match) keyRef {
 	s.cacheMu.Unlock()
 	if !cached {
 		if fi.Size() > maxKeySize {
-			k.err = &FileError{Path: path, Reason: ReasonTooLarge, Message: "not a private key: too large"}
+			k.err = &FileError{Path: path, Reason: reasonTooLarge, Message: "not a private key: too large"}
 		} else if data, err := readCapped(path, fi.Size(), maxKeySize); err != nil {
 			fe := fileError(path, err)
 			k.err = &fe
 		} else if pub, err := certs.PublicKeyOf(data); err != nil {
-			k.err = &FileError{Path: path, Reason: ReasonParse, Message: err.Error()}
+			k.err = &FileError{Path: path, Reason: reasonParse, Message: err.Error()}
 		} else {
 			k.pub = pub
 		}

@@ -139,7 +139,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 				addErr(fe, i)
 			}
 			if found == 0 && len(x.errs) == n {
-				addErr(FileError{Path: pattern, Reason: ReasonNoMatch, Message: "no file matches"}, i)
+				addErr(FileError{Path: pattern, Reason: reasonNoMatch, Message: "no file matches"}, i)
 			}
 		}
 		if e.CheckKey {
@@ -325,7 +325,7 @@ func (s *Source) account(errs []FileError, errEntry []int, found []bool, now tim
 		for r, n := range s.errCounts[i] {
 			counts[r] = n
 		}
-		out[i] = source.Status{Source: HealthSource, Name: e.name, Up: up, LastSuccess: s.lastOK[i], Errors: counts}
+		out[i] = source.Status{Source: healthSource, Name: e.name, Up: up, LastSuccess: s.lastOK[i], Errors: counts}
 	}
 	return out
 }
@@ -499,7 +499,7 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, lerr := os.Lstat(path); lerr == nil {
 				target, _ := os.Readlink(path)
-				return nil, nil, &FileError{Path: path, Reason: ReasonDanglingSymlink, Message: "symlink target " + target + " does not exist"}
+				return nil, nil, &FileError{Path: path, Reason: reasonDanglingSymlink, Message: "symlink target " + target + " does not exist"}
 			}
 			// Removed since the glob listed it (a rename over it, a delete): nothing to
 			// report; the watcher's event brings the next scan.
@@ -513,10 +513,10 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 	}
 	if !fi.Mode().IsRegular() {
 		// Opening a FIFO or a device could block or read forever.
-		return nil, nil, &FileError{Path: path, Reason: ReasonIO, Message: "not a regular file (" + fi.Mode().Type().String() + ")"}
+		return nil, nil, &FileError{Path: path, Reason: reasonIO, Message: "not a regular file (" + fi.Mode().Type().String() + ")"}
 	}
 	if fi.Size() > maxSize {
-		return nil, nil, &FileError{Path: path, Reason: ReasonTooLarge, Message: fmt.Sprintf("%d bytes, more than max_file_size %d", fi.Size(), maxSize)}
+		return nil, nil, &FileError{Path: path, Reason: reasonTooLarge, Message: fmt.Sprintf("%d bytes, more than max_file_size %d", fi.Size(), maxSize)}
 	}
 	ver := keyOf(path, fi)
 	s.cacheMu.Lock()
@@ -568,12 +568,12 @@ func decode(path string, data []byte, password string) (*parsed, []*x509.Certifi
 		return p, xs // a key caught by a broad glob is not a certificate file, nor an error
 	}
 	if err != nil {
-		reason := ReasonParse
+		reason := reasonParse
 		switch {
 		case errors.Is(err, certs.ErrEmpty):
-			reason = ReasonEmpty
+			reason = reasonEmpty
 		case errors.Is(err, certs.ErrPassword):
-			reason = ReasonPassword
+			reason = reasonPassword
 		}
 		p.err = &FileError{Path: path, Reason: reason, Message: err.Error()}
 	}
@@ -648,14 +648,14 @@ func nextBound(now time.Time, lists ...[]*x509.Certificate) time.Time {
 }
 
 func fileError(path string, err error) FileError {
-	reason := ReasonIO
+	reason := reasonIO
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		reason = ReasonPermission
+		reason = reasonPermission
 	case errors.Is(err, fs.ErrNotExist):
-		reason = ReasonNotFound
+		reason = reasonNotFound
 	case errors.Is(err, errTooLarge):
-		reason = ReasonTooLarge
+		reason = reasonTooLarge
 	}
 	return FileError{Path: path, Reason: reason, Message: err.Error()}
 }

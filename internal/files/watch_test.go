@@ -58,7 +58,7 @@ func TestRunWatchesChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub.Await(t, "directory gone", func(s *source.Snapshot) bool {
-		return len(s.Chains) == 0 && errorsOf(s)[dir+"/*.pem"] == ReasonNoMatch
+		return len(s.Chains) == 0 && errorsOf(s)[dir+"/*.pem"] == reasonNoMatch
 	})
 	write(t, dir+"/site.pem", b.PEM())
 	pub.Await(t, "directory back", hasSerial(serial(b)))
