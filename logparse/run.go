@@ -2,6 +2,7 @@ package logparse
 
 import (
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,10 @@ type Run struct {
 	Version string
 	Verb    string // renew, certonly, run, … ("run" when none is given, as certbot does)
 	DryRun  bool
+	// Names are the names the run asked for (-d/--domains, --cert-name); none for a renew of
+	// every lineage. certbot does not log the verb, so this tells a run about some names from
+	// one about all.
+	Names []string
 	// Failed is set when certbot exited with an error; Error/Reason say why.
 	Failed bool
 	Error  string
@@ -271,12 +276,22 @@ func isExitLogger(name string) bool {
 func (f *Folder) arguments(list string) {
 	r := f.cur
 	args := pyList(list)
-	for _, a := range args {
+	for i, a := range args {
+		flag, val, inline := strings.Cut(a, "=")
+		if !inline && i+1 < len(args) {
+			val = args[i+1]
+		}
 		switch {
 		case a == "--dry-run":
 			r.DryRun = true
 		case verbs[a] && r.Verb == "run":
 			r.Verb = a
+		case flag == "-d" || flag == "--domains" || flag == "--domain" || flag == "--cert-name":
+			for _, n := range strings.Split(val, ",") {
+				if n = strings.ToLower(strings.TrimSpace(n)); n != "" && len(r.Names) < MaxProblems && !slices.Contains(r.Names, n) {
+					r.Names = append(r.Names, n)
+				}
+			}
 		}
 	}
 }

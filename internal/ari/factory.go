@@ -23,7 +23,13 @@ var Factory = source.Factory{
 	New: func(cfg *config.Config, env source.Env) source.Source {
 		ariCfg := cfg.ARI
 		subjects := func() []subject { return subjectsOf(env.Others(), ariCfg, env.Clock.Now()) }
-		return newSource(subjects, options{}, env.Logger, env.Clock)
+		s := newSource(subjects, options{}, env.Logger, env.Clock)
+		if env.Prev != nil {
+			if prev, ok := env.Prev.State.(*snapshot); ok && prev.cache != nil {
+				s.carry(prev)
+			}
+		}
+		return s
 	},
 }
 

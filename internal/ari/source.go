@@ -36,6 +36,7 @@ type snapshot struct {
 	windows []source.Window
 	status  []source.Status
 	byCert  map[certs.Key]int
+	cache   *cache // the source's, for the one that replaces it on a reload
 }
 
 // newSnapshot sorts the windows by lineage, domain and serial and indexes them by certificate.
@@ -90,6 +91,7 @@ type Source struct {
 	logger   *slog.Logger
 	clock    clockwork.Clock
 	now      func() time.Time
+	started  bool // carried over from a replaced source: no empty first publish
 }
 
 // newSource returns a source. subjects is called on every pass (cheap: an in-memory join of the
@@ -116,11 +118,19 @@ func newSource(subjects func() []subject, opts options, logger *slog.Logger, clo
 	}
 }
 
+// carry makes s continue the source that published prev (a reload): its cache of answers
+// and Retry-After times, and its windows stay visible until s's first pass.
+func (s *Source) carry(prev *snapshot) {
+	s.cache, s.started = prev.cache, true
+}
+
 // Run makes a pass at start and every interval until ctx ends. A new certificate is asked
 // about within one interval of its file being published.
 func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
-	// Publish at once: readiness must not wait on a remote CA.
-	publish(newSnapshot(nil, nil).source())
+	if !s.started {
+		// Publish at once: readiness must not wait on a remote CA.
+		publish(newSnapshot(nil, nil).source())
+	}
 	t := s.clock.NewTicker(s.interval)
 	defer t.Stop()
 	for {
@@ -372,7 +382,9 @@ func (c *cache) snapshot(subs []subject, dirs []string) *snapshot {
 			LastSuccess: d.lastSuccess, Errors: errs,
 		})
 	}
-	return newSnapshot(windows, status)
+	snap := newSnapshot(windows, status)
+	snap.cache = c
+	return snap
 }
 
 func sameLabels(a, b source.Window) bool {

@@ -307,3 +307,32 @@ func TestSourceRun(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestSourceCarriedOverReload: the source that replaces another after a reload starts from
+// its cache: no empty snapshot first (the windows would vanish from /metrics), and no request
+// the CA's Retry-After forbids.
+func TestSourceCarriedOverReload(t *testing.T) {
+	ca := newFakeCA(t)
+	ca.set(window("3600", "2025-05-01T00:00:00Z", "2025-05-03T00:00:00Z"))
+	h := newHarness(t, ca, time.Second)
+	h.pass(t, 0)
+	riPath := "/ri/" + h.sub.ID
+	if n := ca.count(riPath); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	next := newSource(func() []subject { return []subject{h.sub} }, options{HTTPClient: ca.srv.Client(), Timeout: time.Second},
+		slog.New(slog.DiscardHandler), h.clock)
+	next.carry(h.last)
+	snaps := make(chan *source.Snapshot, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { next.Run(ctx, func(s *source.Snapshot) { snaps <- s }); close(done) }()
+	if first := <-snaps; len(first.Windows) != 1 {
+		t.Errorf("first snapshot after the reload: %+v, want the window", first)
+	}
+	cancel()
+	<-done
+	if n := ca.count(riPath); n != 1 {
+		t.Errorf("%d requests after the reload, want still 1 (Retry-After 3600 s)", n)
+	}
+}

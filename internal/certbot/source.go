@@ -57,7 +57,9 @@ type Source struct {
 	confs    map[string]RenewalConf
 	confsOK  bool               // renewal dir was read: lineages without a conf are gone
 	badConfs map[string]badConf // conf path → the broken version, counted and logged once
-	domains  map[string]string
+	// confSettle: an unparsable conf younger than this may be being written (tests lengthen it).
+	confSettle time.Duration
+	domains    map[string]string
 	// forgotten counts lineages dropped by the maxLineages bound; droppedSeen is the part of
 	// fold.Dropped + asm.Cut already logged.
 	forgotten, droppedSeen uint64
@@ -70,11 +72,12 @@ type Source struct {
 func newSource(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *Source {
 	s := &Source{
 		cfg: cfg, log: logger, clock: clock, now: clock.Now,
-		asm:      logparse.NewAssembler(cfg.Location(), maxLine),
-		state:    newState(),
-		confs:    map[string]RenewalConf{},
-		badConfs: map[string]badConf{},
-		domains:  map[string]string{},
+		asm:        logparse.NewAssembler(cfg.Location(), maxLine),
+		state:      newState(),
+		confs:      map[string]RenewalConf{},
+		badConfs:   map[string]badConf{},
+		confSettle: confSettle,
+		domains:    map[string]string{},
 		logHealth: source.Status{Source: "certbot_log", Name: cfg.LogFile,
 			Errors: source.NewErrors(LogErrorReasons...)},
 		renewalHealth: source.Status{Source: "certbot_renewal", Name: filepath.Join(cfg.ConfigDir, "renewal"),
@@ -306,7 +309,7 @@ func (s *Source) readRenewal() {
 			reason = "parse"
 		}
 		if err != nil {
-			if time.Since(info.ModTime()) < confSettle && !errors.Is(err, fsread.ErrNotRegular) {
+			if age := time.Since(info.ModTime()); age >= 0 && age < s.confSettle && !errors.Is(err, fsread.ErrNotRegular) {
 				// Perhaps caught while certbot writes it (it writes a new lineage's conf in
 				// place): looked at again at the next event or rescan. Wall clock: file times
 				// are the kernel's.

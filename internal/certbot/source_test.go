@@ -420,6 +420,7 @@ func TestRenewalConfs(t *testing.T) {
 func TestRenewalConfBeingWritten(t *testing.T) {
 	e := newEnv(t)
 	s := e.source()
+	s.confSettle = time.Hour // however slow this machine, the read below is within it
 	e.start(s)
 	half := filepath.Join(e.dir, "conf/renewal/new.example.test.conf")
 	if err := os.WriteFile(half, []byte("[renewalparams]\nauthent"), 0o644); err != nil {
@@ -430,7 +431,7 @@ func TestRenewalConfBeingWritten(t *testing.T) {
 	if n, errs := len(e.latest().Lineages), s.renewalHealth.Errors["parse"]; n != 1 || errs != 0 {
 		t.Fatalf("half-written conf: %d lineages, %d parse errors; want it not looked at yet", n, errs)
 	}
-	settled := time.Now().Add(-confSettle - time.Second)
+	settled := time.Now().Add(-s.confSettle - time.Second)
 	if err := os.Chtimes(half, settled, settled); err != nil {
 		t.Fatal(err)
 	}

@@ -169,11 +169,15 @@ func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) 
 			l.attempts[string(res)]++
 		}
 	}
-	if failed && len(r.Outcomes) == 0 && len(r.Problems) == 0 {
+	if failed && len(r.Outcomes) == 0 && (len(r.Names) > 0 || len(r.Problems) == 0) {
 		// certbot stopped before any lineage (locked, CA unreachable): none was renewed, and
-		// no hook ran, so earlier hook failures stand. A certonly for a new name whose
-		// challenges failed (problems, but no lineage) says nothing about the existing ones.
+		// no hook ran, so earlier hook failures stand. A run that asked for some names (a
+		// certonly, renew --cert-name) failed only those lineages; one for a new name fails
+		// none. A run about no name whose challenges failed was a certonly for a new one.
 		for _, name := range confLineages {
+			if len(r.Names) > 0 && !slices.Contains(r.Names, name) {
+				continue
+			}
 			l := s.lineage(name)
 			l.reason, l.message, l.problems = reason, r.Error, nil
 		}

@@ -122,15 +122,15 @@ func TestBound(t *testing.T) {
 	}
 }
 
-// TestCertonlyFailureStaysWithItsName: a certonly for a new name whose challenges fail names
-// no lineage; it must not mark the existing lineages failed (a renew that stops before any
-// lineage, the lock, does).
+// TestCertonlyFailureStaysWithItsName: a certonly for a new name that fails (its challenges,
+// the CA's nonce, a pre hook) names no lineage; it must not mark the existing lineages failed
+// (a renew that stops before any lineage, the lock, does: TestRealLogSequence).
 func TestCertonlyFailureStaysWithItsName(t *testing.T) {
 	e := newEnv(t)
 	e.setNow(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
 	s := e.source()
 	e.start(s)
-	for _, name := range []string{"renew-success", "standalone-certonly-connection"} {
+	for _, name := range []string{"renew-success", "standalone-certonly-connection", "standalone-certonly-bad-nonce", "standalone-certonly-pre-hook-fails"} {
 		data, err := os.ReadFile("../../logparse/testdata/certbot-2.1.0/" + name + ".log")
 		if err != nil {
 			t.Fatal(err)

@@ -35,14 +35,11 @@ func nameKey(c certs.Cert) string {
 	return strings.Join(slices.Compact(n), ",")
 }
 
-// joinDrift pairs every served chain with the stored chains whose leaf has the same names.
-// Sorted by target, ip, path; one pair per (target, ip, path), since a target probed by two
-// modules is one endpoint.
-func joinDrift(served, stored []*certs.Chain, grace time.Duration) []Drift {
-	if len(served) == 0 || len(stored) == 0 {
-		return nil
-	}
-	idx := map[string][]*certs.Chain{}
+// storedIndex maps a leaf's name key to the stored chains with that leaf.
+type storedIndex map[string][]*certs.Chain
+
+func indexStored(stored []*certs.Chain) storedIndex {
+	idx := storedIndex{}
 	for _, c := range stored {
 		if len(c.Certs) == 0 || c.Certs[0].IsCA {
 			continue
@@ -50,6 +47,16 @@ func joinDrift(served, stored []*certs.Chain, grace time.Duration) []Drift {
 		if k := nameKey(c.Certs[0]); k != "" {
 			idx[k] = append(idx[k], c)
 		}
+	}
+	return idx
+}
+
+// joinDrift pairs every served chain with the stored chains whose leaf has the same names.
+// Sorted by target, ip, path; one pair per (target, ip, path), since a target probed by two
+// modules is one endpoint.
+func joinDrift(served []*certs.Chain, idx storedIndex, grace time.Duration) []Drift {
+	if len(served) == 0 || len(idx) == 0 {
+		return nil
 	}
 	var out []Drift
 	for _, s := range served {
@@ -70,9 +77,20 @@ func joinDrift(served, stored []*certs.Chain, grace time.Duration) []Drift {
 		}
 	}
 	slices.SortFunc(out, func(a, b Drift) int {
-		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP), cmp.Compare(a.Path, b.Path))
+		// Of two probes of one endpoint (two modules), the outdated one is kept.
+		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP), cmp.Compare(a.Path, b.Path), -cmpBool(a.Outdated, b.Outdated))
 	})
 	return slices.CompactFunc(out, func(a, b Drift) bool {
 		return a.Target == b.Target && a.IP == b.IP && a.Path == b.Path
 	})
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

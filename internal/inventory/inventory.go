@@ -44,9 +44,12 @@ func (s *Store) Restart(name string, running bool) func(*source.Snapshot) {
 	gen := s.gen[name]
 	// Readiness waits only for a source's first snapshot, so a reload does not flip /-/ready.
 	s.pending[name] = running && s.snaps[name] == nil
-	if !running && s.snaps[name] != nil {
-		delete(s.snaps, name)
-		s.view = s.derive()
+	if !running {
+		if s.snaps[name] != nil {
+			delete(s.snaps, name)
+			s.view = s.derive()
+		}
+		s.broadcast() // a source waited for has stopped
 	}
 	return func(snap *source.Snapshot) {
 		s.mu.Lock()
@@ -56,16 +59,21 @@ func (s *Store) Restart(name string, running bool) func(*source.Snapshot) {
 		}
 		s.snaps[name], s.pending[name] = snap, false
 		s.view = s.derive()
-		close(s.changed)
-		s.changed = make(chan struct{})
+		s.broadcast()
 	}
 }
 
-// WaitFor waits until each source named has a snapshot, or ctx ends (false).
+// broadcast wakes WaitFor; called with the lock held.
+func (s *Store) broadcast() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// WaitFor waits until each source named has a snapshot or is stopped, or ctx ends (false).
 func (s *Store) WaitFor(ctx context.Context, names []string) bool {
 	for {
 		s.mu.RLock()
-		missing := slices.ContainsFunc(names, func(n string) bool { return s.snaps[n] == nil })
+		missing := slices.ContainsFunc(names, func(n string) bool { return s.snaps[n] == nil && s.pending[n] })
 		changed := s.changed
 		s.mu.RUnlock()
 		if !missing {
@@ -137,5 +145,5 @@ func (s *Store) derive() *View {
 			snaps = append(snaps, snap)
 		}
 	}
-	return newView(snaps, s.grace)
+	return newView(snaps, s.grace, s.view)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // viewOf joins snapshots as the store does, with no drift grace.
-func viewOf(snaps ...*source.Snapshot) *View { return newView(snaps, 0) }
+func viewOf(snaps ...*source.Snapshot) *View { return newView(snaps, 0, nil) }
 
 // TestStagingJoin: the one staging rule. A stored certificate is staging when its issuer says
 // so or when its lineage renews against a staging or test directory; a served one only by its

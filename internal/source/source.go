@@ -3,7 +3,7 @@
 // immutable snapshots in one shape; the inventory stores them without knowing which source
 // made them, and every view (metrics, the inventory page, `check`) renders them alike.
 //
-// Adding a source is a package with a Factory, one line in the registry (main.go), its
+// Adding a source is a package with a Factory, one line in internal/registry, its
 // config section, its metrics and its docs.
 package source
 
