@@ -67,8 +67,8 @@ func TestGenerateUsesConfig(t *testing.T) {
 	}{
 		{"< 604800\n", 1, 0},
 		{"< 1209600\n", 0, 1},
-		{`{index="0"}`, 13, 0},
-		{`{index="0", path!~"/legacy/.*"}`, 0, 13},
+		{`{index="0"}`, 24, 0},
+		{`{index="0", path!~"/legacy/.*"}`, 0, 24},
 		// verify_selector narrows both the probe and the file branch.
 		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
 		{`cert_chain_verified{source="probe", source=`, 0, 2},

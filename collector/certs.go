@@ -7,42 +7,67 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
-// certLabels are shared by every certificate series, so that two certificates never collide.
-var certLabels = []string{"source", "domain", "issuer", "serial", "path", "index", "lineage", "target", "ip"}
+// locationLabels name where a chain was found (certs.Location): every certificate and chain
+// series carries them, so that two chains never collide. A source sets the ones that apply to
+// it; the others are empty and left out of its series (an empty label is an absent one to
+// Prometheus), so a label added here for a new source costs the other sources nothing.
+var locationLabels = []struct {
+	name  string
+	value func(*certs.Location) string
+}{
+	{"source", func(l *certs.Location) string { return l.Source }},
+	{"path", func(l *certs.Location) string { return l.Path }},
+	{"lineage", func(l *certs.Location) string { return l.Lineage }},
+	{"target", func(l *certs.Location) string { return l.Target }},
+	{"ip", func(l *certs.Location) string { return l.IP }},
+}
 
-// chainLabels identify one file or one probed address.
-var chainLabels = []string{"source", "path", "lineage", "target", "ip"}
+// certKeyLabels follow the location labels on every certificate series.
+var certKeyLabels = []string{"domain", "issuer", "serial", "index"}
 
 // maxLabelBytes bounds label values taken from certificates (sans, subject, domain, issuer, serial).
 const maxLabelBytes = 256
 
 var (
+	chainLabels = locationLabelNames()
+	certLabels  = append(locationLabelNames(), certKeyLabels...)
+)
+
+func locationLabelNames() []string {
+	n := make([]string, len(locationLabels))
+	for i, l := range locationLabels {
+		n[i] = l.name
+	}
+	return n
+}
+
+// The families are chosen for what a Prometheus server pays per series: nothing it can derive
+// (lifetime = NotAfter - NotBefore, the renewal point, staging beside cert_info) and nothing
+// that only repeats another series (a chain's expiry when it is the leaf's).
+var (
 	certExpiry     = newFamily("cert_expiry_seconds", "Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.", certLabels)
 	certNotAfter   = newFamily("cert_not_after_timestamp_seconds", "Certificate NotAfter as a Unix timestamp.", certLabels)
 	certNotBefore  = newFamily("cert_not_before_timestamp_seconds", "Certificate NotBefore as a Unix timestamp.", certLabels)
-	certLifetime   = newFamily("cert_lifetime_seconds", "Certificate validity period: NotAfter - NotBefore.", certLabels)
-	certRenewalDue = newFamily("cert_renewal_due_timestamp_seconds", "When the certificate should have been renewed: NotBefore + 2/3 of its lifetime, or the ARI window start when known.", certLabels)
 	certInfo       = newFamily("cert_info", "Descriptive certificate data; always 1.", certLabels, "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging")
-	certStaging    = newFamily("cert_staging", "1 when the certificate comes from a staging/test CA.", certLabels)
 	certRevoked    = newFamily("cert_revoked", "1 when the leaf is revoked, 0 when a revocation check says good.", certLabels, "method")
 	certRevChecked = newFamily("cert_revocation_checked_timestamp_seconds", "When the revocation status was last established.", certLabels, "method")
 
 	chainVerified = newFamily("cert_chain_verified", "1 when the chain verifies, else 0, with the reason.", chainLabels, "reason")
-	chainExpiry   = newFamily("cert_chain_expiry_timestamp_seconds", "Earliest NotAfter along the verified chain (the served certificates when it does not verify).", chainLabels)
-	chainLength   = newFamily("cert_chain_length", "Number of certificates in the file or served by the endpoint.", chainLabels)
+	chainExpiry   = newFamily("cert_chain_expiry_timestamp_seconds", "Earliest NotAfter along the verified chain (the served certificates when it does not verify), when it is before the leaf's NotAfter.", chainLabels)
 	keyMatch      = newFamily("cert_key_match", "With check_key: 1 when the private key matches the leaf's public key, 0 when it does not.", chainLabels)
 	lineageDup    = newFamily("cert_lineage_duplicate", "1 for files of a certbot lineage named like name-0001, a duplicate created by re-running certonly.", chainLabels)
 
 	// perChain are the families with one series per chain rather than per certificate.
-	perChain = []*family{chainVerified, chainExpiry, chainLength, keyMatch, lineageDup}
+	perChain = []*family{chainVerified, chainExpiry, keyMatch, lineageDup}
 	// chainFamilies lists the families above in the order WriteChains writes them.
 	chainFamilies = append(slices.Clone(perChain), certExpiry, certNotAfter, certNotBefore,
-		certLifetime, certRenewalDue, certStaging, certInfo, certRevoked, certRevChecked)
+		certInfo, certRevoked, certRevChecked)
 )
 
 // family is a gauge family of the certificate and chain series: its Desc for the registry
@@ -51,23 +76,46 @@ type family struct {
 	desc       *prometheus.Desc
 	name, help string
 	header     string   // HELP and TYPE lines
-	prefixes   []string // text before each label value, in label name order
+	labels     []string // label names, in label value order
 	order      []int    // label value indexes in label name order
 }
 
 func newFamily(name, help string, labels []string, extra ...string) *family {
 	l := append(append([]string{}, labels...), extra...)
-	order := labelOrder(l)
-	return &family{desc: prometheus.NewDesc(name, help, l, nil), name: name, help: help, header: textHeader(name, help), prefixes: labelPrefixes(name, l, order), order: order}
+	return &family{desc: prometheus.NewDesc(name, help, l, nil), name: name, help: help, header: textHeader(name, help), labels: l, order: labelOrder(l)}
 }
 
-// emitter receives one series of a family.
+// emitter receives one series of a family; empty label values are left out.
 type emitter func(f *family, v float64, labelValues ...string)
+
+// gauge is one series for a registry: a const metric without the empty labels.
+type gauge struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	value  float64
+}
+
+func (g *gauge) Desc() *prometheus.Desc { return g.desc }
+
+func (g *gauge) Write(m *dto.Metric) error {
+	m.Label = g.labels
+	m.Gauge = &dto.Gauge{Value: &g.value}
+	return nil
+}
 
 // chanEmitter sends series to a registry's collection channel.
 func chanEmitter(ch chan<- prometheus.Metric) emitter {
 	return func(f *family, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, v, lv...)
+		vals := slices.Clone(lv) // lv is the caller's scratch
+		pairs := make([]dto.LabelPair, len(vals))
+		g := &gauge{desc: f.desc, value: v, labels: make([]*dto.LabelPair, 0, len(vals))}
+		for _, i := range f.order {
+			if vals[i] != "" {
+				pairs[i] = dto.LabelPair{Name: &f.labels[i], Value: &vals[i]}
+				g.labels = append(g.labels, &pairs[i])
+			}
+		}
+		ch <- g
 	}
 }
 
@@ -82,26 +130,27 @@ func collectChains(ch chan<- prometheus.Metric, chains []certs.Chain, now time.T
 }
 
 // scratchLabels is the room collectChain needs for one series' label values.
-const scratchLabels = 16
+const scratchLabels = 24
 
 // collectChain emits the series of one chain: of every family when only is nil, else of that
 // family alone. WriteChains goes family by family, and computing every family's labels and
-// values on each of its twelve passes was half of a scrape. scratch (capacity scratchLabels)
-// backs every label value list: emit copies what it keeps, so a scrape allocates it once.
+// values on each of its passes was half of a scrape. scratch (capacity scratchLabels) backs
+// every label value list: emit copies what it keeps, so a scrape allocates it once.
 func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *inventory.View, scratch []string) {
 	want := func(f *family) bool { return only == nil || only == f }
-	loc := c.Location
-	cl := append(scratch[:0], loc.Source, loc.Path, loc.Lineage, loc.Target, loc.IP)
+	loc := &c.Location
+	cl := scratch[:0]
+	for _, l := range locationLabels {
+		cl = append(cl, l.value(loc))
+	}
+	nl := len(cl)
 	if len(c.Certs) > 0 {
 		if want(chainVerified) {
 			emit(chainVerified, Bool(c.Verify.OK()), append(cl, c.Verify.Reason)...)
 		}
-		if want(chainExpiry) {
-			emit(chainExpiry, Unix(c.Verify.ChainExpiry), cl...)
+		if e := c.Verify.ChainExpiry; want(chainExpiry) && !e.IsZero() && e.Before(c.Certs[0].NotAfter) {
+			emit(chainExpiry, Unix(e), cl...)
 		}
-	}
-	if want(chainLength) {
-		emit(chainLength, float64(len(c.Certs)), cl...)
 	}
 	if c.KeyMatch != nil && want(keyMatch) {
 		emit(keyMatch, Bool(*c.KeyMatch), cl...)
@@ -113,7 +162,7 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 		return
 	}
 	for i, x := range c.Certs {
-		l := append(scratch[:0], loc.Source, bounded(x.Domain), bounded(x.Issuer), bounded(x.Serial), loc.Path, strconv.Itoa(i), loc.Lineage, loc.Target, loc.IP)
+		l := append(cl[:nl], bounded(x.Domain), bounded(x.Issuer), bounded(x.Serial), strconv.Itoa(i))
 		if want(certExpiry) {
 			emit(certExpiry, x.NotAfter.Sub(now).Seconds(), l...)
 		}
@@ -123,18 +172,9 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 		if want(certNotBefore) {
 			emit(certNotBefore, Unix(x.NotBefore), l...)
 		}
-		if want(certLifetime) {
-			emit(certLifetime, x.Lifetime().Seconds(), l...)
-		}
-		if want(certRenewalDue) {
-			emit(certRenewalDue, Unix(v.RenewalDue(x)), l...)
-		}
-		if want(certStaging) {
-			emit(certStaging, Bool(v.Staging(x, loc)), l...)
-		}
 		if want(certInfo) {
 			emit(certInfo, 1, append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
-				strconv.FormatBool(x.IsCA), strconv.FormatBool(v.Staging(x, loc)))...)
+				strconv.FormatBool(x.IsCA), strconv.FormatBool(v.Staging(x, *loc)))...)
 		}
 		if i == 0 && c.Revocation != nil {
 			r := c.Revocation

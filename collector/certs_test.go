@@ -25,12 +25,15 @@ func TestChainsGolden(t *testing.T) {
 		Revocation: &certs.Revocation{Method: "crl", CheckedAt: now.Add(-time.Minute)},
 	}
 	l, i := chain.Certs[0], chain.Certs[1]
-	// Label names in the text must be sorted, as the registry sorts them.
+	// Label names in the text must be sorted, as the registry sorts them; empty ones (path,
+	// lineage of a probe) are left out.
 	lbl := func(c certs.Cert, idx int, extra ...string) string {
 		m := map[string]string{"domain": c.Domain, "index": fmt.Sprint(idx), "ip": "127.0.0.1", "issuer": c.Issuer,
-			"lineage": "", "path": "", "serial": c.Serial, "source": "probe", "target": "www.example.com:443"}
+			"serial": c.Serial, "source": "probe", "target": "www.example.com:443"}
 		for i := 0; i+1 < len(extra); i += 2 {
-			m[extra[i]] = extra[i+1]
+			if extra[i+1] != "" {
+				m[extra[i]] = extra[i+1]
+			}
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -48,54 +51,47 @@ func TestChainsGolden(t *testing.T) {
 		return lbl(c, idx, "is_ca", isCA, "key_type", "ecdsa-p256", "sans", sans, "signature_algorithm", "ECDSA-SHA256", "staging", "false", "subject", subject)
 	}
 	ts := func(t time.Time) string { return fmt.Sprintf("%g", float64(t.Unix())) }
+	// The chain expires with its leaf: no cert_chain_expiry_timestamp_seconds.
 	want := fmt.Sprintf(`
-# HELP cert_chain_expiry_timestamp_seconds Earliest NotAfter along the verified chain (the served certificates when it does not verify).
-# TYPE cert_chain_expiry_timestamp_seconds gauge
-cert_chain_expiry_timestamp_seconds{ip="127.0.0.1",lineage="",path="",source="probe",target="www.example.com:443"} %[3]s
-# HELP cert_chain_length Number of certificates in the file or served by the endpoint.
-# TYPE cert_chain_length gauge
-cert_chain_length{ip="127.0.0.1",lineage="",path="",source="probe",target="www.example.com:443"} 2
 # HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
 # TYPE cert_chain_verified gauge
-cert_chain_verified{ip="127.0.0.1",lineage="",path="",reason="ok",source="probe",target="www.example.com:443"} 1
+cert_chain_verified{ip="127.0.0.1",reason="ok",source="probe",target="www.example.com:443"} 1
 # HELP cert_expiry_seconds Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.
 # TYPE cert_expiry_seconds gauge
 cert_expiry_seconds{%[1]s} 864000
 cert_expiry_seconds{%[2]s} %[4]g
 # HELP cert_info Descriptive certificate data; always 1.
 # TYPE cert_info gauge
-cert_info{%[13]s} 1
-cert_info{%[14]s} 1
-# HELP cert_lifetime_seconds Certificate validity period: NotAfter - NotBefore.
-# TYPE cert_lifetime_seconds gauge
-cert_lifetime_seconds{%[1]s} 7.776e+06
-cert_lifetime_seconds{%[2]s} %[5]g
+cert_info{%[11]s} 1
+cert_info{%[12]s} 1
 # HELP cert_not_after_timestamp_seconds Certificate NotAfter as a Unix timestamp.
 # TYPE cert_not_after_timestamp_seconds gauge
 cert_not_after_timestamp_seconds{%[1]s} %[3]s
-cert_not_after_timestamp_seconds{%[2]s} %[6]s
+cert_not_after_timestamp_seconds{%[2]s} %[5]s
 # HELP cert_not_before_timestamp_seconds Certificate NotBefore as a Unix timestamp.
 # TYPE cert_not_before_timestamp_seconds gauge
-cert_not_before_timestamp_seconds{%[1]s} %[7]s
-cert_not_before_timestamp_seconds{%[2]s} %[8]s
-# HELP cert_renewal_due_timestamp_seconds When the certificate should have been renewed: NotBefore + 2/3 of its lifetime, or the ARI window start when known.
-# TYPE cert_renewal_due_timestamp_seconds gauge
-cert_renewal_due_timestamp_seconds{%[1]s} %[9]s
-cert_renewal_due_timestamp_seconds{%[2]s} %[10]s
+cert_not_before_timestamp_seconds{%[1]s} %[6]s
+cert_not_before_timestamp_seconds{%[2]s} %[7]s
 # HELP cert_revocation_checked_timestamp_seconds When the revocation status was last established.
 # TYPE cert_revocation_checked_timestamp_seconds gauge
-cert_revocation_checked_timestamp_seconds{%[12]s} %[11]s
+cert_revocation_checked_timestamp_seconds{%[10]s} %[9]s
 # HELP cert_revoked 1 when the leaf is revoked, 0 when a revocation check says good.
 # TYPE cert_revoked gauge
-cert_revoked{%[12]s} 0
-# HELP cert_staging 1 when the certificate comes from a staging/test CA.
-# TYPE cert_staging gauge
-cert_staging{%[1]s} 0
-cert_staging{%[2]s} 0
-`, lbl(l, 0), lbl(i, 1), ts(l.NotAfter), i.NotAfter.Sub(now).Seconds(), i.Lifetime().Seconds(),
-		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore), ts(l.RenewalDue()), ts(i.RenewalDue()), ts(now.Add(-time.Minute)), revLbl,
+cert_revoked{%[10]s} 0
+`, lbl(l, 0), lbl(i, 1), ts(l.NotAfter), i.NotAfter.Sub(now).Seconds(),
+		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore), "", ts(now.Add(-time.Minute)), revLbl,
 		infoLbl(l, 0, "false", "www.example.com,example.com", "CN=www.example.com"), infoLbl(i, 1, "true", "", "CN=Golden Intermediate CA,O=Golden"))
 	if err := testutil.CollectAndCompare(Chains{Chains: []certs.Chain{chain}, Now: now}, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	// An intermediate that expires before the leaf is the chain's expiry.
+	chain.Verify.ChainExpiry = now.Add(5 * 24 * time.Hour)
+	want = fmt.Sprintf(`
+# HELP cert_chain_expiry_timestamp_seconds Earliest NotAfter along the verified chain (the served certificates when it does not verify), when it is before the leaf's NotAfter.
+# TYPE cert_chain_expiry_timestamp_seconds gauge
+cert_chain_expiry_timestamp_seconds{ip="127.0.0.1",source="probe",target="www.example.com:443"} %s
+`, ts(chain.Verify.ChainExpiry))
+	if err := testutil.CollectAndCompare(Chains{Chains: []certs.Chain{chain}, Now: now}, strings.NewReader(want), "cert_chain_expiry_timestamp_seconds"); err != nil {
 		t.Fatal(err)
 	}
 	// Expected renewal point of the 90-day leaf: 60 days after NotBefore, i.e. 20 days ago.
@@ -122,11 +118,11 @@ func TestFileChainFlags(t *testing.T) {
 	want := `
 # HELP cert_key_match With check_key: 1 when the private key matches the leaf's public key, 0 when it does not.
 # TYPE cert_key_match gauge
-cert_key_match{ip="",lineage="a",path="/etc/letsencrypt/live/a/fullchain.pem",source="file",target=""} 1
-cert_key_match{ip="",lineage="a-0001",path="/etc/letsencrypt/live/a-0001/fullchain.pem",source="file",target=""} 0
+cert_key_match{lineage="a",path="/etc/letsencrypt/live/a/fullchain.pem",source="file"} 1
+cert_key_match{lineage="a-0001",path="/etc/letsencrypt/live/a-0001/fullchain.pem",source="file"} 0
 # HELP cert_lineage_duplicate 1 for files of a certbot lineage named like name-0001, a duplicate created by re-running certonly.
 # TYPE cert_lineage_duplicate gauge
-cert_lineage_duplicate{ip="",lineage="a-0001",path="/etc/letsencrypt/live/a-0001/fullchain.pem",source="file",target=""} 1
+cert_lineage_duplicate{lineage="a-0001",path="/etc/letsencrypt/live/a-0001/fullchain.pem",source="file"} 1
 `
 	if err := testutil.CollectAndCompare(Chains{Chains: chains, Now: now}, strings.NewReader(want), "cert_key_match", "cert_lineage_duplicate"); err != nil {
 		t.Fatal(err)

@@ -57,26 +57,26 @@ func labelOrder(labels []string) []int {
 	return order
 }
 
-// labelPrefixes are what precedes each label value, in order: `name{first="`, then `",next="`.
-func labelPrefixes(name string, labels []string, order []int) []string {
-	p := make([]string, len(order))
-	for k, i := range order {
-		if k == 0 {
-			p[k] = name + "{" + labels[i] + `="`
-		} else {
-			p[k] = `",` + labels[i] + `="`
-		}
-	}
-	return p
-}
-
-// appendSeries appends one sample line.
+// appendSeries appends one sample line, its labels in name order and the empty ones left
+// out, as the registry path writes it.
 func (f *family) appendSeries(b []byte, v float64, labelValues []string) []byte {
-	for k, i := range f.order {
-		b = append(b, f.prefixes[k]...)
+	b = append(b, f.name...)
+	sep := byte('{')
+	for _, i := range f.order {
+		if labelValues[i] == "" {
+			continue
+		}
+		b = append(b, sep)
+		b = append(b, f.labels[i]...)
+		b = append(b, '=', '"')
 		b = appendEscaped(b, labelValues[i])
+		b = append(b, '"')
+		sep = ','
 	}
-	b = append(b, `"} `...)
+	if sep == ',' {
+		b = append(b, '}')
+	}
+	b = append(b, ' ')
 	b = appendFloat(b, v)
 	return append(b, '\n')
 }

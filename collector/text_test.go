@@ -21,7 +21,8 @@ import (
 
 // TestWriteChains: the /metrics fast path writes exactly the certificate and chain series the
 // registry path emits (same names, help, labels and values, for files and probed chains,
-// label values that need escaping included), and WithoutChains emits none of them.
+// label values that need escaping included, empty ones left out by both), and WithoutChains
+// emits none of them.
 func TestWriteChains(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 250e6, time.UTC) // fractional expiry seconds
 	pki := testcerts.NewPKI("Text", now)
@@ -30,7 +31,7 @@ func TestWriteChains(t *testing.T) {
 	stored := &source.Snapshot{Chains: []certs.Chain{
 		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/\"odd\"\\dir/ü.pem", Lineage: "odd-0001"},
 			Certs:            []certs.Cert{certs.New(odd.Cert), certs.New(pki.Intermediate.Cert)},
-			Verify:           certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: odd.Cert.NotAfter},
+			Verify:           certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: now.Add(time.Hour)},
 			KeyMatch:         new(bool),
 			DuplicateLineage: true},
 		{Location: certs.Location{Source: certs.SourceFile, Path: "/empty.pem"}},
@@ -45,6 +46,9 @@ func TestWriteChains(t *testing.T) {
 	var text bytes.Buffer
 	if err := c.WithoutChains().WriteChains(&text); err != nil {
 		t.Fatal(err)
+	}
+	if bytes.Contains(text.Bytes(), []byte(`=""`)) {
+		t.Errorf("WriteChains writes an empty label:\n%s", text.String())
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fast, err := parser.TextToMetricFamilies(bytes.NewReader(text.Bytes()))

@@ -87,15 +87,16 @@ probe_duration_seconds 0
 cert_probe_success{ip="127.0.0.1",module="tls",target="127.0.0.1:` + port + `"} 1
 # HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
 # TYPE cert_chain_verified gauge
-cert_chain_verified{ip="127.0.0.1",lineage="",path="",reason="ok",source="probe",target="127.0.0.1:` + port + `"} 1
-# HELP cert_chain_length Number of certificates in the file or served by the endpoint.
-# TYPE cert_chain_length gauge
-cert_chain_length{ip="127.0.0.1",lineage="",path="",source="probe",target="127.0.0.1:` + port + `"} 2
+cert_chain_verified{ip="127.0.0.1",reason="ok",source="probe",target="127.0.0.1:` + port + `"} 1
 `
-	if err := testutil.ScrapeAndCompare(u, strings.NewReader(want), "probe_success", "probe_duration_seconds", "cert_probe_success", "cert_chain_verified", "cert_chain_length"); err != nil {
+	if err := testutil.ScrapeAndCompare(u, strings.NewReader(want), "probe_success", "probe_duration_seconds", "cert_probe_success", "cert_chain_verified"); err != nil {
 		t.Error(err)
 	}
-	code, body := httpGet(t, u+"&debug=true")
+	code, body := httpGet(t, u)
+	if n := strings.Count(body, "\ncert_not_after_timestamp_seconds{"); code != 200 || n != 2 {
+		t.Errorf("%d, %d certificates (want leaf and intermediate):\n%s", code, n, body)
+	}
+	code, body = httpGet(t, u+"&debug=true")
 	if code != 200 || !strings.Contains(body, "Logs for the probe:") || !strings.Contains(body, "connecting to "+addr) || !strings.Contains(body, "\nprobe_success 1\n") {
 		t.Errorf("debug: %d\n%s", code, body)
 	}

@@ -71,68 +71,46 @@ files:
 
 	l, i := leaf.Cert, pki.Intermediate.Cert
 	certLbl := func(c *testcerts.Cert, idx int, extra ...string) string {
-		return sortedLabels(append([]string{"domain", c.Cert.Subject.CommonName, "index", fmt.Sprint(idx), "ip", "",
+		return sortedLabels(append([]string{"domain", c.Cert.Subject.CommonName, "index", fmt.Sprint(idx),
 			"issuer", c.Cert.Issuer.CommonName, "lineage", "golden.test", "path", full,
-			"serial", c.Cert.SerialNumber.Text(16), "source", "file", "target", ""}, extra...)...)
+			"serial", c.Cert.SerialNumber.Text(16), "source", "file"}, extra...)...)
 	}
 	lbl := func(c *testcerts.Cert, idx int) string { return certLbl(c, idx) }
 	ts := func(t time.Time) string { return fmt.Sprint(float64(t.Unix())) }
 	secs := func(d time.Duration) string { return fmt.Sprint(d.Seconds()) }
-	due := func(c *testcerts.Cert) string {
-		return ts(c.Cert.NotBefore.Add(c.Cert.NotAfter.Sub(c.Cert.NotBefore) * 2 / 3))
-	}
-	chainLbl := sortedLabels("ip", "", "lineage", "golden.test", "path", full, "source", "file", "target", "")
-	verifiedLbl := sortedLabels("ip", "", "lineage", "golden.test", "path", full, "reason", "ok", "source", "file", "target", "")
+	verifiedLbl := sortedLabels("lineage", "golden.test", "path", full, "reason", "ok", "source", "file")
+	// The chain expires with its leaf: no cert_chain_expiry_timestamp_seconds.
 	want := fmt.Sprintf(`
-# HELP cert_chain_expiry_timestamp_seconds Earliest NotAfter along the verified chain (the served certificates when it does not verify).
-# TYPE cert_chain_expiry_timestamp_seconds gauge
-cert_chain_expiry_timestamp_seconds{%[3]s} %[4]s
-# HELP cert_chain_length Number of certificates in the file or served by the endpoint.
-# TYPE cert_chain_length gauge
-cert_chain_length{%[3]s} 2
 # HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
 # TYPE cert_chain_verified gauge
-cert_chain_verified{%[16]s} 1
+cert_chain_verified{%[11]s} 1
 # HELP cert_expiry_seconds Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.
 # TYPE cert_expiry_seconds gauge
-cert_expiry_seconds{%[1]s} %[5]s
-cert_expiry_seconds{%[2]s} %[6]s
+cert_expiry_seconds{%[1]s} %[4]s
+cert_expiry_seconds{%[2]s} %[5]s
 # HELP cert_info Descriptive certificate data; always 1.
 # TYPE cert_info gauge
-cert_info{%[17]s} 1
-cert_info{%[18]s} 1
-# HELP cert_lifetime_seconds Certificate validity period: NotAfter - NotBefore.
-# TYPE cert_lifetime_seconds gauge
-cert_lifetime_seconds{%[1]s} %[7]s
-cert_lifetime_seconds{%[2]s} %[8]s
+cert_info{%[12]s} 1
+cert_info{%[13]s} 1
 # HELP cert_not_after_timestamp_seconds Certificate NotAfter as a Unix timestamp.
 # TYPE cert_not_after_timestamp_seconds gauge
-cert_not_after_timestamp_seconds{%[1]s} %[4]s
-cert_not_after_timestamp_seconds{%[2]s} %[9]s
+cert_not_after_timestamp_seconds{%[1]s} %[3]s
+cert_not_after_timestamp_seconds{%[2]s} %[6]s
 # HELP cert_not_before_timestamp_seconds Certificate NotBefore as a Unix timestamp.
 # TYPE cert_not_before_timestamp_seconds gauge
-cert_not_before_timestamp_seconds{%[1]s} %[10]s
-cert_not_before_timestamp_seconds{%[2]s} %[11]s
-# HELP cert_renewal_due_timestamp_seconds When the certificate should have been renewed: NotBefore + 2/3 of its lifetime, or the ARI window start when known.
-# TYPE cert_renewal_due_timestamp_seconds gauge
-cert_renewal_due_timestamp_seconds{%[1]s} %[12]s
-cert_renewal_due_timestamp_seconds{%[2]s} %[13]s
-# HELP cert_staging 1 when the certificate comes from a staging/test CA.
-# TYPE cert_staging gauge
-cert_staging{%[1]s} 0
-cert_staging{%[2]s} 0
+cert_not_before_timestamp_seconds{%[1]s} %[7]s
+cert_not_before_timestamp_seconds{%[2]s} %[8]s
 # HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
 # TYPE cert_expiry_exporter_file_error gauge
-cert_expiry_exporter_file_error{path=%[14]q,reason="parse"} 1
-cert_expiry_exporter_file_error{path=%[15]q,reason="no_match"} 1
-`, lbl(leaf, 0), lbl(pki.Intermediate, 1), chainLbl, ts(l.NotAfter),
+cert_expiry_exporter_file_error{path=%[9]q,reason="parse"} 1
+cert_expiry_exporter_file_error{path=%[10]q,reason="no_match"} 1
+`, lbl(leaf, 0), lbl(pki.Intermediate, 1), ts(l.NotAfter),
 		secs(l.NotAfter.Sub(now)), secs(i.NotAfter.Sub(now)),
-		secs(l.NotAfter.Sub(l.NotBefore)), secs(i.NotAfter.Sub(i.NotBefore)),
-		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore), due(leaf), due(pki.Intermediate),
+		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore),
 		dir+"/other/broken.pem", dir+"/nothing/*.pem", verifiedLbl,
 		certLbl(leaf, 0, "is_ca", "false", "key_type", "ecdsa-p256", "sans", "golden.test,www.golden.test",
 			"signature_algorithm", "ECDSA-SHA256", "staging", "false", "subject", "CN=golden.test"),
-		certLbl(pki.Intermediate, 1, "is_ca", "true", "key_type", "ecdsa-p256", "sans", "",
+		certLbl(pki.Intermediate, 1, "is_ca", "true", "key_type", "ecdsa-p256",
 			"signature_algorithm", "ECDSA-SHA256", "staging", "false", "subject", "CN=Golden Intermediate CA,O=Golden"))
 	if err := testutil.CollectAndCompare(filesCollector{snap, now}, strings.NewReader(want)); err != nil {
 		t.Error(err)

@@ -293,7 +293,7 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 		Lifetime:      int64(c.Lifetime() / time.Second),
 		NotBefore:     c.NotBefore,
 		NotAfter:      c.NotAfter,
-		RenewalDue:    v.RenewalDue(c), // as cert_renewal_due_timestamp_seconds
+		RenewalDue:    v.RenewalDue(c), // as the alert rules compute it
 		ExpirySeconds: int64(math.Floor(left.Seconds())),
 		DaysLeft:      math.Round(left.Hours()/24*100) / 100,
 		Chain: ChainState{

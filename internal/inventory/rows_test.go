@@ -234,7 +234,7 @@ func TestVerifyPages(t *testing.T) {
 }
 
 // TestARIRenewalPoint: when the CA's renewal window starts early (a mass revocation ahead),
-// the page and `check` judge by it, as cert_renewal_due_timestamp_seconds and the alerts do.
+// the page and `check` judge by it, as the alert rules do.
 func TestARIRenewalPoint(t *testing.T) {
 	f := fixture{testcerts.NewPKI("ARI", now)}
 	asked := chain(file("/le/live/asked/fullchain.pem", "asked"), certs.ReasonOK, f.leaf("asked.test", 1, 20*day, 90*day), f.pki.Intermediate)

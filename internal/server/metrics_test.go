@@ -24,7 +24,7 @@ func TestMetricsFormats(t *testing.T) {
 	w := newWorld(t, files)
 	e := start(t, w.cfgPath, nil)
 	waitLeaves(t, e.Registry(), files)
-	waitSeries(t, e.Registry(), "cert_chain_length", "probe", 1) // the background target's first probe
+	waitSeries(t, e.Registry(), "cert_chain_verified", "probe", 1) // the background target's first probe
 	h, err := e.Handler(HTTPOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -96,7 +96,7 @@ func TestRegistryAloneAddsASource(t *testing.T) {
 	testwait.For(t, "ready", func() bool { return strings.HasPrefix(get("/-/ready"), "Ready") })
 	metrics := get("/metrics")
 	for _, want := range []string{
-		`cert_expiry_seconds{domain="vault.test",index="0",ip="",issuer="Vault Intermediate CA",lineage="vault.test",path="secret/vault.test",serial=`,
+		`cert_expiry_seconds{domain="vault.test",index="0",issuer="Vault Intermediate CA",lineage="vault.test",path="secret/vault.test",serial=`,
 		`cert_renewal_failure{domain="vault.test",lineage="vault.test",reason="dns"} 1`,
 		`cert_expiry_exporter_source_up{name="secret/",source="vault"} 1`,
 		`cert_expiry_exporter_errors_total{reason="io",source="vault"} 0`,
