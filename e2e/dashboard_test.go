@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
@@ -35,8 +36,11 @@ func TestDashboardQueries(t *testing.T) {
 	const domain = "a.example.test"
 	crt := leaf(pki, domain, now, -10*day, 90*day)
 	newLineage(t, le, domain, "https://acme-v02.api.letsencrypt.org/directory", crt, pki.Intermediate)
-	// A duplicate lineage, as a second `certbot certonly` makes, for the duplicates panel.
-	newLineage(t, le, domain+"-0001", "https://acme-v02.api.letsencrypt.org/directory", leaf(pki, domain, now, -day, 90*day), pki.Intermediate)
+	// A duplicate lineage, as a second `certbot certonly` makes, for the duplicates panel; its
+	// intermediate expires before its leaf, for the chain panel.
+	shortInter := testcerts.New(testcerts.Options{CN: "E2E dashboard Short Intermediate CA", IsCA: true, Issuer: pki.Root, Now: now, NotBefore: now.Add(-300 * day), NotAfter: now.Add(20 * day)})
+	dup := testcerts.New(testcerts.Options{CN: domain, DNSNames: []string{domain}, Issuer: shortInter, Now: now, NotBefore: now.Add(-day), NotAfter: now.Add(89 * day)})
+	newLineage(t, le, domain+"-0001", "https://acme-v02.api.letsencrypt.org/directory", dup, shortInter)
 	renewal, err := os.ReadFile("../logparse/testdata/certbot-2.1.0/renew-success.log")
 	if err != nil {
 		t.Fatal(err)
