@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"go.yaml.in/yaml/v3"
 )
 
 // Certbot points at a certbot installation: its config dir (live/, renewal/) and its log.
@@ -35,14 +34,19 @@ func (c *Certbot) defaults() {
 }
 
 func (c *Certbot) validate(path string) error {
-	if c.HistoryMaxAge < 0 {
+	return validateLog(path, c.LogTimezone, c.HistoryMaxAge, c.RescanInterval)
+}
+
+// validateLog checks the settings certbot and lego share for following a client's log.
+func validateLog(path, timezone string, historyMaxAge, rescanInterval model.Duration) error {
+	if historyMaxAge < 0 {
 		return fieldError(path+".history_max_age", "must not be negative")
 	}
-	if c.RescanInterval < model.Duration(time.Second) {
+	if rescanInterval < model.Duration(time.Second) {
 		return fieldError(path+".rescan_interval", "must be at least 1s")
 	}
-	if c.LogTimezone != "" {
-		if _, err := time.LoadLocation(c.LogTimezone); err != nil {
+	if timezone != "" {
+		if _, err := time.LoadLocation(timezone); err != nil {
 			return fieldError(path+".log_timezone", "%v", err)
 		}
 	}
@@ -50,32 +54,14 @@ func (c *Certbot) validate(path string) error {
 }
 
 // Location is the zone of certbot's log timestamps.
-func (c *Certbot) Location() *time.Location {
-	if c.LogTimezone == "" {
+func (c *Certbot) Location() *time.Location { return location(c.LogTimezone) }
+
+// location is a validated log_timezone's zone; local time when unset (certbot and lego write
+// zone-less local timestamps).
+func location(timezone string) *time.Location {
+	if timezone == "" {
 		return time.Local
 	}
-	loc, _ := time.LoadLocation(c.LogTimezone) // validated
+	loc, _ := time.LoadLocation(timezone) // validated
 	return loc
-}
-
-// certbotNull says whether the document sets `certbot:` to null (a bare key): YAML decodes
-// that to a nil pointer, which would disable certbot although the key asks for it.
-func certbotNull(root *yaml.Node) bool {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	if n.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "certbot" {
-			v := n.Content[i+1]
-			if v.Kind == yaml.AliasNode {
-				v = v.Alias
-			}
-			return v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
-		}
-	}
-	return false
 }

@@ -22,6 +22,7 @@ const DefaultFile = "cert_expiry_exporter.yml"
 type Config struct {
 	Files   []Files           `yaml:"files,omitempty"`
 	Certbot *Certbot          `yaml:"certbot,omitempty"`
+	Lego    List[Lego]        `yaml:"lego,omitempty"`
 	Targets []Target          `yaml:"targets,omitempty"`
 	Modules map[string]Module `yaml:"modules,omitempty"`
 	Probe   Probe             `yaml:"probe,omitempty"`
@@ -98,7 +99,7 @@ func Parse(data []byte) (*Config, error) {
 		if err := root.Decode(cfg); err != nil {
 			return nil, err
 		}
-		if certbotNull(&root) {
+		if nullSection(&root, "certbot") {
 			cfg.Certbot = &Certbot{}
 		}
 	}
@@ -116,6 +117,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Certbot != nil {
 		c.Certbot.defaults()
+	}
+	for i := range c.Lego {
+		c.Lego[i].defaults()
 	}
 	if c.Modules == nil {
 		c.Modules = map[string]Module{}
@@ -149,6 +153,17 @@ func (c *Config) validate() error {
 	if c.Certbot != nil {
 		if err := c.Certbot.validate("certbot"); err != nil {
 			return err
+		}
+	}
+	for i := range c.Lego {
+		p := listPath("lego", i, len(c.Lego))
+		if err := c.Lego[i].validate(p); err != nil {
+			return err
+		}
+		for j := range i {
+			if c.Lego[j].Path == c.Lego[i].Path {
+				return fieldError(p+".path", "same path as %s", listPath("lego", j, len(c.Lego)))
+			}
 		}
 	}
 	for name, m := range c.Modules {

@@ -28,6 +28,20 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if l, ok := reflect.Zero(t).Interface().(interface{ listElem() reflect.Type }); ok {
+		// One entry, named by the section, or a list of them, each named by its index.
+		if n.Kind == yaml.MappingNode {
+			return walk(n, l.listElem(), path)
+		}
+		if n.Kind == yaml.SequenceNode {
+			for i, c := range n.Content {
+				if err := walk(c, l.listElem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	if implementsUnmarshaler(t) {
 		// Custom types (durations, tls_config): decode here so that an error names the field;
 		// a struct's own fields first, so that theirs name the field inside it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/logtail"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
@@ -49,10 +50,9 @@ type Source struct {
 	clock clockwork.Clock
 	now   func() time.Time
 
-	lr       *lineReader
 	asm      *logparse.Assembler
 	fold     logparse.Folder
-	tail     *tailer
+	tail     *logtail.Tail
 	state    state
 	confs    map[string]RenewalConf
 	confsOK  bool               // renewal dir was read: lineages without a conf are gone
@@ -83,14 +83,13 @@ func newSource(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *
 		renewalHealth: source.Status{Source: "certbot_renewal", Name: filepath.Join(cfg.ConfigDir, "renewal"),
 			Errors: source.NewErrors(RenewalErrorReasons...)},
 	}
-	s.lr = &lineReader{max: maxLine, emit: s.line}
-	s.tail = newTailer(cfg.LogFile, s.lr)
+	s.tail = logtail.New(cfg.LogFile, maxLine, s.line)
 	return s
 }
 
 // Once reads the renewal confs and replays the log history: the state `check` reports.
 func (s *Source) Once(context.Context) *source.Snapshot {
-	defer s.tail.close()
+	defer s.tail.Close()
 	s.start()
 	return s.current()
 }
@@ -104,7 +103,7 @@ func (s *Source) start() {
 
 // Run replays the log history, then follows the log and the renewal confs until ctx ends.
 func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
-	defer s.tail.close()
+	defer s.tail.Close()
 	s.start()
 	publish(s.current())
 
@@ -145,10 +144,10 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 }
 
 func (s *Source) pollLog() {
-	before := s.lr.bytes
-	err := s.tail.poll()
+	before := s.tail.Bytes()
+	err := s.tail.Poll()
 	s.setLogError(err)
-	s.settle(s.lr.bytes == before)
+	s.settle(s.tail.Bytes() == before)
 }
 
 // settle completes what the log's silence completes: a record cannot get more continuation
@@ -172,41 +171,18 @@ func (s *Source) settle(quiet bool) {
 }
 
 // replay reads the rotated logs (oldest first, within history_max_age) and then the current
-// log, which the tailer keeps following. A file is read once even if renamed meanwhile.
+// log, which the tail keeps following.
 func (s *Source) replay() {
-	cur, curInfo, _ := fsread.Open(s.cfg.LogFile) // pollLog reports why it cannot be opened
-	rotated, lerr := listRotated(s.cfg.LogFile, s.now().Add(-time.Duration(s.cfg.HistoryMaxAge)))
-	if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
-		s.log.Warn("listing rotated certbot logs", "err", lerr)
-	}
-	seen := []os.FileInfo{}
-	if curInfo != nil {
-		seen = append(seen, curInfo)
-	}
-	for _, rf := range rotated {
-		if sameAny(rf.info, seen) {
-			continue
-		}
-		seen = append(seen, rf.info)
-		if err := readWhole(rf.path, s.lr); err != nil {
-			s.log.Warn("reading rotated certbot log", "path", rf.path, "err", err)
+	before := s.tail.Bytes()
+	err := s.tail.Replay(s.now().Add(-time.Duration(s.cfg.HistoryMaxAge)), func(path string, err error) {
+		if err != nil {
+			s.log.Warn("reading rotated certbot log", "path", path, "err", err)
 			s.logHealth.Errors["io"]++
 		}
 		s.settle(true)
-	}
-	if cur != nil {
-		s.tail.attach(cur, curInfo)
-	}
-	s.pollLog()
-}
-
-func sameAny(fi os.FileInfo, list []os.FileInfo) bool {
-	for _, o := range list {
-		if os.SameFile(fi, o) {
-			return true
-		}
-	}
-	return false
+	})
+	s.setLogError(err)
+	s.settle(s.tail.Bytes() == before)
 }
 
 func (s *Source) line(b []byte) {

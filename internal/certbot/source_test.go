@@ -215,8 +215,8 @@ func TestRotationStyles(t *testing.T) {
 			if got := e2.latest().LogLines; got != uint64(e2.lines) {
 				t.Errorf("restart read %d lines, %d are on disk", got, e2.lines)
 			}
-			s.tail.close()
-			s2.tail.close()
+			s.tail.Close()
+			s2.tail.Close()
 		})
 	}
 }
@@ -261,7 +261,7 @@ func TestRestartMidway(t *testing.T) {
 	if l := e.latest().Lineages[0]; l.FailureReason != "rate_limited" || l.Attempts["renewed"] != 3 || l.Attempts["failed"] != 1 {
 		t.Errorf("after replay: %+v", l)
 	}
-	s.tail.close()
+	s.tail.Close()
 
 	// Stopped; certbot rotates and runs twice; a new exporter replays everything once.
 	rotateChain(t, e.log)
@@ -273,7 +273,7 @@ func TestRestartMidway(t *testing.T) {
 	if l := e.latest().Lineages[0]; l.FailureReason != "none" || l.Attempts["renewed"] != 5 || !l.LastSuccess.Equal(e.now.Add(-runIdle-time.Second)) {
 		t.Errorf("after restart: %+v", l)
 	}
-	s2.tail.close()
+	s2.tail.Close()
 }
 
 // rotateChain rotates like certbot: .N → .N+1, …, log → .1.
@@ -303,7 +303,7 @@ func TestHistoryMaxAge(t *testing.T) {
 	s := e.source()
 	e.start(s)
 	e.check(s) // the 40-day-old backup is not replayed
-	s.tail.close()
+	s.tail.Close()
 }
 
 func TestMissingLogAndLongLines(t *testing.T) {
@@ -330,7 +330,7 @@ func TestMissingLogAndLongLines(t *testing.T) {
 	if rh := snap.Status[1]; rh.Source != "certbot_renewal" || !rh.Up {
 		t.Errorf("renewal health %+v", rh)
 	}
-	s.tail.close()
+	s.tail.Close()
 }
 
 // TestLineageBound: a log naming more lineages than maxLineages costs bounded memory; the
@@ -373,7 +373,7 @@ func TestLineageBound(t *testing.T) {
 	if got := e.latest().Status[0].Errors["limit_exceeded"]; got != 3+3 {
 		t.Errorf("limit_exceeded = %d, want 6", got)
 	}
-	s.tail.close()
+	s.tail.Close()
 }
 
 func TestRenewalConfs(t *testing.T) {
@@ -411,7 +411,7 @@ func TestRenewalConfs(t *testing.T) {
 	if n := len(e.latest().Lineages); n != 2 {
 		t.Errorf("%d lineages after the broken conf was removed, want 2", n)
 	}
-	s.tail.close()
+	s.tail.Close()
 }
 
 // TestRenewalConfBeingWritten: a conf that does not parse and changed a moment ago may be
@@ -440,7 +440,7 @@ func TestRenewalConfBeingWritten(t *testing.T) {
 	if l := e.latest().Lineages; len(l) != 2 || l[1].FailureReason != "config" || s.renewalHealth.Errors["parse"] != 1 {
 		t.Errorf("settled broken conf: %+v, %d parse errors", l, s.renewalHealth.Errors["parse"])
 	}
-	s.tail.close()
+	s.tail.Close()
 }
 
 // TestNonRegularFilesDoNotBlock: a FIFO as the log and as a renewal conf, and a symlink to
@@ -474,7 +474,7 @@ func TestNonRegularFilesDoNotBlock(t *testing.T) {
 			if len(snap.Lineages) != 2 || snap.Lineages[0].Name != "a.example.test" || snap.Lineages[1].FailureReason != "config" {
 				t.Errorf("lineages %+v", snap.Lineages)
 			}
-			s.tail.close()
+			s.tail.Close()
 		})
 	}
 }

@@ -254,7 +254,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 	snap := &Snapshot{
 		HasRun: st.hasRun, LastRun: st.lastRun, LastRunSuccess: st.lastRunSuccess,
 		Runs:     maps.Clone(st.runs),
-		LogLines: s.lr.lines, LogBytes: s.lr.bytes,
+		LogLines: s.tail.Lines(), LogBytes: s.tail.Bytes(),
 		LogUnparsed: s.asm.Orphans + s.fold.Unknown,
 	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
@@ -282,7 +282,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 	}
 	lh, rh := s.logHealth, s.renewalHealth
 	lh.Errors, rh.Errors = maps.Clone(lh.Errors), maps.Clone(rh.Errors)
-	lh.Errors["line_too_long"] = s.lr.tooLong
+	lh.Errors["line_too_long"] = s.tail.TooLong()
 	lh.Errors["limit_exceeded"] = s.fold.Dropped + s.asm.Cut + s.forgotten
 	snap.Status = []source.Status{lh, rh}
 	return snap

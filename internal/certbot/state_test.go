@@ -71,7 +71,7 @@ func TestRealLogSequence(t *testing.T) {
 	if l.LastRenewal.IsZero() || !l.LastSuccess.Equal(l.LastAttempt) || l.Conf == nil {
 		t.Errorf("final lineage %+v", l)
 	}
-	s.tail.close()
+	s.tail.Close()
 }
 
 // TestHookFailureHeldDuringRun: a renewal in progress has not shown yet that its deploy hook
@@ -98,7 +98,7 @@ func TestHookFailureHeldDuringRun(t *testing.T) {
 	if l := e.latest().Lineages[0]; l.FailureReason != "none" || len(l.HookFailures) != 0 {
 		t.Errorf("after renew-success: reason %q hooks %v", l.FailureReason, l.HookFailures)
 	}
-	s.tail.close()
+	s.tail.Close()
 }
 
 // TestBound: past the bound, the lineages the log named longest ago go first; a lineage with

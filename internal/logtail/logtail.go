@@ -1,4 +1,7 @@
-package certbot
+// Package logtail follows an ACME client's log file across rotations (rename, copytruncate,
+// gzip'd backups) and replays its rotated history, handing complete lines to a parser. The
+// certbot, Caddy and lego sources share it.
+package logtail
 
 import (
 	"bytes"
@@ -6,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,23 +78,65 @@ func (r *lineReader) drop() { r.partial, r.skipping = r.partial[:0], false }
 // same content in the copy copytruncate leaves behind; enough to span a few timestamps.
 const tailKeep = 4096
 
-// tailer follows one path across rotations: it keeps the open file until it has read it to
-// the end, then switches to whatever the path names now.
-type tailer struct {
+// Tail follows one path across rotations: it keeps the open file until it has read it to
+// the end, then switches to whatever the path names now. It is not safe for concurrent use.
+type Tail struct {
 	path string
 	lr   *lineReader
 	f    *os.File
 	fi   os.FileInfo
 	off  int64
 	last []byte // up to tailKeep bytes before off
-	buf  []byte
+	// copied is the copytruncate backup read from after a truncation: its lines are read, so a
+	// later rotation must not take it for a file never seen.
+	copied os.FileInfo
+	buf    []byte
 }
 
-func newTailer(path string, lr *lineReader) *tailer {
-	return &tailer{path: path, lr: lr, buf: make([]byte, 256<<10)}
+// New follows path, emitting each line without its newline (nor a trailing CR); lines longer
+// than maxLine are cut to maxLine and counted (TooLong). emit must not keep the slice.
+func New(path string, maxLine int, emit func(line []byte)) *Tail {
+	return &Tail{path: path, lr: &lineReader{max: maxLine, emit: emit}, buf: make([]byte, 256<<10)}
 }
 
-func (t *tailer) close() {
+// Lines counts the lines emitted so far.
+func (t *Tail) Lines() uint64 { return t.lr.lines }
+
+// Bytes counts the bytes read so far.
+func (t *Tail) Bytes() uint64 { return t.lr.bytes }
+
+// TooLong counts the lines cut at maxLine so far.
+func (t *Tail) TooLong() uint64 { return t.lr.tooLong }
+
+// Replay reads the rotated backups of the log modified after cutoff (oldest first), then
+// opens the current log and reads it to its end; Poll follows it from there. done runs after
+// each backup (err: why it could not be read), so a parser can settle between files. A file
+// renamed during the replay is read once. The error is why the current log cannot be read.
+func (t *Tail) Replay(cutoff time.Time, done func(path string, err error)) error {
+	cur, curInfo, _ := fsread.Open(t.path) // Poll reports why it cannot be opened
+	rotated, lerr := listRotated(t.path, cutoff)
+	if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
+		done(filepath.Dir(t.path), lerr)
+	}
+	var seen []os.FileInfo
+	if curInfo != nil {
+		seen = append(seen, curInfo)
+	}
+	for _, rf := range rotated {
+		if slices.ContainsFunc(seen, func(o os.FileInfo) bool { return os.SameFile(rf.info, o) }) {
+			continue
+		}
+		seen = append(seen, rf.info)
+		done(rf.path, readWhole(rf.path, t.lr))
+	}
+	if cur != nil {
+		t.attach(cur, curInfo)
+	}
+	return t.Poll()
+}
+
+// Close closes the followed file.
+func (t *Tail) Close() {
 	if t.f != nil {
 		t.f.Close()
 		t.f, t.fi = nil, nil
@@ -97,14 +144,14 @@ func (t *tailer) close() {
 }
 
 // attach starts following an already opened file from offset 0.
-func (t *tailer) attach(f *os.File, fi os.FileInfo) {
-	t.close()
+func (t *Tail) attach(f *os.File, fi os.FileInfo) {
+	t.Close()
 	t.f, t.fi, t.off, t.last = f, fi, 0, t.last[:0]
 }
 
-// poll reads whatever is new. It returns an error when the path cannot be followed (the
+// Poll reads whatever is new. It returns an error when the path cannot be followed (the
 // file is missing or unreadable); reading resumes on a later poll.
-func (t *tailer) poll() error {
+func (t *Tail) Poll() error {
 	cur, statErr := os.Stat(t.path)
 	if t.f != nil {
 		if t.truncated() {
@@ -136,7 +183,7 @@ func (t *tailer) poll() error {
 
 // truncated says whether the open file no longer holds what we read: it is shorter than our
 // offset, or the bytes before the offset changed (truncated, then written past our offset).
-func (t *tailer) truncated() bool {
+func (t *Tail) truncated() bool {
 	fi, err := t.f.Stat()
 	if err != nil || t.off == 0 {
 		return false
@@ -149,14 +196,15 @@ func (t *tailer) truncated() bool {
 	return !bytes.Equal(got[:n], t.last)
 }
 
-func (t *tailer) reopen(old os.FileInfo) error {
+func (t *Tail) reopen(old os.FileInfo) error {
 	f, fi, err := fsread.Open(t.path)
 	if err != nil {
 		return err
 	}
 	if old != nil {
 		// Two rotations between polls leave a file we never saw at .1; read it first.
-		if r1, err := os.Stat(t.path + ".1"); err == nil && !os.SameFile(r1, old) && !os.SameFile(r1, fi) {
+		if r1, err := os.Stat(t.path + ".1"); err == nil && !os.SameFile(r1, old) && !os.SameFile(r1, fi) &&
+			(t.copied == nil || !os.SameFile(r1, t.copied)) {
 			if err := readWhole(t.path+".1", t.lr); err != nil {
 				f.Close()
 				return err
@@ -167,7 +215,7 @@ func (t *tailer) reopen(old os.FileInfo) error {
 	return t.drain()
 }
 
-func (t *tailer) drain() error {
+func (t *Tail) drain() error {
 	for {
 		n, err := t.f.ReadAt(t.buf, t.off)
 		if n > 0 {
@@ -184,7 +232,7 @@ func (t *tailer) drain() error {
 	}
 }
 
-func (t *tailer) remember(p []byte) {
+func (t *Tail) remember(p []byte) {
 	if len(p) >= tailKeep {
 		t.last = append(t.last[:0], p[len(p)-tailKeep:]...)
 		return
@@ -197,9 +245,9 @@ func (t *tailer) remember(p []byte) {
 
 // recoverTruncated reads, from the copy at .1 or .1.gz, the bytes written after our offset
 // and before the truncation, when that copy's content at our offset matches what we read.
-func (t *tailer) recoverTruncated() bool {
+func (t *Tail) recoverTruncated() bool {
 	for _, name := range []string{t.path + ".1", t.path + ".1.gz"} {
-		f, _, err := fsread.Open(name)
+		f, fi, err := fsread.Open(name)
 		if err != nil {
 			continue
 		}
@@ -223,6 +271,7 @@ func (t *tailer) recoverTruncated() bool {
 		}
 		f.Close()
 		if ok {
+			t.copied = fi
 			return true
 		}
 	}
