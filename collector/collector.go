@@ -88,7 +88,7 @@ func collectHealth(ch chan<- prometheus.Metric, statuses []source.Status) {
 
 var certRenewalFailure = prometheus.NewDesc("cert_renewal_failure",
 	"1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.",
-	[]string{"lineage", "domain", "reason"}, nil)
+	[]string{"client", "lineage", "domain", "reason"}, nil)
 
 // collectRenewals emits cert_renewal_failure: no series before the first attempt, 0 with
 // reason "none" after a success, 1 with the reason after a failure.
@@ -96,7 +96,7 @@ func collectRenewals(ch chan<- prometheus.Metric, renewals []source.Renewal) {
 	for i := range renewals {
 		r := &renewals[i]
 		if r.Reason != "" {
-			ch <- prometheus.MustNewConstMetric(certRenewalFailure, prometheus.GaugeValue, Bool(r.Failed()), r.Lineage, r.Domain, r.Reason)
+			ch <- prometheus.MustNewConstMetric(certRenewalFailure, prometheus.GaugeValue, Bool(r.Failed()), r.Client, r.Lineage, r.Domain, r.Reason)
 		}
 	}
 }

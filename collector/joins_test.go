@@ -27,7 +27,7 @@ func TestJoinsGolden(t *testing.T) {
 			{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/letsencrypt/live/short/cert.pem", Lineage: "short"}, Certs: []certs.Cert{short}},
 			{Location: certs.Location{Source: certs.SourceFile, Path: "/srv/plain.pem"}, Certs: []certs.Cert{other}},
 		},
-		Renewals: []source.Renewal{{Lineage: "short", Domain: "short.example", Reason: "dns", Server: "https://acme-staging-v02.api.letsencrypt.org/directory"}},
+		Renewals: []source.Renewal{{Client: "certbot", Lineage: "short", Domain: "short.example", Reason: "dns", Server: "https://acme-staging-v02.api.letsencrypt.org/directory"}},
 	}
 	served := &source.Snapshot{Chains: []certs.Chain{
 		{Location: certs.Location{Source: certs.SourceProbe, Target: "short.example:443", IP: "127.0.0.1"}, Certs: []certs.Cert{short}},
@@ -43,7 +43,7 @@ cert_info{domain="short.example",index="0",ip="127.0.0.1",is_ca="false",issuer="
 cert_info{domain="short.example",%[1]s,lineage="short",path="/etc/letsencrypt/live/short/cert.pem",sans="short.example",serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="file",staging="true"} 1
 # HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
 # TYPE cert_renewal_failure gauge
-cert_renewal_failure{domain="short.example",lineage="short",reason="dns"} 1
+cert_renewal_failure{client="certbot",domain="short.example",lineage="short",reason="dns"} 1
 `, common, short.Serial, other.Serial)
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "cert_info", "cert_renewal_failure"); err != nil {
 		t.Fatal(err)

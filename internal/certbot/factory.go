@@ -35,7 +35,7 @@ func (s *Snapshot) source() *source.Snapshot {
 	}
 	for _, l := range s.Lineages {
 		r := source.Renewal{
-			Lineage: l.Name, Domain: l.Domain,
+			Client: "certbot", Lineage: l.Name, Domain: l.Domain,
 			LastAttempt: l.LastAttempt, LastSuccess: l.LastSuccess, LastRenewal: l.LastRenewal,
 			Reason: l.FailureReason, Message: l.FailureMessage,
 		}

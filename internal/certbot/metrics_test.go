@@ -63,9 +63,9 @@ cert_expiry_exporter_certbot_log_lines_total 1200
 cert_expiry_exporter_certbot_log_unparsed_records_total 2
 # HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
 # TYPE cert_renewal_failure gauge
-cert_renewal_failure{domain="a.example.test",lineage="a.example.test",reason="connection"} 1
-cert_renewal_failure{domain="c.example.test",lineage="c.example.test",reason="none"} 0
-cert_renewal_failure{domain="www.b.example.test",lineage="b.example.test",reason="hook"} 1
+cert_renewal_failure{client="certbot",domain="a.example.test",lineage="a.example.test",reason="connection"} 1
+cert_renewal_failure{client="certbot",domain="c.example.test",lineage="c.example.test",reason="none"} 0
+cert_renewal_failure{client="certbot",domain="www.b.example.test",lineage="b.example.test",reason="hook"} 1
 # HELP certbot_hook_failure 1 while the hook's latest run for the lineage failed; a failed deploy hook stands until a renewal whose deploy hook does not fail.
 # TYPE certbot_hook_failure gauge
 certbot_hook_failure{hook="deploy",lineage="a.example.test"} 0

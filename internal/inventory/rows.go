@@ -305,7 +305,7 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 	if i == 0 {
 		x.Revocation = ch.Revocation
 	}
-	if rn := v.Renewal(ch.Lineage); rn != nil {
+	if rn := v.Renewal(ch.Location); rn != nil {
 		x.Renewal = renewalOf(rn)
 	}
 	grace := min(th.Grace, c.Lifetime()/12)

@@ -51,6 +51,11 @@ type Problem struct {
 
 // Renewal is one lineage's renewal state as the ACME client's records tell it.
 type Renewal struct {
+	// Client is the ACME client renewing the lineage (certbot, lego, caddy): with Lineage it
+	// identifies the renewal, since two clients on one host may manage the same name. It
+	// renews the chains whose Location.Source is the client's name (certbot: the files of
+	// its live/ directory, Location.Source "file").
+	Client  string
 	Lineage string
 	Domain  string
 	// Zero times: never seen.
