@@ -18,6 +18,7 @@ type Snapshot struct {
 	HasRun         bool      // a certbot run was seen
 	LastRun        time.Time // start of the newest run
 	LastRunSuccess bool
+	Log            string            // the log followed
 	Runs           map[string]uint64 // by result: success, failure (completed runs)
 	LogLines       uint64
 	LogBytes       uint64
@@ -253,7 +254,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 	}
 	snap := &Snapshot{
 		HasRun: st.hasRun, LastRun: st.lastRun, LastRunSuccess: st.lastRunSuccess,
-		Runs:     maps.Clone(st.runs),
+		Runs: maps.Clone(st.runs), Log: s.cfg.LogFile,
 		LogLines: s.tail.Lines(), LogBytes: s.tail.Bytes(),
 		LogUnparsed: s.asm.Orphans + s.fold.Unknown,
 	}
