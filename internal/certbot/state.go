@@ -281,7 +281,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 		l.Attempts = maps.Clone(ls.attempts)
 		snap.Lineages = append(snap.Lineages, l)
 	}
-	lh, rh := s.logHealth, s.renewalHealth
+	lh, rh := s.logHealth.Status, s.renewalHealth
 	lh.Errors, rh.Errors = maps.Clone(lh.Errors), maps.Clone(rh.Errors)
 	lh.Errors["line_too_long"] = s.tail.TooLong()
 	lh.Errors["limit_exceeded"] = s.fold.Dropped + s.asm.Cut + s.forgotten

@@ -64,8 +64,7 @@ type follower struct {
 	cfg    config.Lego
 	tail   *logtail.Tail
 	fold   *logparse.LegoFolder
-	health source.Status
-	err    string // current error reason, to count and log changes once
+	health logtail.Health
 	// newest is the newest completed run; seen says there is one.
 	newest logparse.LegoRun
 	seen   bool
@@ -83,7 +82,7 @@ func newSource(cfgs []config.Lego, logger *slog.Logger, clock clockwork.Clock) *
 			continue
 		}
 		f := &follower{cfg: c, fold: logparse.NewLegoFolder(c.Location()),
-			health: source.Status{Source: "lego_log", Name: c.LogFile, Errors: source.NewErrors(LogErrorReasons...)}}
+			health: logtail.Health{Status: source.Status{Source: "lego_log", Name: c.LogFile, Errors: source.NewErrors(LogErrorReasons...)}}}
 		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.fold.Line)
 		s.logs = append(s.logs, f)
 	}
@@ -205,36 +204,7 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// ioReason classifies a read error into the fixed reasons of the health counters ("" for nil).
-func ioReason(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, fs.ErrNotExist):
-		return "not_found"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission"
-	default:
-		return "io"
-	}
-}
-
-func (s *Source) setLogError(f *follower, err error) {
-	reason := ioReason(err)
-	if reason != f.err {
-		if reason != "" {
-			f.health.Errors[reason]++
-			s.log.Warn("lego log unreadable", "path", f.cfg.LogFile, "reason", reason, "err", err)
-		} else if f.err != "" {
-			s.log.Info("lego log readable again", "path", f.cfg.LogFile)
-		}
-		f.err = reason
-	}
-	f.health.Up = reason == ""
-	if f.health.Up {
-		f.health.LastSuccess = s.clock.Now()
-	}
-}
+func (s *Source) setLogError(f *follower, err error) { f.health.Set(err, s.clock.Now(), s.log, client) }
 
 // current is the store's certificates with their metadata, and the logs' renewal state.
 func (s *Source) current() *source.Snapshot {
@@ -331,7 +301,7 @@ func (f *follower) client() source.Client {
 }
 
 func (f *follower) status() source.Status {
-	st := f.health
+	st := f.health.Status
 	st.Errors = maps.Clone(st.Errors)
 	st.Errors["line_too_long"] = f.tail.TooLong()
 	return st
