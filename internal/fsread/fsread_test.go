@@ -39,4 +39,3 @@ func TestRefusesWhatCouldBlock(t *testing.T) {
 		t.Errorf("over the limit: %v", err)
 	}
 }
-
