@@ -27,7 +27,7 @@ import (
 type stuckSource struct{ release chan struct{} }
 
 func (s stuckSource) Run(context.Context, func(*source.Snapshot)) { <-s.release }
-func (s stuckSource) Once(context.Context) *source.Snapshot     { <-s.release; return nil }
+func (s stuckSource) Once(context.Context) *source.Snapshot       { <-s.release; return nil }
 
 // TestStuckSource: a source that never returns holds up neither readiness (which names it),
 // nor a reload that restarts it, nor shutdown: each waits StopGrace on the exporter's clock,
