@@ -45,6 +45,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			collectChains(ch, s.Chains, now, v)
 		}
 		collectRenewals(ch, s.Renewals)
+		collectClients(ch, s.Clients)
 		if s.Metrics != nil {
 			s.Metrics(ch)
 		}
@@ -98,5 +99,26 @@ func collectRenewals(ch chan<- prometheus.Metric, renewals []source.Renewal) {
 		if r.Reason != "" {
 			ch <- prometheus.MustNewConstMetric(certRenewalFailure, prometheus.GaugeValue, Bool(r.Failed()), r.Client, r.Lineage, r.Domain, r.Reason)
 		}
+	}
+}
+
+var (
+	clientLastRun = prometheus.NewDesc("cert_renewal_client_last_run_timestamp_seconds",
+		"Start of the newest run of the renewal client seen in its log; 0 when no run was seen in the log history.", []string{"client", "log"}, nil)
+	clientLastRunSuccess = prometheus.NewDesc("cert_renewal_client_last_run_success",
+		"1 when the renewal client's newest run ended without a failure.", []string{"client", "log"}, nil)
+)
+
+// collectClients emits the runs of the renewal clients run from a timer or cron (certbot,
+// lego). The timestamp is always there, 0 without a run: an absent series would keep
+// RenewalClientNotRunning silent exactly when the timer stopped before the replayed history.
+func collectClients(ch chan<- prometheus.Metric, clients []source.Client) {
+	for _, c := range clients {
+		if !c.Seen {
+			ch <- prometheus.MustNewConstMetric(clientLastRun, prometheus.GaugeValue, 0, c.Name, c.Log)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(clientLastRun, prometheus.GaugeValue, Unix(c.LastRun), c.Name, c.Log)
+		ch <- prometheus.MustNewConstMetric(clientLastRunSuccess, prometheus.GaugeValue, Bool(c.LastRunSuccess), c.Name, c.Log)
 	}
 }

@@ -73,7 +73,7 @@ func TestDemo(t *testing.T) {
 		`cert_renewal_failure{client="certbot",domain="six-days.demo.test",lineage="six-days.demo.test",reason="connection"} 1`,
 		`cert_renewal_failure{client="certbot",domain="two-days.demo.test",lineage="two-days.demo.test",reason="dns"} 1`,
 		`cert_renewal_failure{client="certbot",domain="healthy.demo.test",lineage="healthy.demo.test",reason="none"} 0`,
-		`certbot_last_run_success 0`,
+		`cert_renewal_client_last_run_success{client="certbot",log="` + w.Dir + `/log/letsencrypt.log"} 0`,
 		`cert_key_match{ip="",lineage="healthy.demo.test",path="`,
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
 	}

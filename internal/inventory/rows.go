@@ -95,7 +95,7 @@ type Summary struct {
 	Worst    Severity `json:"worst"`
 }
 
-// ClientRun is a renewal client's newest run. NotRunning is CertbotNotRunning's rule: no run
+// ClientRun is a renewal client's newest run. NotRunning is RenewalClientNotRunning's rule: no run
 // in the history, or none for longer than the thresholds' MaxRunGap.
 type ClientRun struct {
 	Client         string     `json:"client"`
@@ -225,7 +225,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 	for _, s := range v.Snapshots {
 		r.Errors = append(r.Errors, s.Problems...)
 		for _, c := range s.Clients {
-			// As CertbotNotRunning: no run in the log history, or none for longer than the timer allows.
+			// As RenewalClientNotRunning: no run in the log history, or none for longer than the timer allows.
 			cr := ClientRun{Client: c.Name, NotRunning: !c.Seen || now.Sub(c.LastRun) > th.MaxRunGap}
 			if c.Seen {
 				cr.LastRun, cr.LastRunSuccess = timePtr(c.LastRun), c.LastRunSuccess
@@ -249,7 +249,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 	return r
 }
 
-// NotRunning reports whether a watched renewal client has not run lately (CertbotNotRunning).
+// NotRunning reports whether a watched renewal client has not run lately (RenewalClientNotRunning).
 func (r *Report) NotRunning() []string {
 	var out []string
 	for _, c := range r.Clients {

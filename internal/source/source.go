@@ -82,9 +82,11 @@ type ChallengeProblem struct {
 	Detail     string `json:"detail"`
 }
 
-// Client is a renewal client's run history, for "has it run lately" (CertbotNotRunning).
+// Client is a renewal client's run history, for "has it run lately" (RenewalClientNotRunning).
 type Client struct {
-	Name string // certbot
+	Name string // certbot, lego
+	// Log is the log the runs are read from: with Name, it identifies one installation.
+	Log string
 	// Seen: a run was seen (in the log history); LastRun and LastRunSuccess are then set.
 	Seen           bool
 	LastRun        time.Time
