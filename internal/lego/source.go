@@ -90,8 +90,12 @@ func newSource(cfgs []config.Lego, logger *slog.Logger, clock clockwork.Clock) *
 	return s
 }
 
-// lineageOf is the name lego stores a certificate under: certificates/<name>.crt.
-func lineageOf(path string) string { return strings.TrimSuffix(filepath.Base(path), ".crt") }
+// lineageOf is the name lego stores a certificate under: certificates/<name>.crt (the glob
+// excludes <name>.issuer.crt).
+func lineageOf(path string) (string, bool) {
+	f, ok := logparse.LegoStorageFile("certificates/" + filepath.Base(path))
+	return f.Name, ok && f.Kind == logparse.StorageCert
+}
 
 // Once reads the certificates and replays the logs: the state `check` reports.
 func (s *Source) Once(ctx context.Context) *source.Snapshot {
