@@ -288,7 +288,7 @@ func (s *Source) current() *source.Snapshot {
 		}
 	}
 	out.Status = append(storeStatus, out.Status...)
-	out.Metrics = metrics(names, fileErrs)
+	out.Metrics = acmestate.Metrics(names, fileErrs)
 	return out
 }
 
