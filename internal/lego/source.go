@@ -70,7 +70,7 @@ func newSource(cfgs []config.Lego, logger *slog.Logger, clock clockwork.Clock) *
 		}
 		f := &follower{cfg: c, fold: logparse.NewLegoFolder(c.Location()),
 			health: logtail.Health{Status: source.Status{Source: "lego_log", Name: c.LogFile, Errors: source.NewErrors(LogErrorReasons...)}}}
-		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.fold.Line)
+		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.line)
 		s.logs = append(s.logs, f)
 	}
 	s.store = acmestore.New(client, entries, lineageOf, logger, clock)
@@ -172,14 +172,9 @@ func (s *Source) pollLogs() bool {
 func (s *Source) settle(f *follower, quiet bool) bool {
 	// A record gets no more lines once a read found nothing new.
 	folded := quiet && f.fold.Settle()
-	runs := f.fold.Runs()
+	completed := f.take(f.fold.Runs())
 	if cur := f.fold.Current(); quiet && cur != nil && s.clock.Now().Sub(later(cur.End, cur.SleepUntil)) > runIdle {
-		runs = append(runs, f.fold.Flush()...)
-	}
-	for _, r := range runs {
-		if !f.seen || !r.Start.Before(f.newest.Start) {
-			f.newest, f.seen = r, true
-		}
+		completed = f.take(f.fold.Flush()) || completed
 	}
 	if d := f.fold.Dropped + f.fold.Cut; d > f.dropped {
 		f.health.Errors["limit_exceeded"] += d - f.dropped
@@ -187,7 +182,24 @@ func (s *Source) settle(f *follower, quiet bool) bool {
 			"max_outcomes", logparse.MaxOutcomes, "max_problems", logparse.MaxProblems, "max_record_bytes", logparse.MaxMessage)
 		f.dropped = d
 	}
-	return folded || len(runs) > 0
+	return folded || completed
+}
+
+// line folds one line of the log, taking the runs it completes at once: a long history does
+// not pile them up in the folder (whose bound would count them as lost).
+func (f *follower) line(b []byte) {
+	f.fold.Line(b)
+	f.take(f.fold.Runs())
+}
+
+// take keeps the newest of completed runs; it reports whether there were any.
+func (f *follower) take(runs []logparse.LegoRun) bool {
+	for _, r := range runs {
+		if !f.seen || !r.Start.Before(f.newest.Start) {
+			f.newest, f.seen = r, true
+		}
+	}
+	return len(runs) > 0
 }
 
 func later(a, b time.Time) time.Time {

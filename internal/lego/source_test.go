@@ -33,14 +33,14 @@ var now = time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 // store is a lego --path with certificates/ as lego leaves it: a.example.test's bundle,
 // issuer, key and metadata (the captured one), certificates generated now.
 type store struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	log  string
 	leaf *testcerts.Cert
 	pki  *testcerts.PKI
 }
 
-func newStore(t *testing.T) *store {
+func newStore(t testing.TB) *store {
 	dir := t.TempDir()
 	s := &store{t: t, dir: dir, log: filepath.Join(dir, "log", "lego.log"), pki: testcerts.NewPKI("Lego", now)}
 	s.leaf = s.pki.Leaf(testcerts.Options{DNSNames: []string{"a.example.test", "www.a.example.test"}, Now: now,
