@@ -52,7 +52,7 @@ type follower struct {
 	tail   *logtail.Tail
 	fold   *logparse.LegoFolder
 	health logtail.Health
-	// newest is the newest completed run; seen says there is one.
+	// newest is the last completed run in the log; seen says there is one.
 	newest logparse.LegoRun
 	seen   bool
 	// dropped is the part of the folder's bounds already counted and logged.
@@ -192,14 +192,15 @@ func (f *follower) line(b []byte) {
 	f.take(f.fold.Runs())
 }
 
-// take keeps the newest of completed runs; it reports whether there were any.
+// take keeps the last of completed runs: the log is appended to (and replayed oldest file
+// first), so the last is the newest even when local time stepped back. It reports whether
+// there were any.
 func (f *follower) take(runs []logparse.LegoRun) bool {
-	for _, r := range runs {
-		if !f.seen || !r.Start.Before(f.newest.Start) {
-			f.newest, f.seen = r, true
-		}
+	if len(runs) == 0 {
+		return false
 	}
-	return len(runs) > 0
+	f.newest, f.seen = runs[len(runs)-1], true
+	return true
 }
 
 func later(a, b time.Time) time.Time {
@@ -261,9 +262,10 @@ func (s *Source) current() *source.Snapshot {
 			}
 			have[lineage] = true
 			n := acmestate.Fold(client, lineage, "", o)
-			if o.Hook != "" {
+			if o.Hook != "" && !n.Failed() {
 				// Saved, but lego exited 1 in its renew hook: the new certificate is probably
-				// not installed. One page, CertificateRenewalFailed with reason hook.
+				// not installed. One page, CertificateRenewalFailed with reason hook, until a
+				// renewal whose hook works; a later failure's own reason comes first.
 				n.Reason, n.Message = "hook", o.Hook
 			}
 			names = append(names, n)
@@ -297,8 +299,8 @@ func (s *Source) current() *source.Snapshot {
 func (f *follower) client() source.Client {
 	c := source.Client{Name: client, Log: f.cfg.LogFile}
 	run, ok := f.newest, f.seen
-	if cur := f.fold.Current(); cur != nil && (!ok || !cur.Start.Before(run.Start)) {
-		run, ok = *cur, true
+	if cur := f.fold.Current(); cur != nil {
+		run, ok = *cur, true // after every completed run in the log
 	}
 	if ok {
 		// lego exits 1 for a fatal error and for a failed hook.

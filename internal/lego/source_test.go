@@ -168,6 +168,11 @@ func TestStates(t *testing.T) {
 		// Saved, then the renew hook failed: lego exits 1 and the new certificate is probably
 		// not deployed.
 		{[]string{"issue", "renew-hook-fails"}, "hook", false},
+		// It stands through a not-due check, gives way to a later failure's reason, and ends
+		// with a renewal whose hook works.
+		{[]string{"issue", "renew-hook-fails", "renew-not-due"}, "hook", true},
+		{[]string{"issue", "renew-hook-fails", "renew-connection"}, "connection", false},
+		{[]string{"issue", "renew-hook-fails", "renew-success"}, "none", true},
 		// A failure before lego names the certificate fails the run, not the certificate.
 		{[]string{"issue", "renew-no-account"}, "none", false},
 		{[]string{"issue", "issue-ca-down"}, "none", false},
