@@ -52,7 +52,7 @@ type Thresholds struct {
 	ExpiryCritical      model.Duration `yaml:"expiry_critical"`
 	RenewalOverdueGrace model.Duration `yaml:"renewal_overdue_grace"`
 	ChainExpiringSoon   model.Duration `yaml:"chain_expiring_soon"`
-	CertbotMaxRunGap    model.Duration `yaml:"certbot_max_run_gap"`
+	ClientMaxRunGap     model.Duration `yaml:"client_max_run_gap"`
 }
 
 // ParseConfig decodes config.yml strictly: a misspelt key is an error, not a silent default.
@@ -84,7 +84,7 @@ func ParseConfig(data []byte) (Config, error) {
 		"thresholds.expiry_critical":       t.ExpiryCritical,
 		"thresholds.renewal_overdue_grace": t.RenewalOverdueGrace,
 		"thresholds.chain_expiring_soon":   t.ChainExpiringSoon,
-		"thresholds.certbot_max_run_gap":   t.CertbotMaxRunGap,
+		"thresholds.client_max_run_gap":    t.ClientMaxRunGap,
 	} {
 		if d <= 0 {
 			return Config{}, fmt.Errorf("%s: %s must be a positive duration", ConfigFile, name)

@@ -99,7 +99,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"relative runbook URL", "https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks", "docs/runbooks", "not an absolute URL"},
 		{"braces in selector", `page_selector: 'index="0"'`, `page_selector: '{index="0"}'`, "page_selector must be label matchers without braces"},
 		{"empty selector", `verify_selector: 'path!~".*/cert[.]pem"'`, `verify_selector: ''`, "verify_selector must be label matchers"},
-		{"zero threshold", "certbot_max_run_gap: 25h", "certbot_max_run_gap: 0s", "thresholds.certbot_max_run_gap must be a positive duration"},
+		{"zero threshold", "client_max_run_gap: 25h", "client_max_run_gap: 0s", "thresholds.client_max_run_gap must be a positive duration"},
 		{"bad duration", "expiring_soon: 7d", "expiring_soon: seven days", `not a valid duration string: "seven days"`},
 		{"critical not shorter", "expiry_critical: 3d", "expiry_critical: 7d", "thresholds.expiry_critical (1w) must be shorter than expiring_soon (1w)"},
 		{"no hold", "keep_firing_for: 1h", "keep_firing_for: 0s", "outage.keep_firing_for must be a positive duration"},

@@ -45,6 +45,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			collectChains(ch, s.Chains, now, v)
 		}
 		collectRenewals(ch, s.Renewals)
+		collectClients(ch, s.Clients)
 		if s.Metrics != nil {
 			s.Metrics(ch)
 		}
@@ -88,7 +89,7 @@ func collectHealth(ch chan<- prometheus.Metric, statuses []source.Status) {
 
 var certRenewalFailure = prometheus.NewDesc("cert_renewal_failure",
 	"1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.",
-	[]string{"lineage", "domain", "reason"}, nil)
+	[]string{"client", "lineage", "domain", "reason"}, nil)
 
 // collectRenewals emits cert_renewal_failure: no series before the first attempt, 0 with
 // reason "none" after a success, 1 with the reason after a failure.
@@ -96,7 +97,28 @@ func collectRenewals(ch chan<- prometheus.Metric, renewals []source.Renewal) {
 	for i := range renewals {
 		r := &renewals[i]
 		if r.Reason != "" {
-			ch <- prometheus.MustNewConstMetric(certRenewalFailure, prometheus.GaugeValue, Bool(r.Failed()), r.Lineage, r.Domain, r.Reason)
+			ch <- prometheus.MustNewConstMetric(certRenewalFailure, prometheus.GaugeValue, Bool(r.Failed()), r.Client, r.Lineage, r.Domain, r.Reason)
 		}
+	}
+}
+
+var (
+	clientLastRun = prometheus.NewDesc("cert_renewal_client_last_run_timestamp_seconds",
+		"Start of the newest run of the renewal client seen in its log; 0 when no run was seen in the log history.", []string{"client", "log"}, nil)
+	clientLastRunSuccess = prometheus.NewDesc("cert_renewal_client_last_run_success",
+		"1 when the renewal client's newest run ended without a failure.", []string{"client", "log"}, nil)
+)
+
+// collectClients emits the runs of the renewal clients run from a timer or cron (certbot,
+// lego). The timestamp is always there, 0 without a run: an absent series would keep
+// RenewalClientNotRunning silent exactly when the timer stopped before the replayed history.
+func collectClients(ch chan<- prometheus.Metric, clients []source.Client) {
+	for _, c := range clients {
+		if !c.Seen {
+			ch <- prometheus.MustNewConstMetric(clientLastRun, prometheus.GaugeValue, 0, c.Name, c.Log)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(clientLastRun, prometheus.GaugeValue, Unix(c.LastRun), c.Name, c.Log)
+		ch <- prometheus.MustNewConstMetric(clientLastRunSuccess, prometheus.GaugeValue, Bool(c.LastRunSuccess), c.Name, c.Log)
 	}
 }

@@ -29,7 +29,7 @@ func TestJoinsGolden(t *testing.T) {
 			{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/letsencrypt/live/short/cert.pem", Lineage: "short"}, Certs: []certs.Cert{short}},
 			{Location: certs.Location{Source: certs.SourceFile, Path: "/srv/plain.pem"}, Certs: []certs.Cert{other}},
 		},
-		Renewals: []source.Renewal{{Lineage: "short", Domain: "short.example", Reason: "dns", Server: "https://acme-staging-v02.api.letsencrypt.org/directory"}},
+		Renewals: []source.Renewal{{Client: "certbot", Lineage: "short", Domain: "short.example", Reason: "dns", Server: "https://acme-staging-v02.api.letsencrypt.org/directory"}},
 	}
 	served := &source.Snapshot{Chains: []certs.Chain{
 		{Location: certs.Location{Source: certs.SourceProbe, Target: "short.example:443", IP: "127.0.0.1"}, Certs: []certs.Cert{short}},
@@ -48,7 +48,7 @@ cert_renewal_due_timestamp_seconds{%[3]s} %[5]s
 cert_renewal_due_timestamp_seconds{%[4]s} %[1]s
 # HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
 # TYPE cert_renewal_failure gauge
-cert_renewal_failure{domain="short.example",lineage="short",reason="dns"} 1
+cert_renewal_failure{client="certbot",domain="short.example",lineage="short",reason="dns"} 1
 # HELP cert_staging 1 when the certificate comes from a staging/test CA.
 # TYPE cert_staging gauge
 cert_staging{%[2]s} 1

@@ -23,6 +23,7 @@ type Config struct {
 	Files   []Files           `yaml:"files,omitempty"`
 	Certbot *Certbot          `yaml:"certbot,omitempty"`
 	Lego    List[Lego]        `yaml:"lego,omitempty"`
+	Caddy   List[Caddy]       `yaml:"caddy,omitempty"`
 	Targets []Target          `yaml:"targets,omitempty"`
 	Modules map[string]Module `yaml:"modules,omitempty"`
 	Probe   Probe             `yaml:"probe,omitempty"`
@@ -102,6 +103,9 @@ func Parse(data []byte) (*Config, error) {
 		if nullSection(&root, "certbot") {
 			cfg.Certbot = &Certbot{}
 		}
+		if nullSection(&root, "caddy") {
+			cfg.Caddy = List[Caddy]{{}} // a bare `caddy:` is one instance with the defaults
+		}
 	}
 	cfg.applyDefaults()
 	if err := cfg.validate(); err != nil {
@@ -120,6 +124,9 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Lego {
 		c.Lego[i].defaults()
+	}
+	for i := range c.Caddy {
+		c.Caddy[i].defaults()
 	}
 	if c.Modules == nil {
 		c.Modules = map[string]Module{}
@@ -163,6 +170,17 @@ func (c *Config) validate() error {
 		for j := range i {
 			if c.Lego[j].Path == c.Lego[i].Path {
 				return fieldError(p+".path", "same path as %s", listPath("lego", j, len(c.Lego)))
+			}
+		}
+	}
+	for i := range c.Caddy {
+		p := listPath("caddy", i, len(c.Caddy))
+		if err := c.Caddy[i].validate(p); err != nil {
+			return err
+		}
+		for j := range i {
+			if c.Caddy[j].StorageDir == c.Caddy[i].StorageDir {
+				return fieldError(p+".storage_dir", "same storage_dir as %s", listPath("caddy", j, len(c.Caddy)))
 			}
 		}
 	}

@@ -35,7 +35,7 @@ var ReservedLabels = []string{
 	"reason",
 	// probe, certbot, ARI, health series
 	"module", "version", "cipher", "name", "hook", "result", "server", "authenticator",
-	"explanation_url", "client", "namespace",
+	"explanation_url", "client", "log", "namespace",
 	// Prometheus and Alertmanager
 	"job", "instance", "alertname", "alertstate", "severity", "le", "quantile",
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -18,8 +19,30 @@ type Lego struct {
 	LogTimezone string `yaml:"log_timezone,omitempty"`
 	// HistoryMaxAge bounds the replay of old and rotated logs at start.
 	HistoryMaxAge model.Duration `yaml:"history_max_age,omitempty"`
-	// RescanInterval rereads certificates/ and stats the log even when fsnotify is silent.
+	// RescanInterval rereads certificates/ even when fsnotify is silent.
 	RescanInterval model.Duration `yaml:"rescan_interval,omitempty"`
+	// CheckKey opts in to reading certificates/<name>.key to match it with the certificate.
+	CheckKey bool `yaml:"check_key,omitempty"`
+}
+
+// Files is the files entry that reads the installation's certificates: <path>/certificates/
+// <name>.crt (the certificate and its issuers; <name>.issuer.crt is the issuers alone), and
+// with check_key <name>.key beside it.
+func (l *Lego) Files() Files {
+	dir := globEscape(filepath.Join(l.Path, "certificates"))
+	f := Files{
+		Paths:          []string{filepath.Join(dir, "*.crt")},
+		Exclude:        []string{filepath.Join(dir, "*.issuer.crt")},
+		CheckKey:       l.CheckKey,
+		RescanInterval: l.RescanInterval,
+	}
+	f.defaults()
+	return f
+}
+
+// globEscape quotes the glob metacharacters of a literal path.
+func globEscape(p string) string {
+	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(p)
 }
 
 func (l *Lego) defaults() {

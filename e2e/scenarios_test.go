@@ -40,7 +40,7 @@ func leaf(pki *testcerts.PKI, domain string, now time.Time, from, lifetime time.
 }
 
 // Scenario 1: lineage files present, but certbot has not run for longer than its timer allows.
-func TestScenario01CertbotNotRunning(t *testing.T) {
+func TestScenario01RenewalClientNotRunning(t *testing.T) {
 	t.Parallel()
 	const sc = "s01-certbot-not-running"
 	s := getStack(t)
@@ -64,7 +64,7 @@ certbot:
 `, le+"/live/*/fullchain.pem", ca, le, logFile), exporterOpts{})
 	fault := time.Now()
 	s.register(t, sc, e)
-	wants := []want{{"CertbotNotRunning", map[string]string{"severity": "warning"}}}
+	wants := []want{{"RenewalClientNotRunning", map[string]string{"severity": "warning"}}}
 	seen := s.expectAlerts(t, sc, wants)
 	// The fault began when the timer's allowance (25h) ran out, 5h before the exporter started;
 	// the figure is from the exporter's start.
@@ -162,7 +162,7 @@ certbot:
   log_file: %q
 `, le+"/live/*/fullchain.pem", ca, le, logFile), exporterOpts{})
 	s.register(t, sc, e)
-	s.waitSeries(t, fmt.Sprintf(`certbot_last_run_timestamp_seconds{scenario=%q}`, sc), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_renewal_client_last_run_timestamp_seconds{scenario=%q,client="certbot"}`, sc), 1)
 
 	fault := time.Now()
 	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
@@ -590,7 +590,7 @@ targets:
 	t.Cleanup(func() { os.Chmod(certDir, 0o755) })
 	s.register(t, sc, e)
 	s.waitSeries(t, fmt.Sprintf(`cert_expiry_seconds{scenario=%q,index="0"}`, sc), 2)
-	s.waitSeries(t, fmt.Sprintf(`certbot_last_run_timestamp_seconds{scenario=%q}`, sc), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_renewal_client_last_run_timestamp_seconds{scenario=%q,client="certbot"}`, sc), 1)
 
 	fault := time.Now()
 	if err := os.Remove(logFile); err != nil {

@@ -154,3 +154,30 @@ func ParseCaddyMeta(data []byte) (CaddyMeta, error) {
 	}
 	return m, nil
 }
+
+// CaddyIssuerDirectory is the ACME directory URL an issuer key names, as far as the key keeps
+// it: certmagic builds the key from the directory's host and its path with slashes turned into
+// hyphens (the storage directory also turns the port's colon into one), so the host ends at
+// the first hyphen after its last dot, and a number right after it is the port. It is for the
+// staging rule (certs.IsStagingDirectory reads the host); "" when the key names no host.
+// Caddy 2.6.2's metadata names no CA, so its issuer directory is all there is.
+func CaddyIssuerDirectory(key string) string {
+	start := strings.LastIndexByte(key, '.') + 1
+	host, rest, _ := strings.Cut(key[start:], "-")
+	host = key[:start] + host
+	if h, port, ok := strings.Cut(host, ":"); ok {
+		host, rest = h, port+"-"+rest // the log's raw key keeps the colon
+	}
+	if port, tail, _ := strings.Cut(rest, "-"); port != "" && strings.Trim(port, "0123456789") == "" {
+		host, rest = host+":"+port, tail
+	}
+	rest = strings.Trim(rest, "-")
+	if host == "" || strings.ContainsAny(host, "/?#@[] ") {
+		return ""
+	}
+	u := "https://" + host + "/" + strings.ReplaceAll(rest, "-", "/")
+	if rest == "" {
+		u = strings.TrimSuffix(u, "/")
+	}
+	return u
+}

@@ -9,8 +9,10 @@ import (
 	"encoding/pem"
 	"io/fs"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -276,6 +278,56 @@ func FuzzStorageFile(f *testing.F) {
 			if sf.Name == "" || strings.ContainsAny(sf.Name, "/") || strings.Contains(sf.Issuer, "/") || sf.Name == ".." || sf.Issuer == ".." {
 				t.Fatalf("%q: %+v", rel, sf)
 			}
+		}
+	})
+}
+
+// TestCaddyIssuerDirectory: the issuer keys of the captures (storage directories and the
+// log's raw keys) and of the public CAs Caddy knows name the directory's host and port.
+func TestCaddyIssuerDirectory(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"acme-v02.api.letsencrypt.org-directory", "https://acme-v02.api.letsencrypt.org/directory"},
+		{"acme-staging-v02.api.letsencrypt.org-directory", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+		{"acme.zerossl.com-v2-DV90", "https://acme.zerossl.com/v2/DV90"},
+		{"127.0.0.1-14000-dir", "https://127.0.0.1:14000/dir"},
+		{"127.0.0.1:14000-dir", "https://127.0.0.1:14000/dir"},
+		{"127.0.0.1-14001-staging-dir", "https://127.0.0.1:14001/staging/dir"},
+		{"localhost-14000-dir", "https://localhost:14000/dir"},
+		{"ca.internal", "https://ca.internal"},
+		{"local", "https://local"},
+		{"", ""},
+		{"-dir", ""},
+	} {
+		if got := CaddyIssuerDirectory(tc.key); got != tc.want {
+			t.Errorf("CaddyIssuerDirectory(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+// readableDirectory: a host with a dot or a port, a path without dots or hyphens.
+var readableDirectory = regexp.MustCompile(`^https://([a-z0-9]+\.[a-z0-9.]*[a-z0-9](:[0-9]+)?|[a-z0-9]+:[0-9]+)(/[A-Za-z0-9_]+)*/?$`)
+
+// FuzzCaddyIssuerDirectory: a directory URL's key survives the way back: the directory the
+// key names has the same key (so the staging rule sees the host Caddy used).
+func FuzzCaddyIssuerDirectory(f *testing.F) {
+	for _, s := range []string{"https://acme-v02.api.letsencrypt.org/directory", "https://127.0.0.1:14001/staging/dir", "https://acme.zerossl.com/v2/DV90", "https://localhost:9/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dir string) {
+		u, err := url.Parse(dir)
+		if err != nil || !readableDirectory.MatchString(dir) {
+			return // the keys of other forms cannot be read back: see CaddyIssuerDirectory
+		}
+		if seg, _, _ := strings.Cut(strings.TrimLeft(u.Path, "/"), "/"); seg != "" && strings.Trim(seg, "0123456789") == "" {
+			return // a number right after the host reads as its port
+		}
+		key := caddyIssuerKey(dir)
+		back := CaddyIssuerDirectory(key)
+		if caddyIssuerKey(back) != key {
+			t.Fatalf("%q: key %q names %q (key %q)", dir, key, back, caddyIssuerKey(back))
+		}
+		if CaddyIssuerDirectory(CaddyStorageKey(key)) != CaddyIssuerDirectory(CaddyStorageKey(caddyIssuerKey(back))) {
+			t.Fatalf("%q: the storage key %q reads differently", dir, CaddyStorageKey(key))
 		}
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/lego"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
@@ -49,6 +50,8 @@ var errorReasons = map[string][]string{
 	"files":           files.Reasons,
 	"certbot_log":     certbot.LogErrorReasons,
 	"certbot_renewal": certbot.RenewalErrorReasons,
+	"lego_store":      files.Reasons,
+	"lego_log":        lego.LogErrorReasons,
 	"targets":         slices.Concat(probe.FailureReasons, probe.ProblemReasons),
 	"ari":             ari.Reasons,
 }

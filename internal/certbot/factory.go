@@ -28,14 +28,14 @@ var Factory = source.Factory{
 // with it.
 func (s *Snapshot) source() *source.Snapshot {
 	out := &source.Snapshot{
-		Clients: []source.Client{{Name: "certbot", Seen: s.HasRun, LastRun: s.LastRun, LastRunSuccess: s.LastRunSuccess}},
+		Clients: []source.Client{{Name: "certbot", Log: s.Log, Seen: s.HasRun, LastRun: s.LastRun, LastRunSuccess: s.LastRunSuccess}},
 		Status:  s.Status,
 		Metrics: s.collect,
 		State:   s,
 	}
 	for _, l := range s.Lineages {
 		r := source.Renewal{
-			Lineage: l.Name, Domain: l.Domain,
+			Client: "certbot", Lineage: l.Name, Domain: l.Domain,
 			LastAttempt: l.LastAttempt, LastSuccess: l.LastSuccess, LastRenewal: l.LastRenewal,
 			Reason: l.FailureReason, Message: l.FailureMessage,
 		}
@@ -54,10 +54,6 @@ func (s *Snapshot) source() *source.Snapshot {
 }
 
 var (
-	lastRunDesc = prometheus.NewDesc("certbot_last_run_timestamp_seconds",
-		"Start of the newest certbot run seen in the log; 0 when no run was seen in the log history.", nil, nil)
-	lastRunSuccessDesc = prometheus.NewDesc("certbot_last_run_success",
-		"1 when the newest certbot run ended without a failure.", nil, nil)
 	runsDesc = prometheus.NewDesc("certbot_runs_total",
 		"Certbot runs seen since the exporter started (history replay included).", []string{"result"}, nil)
 	lastAttemptDesc = prometheus.NewDesc("certbot_lineage_last_attempt_timestamp_seconds",
@@ -80,22 +76,14 @@ var (
 		"Certbot log records that did not start with a timestamp or were not understood.", nil, nil)
 )
 
-// collect emits the certbot families. cert_renewal_failure and the health series are
-// rendered with every source's (collector).
+// collect emits the certbot families. cert_renewal_failure, the client's runs
+// (cert_renewal_client_*) and the health series are rendered with every source's (collector).
 func (s *Snapshot) collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	// Always present, 0 without a run: an absent series would keep CertbotNotRunning silent
-	// exactly when the timer stopped longer ago than the replayed history reaches.
-	if s.HasRun {
-		gauge(lastRunDesc, collector.Unix(s.LastRun))
-		gauge(lastRunSuccessDesc, collector.Bool(s.LastRunSuccess))
-	} else {
-		gauge(lastRunDesc, 0)
 	}
 	for _, r := range []string{"success", "failure"} {
 		counter(runsDesc, s.Runs[r], r)

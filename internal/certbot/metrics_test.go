@@ -25,7 +25,7 @@ func certbotTestCollector(s *certbot.Snapshot) prometheus.Collector {
 func TestCollectCertbot(t *testing.T) {
 	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339, s); return tm }
 	snap := &certbot.Snapshot{
-		HasRun: true, LastRun: at("2026-11-25T00:20:00Z"), LastRunSuccess: false,
+		HasRun: true, LastRun: at("2026-11-25T00:20:00Z"), LastRunSuccess: false, Log: "/var/log/letsencrypt/letsencrypt.log",
 		Runs:     map[string]uint64{"success": 3, "failure": 1},
 		LogLines: 1200, LogBytes: 98765, LogUnparsed: 2,
 		Lineages: []certbot.Lineage{
@@ -61,21 +61,21 @@ cert_expiry_exporter_certbot_log_lines_total 1200
 # HELP cert_expiry_exporter_certbot_log_unparsed_records_total Certbot log records that did not start with a timestamp or were not understood.
 # TYPE cert_expiry_exporter_certbot_log_unparsed_records_total counter
 cert_expiry_exporter_certbot_log_unparsed_records_total 2
+# HELP cert_renewal_client_last_run_success 1 when the renewal client's newest run ended without a failure.
+# TYPE cert_renewal_client_last_run_success gauge
+cert_renewal_client_last_run_success{client="certbot",log="/var/log/letsencrypt/letsencrypt.log"} 0
+# HELP cert_renewal_client_last_run_timestamp_seconds Start of the newest run of the renewal client seen in its log; 0 when no run was seen in the log history.
+# TYPE cert_renewal_client_last_run_timestamp_seconds gauge
+cert_renewal_client_last_run_timestamp_seconds{client="certbot",log="/var/log/letsencrypt/letsencrypt.log"} 1.795566e+09
 # HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
 # TYPE cert_renewal_failure gauge
-cert_renewal_failure{domain="a.example.test",lineage="a.example.test",reason="connection"} 1
-cert_renewal_failure{domain="c.example.test",lineage="c.example.test",reason="none"} 0
-cert_renewal_failure{domain="www.b.example.test",lineage="b.example.test",reason="hook"} 1
+cert_renewal_failure{client="certbot",domain="a.example.test",lineage="a.example.test",reason="connection"} 1
+cert_renewal_failure{client="certbot",domain="c.example.test",lineage="c.example.test",reason="none"} 0
+cert_renewal_failure{client="certbot",domain="www.b.example.test",lineage="b.example.test",reason="hook"} 1
 # HELP certbot_hook_failure 1 while the hook's latest run for the lineage failed; a failed deploy hook stands until a renewal whose deploy hook does not fail.
 # TYPE certbot_hook_failure gauge
 certbot_hook_failure{hook="deploy",lineage="a.example.test"} 0
 certbot_hook_failure{hook="post",lineage="b.example.test"} 1
-# HELP certbot_last_run_success 1 when the newest certbot run ended without a failure.
-# TYPE certbot_last_run_success gauge
-certbot_last_run_success 0
-# HELP certbot_last_run_timestamp_seconds Start of the newest certbot run seen in the log; 0 when no run was seen in the log history.
-# TYPE certbot_last_run_timestamp_seconds gauge
-certbot_last_run_timestamp_seconds 1.795566e+09
 # HELP certbot_lineage_info The lineage's renewal configuration.
 # TYPE certbot_lineage_info gauge
 certbot_lineage_info{authenticator="standalone",domain="c.example.test",lineage="c.example.test",server="https://acme-v02.api.letsencrypt.org/directory",staging="false"} 1
@@ -119,10 +119,10 @@ certbot_runs_total{result="success"} 3
 }
 
 // TestCollectCertbotNoRun: with no run in the replayed history (timer stopped long ago, logs
-// rotated away) the last-run timestamp is still exported, as 0, so that CertbotNotRunning
-// fires; the success gauge stays absent because there is no run to judge.
+// rotated away) the last-run timestamp is still exported, as 0, so that
+// RenewalClientNotRunning fires; the success gauge stays absent because there is no run to judge.
 func TestCollectCertbotNoRun(t *testing.T) {
-	snap := &certbot.Snapshot{Runs: map[string]uint64{"success": 0, "failure": 0}}
+	snap := &certbot.Snapshot{Runs: map[string]uint64{"success": 0, "failure": 0}, Log: "/var/log/letsencrypt/letsencrypt.log"}
 	want := `
 # HELP cert_expiry_exporter_certbot_log_bytes_total Bytes read from the certbot log.
 # TYPE cert_expiry_exporter_certbot_log_bytes_total counter
@@ -133,9 +133,9 @@ cert_expiry_exporter_certbot_log_lines_total 0
 # HELP cert_expiry_exporter_certbot_log_unparsed_records_total Certbot log records that did not start with a timestamp or were not understood.
 # TYPE cert_expiry_exporter_certbot_log_unparsed_records_total counter
 cert_expiry_exporter_certbot_log_unparsed_records_total 0
-# HELP certbot_last_run_timestamp_seconds Start of the newest certbot run seen in the log; 0 when no run was seen in the log history.
-# TYPE certbot_last_run_timestamp_seconds gauge
-certbot_last_run_timestamp_seconds 0
+# HELP cert_renewal_client_last_run_timestamp_seconds Start of the newest run of the renewal client seen in its log; 0 when no run was seen in the log history.
+# TYPE cert_renewal_client_last_run_timestamp_seconds gauge
+cert_renewal_client_last_run_timestamp_seconds{client="certbot",log="/var/log/letsencrypt/letsencrypt.log"} 0
 # HELP certbot_runs_total Certbot runs seen since the exporter started (history replay included).
 # TYPE certbot_runs_total counter
 certbot_runs_total{result="failure"} 0

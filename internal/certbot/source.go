@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -64,8 +63,9 @@ type Source struct {
 	// fold.Dropped + asm.Cut already logged.
 	forgotten, droppedSeen uint64
 
-	logHealth, renewalHealth source.Status
-	logErr, renewalErr       string // current error reason, to count and log state changes once
+	logHealth     logtail.Health
+	renewalHealth source.Status
+	renewalErr    string // current error reason, to count and log state changes once
 }
 
 // newSource prepares a Source; Run starts it.
@@ -78,8 +78,8 @@ func newSource(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *
 		badConfs:   map[string]badConf{},
 		confSettle: confSettle,
 		domains:    map[string]string{},
-		logHealth: source.Status{Source: "certbot_log", Name: cfg.LogFile,
-			Errors: source.NewErrors(LogErrorReasons...)},
+		logHealth: logtail.Health{Status: source.Status{Source: "certbot_log", Name: cfg.LogFile,
+			Errors: source.NewErrors(LogErrorReasons...)}},
 		renewalHealth: source.Status{Source: "certbot_renewal", Name: filepath.Join(cfg.ConfigDir, "renewal"),
 			Errors: source.NewErrors(RenewalErrorReasons...)},
 	}
@@ -211,36 +211,7 @@ func (s *Source) complete(r *logparse.Run) {
 	}
 }
 
-// ioReason classifies a read error into the fixed reasons of the health counters ("" for nil).
-func ioReason(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, fs.ErrNotExist):
-		return "not_found"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission"
-	default:
-		return "io"
-	}
-}
-
-func (s *Source) setLogError(err error) {
-	reason := ioReason(err)
-	if reason != s.logErr {
-		if reason != "" {
-			s.logHealth.Errors[reason]++
-			s.log.Warn("certbot log unreadable", "path", s.cfg.LogFile, "reason", reason, "err", err)
-		} else if s.logErr != "" {
-			s.log.Info("certbot log readable again", "path", s.cfg.LogFile)
-		}
-		s.logErr = reason
-	}
-	s.logHealth.Up = reason == ""
-	if s.logHealth.Up {
-		s.logHealth.LastSuccess = s.now()
-	}
-}
+func (s *Source) setLogError(err error) { s.logHealth.Set(err, s.now(), s.log, "certbot") }
 
 // confSettle is how long after its last change an unreadable renewal conf may still be one
 // being written, rather than broken.
@@ -259,7 +230,7 @@ func (s *Source) readRenewal() {
 	if err == nil {
 		_, err = os.Stat(dir)
 	}
-	reason := ioReason(err)
+	reason := logtail.Reason(err)
 	if reason != "" {
 		if reason != s.renewalErr {
 			s.renewalHealth.Errors[reason]++
@@ -279,7 +250,7 @@ func (s *Source) readRenewal() {
 		}
 		data, err := fsread.ReadFile(p, maxConfBytes)
 		var c RenewalConf
-		reason := ioReason(err)
+		reason := logtail.Reason(err)
 		if err == nil {
 			c, err = parseRenewalConf(lineage, data)
 			reason = "parse"

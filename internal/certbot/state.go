@@ -18,6 +18,7 @@ type Snapshot struct {
 	HasRun         bool      // a certbot run was seen
 	LastRun        time.Time // start of the newest run
 	LastRunSuccess bool
+	Log            string            // the log followed
 	Runs           map[string]uint64 // by result: success, failure (completed runs)
 	LogLines       uint64
 	LogBytes       uint64
@@ -253,7 +254,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 	}
 	snap := &Snapshot{
 		HasRun: st.hasRun, LastRun: st.lastRun, LastRunSuccess: st.lastRunSuccess,
-		Runs:     maps.Clone(st.runs),
+		Runs: maps.Clone(st.runs), Log: s.cfg.LogFile,
 		LogLines: s.tail.Lines(), LogBytes: s.tail.Bytes(),
 		LogUnparsed: s.asm.Orphans + s.fold.Unknown,
 	}
@@ -280,7 +281,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 		l.Attempts = maps.Clone(ls.attempts)
 		snap.Lineages = append(snap.Lineages, l)
 	}
-	lh, rh := s.logHealth, s.renewalHealth
+	lh, rh := s.logHealth.Status, s.renewalHealth
 	lh.Errors, rh.Errors = maps.Clone(lh.Errors), maps.Clone(rh.Errors)
 	lh.Errors["line_too_long"] = s.tail.TooLong()
 	lh.Errors["limit_exceeded"] = s.fold.Dropped + s.asm.Cut + s.forgotten

@@ -31,8 +31,9 @@ func certbotDir(cfg *config.Config) string {
 var fileErrorDesc = prometheus.NewDesc("cert_expiry_exporter_file_error",
 	"1 per file (or glob, or directory) that currently cannot be read, with the reason.", []string{"path", "reason"}, nil)
 
-// fileErrorMetrics emits one series per unreadable path.
-func fileErrorMetrics(errs []FileError) func(chan<- prometheus.Metric) {
+// ErrorMetrics emits cert_expiry_exporter_file_error, one series per unreadable path: the files
+// source's, and those of the ACME client stores read through it (lego).
+func ErrorMetrics(errs []FileError) func(chan<- prometheus.Metric) {
 	if len(errs) == 0 {
 		return nil
 	}

@@ -224,7 +224,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	for _, fe := range errs {
 		snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceFile, Where: fe.Path, Reason: fe.Reason, Message: fe.Message})
 	}
-	snap.Metrics = fileErrorMetrics(errs)
+	snap.Metrics = ErrorMetrics(errs)
 	s.evict()
 	return snap, retry
 }

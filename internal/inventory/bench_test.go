@@ -35,7 +35,7 @@ func BenchmarkPublish100k(b *testing.B) {
 	b.Run("no chains", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			pubCertbot(&source.Snapshot{Renewals: []source.Renewal{{Lineage: "a", Reason: "none"}}})
+			pubCertbot(&source.Snapshot{Renewals: []source.Renewal{{Client: "certbot", Lineage: "a", Reason: "none"}}})
 		}
 	})
 	b.Run("probe", func(b *testing.B) {

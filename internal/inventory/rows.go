@@ -95,7 +95,7 @@ type Summary struct {
 	Worst    Severity `json:"worst"`
 }
 
-// ClientRun is a renewal client's newest run. NotRunning is CertbotNotRunning's rule: no run
+// ClientRun is a renewal client's newest run. NotRunning is RenewalClientNotRunning's rule: no run
 // in the history, or none for longer than the thresholds' MaxRunGap.
 type ClientRun struct {
 	Client         string     `json:"client"`
@@ -227,7 +227,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 	for _, s := range v.Snapshots {
 		r.Errors = append(r.Errors, s.Problems...)
 		for _, c := range s.Clients {
-			// As CertbotNotRunning: no run in the log history, or none for longer than the timer allows.
+			// As RenewalClientNotRunning: no run in the log history, or none for longer than the timer allows.
 			cr := ClientRun{Client: c.Name, NotRunning: !c.Seen || now.Sub(c.LastRun) > th.MaxRunGap}
 			if c.Seen {
 				cr.LastRun, cr.LastRunSuccess = timePtr(c.LastRun), c.LastRunSuccess
@@ -251,7 +251,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 	return r
 }
 
-// NotRunning reports whether a watched renewal client has not run lately (CertbotNotRunning).
+// NotRunning reports whether a watched renewal client has not run lately (RenewalClientNotRunning).
 func (r *Report) NotRunning() []string {
 	var out []string
 	for _, c := range r.Clients {
@@ -307,7 +307,7 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 	if i == 0 {
 		x.Revocation = ch.Revocation
 	}
-	if rn := v.Renewal(ch.Lineage); rn != nil {
+	if rn := v.Renewal(ch.Location); rn != nil {
 		x.Renewal = renewalOf(rn)
 	}
 	grace := min(th.Grace, c.Lifetime()/12)

@@ -98,8 +98,8 @@ func TestBuild(t *testing.T) {
 			revoked,
 		},
 		Renewals: []source.Renewal{
-			{Lineage: "healthy", LastAttempt: now.Add(-6 * time.Hour), Reason: "none"},
-			{Lineage: "failing", LastAttempt: now.Add(-6 * time.Hour), Reason: "dns", Hooks: []string{"deploy"}},
+			{Client: "certbot", Lineage: "healthy", LastAttempt: now.Add(-6 * time.Hour), Reason: "none"},
+			{Client: "certbot", Lineage: "failing", LastAttempt: now.Add(-6 * time.Hour), Reason: "dns", Hooks: []string{"deploy"}},
 		},
 	}), now, DefaultThresholds)
 

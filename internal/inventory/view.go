@@ -17,7 +17,7 @@ type View struct {
 	// Drift is the served-vs-disk join.
 	Drift []Drift
 
-	renewals map[string]*source.Renewal // by lineage
+	renewals map[renewalKey]*source.Renewal
 	windows  map[certs.Key]*source.Window
 	joined   joined // what Drift was computed from
 	// ownerNames are the owner label names of each snapshot's chains (reused while the
@@ -39,7 +39,7 @@ type joined struct {
 // newView joins snaps; prev (may be nil) is the view it replaces, whose drift join is reused
 // when its inputs did not change.
 func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
-	v := &View{Snapshots: snaps, renewals: map[string]*source.Renewal{}, windows: map[certs.Key]*source.Window{}}
+	v := &View{Snapshots: snaps, renewals: map[renewalKey]*source.Renewal{}, windows: map[certs.Key]*source.Window{}}
 	for _, s := range snaps {
 		hasServed, hasStored := kinds(s.Chains)
 		if hasServed {
@@ -72,8 +72,9 @@ func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
 		v.labelNames = append(v.labelNames, names...)
 		for i := range s.Renewals {
 			r := &s.Renewals[i]
-			if _, dup := v.renewals[r.Lineage]; !dup {
-				v.renewals[r.Lineage] = r
+			k := renewalKey{r.Client, r.Lineage}
+			if _, dup := v.renewals[k]; !dup {
+				v.renewals[k] = r
 			}
 		}
 		for i := range s.Windows {
@@ -119,12 +120,22 @@ func ownerLabelNames(chains []certs.Chain) []string {
 	return names
 }
 
-// Renewal returns the renewal state of a lineage, nil when no source knows it.
-func (v *View) Renewal(lineage string) *source.Renewal {
-	if v == nil || lineage == "" {
+// renewalKey identifies a renewal: two clients on one host may manage the same name.
+type renewalKey struct{ client, lineage string }
+
+// Renewal returns the renewal state of the lineage of chains at loc, nil when no source knows
+// it. A lineage of stored files (Location.Source "file") is certbot's (the files source names
+// only the lineages of certbot's live/); an ACME client's own store (lego, caddy) names its
+// chains' source after the client.
+func (v *View) Renewal(loc certs.Location) *source.Renewal {
+	if v == nil || loc.Lineage == "" || loc.Source == certs.SourceProbe {
 		return nil
 	}
-	return v.renewals[lineage]
+	client := loc.Source
+	if client == certs.SourceFile {
+		client = "certbot"
+	}
+	return v.renewals[renewalKey{client, loc.Lineage}]
 }
 
 // Window returns the CA's renewal window for c, wherever c was seen (file or probe).
@@ -151,10 +162,7 @@ func (v *View) Staging(c certs.Cert, loc certs.Location) bool {
 	if c.Staging {
 		return true
 	}
-	if loc.Source == certs.SourceProbe {
-		return false
-	}
-	r := v.Renewal(loc.Lineage)
+	r := v.Renewal(loc)
 	return r != nil && certs.IsStagingDirectory(r.Server)
 }
 

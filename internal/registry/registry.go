@@ -6,6 +6,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/lego"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
@@ -14,6 +15,7 @@ import (
 var Sources = source.Registry{
 	files.Factory,
 	certbot.Factory,
+	lego.Factory,
 	probe.Targets,
 	ari.Factory,
 }

@@ -49,7 +49,7 @@ func vaultFactory(now time.Time) source.Factory {
 			Certs:    []certs.Cert{certs.New(leaf.Cert)},
 			Verify:   certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: leaf.Cert.NotAfter},
 		}},
-		Renewals: []source.Renewal{{Lineage: "vault.test", Domain: "vault.test", LastAttempt: now, Reason: "dns"}},
+		Renewals: []source.Renewal{{Client: "vault", Lineage: "vault.test", Domain: "vault.test", LastAttempt: now, Reason: "dns"}},
 		Status:   []source.Status{{Source: "vault", Name: "secret/", Up: true, LastSuccess: now, Errors: source.NewErrors("io")}},
 		Metrics: func(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(vaultUp, prometheus.GaugeValue, 1)
@@ -97,7 +97,7 @@ func TestRegistryAloneAddsASource(t *testing.T) {
 	metrics := get("/metrics")
 	for _, want := range []string{
 		`cert_expiry_seconds{domain="vault.test",index="0",ip="",issuer="Vault Intermediate CA",lineage="vault.test",path="secret/vault.test",serial=`,
-		`cert_renewal_failure{domain="vault.test",lineage="vault.test",reason="dns"} 1`,
+		`cert_renewal_failure{client="vault",domain="vault.test",lineage="vault.test",reason="dns"} 1`,
 		`cert_expiry_exporter_source_up{name="secret/",source="vault"} 1`,
 		`cert_expiry_exporter_errors_total{reason="io",source="vault"} 0`,
 		"\nvault_source_up 1\n",

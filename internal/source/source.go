@@ -51,6 +51,11 @@ type Problem struct {
 
 // Renewal is one lineage's renewal state as the ACME client's records tell it.
 type Renewal struct {
+	// Client is the ACME client renewing the lineage (certbot, lego, caddy): with Lineage it
+	// identifies the renewal, since two clients on one host may manage the same name. It
+	// renews the chains whose Location.Source is the client's name (certbot: the files of
+	// its live/ directory, Location.Source "file").
+	Client  string
 	Lineage string
 	Domain  string
 	// Zero times: never seen.
@@ -77,9 +82,11 @@ type ChallengeProblem struct {
 	Detail     string `json:"detail"`
 }
 
-// Client is a renewal client's run history, for "has it run lately" (CertbotNotRunning).
+// Client is a renewal client's run history, for "has it run lately" (RenewalClientNotRunning).
 type Client struct {
-	Name string // certbot
+	Name string // certbot, lego
+	// Log is the log the runs are read from: with Name, it identifies one installation.
+	Log string
 	// Seen: a run was seen (in the log history); LastRun and LastRunSuccess are then set.
 	Seen           bool
 	LastRun        time.Time

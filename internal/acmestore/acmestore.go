@@ -1,0 +1,73 @@
+// Package acmestore reads an ACME client's certificate store (lego's certificates/, Caddy's
+// certificates/<issuer>/<name>/) through the files source: the same cache, fsnotify watching,
+// bounded non-blocking reads, symlink handling, file error series and key check. It names
+// the chains after the client and its store's lineages; each client reads its metadata itself.
+package acmestore
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+)
+
+// Entry is one store: the files entry that reads it, and its name in the health series (the
+// store's directory).
+type Entry struct {
+	Name  string
+	Files config.Files
+}
+
+// Store reads one client's stores.
+type Store struct {
+	client  string
+	entries []Entry
+	lineage func(path string) string
+	files   *files.Source
+}
+
+// New reads the entries' certificates as the client's: lineage names the lineage a certificate
+// file belongs to (the name the client stores it under).
+func New(client string, entries []Entry, lineage func(path string) string, logger *slog.Logger, clock clockwork.Clock) *Store {
+	fs := make([]config.Files, len(entries))
+	for i, e := range entries {
+		fs[i] = e.Files
+	}
+	return &Store{client: client, entries: entries, lineage: lineage, files: files.New(fs, "", logger, clock)}
+}
+
+// Run publishes the store's snapshots (see files.Source.Run) until ctx ends.
+func (s *Store) Run(ctx context.Context, publish func(*source.Snapshot)) {
+	s.files.Run(ctx, func(snap *source.Snapshot) { publish(s.rename(snap)) })
+}
+
+// Once reads the stores once.
+func (s *Store) Once(ctx context.Context) *source.Snapshot { return s.rename(s.files.Once(ctx)) }
+
+// rename makes the files source's snapshot the client's: chains of source and lineage, problems
+// of the client, health as <client>_store named by the store's directory.
+func (s *Store) rename(in *source.Snapshot) *source.Snapshot {
+	out := *in
+	out.Chains = slices.Clone(in.Chains)
+	for i := range out.Chains {
+		c := &out.Chains[i]
+		c.Source, c.Lineage = s.client, s.lineage(c.Path)
+	}
+	out.Problems = slices.Clone(in.Problems)
+	for i := range out.Problems {
+		out.Problems[i].Source = s.client
+	}
+	out.Status = slices.Clone(in.Status)
+	for i := range out.Status {
+		out.Status[i].Source = s.client + "_store"
+		if i < len(s.entries) {
+			out.Status[i].Name = s.entries[i].Name
+		}
+	}
+	return &out
+}

@@ -1,0 +1,369 @@
+// Package lego is the `lego:` source: the certificates in lego's --path (certificates/<name>.crt,
+// read through the files source, the domain from <name>.json) and, from the file lego's
+// output is captured to, each certificate's renewal outcome and lego's runs.
+package lego
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestate"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestore"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/logtail"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
+)
+
+const (
+	// client is the source's name in Location.Source, Renewal.Client and Client.Name.
+	client = "lego"
+	// logPoll is how often the logs are looked at (a stat each).
+	logPoll = time.Second
+	// runIdle is how long a quiet log means lego has exited, completing its last run.
+	runIdle = 2 * time.Minute
+)
+
+// LogErrorReasons are the fixed reasons of the lego_log error counters, pre-created at 0.
+var LogErrorReasons = []string{"not_found", "permission", "io", "line_too_long", "limit_exceeded"}
+
+// Source follows the configured lego installations. Run owns all state.
+type Source struct {
+	log   *slog.Logger
+	clock clockwork.Clock
+	store *acmestore.Store
+	logs  []*follower
+	// meta caches each <name>.json by version; failing is the metadata problems already logged.
+	meta      map[string]metaEntry
+	failing   map[string]string
+	metaErrs  map[string]map[string]uint64 // store directory → reason → metadata problems seen
+	storeSnap *source.Snapshot
+}
+
+type metaEntry struct {
+	size  int64
+	mtime time.Time
+	meta  logparse.LegoMeta
+	err   *files.FileError
+}
+
+// follower reads one installation's captured output.
+type follower struct {
+	cfg    config.Lego
+	tail   *logtail.Tail
+	fold   *logparse.LegoFolder
+	health logtail.Health
+	// newest is the newest completed run; seen says there is one.
+	newest logparse.LegoRun
+	seen   bool
+	// dropped is the part of the folder's bounds already counted and logged.
+	dropped uint64
+}
+
+func newSource(cfgs []config.Lego, logger *slog.Logger, clock clockwork.Clock) *Source {
+	s := &Source{log: logger, clock: clock, meta: map[string]metaEntry{}, failing: map[string]string{},
+		metaErrs: map[string]map[string]uint64{}}
+	var entries []acmestore.Entry
+	for _, c := range cfgs {
+		entries = append(entries, acmestore.Entry{Name: c.Path, Files: c.Files()})
+		if c.LogFile == "" {
+			continue
+		}
+		f := &follower{cfg: c, fold: logparse.NewLegoFolder(c.Location()),
+			health: logtail.Health{Status: source.Status{Source: "lego_log", Name: c.LogFile, Errors: source.NewErrors(LogErrorReasons...)}}}
+		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.fold.Line)
+		s.logs = append(s.logs, f)
+	}
+	s.store = acmestore.New(client, entries, lineageOf, logger, clock)
+	return s
+}
+
+// lineageOf is the name lego stores a certificate under: certificates/<name>.crt.
+func lineageOf(path string) string { return strings.TrimSuffix(filepath.Base(path), ".crt") }
+
+// Once reads the certificates and replays the logs: the state `check` reports.
+func (s *Source) Once(ctx context.Context) *source.Snapshot {
+	defer s.close()
+	s.storeSnap = s.store.Once(ctx)
+	s.replay()
+	return s.current()
+}
+
+func (s *Source) close() {
+	for _, f := range s.logs {
+		f.tail.Close()
+	}
+}
+
+// Run reads the store and replays the logs, publishes, then follows both until ctx ends.
+func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
+	defer s.close()
+	snaps := make(chan *source.Snapshot, 1)
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		s.store.Run(ctx, func(snap *source.Snapshot) {
+			select { // only the newest matters
+			case <-snaps:
+			default:
+			}
+			snaps <- snap
+		})
+	}()
+	select {
+	case <-ctx.Done():
+		return
+	case s.storeSnap = <-snaps:
+	}
+	s.replay()
+	publish(s.current())
+	poll := s.clock.NewTicker(logPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s.storeSnap = <-snaps:
+		case <-poll.Chan():
+			if !s.pollLogs() {
+				continue
+			}
+		}
+		publish(s.current())
+	}
+}
+
+// replay reads each log's rotated history (within history_max_age), then the log itself.
+func (s *Source) replay() {
+	for _, f := range s.logs {
+		err := f.tail.Replay(s.clock.Now().Add(-time.Duration(f.cfg.HistoryMaxAge)), func(path string, err error) {
+			if err != nil {
+				s.log.Warn("reading rotated lego log", "path", path, "err", err)
+				f.health.Errors["io"]++
+			}
+			s.settle(f, true) // a rotated file's last run is over
+		})
+		s.setLogError(f, err)
+		s.settle(f, true)
+	}
+}
+
+// pollLogs reads what is new; it reports whether anything changed.
+func (s *Source) pollLogs() bool {
+	changed := false
+	for _, f := range s.logs {
+		before, wasUp := f.tail.Bytes(), f.health.Up
+		s.setLogError(f, f.tail.Poll())
+		quiet := f.tail.Bytes() == before
+		if s.settle(f, quiet) || !quiet || wasUp != f.health.Up {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// settle completes the runs the folder completed, and, once the log has been quiet for longer
+// than lego takes between records, the run in progress: lego has exited. It reports whether
+// a run completed.
+func (s *Source) settle(f *follower, quiet bool) bool {
+	runs := f.fold.Runs()
+	if cur := f.fold.Current(); quiet && cur != nil && s.clock.Now().Sub(later(cur.End, cur.SleepUntil)) > runIdle {
+		runs = append(runs, f.fold.Flush()...)
+	}
+	for _, r := range runs {
+		if !f.seen || !r.Start.Before(f.newest.Start) {
+			f.newest, f.seen = r, true
+		}
+	}
+	if d := f.fold.Dropped + f.fold.Cut; d > f.dropped {
+		f.health.Errors["limit_exceeded"] += d - f.dropped
+		s.log.Warn("lego log exceeds a bound; the excess is ignored", "path", f.cfg.LogFile, "dropped", d-f.dropped,
+			"max_outcomes", logparse.MaxOutcomes, "max_problems", logparse.MaxProblems, "max_record_bytes", logparse.MaxMessage)
+		f.dropped = d
+	}
+	return len(runs) > 0
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func (s *Source) setLogError(f *follower, err error) { f.health.Set(err, s.clock.Now(), s.log, client) }
+
+// current is the store's certificates with their metadata, and the logs' renewal state.
+func (s *Source) current() *source.Snapshot {
+	store := s.storeSnap
+	out := &source.Snapshot{Chains: slices.Clone(store.Chains), Problems: slices.Clone(store.Problems)}
+	var fileErrs []files.FileError
+	for _, p := range store.Problems {
+		fileErrs = append(fileErrs, files.FileError{Path: p.Where, Reason: p.Reason, Message: p.Message})
+	}
+	stored := map[string]string{} // lineage → domain
+	seen := map[string]bool{}
+	for i := range out.Chains {
+		c := &out.Chains[i]
+		domain := ""
+		if len(c.Certs) > 0 {
+			domain = c.Certs[0].Domain
+		}
+		metaPath := strings.TrimSuffix(c.Path, ".crt") + ".json"
+		seen[metaPath] = true
+		if m, fe := s.readMeta(metaPath); fe != nil {
+			fileErrs = append(fileErrs, *fe)
+			out.Problems = append(out.Problems, source.Problem{Source: client, Where: fe.Path, Reason: fe.Reason, Message: fe.Message})
+		} else if m.Domain != "" && len(c.Certs) > 0 {
+			// The name lego was asked for, which the series are named by, whatever the
+			// certificate's subject says.
+			c.Certs = slices.Clone(c.Certs)
+			c.Certs[0].Domain, domain = m.Domain, m.Domain
+		}
+		stored[c.Lineage] = domain
+	}
+	maps.DeleteFunc(s.meta, func(p string, _ metaEntry) bool { return !seen[p] })
+	s.logMetaProblems(fileErrs)
+
+	// The store read: names it does not hold (a failed first issue, a certificate since
+	// removed) are no lineage to watch, as certbot's certonly for a new name.
+	storeUp := len(store.Status) > 0
+	for _, st := range store.Status {
+		storeUp = storeUp && st.Up
+	}
+	var names []acmestate.Name
+	have := map[string]bool{}
+	for _, f := range s.logs {
+		for _, o := range f.fold.Outcomes() {
+			lineage := logparse.LegoFileName(o.Name)
+			if _, ok := stored[lineage]; (storeUp && !ok) || have[lineage] {
+				continue
+			}
+			have[lineage] = true
+			n := acmestate.Fold(client, lineage, "", o)
+			if o.Hook != "" {
+				// Saved, but lego exited 1 in its renew hook: the new certificate is probably
+				// not installed. One page, CertificateRenewalFailed with reason hook.
+				n.Reason, n.Message = "hook", o.Hook
+			}
+			names = append(names, n)
+		}
+		out.Clients = append(out.Clients, f.client())
+		out.Status = append(out.Status, f.status())
+	}
+	for _, lineage := range slices.Sorted(maps.Keys(stored)) {
+		if !have[lineage] {
+			names = append(names, acmestate.Stored(client, lineage, stored[lineage], ""))
+		}
+	}
+	slices.SortFunc(names, func(a, b acmestate.Name) int { return strings.Compare(a.Lineage, b.Lineage) })
+	out.Renewals = acmestate.Renewals(names)
+	storeStatus := slices.Clone(store.Status)
+	for i := range storeStatus {
+		if m := s.metaErrs[storeStatus[i].Name]; len(m) > 0 {
+			st := &storeStatus[i]
+			st.Errors = maps.Clone(st.Errors)
+			for r, n := range m {
+				st.Errors[r] += n
+			}
+		}
+	}
+	out.Status = append(storeStatus, out.Status...)
+	out.Metrics = metrics(names, fileErrs)
+	return out
+}
+
+// client is the installation's run history: the newest run, completed or under way.
+func (f *follower) client() source.Client {
+	c := source.Client{Name: client, Log: f.cfg.LogFile}
+	run, ok := f.newest, f.seen
+	if cur := f.fold.Current(); cur != nil && (!ok || !cur.Start.Before(run.Start)) {
+		run, ok = *cur, true
+	}
+	if ok {
+		// lego exits 1 for a fatal error and for a failed hook.
+		c.Seen, c.LastRun, c.LastRunSuccess = true, run.Start, run.Result != logparse.Failed && run.Hook == ""
+	}
+	return c
+}
+
+func (f *follower) status() source.Status {
+	st := f.health.Status
+	st.Errors = maps.Clone(st.Errors)
+	st.Errors["line_too_long"] = f.tail.TooLong()
+	return st
+}
+
+// readMeta reads lego's <name>.json, from the cache while its size and mtime hold. A missing
+// file is no problem (a certificate placed by hand): the certificate names itself.
+func (s *Source) readMeta(path string) (logparse.LegoMeta, *files.FileError) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return logparse.LegoMeta{}, nil
+	}
+	if err == nil {
+		if e, ok := s.meta[path]; ok && e.size == fi.Size() && e.mtime.Equal(fi.ModTime()) {
+			return e.meta, e.err
+		}
+	}
+	e := metaEntry{}
+	if fi != nil {
+		e.size, e.mtime = fi.Size(), fi.ModTime()
+	}
+	data, err := fsread.ReadFile(path, logparse.MaxLegoMeta)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return logparse.LegoMeta{}, nil
+	case errors.Is(err, fs.ErrPermission):
+		e.err = &files.FileError{Path: path, Reason: "permission", Message: err.Error()}
+	case err != nil && strings.Contains(err.Error(), "larger than"):
+		e.err = &files.FileError{Path: path, Reason: "too_large", Message: err.Error()}
+	case err != nil:
+		e.err = &files.FileError{Path: path, Reason: "io", Message: err.Error()}
+	default:
+		if e.meta, err = logparse.ParseLegoMeta(data); err != nil {
+			e.err = &files.FileError{Path: path, Reason: "parse", Message: err.Error()}
+		}
+	}
+	s.meta[path] = e
+	return e.meta, e.err
+}
+
+// logMetaProblems logs each metadata problem once when it appears or changes, and when it is
+// gone (the files source logs its own).
+func (s *Source) logMetaProblems(errs []files.FileError) {
+	now := map[string]string{}
+	for _, fe := range errs {
+		if !strings.HasSuffix(fe.Path, ".json") {
+			continue
+		}
+		now[fe.Path] = fe.Reason + ": " + fe.Message
+		if s.failing[fe.Path] != now[fe.Path] {
+			store := filepath.Dir(filepath.Dir(fe.Path)) // <path>/certificates/<name>.json
+			if s.metaErrs[store] == nil {
+				s.metaErrs[store] = map[string]uint64{}
+			}
+			s.metaErrs[store][fe.Reason]++
+			s.log.Warn("cannot use lego certificate metadata; the certificate names itself", "path", fe.Path, "reason", fe.Reason, "err", fe.Message)
+		}
+	}
+	for p := range s.failing {
+		if _, ok := now[p]; !ok {
+			s.log.Info("lego certificate metadata readable again", "path", p)
+		}
+	}
+	s.failing = now
+}
