@@ -126,16 +126,18 @@ func (s *Store) View() *View {
 	return s.view
 }
 
-// Ready reports whether every running source has published its first snapshot.
-func (s *Store) Ready() bool {
+// Pending lists, in registry order, the running sources that have not published their first
+// snapshot yet: the exporter is ready when there are none.
+func (s *Store) Pending() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, p := range s.pending {
-		if p {
-			return false
+	var out []string
+	for _, n := range s.order {
+		if s.pending[n] {
+			out = append(out, n)
 		}
 	}
-	return true
+	return out
 }
 
 func (s *Store) derive() *View {

@@ -33,14 +33,14 @@ var now = time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 // store is a lego --path with certificates/ as lego leaves it: a.example.test's bundle,
 // issuer, key and metadata (the captured one), certificates generated now.
 type store struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	log  string
 	leaf *testcerts.Cert
 	pki  *testcerts.PKI
 }
 
-func newStore(t *testing.T) *store {
+func newStore(t testing.TB) *store {
 	dir := t.TempDir()
 	s := &store{t: t, dir: dir, log: filepath.Join(dir, "log", "lego.log"), pki: testcerts.NewPKI("Lego", now)}
 	s.leaf = s.pki.Leaf(testcerts.Options{DNSNames: []string{"a.example.test", "www.a.example.test"}, Now: now,
@@ -168,6 +168,11 @@ func TestStates(t *testing.T) {
 		// Saved, then the renew hook failed: lego exits 1 and the new certificate is probably
 		// not deployed.
 		{[]string{"issue", "renew-hook-fails"}, "hook", false},
+		// It stands through a not-due check, gives way to a later failure's reason, and ends
+		// with a renewal whose hook works.
+		{[]string{"issue", "renew-hook-fails", "renew-not-due"}, "hook", true},
+		{[]string{"issue", "renew-hook-fails", "renew-connection"}, "connection", false},
+		{[]string{"issue", "renew-hook-fails", "renew-success"}, "none", true},
 		// A failure before lego names the certificate fails the run, not the certificate.
 		{[]string{"issue", "renew-no-account"}, "none", false},
 		{[]string{"issue", "issue-ca-down"}, "none", false},

@@ -163,6 +163,11 @@ type runner struct {
 	done   chan struct{}
 }
 
+// stopGrace is how long a source may take to stop once told to. A source stuck in a read
+// that ignores its context (a hung network filesystem) is then left behind: its publishes are
+// dropped, and reload and shutdown go on without it.
+const stopGrace = 5 * time.Second
+
 // applySources starts, restarts or stops each source so that it runs with cfg. A source whose
 // part of the config did not change keeps running untouched (its caches and history stay).
 func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
@@ -176,6 +181,13 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 			first = append(first, f.Name)
 		}
 	}
+	type change struct {
+		f       source.Factory
+		part    any
+		enabled bool
+	}
+	var changes []change
+	var stopping []string
 	for _, f := range e.sources {
 		part, enabled := f.Part(cfg)
 		old := e.running[f.Name]
@@ -184,11 +196,15 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 		}
 		if old != nil {
 			old.cancel()
-			<-old.done
-			delete(e.running, f.Name)
+			stopping = append(stopping, f.Name)
 		}
-		publish := e.store.Restart(f.Name, enabled)
-		if !enabled {
+		changes = append(changes, change{f, part, enabled})
+	}
+	e.awaitStopped(stopping) // all at once: one stuck source costs one stopGrace
+	for _, c := range changes {
+		f := c.f
+		publish := e.store.Restart(f.Name, c.enabled)
+		if !c.enabled {
 			continue
 		}
 		src := f.New(cfg, source.Env{
@@ -198,7 +214,7 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 			Prev:   e.store.Snapshot(f.Name), // the replaced source's, still visible
 		})
 		ctx, cancel := context.WithCancel(ctx)
-		r := &runner{part: part, cancel: cancel, done: make(chan struct{})}
+		r := &runner{part: c.part, cancel: cancel, done: make(chan struct{})}
 		e.running[f.Name] = r
 		go func() {
 			defer close(r.done)
@@ -210,12 +226,43 @@ func (e *Exporter) applySources(ctx context.Context, cfg *config.Config) {
 	}
 }
 
+// awaitStopped waits up to stopGrace for the cancelled runners named to end, and removes them
+// from e.running; those still running are logged and left behind. Called with e.mu held.
+func (e *Exporter) awaitStopped(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	deadline := e.clock.NewTimer(stopGrace)
+	defer deadline.Stop()
+	expired := false
+	for _, name := range names {
+		r := e.running[name]
+		delete(e.running, name)
+		if !expired {
+			select {
+			case <-r.done:
+				continue
+			case <-deadline.Chan():
+				expired = true
+			}
+		}
+		select {
+		case <-r.done:
+		default:
+			e.logger.Error("Source did not stop within "+stopGrace.String()+" of being told to; left behind, what it publishes is dropped", "source", name)
+		}
+	}
+}
+
 func (e *Exporter) stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for k, r := range e.running {
-		r.cancel()
-		<-r.done
-		delete(e.running, k)
+	var names []string
+	for _, f := range e.sources { // registry order, for the log
+		if r := e.running[f.Name]; r != nil {
+			r.cancel()
+			names = append(names, f.Name)
+		}
 	}
+	e.awaitStopped(names)
 }

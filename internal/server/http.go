@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -52,8 +54,8 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 		fmt.Fprintln(w, "Healthy")
 	})
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !e.store.Ready() {
-			http.Error(w, "Not ready: sources are still doing their first pass", http.StatusServiceUnavailable)
+		if pending := e.store.Pending(); len(pending) > 0 {
+			http.Error(w, "Not ready: waiting for the first pass of "+strings.Join(pending, ", "), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "Ready")
@@ -118,6 +120,9 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 	return mux, nil
 }
 
+// shutdownGrace is how long requests in flight may finish at shutdown.
+const shutdownGrace = 5 * time.Second
+
 // Serve runs the HTTP server with exporter-toolkit (TLS, basic auth) until ctx ends.
 func (e *Exporter) Serve(ctx context.Context, h http.Handler, flags *toolkit.FlagConfig) error {
 	// Bounded so that idle or slow clients cannot hold connections forever; no WriteTimeout, as
@@ -129,6 +134,14 @@ func (e *Exporter) Serve(ctx context.Context, h http.Handler, flags *toolkit.Fla
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		return srv.Shutdown(context.Background())
+		e.logger.Info("Shutting down")
+		// In-flight requests (a /probe, a reload) get a few seconds, then are cut.
+		sctx, cancel := clockwork.WithTimeout(context.Background(), e.clock, shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			e.logger.Warn("Requests still running at shutdown were cut", "err", err)
+			return srv.Close()
+		}
+		return nil
 	}
 }
