@@ -24,7 +24,7 @@ import (
 )
 
 // captured is where the real lego logs and metadata captured against Pebble live
-// (logparse/testdata/capture-lego.sh).
+// (logparse/testdata/capture-lego.sh): Debian's 4.9.1, and 4.30.0 for TestStates.
 const captured = "../../logparse/testdata/lego-4.9.1/"
 
 // now is after the captures (2026-12-02 07:46-07:47 UTC) and lego's exit.
@@ -34,6 +34,7 @@ var now = time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 // issuer, key and metadata (the captured one), certificates generated now.
 type store struct {
 	t    testing.TB
+	from string // the captures' directory
 	dir  string
 	log  string
 	leaf *testcerts.Cert
@@ -42,7 +43,7 @@ type store struct {
 
 func newStore(t testing.TB) *store {
 	dir := t.TempDir()
-	s := &store{t: t, dir: dir, log: filepath.Join(dir, "log", "lego.log"), pki: testcerts.NewPKI("Lego", now)}
+	s := &store{t: t, from: captured, dir: dir, log: filepath.Join(dir, "log", "lego.log"), pki: testcerts.NewPKI("Lego", now)}
 	s.leaf = s.pki.Leaf(testcerts.Options{DNSNames: []string{"a.example.test", "www.a.example.test"}, Now: now,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90*24*time.Hour - time.Hour), Serial: big.NewInt(0xa1)})
 	meta, err := os.ReadFile(captured + "a.example.test.json")
@@ -75,7 +76,7 @@ func (s *store) logs(names ...string) {
 	}
 	defer f.Close()
 	for _, n := range names {
-		data, err := os.ReadFile(captured + n + ".log")
+		data, err := os.ReadFile(s.from + n + ".log")
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -180,28 +181,31 @@ func TestStates(t *testing.T) {
 		{[]string{"issue", "issue-rejected"}, "none", false},
 		{nil, "", false},
 	} {
-		t.Run(strings.Join(tc.logs, "+"), func(t *testing.T) {
-			s := newStore(t)
-			s.logs(tc.logs...)
-			snap := s.once()
-			var got []string
-			for _, r := range snap.Renewals {
-				if r.Reason != "" {
-					got = append(got, r.Lineage+"="+r.Reason)
+		for _, version := range []string{"4.9.1", "4.30.0"} {
+			t.Run(version+"/"+strings.Join(tc.logs, "+"), func(t *testing.T) {
+				s := newStore(t)
+				s.from = "../../logparse/testdata/lego-" + version + "/"
+				s.logs(tc.logs...)
+				snap := s.once()
+				var got []string
+				for _, r := range snap.Renewals {
+					if r.Reason != "" {
+						got = append(got, r.Lineage+"="+r.Reason)
+					}
 				}
-			}
-			want := []string(nil)
-			if tc.reason != "" {
-				want = []string{"a.example.test=" + tc.reason}
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("renewals %v, want %v", got, want)
-			}
-			c := snap.Clients[0]
-			if c.Seen != (tc.logs != nil) || c.LastRunSuccess != tc.runSuccess {
-				t.Errorf("client %+v, want seen %v success %v", c, tc.logs != nil, tc.runSuccess)
-			}
-		})
+				want := []string(nil)
+				if tc.reason != "" {
+					want = []string{"a.example.test=" + tc.reason}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("renewals %v, want %v", got, want)
+				}
+				c := snap.Clients[0]
+				if c.Seen != (tc.logs != nil) || c.LastRunSuccess != tc.runSuccess {
+					t.Errorf("client %+v, want seen %v success %v", c, tc.logs != nil, tc.runSuccess)
+				}
+			})
+		}
 	}
 }
 
