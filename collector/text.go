@@ -23,13 +23,12 @@ func (c *Collector) WriteChains(w io.Writer) error {
 	for _, f := range chainFamilies {
 		started := false
 		// A bufio.Writer keeps its first error and Flush returns it: the writes need no check.
-		// g is f, or cert_info with the view's owner labels (infoFamily).
-		emit := func(g *family, val float64, lv ...string) {
+		emit := func(_ *family, val float64, lv ...string) {
 			if !started {
-				_, _ = bw.WriteString(g.header)
+				_, _ = bw.WriteString(f.header)
 				started = true
 			}
-			line = g.appendSeries(line[:0], val, lv)
+			line = f.appendSeries(line[:0], val, lv)
 			_, _ = bw.Write(line)
 		}
 		for _, s := range v.Snapshots {
