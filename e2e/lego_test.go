@@ -69,11 +69,11 @@ func waitLines(t testing.TB, e *exporterProc, want ...string) {
 	if err != nil {
 		var got []string
 		for _, l := range strings.Split(body, "\n") {
-			if strings.Contains(l, `client="lego"`) || strings.Contains(l, `source="lego`) {
+			if strings.Contains(l, `client="lego"`) || strings.Contains(l, `source="lego`) || strings.Contains(l, `client="caddy"`) || strings.Contains(l, `source="caddy`) {
 				got = append(got, l)
 			}
 		}
-		t.Fatalf("/metrics lacks %q; its lego lines:\n%s", want, strings.Join(got, "\n"))
+		t.Fatalf("/metrics lacks %q; its lego and caddy lines:\n%s", want, strings.Join(got, "\n"))
 	}
 }
 
