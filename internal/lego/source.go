@@ -52,7 +52,7 @@ type follower struct {
 	tail   *logtail.Tail
 	fold   *logparse.LegoFolder
 	health logtail.Health
-	// newest is the newest completed run; seen says there is one.
+	// newest is the last completed run in the log; seen says there is one.
 	newest logparse.LegoRun
 	seen   bool
 	// dropped is the part of the folder's bounds already counted and logged.
@@ -70,7 +70,7 @@ func newSource(cfgs []config.Lego, logger *slog.Logger, clock clockwork.Clock) *
 		}
 		f := &follower{cfg: c, fold: logparse.NewLegoFolder(c.Location()),
 			health: logtail.Health{Status: source.Status{Source: "lego_log", Name: c.LogFile, Errors: source.NewErrors(LogErrorReasons...)}}}
-		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.fold.Line)
+		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.line)
 		s.logs = append(s.logs, f)
 	}
 	s.store = acmestore.New(client, entries, lineageOf, logger, clock)
@@ -172,14 +172,9 @@ func (s *Source) pollLogs() bool {
 func (s *Source) settle(f *follower, quiet bool) bool {
 	// A record gets no more lines once a read found nothing new.
 	folded := quiet && f.fold.Settle()
-	runs := f.fold.Runs()
+	completed := f.take(f.fold.Runs())
 	if cur := f.fold.Current(); quiet && cur != nil && s.clock.Now().Sub(later(cur.End, cur.SleepUntil)) > runIdle {
-		runs = append(runs, f.fold.Flush()...)
-	}
-	for _, r := range runs {
-		if !f.seen || !r.Start.Before(f.newest.Start) {
-			f.newest, f.seen = r, true
-		}
+		completed = f.take(f.fold.Flush()) || completed
 	}
 	if d := f.fold.Dropped + f.fold.Cut; d > f.dropped {
 		f.health.Errors["limit_exceeded"] += d - f.dropped
@@ -187,7 +182,25 @@ func (s *Source) settle(f *follower, quiet bool) bool {
 			"max_outcomes", logparse.MaxOutcomes, "max_problems", logparse.MaxProblems, "max_record_bytes", logparse.MaxMessage)
 		f.dropped = d
 	}
-	return folded || len(runs) > 0
+	return folded || completed
+}
+
+// line folds one line of the log, taking the runs it completes at once: a long history does
+// not pile them up in the folder (whose bound would count them as lost).
+func (f *follower) line(b []byte) {
+	f.fold.Line(b)
+	f.take(f.fold.Runs())
+}
+
+// take keeps the last of completed runs: the log is appended to (and replayed oldest file
+// first), so the last is the newest even when local time stepped back. It reports whether
+// there were any.
+func (f *follower) take(runs []logparse.LegoRun) bool {
+	if len(runs) == 0 {
+		return false
+	}
+	f.newest, f.seen = runs[len(runs)-1], true
+	return true
 }
 
 func later(a, b time.Time) time.Time {
@@ -249,9 +262,10 @@ func (s *Source) current() *source.Snapshot {
 			}
 			have[lineage] = true
 			n := acmestate.Fold(client, lineage, "", o)
-			if o.Hook != "" {
+			if o.Hook != "" && !n.Failed() {
 				// Saved, but lego exited 1 in its renew hook: the new certificate is probably
-				// not installed. One page, CertificateRenewalFailed with reason hook.
+				// not installed. One page, CertificateRenewalFailed with reason hook, until a
+				// renewal whose hook works; a later failure's own reason comes first.
 				n.Reason, n.Message = "hook", o.Hook
 			}
 			names = append(names, n)
@@ -285,8 +299,8 @@ func (s *Source) current() *source.Snapshot {
 func (f *follower) client() source.Client {
 	c := source.Client{Name: client, Log: f.cfg.LogFile}
 	run, ok := f.newest, f.seen
-	if cur := f.fold.Current(); cur != nil && (!ok || !cur.Start.Before(run.Start)) {
-		run, ok = *cur, true
+	if cur := f.fold.Current(); cur != nil {
+		run, ok = *cur, true // after every completed run in the log
 	}
 	if ok {
 		// lego exits 1 for a fatal error and for a failed hook.
