@@ -45,3 +45,14 @@ func (c *Caddy) validate(path string) error {
 	}
 	return validateLog(path, "", c.HistoryMaxAge, c.RescanInterval)
 }
+
+// Files is the files entry that reads the instance's certificates: certmagic's file storage
+// keeps each as <storage_dir>/certificates/<issuer>/<name>/<name>.crt (the chain, leaf first).
+func (c *Caddy) Files() Files {
+	f := Files{
+		Paths:          []string{filepath.Join(globEscape(c.StorageDir), "certificates", "*", "*", "*.crt")},
+		RescanInterval: c.RescanInterval,
+	}
+	f.defaults()
+	return f
+}

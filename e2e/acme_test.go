@@ -26,6 +26,8 @@ type pebble struct {
 	httpPort int    // where Pebble connects for HTTP-01
 	caBundle string // trusts Pebble's HTTPS listener, for certbot
 	rootFile string // Pebble's issuing root, for the exporter's chain check
+	// challMgmt is pebble-challtestsrv's management API: DNS answers per test.
+	challMgmt string
 }
 
 func startPebble(t testing.TB, dir string) *pebble {
@@ -51,6 +53,7 @@ func startPebble(t testing.TB, dir string) *pebble {
 		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 	), filepath.Join(dir, "challtestsrv.log"))
 	waitTCP(t, chall, loopbackAddr("127.0.0.1", challMgmt), 20*time.Second)
+	p.challMgmt = "http://" + loopbackAddr("127.0.0.1", challMgmt)
 
 	acmePort, mgmtPort := freePort(t), freePort(t)
 	cfg, _ := json.Marshal(map[string]any{"pebble": map[string]any{

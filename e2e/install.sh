@@ -8,7 +8,7 @@ set -eu
 PEBBLE_VERSION=v2.10.1
 
 need_apt=
-for tool in prometheus prometheus-alertmanager nginx openssl certbot; do
+for tool in prometheus prometheus-alertmanager nginx openssl certbot lego caddy; do
 	command -v "$tool" >/dev/null 2>&1 || need_apt=1
 done
 [ -e /usr/lib/nginx/modules/ngx_mail_module.so ] || need_apt=1
@@ -17,9 +17,9 @@ if [ -n "$need_apt" ]; then
 	[ "$(id -u)" = 0 ] || SUDO=sudo
 	$SUDO apt-get update
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
-		prometheus prometheus-alertmanager nginx libnginx-mod-mail openssl certbot
+		prometheus prometheus-alertmanager nginx libnginx-mod-mail openssl certbot lego caddy
 	# The packages start system services on default ports; the suite runs its own instances.
-	for svc in prometheus prometheus-alertmanager prometheus-node-exporter nginx; do
+	for svc in prometheus prometheus-alertmanager prometheus-node-exporter nginx caddy; do
 		$SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	done
 fi

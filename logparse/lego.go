@@ -77,6 +77,8 @@ type LegoFolder struct {
 	loc     *time.Location
 	pending legoRecord
 	has     bool
+	// settled: the last record was folded by Settle; a hook's "exit status N" may still follow.
+	settled bool
 	cur     *LegoRun
 	started bool // cur logged "Obtaining … certificate": another one starts another run
 	done    bool // cur has its outcome; only a hook failure may still follow
@@ -97,8 +99,17 @@ func (f *LegoFolder) Line(line []byte) {
 	}
 	if r, ok := parseLegoLine(string(line), f.loc); ok {
 		f.flushRecord()
-		f.pending, f.has = r, true
+		f.pending, f.has, f.settled = r, true, false
 		return
+	}
+	if !f.has && f.settled && f.cur != nil {
+		if hook := legoHookError("\n" + string(line)); hook != "" {
+			// ≤4.9: urfave/cli prints the failed renew hook's exit status after lego's last
+			// record, which Settle already folded.
+			f.settled = false
+			f.hookFailed(f.cur.End, hook)
+			return
+		}
 	}
 	if !f.has {
 		if len(bytes.TrimSpace(line)) > 0 {
@@ -123,6 +134,19 @@ func (f *LegoFolder) Flush() []LegoRun {
 	f.flushRecord()
 	f.endRun()
 	return f.Runs()
+}
+
+// Settle folds the record being assembled, as when the log has gone quiet: its outcome counts
+// now rather than when the next record starts. A hook's exit status printed after it still
+// applies. Call it whenever a read of the log found nothing new; it reports whether it
+// folded a record.
+func (f *LegoFolder) Settle() bool {
+	if !f.has {
+		return false
+	}
+	f.flushRecord()
+	f.settled = true
+	return true
 }
 
 // Runs returns the runs completed since the last call (the run in progress is not among

@@ -288,5 +288,50 @@ func FuzzLegoFolder(f *testing.F) {
 		for _, o := range got.Outcomes {
 			checkOutcome(t, o)
 		}
+		// The log going quiet at any line (Settle) keeps the same bounds.
+		sf := NewLegoFolder(time.UTC)
+		lines(text, func(b []byte) {
+			sf.Line(b)
+			if len(b)%2 == 1 {
+				sf.Settle()
+			}
+		})
+		for _, r := range sf.Flush() {
+			checkRun(t, r)
+		}
+		for _, o := range sf.Outcomes() {
+			checkOutcome(t, o)
+		}
 	})
+}
+
+// TestLegoSettle: a quiet log folds its last record at once (the outcome of a run that just
+// ended counts before the next run starts), and ≤4.9's "exit status 1" after a renew hook,
+// printed once the hook is done, still marks the saved certificate's hook failed.
+func TestLegoSettle(t *testing.T) {
+	for _, dir := range []string{"testdata/lego-4.9.1", "testdata/lego-4.30.0"} {
+		data, err := os.ReadFile(dir + "/renew-hook-fails.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.TrimSuffix(string(data), "\n")
+		i := strings.LastIndexByte(text, '\n')
+		head, last := text[:i], text[i+1:]
+		f := NewLegoFolder(time.UTC)
+		lines(head, f.Line)
+		f.Settle()
+		o, ok := f.Outcome("a.example.test")
+		if !ok || o.Result != Renewed || o.Hook != "" {
+			t.Fatalf("%s: settled before the hook's status: %+v", dir, o)
+		}
+		f.Line([]byte(last))
+		f.Settle()
+		o, _ = f.Outcome("a.example.test")
+		if o.Result != Renewed || o.Hook != "exit status 1" && o.Hook != "wait command: exit status 1" {
+			t.Errorf("%s: after the hook's status: %+v", dir, o)
+		}
+		if runs := f.Flush(); len(runs) != 1 || runs[0].Hook == "" || f.Orphans != 0 {
+			t.Errorf("%s: runs %+v, %d orphans", dir, runs, f.Orphans)
+		}
+	}
 }

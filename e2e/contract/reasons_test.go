@@ -19,6 +19,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/alerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/caddy"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
@@ -52,6 +53,8 @@ var errorReasons = map[string][]string{
 	"certbot_renewal": certbot.RenewalErrorReasons,
 	"lego_store":      files.Reasons,
 	"lego_log":        lego.LogErrorReasons,
+	"caddy_store":     files.Reasons,
+	"caddy_log":       caddy.LogErrorReasons,
 	"targets":         slices.Concat(probe.FailureReasons, probe.ProblemReasons),
 	"ari":             ari.Reasons,
 }

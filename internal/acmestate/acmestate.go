@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
@@ -109,6 +110,19 @@ func Collect(ch chan<- prometheus.Metric, names []Name) {
 		gauge(failuresDesc, float64(n.Failures), &n.Renewal)
 		if !n.NextRetry.IsZero() {
 			gauge(nextRetryDesc, collector.Unix(n.NextRetry), &n.Renewal)
+		}
+	}
+}
+
+// Metrics are a Go ACME client source's own families: the names' and the file errors of its
+// store (cert_expiry_exporter_file_error). cert_renewal_failure and the health series come
+// with every source's.
+func Metrics(names []Name, fileErrs []files.FileError) func(ch chan<- prometheus.Metric) {
+	errs := files.ErrorMetrics(fileErrs)
+	return func(ch chan<- prometheus.Metric) {
+		Collect(ch, names)
+		if errs != nil {
+			errs(ch)
 		}
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
-	"strings"
 	"syscall"
 )
 
@@ -51,34 +49,6 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", limit)}
 	}
 	return data, nil
-}
-
-// ErrTooMany is the error (wrapped) for a directory holding more than ReadDir's limit.
-var ErrTooMany = errors.New("too many entries")
-
-// ReadDir lists a directory (after symlinks) of at most limit entries, sorted by name. The
-// open neither waits nor reads anything but a directory (O_DIRECTORY): a FIFO in its place
-// is refused at once, where os.ReadDir would block on it forever.
-func ReadDir(path string, limit int) ([]fs.DirEntry, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_DIRECTORY, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ENOTDIR) {
-			if fi, serr := os.Stat(path); serr == nil {
-				return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a directory (%s)", kind(fi.Mode()))}
-			}
-		}
-		return nil, err
-	}
-	defer f.Close()
-	entries, err := f.ReadDir(limit + 1)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	if len(entries) > limit {
-		return nil, &fs.PathError{Op: "readdir", Path: path, Err: fmt.Errorf("%w: more than %d", ErrTooMany, limit)}
-	}
-	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return entries, nil
 }
 
 func kind(m fs.FileMode) string {

@@ -39,34 +39,3 @@ func TestRefusesWhatCouldBlock(t *testing.T) {
 		t.Errorf("over the limit: %v", err)
 	}
 }
-
-// TestReadDir: a directory lists sorted (through a symlink too); a FIFO, a regular file and a
-// symlink loop in its place are refused at once; more entries than the limit is an error.
-func TestReadDir(t *testing.T) {
-	dir := t.TempDir()
-	for _, n := range []string{"b", "a", "c"} {
-		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link := filepath.Join(t.TempDir(), "link")
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	loop := filepath.Join(t.TempDir(), "loop")
-	if err := errors.Join(os.Symlink(dir, link), syscall.Mkfifo(fifo, 0o600), os.Symlink(loop, loop)); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{dir, link} {
-		got, err := ReadDir(p, 3)
-		if err != nil || len(got) != 3 || got[0].Name() != "a" || got[2].Name() != "c" {
-			t.Errorf("%s: %v %v", p, got, err)
-		}
-	}
-	for path, want := range map[string]string{fifo: "not a directory (a FIFO)", filepath.Join(dir, "a"): "not a directory", loop: "too many levels of symbolic links"} {
-		if _, err := ReadDir(path, 10); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want %q", path, err, want)
-		}
-	}
-	if _, err := ReadDir(dir, 2); !errors.Is(err, ErrTooMany) {
-		t.Errorf("over the limit: %v", err)
-	}
-}

@@ -177,8 +177,10 @@ func (s *Source) pollLogs() bool {
 
 // settle completes the runs the folder completed, and, once the log has been quiet for longer
 // than lego takes between records, the run in progress: lego has exited. It reports whether
-// a run completed.
+// a record was folded or a run completed.
 func (s *Source) settle(f *follower, quiet bool) bool {
+	// A record gets no more lines once a read found nothing new.
+	folded := quiet && f.fold.Settle()
 	runs := f.fold.Runs()
 	if cur := f.fold.Current(); quiet && cur != nil && s.clock.Now().Sub(later(cur.End, cur.SleepUntil)) > runIdle {
 		runs = append(runs, f.fold.Flush()...)
@@ -194,7 +196,7 @@ func (s *Source) settle(f *follower, quiet bool) bool {
 			"max_outcomes", logparse.MaxOutcomes, "max_problems", logparse.MaxProblems, "max_record_bytes", logparse.MaxMessage)
 		f.dropped = d
 	}
-	return len(runs) > 0
+	return folded || len(runs) > 0
 }
 
 func later(a, b time.Time) time.Time {
@@ -282,7 +284,7 @@ func (s *Source) current() *source.Snapshot {
 		}
 	}
 	out.Status = append(storeStatus, out.Status...)
-	out.Metrics = metrics(names, fileErrs)
+	out.Metrics = acmestate.Metrics(names, fileErrs)
 	return out
 }
 

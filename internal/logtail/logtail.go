@@ -305,28 +305,33 @@ func readWhole(path string, lr *lineReader) error {
 	return nil
 }
 
-// rotatedFile is a backup of the log: <log>.N or <log>.N.gz.
+// rotatedFile is a backup of the log: <log>.N or <log>.N.gz (logrotate, certbot), or
+// <stem>-<time>….<ext>[.gz] (Caddy's own rolling, lumberjack and timberjack).
 type rotatedFile struct {
 	path string
-	n    int
+	n    int // 0 for a rolled backup
 	info os.FileInfo
 }
 
-// listRotated returns the backups of path modified after cutoff, oldest (highest N) first.
+// listRotated returns the backups of path modified after cutoff, oldest first: rolled backups
+// by modification time (nothing writes to them after the roll), then the numbered ones by
+// falling N.
 func listRotated(path string, cutoff time.Time) ([]rotatedFile, error) {
 	dir, base := filepath.Dir(path), filepath.Base(path)
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []rotatedFile
 	for _, e := range entries {
-		suffix, ok := strings.CutPrefix(e.Name(), base+".")
-		if !ok {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSuffix(suffix, ".gz"))
-		if err != nil || n <= 0 {
+		n := 0
+		if suffix, ok := strings.CutPrefix(e.Name(), base+"."); ok {
+			if n, err = strconv.Atoi(strings.TrimSuffix(suffix, ".gz")); err != nil || n <= 0 {
+				continue
+			}
+		} else if !rolled(e.Name(), stem, ext) {
 			continue
 		}
 		info, err := e.Info()
@@ -335,6 +340,27 @@ func listRotated(path string, cutoff time.Time) ([]rotatedFile, error) {
 		}
 		out = append(out, rotatedFile{path: filepath.Join(dir, e.Name()), n: n, info: info})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].n > out[j].n })
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if (a.n == 0) != (b.n == 0) {
+			return a.n == 0
+		}
+		if a.n == 0 {
+			return a.info.ModTime().Before(b.info.ModTime())
+		}
+		return a.n > b.n
+	})
 	return out, nil
+}
+
+// rolled says whether name is a backup Caddy's log roller made of <stem><ext>: lumberjack's
+// <stem>-2006-01-02T15-04-05.000<ext>, timberjack's with a "-size"/"-time" reason before <ext>,
+// either gzip'd.
+func rolled(name, stem, ext string) bool {
+	rest, ok := strings.CutPrefix(name, stem+"-")
+	if !ok || rest == "" || rest[0] < '0' || rest[0] > '9' {
+		return false
+	}
+	rest = strings.TrimSuffix(rest, ".gz")
+	return ext == "" || strings.HasSuffix(rest, ext)
 }

@@ -113,3 +113,49 @@ func TestReplaySkipsOldBackupsAndFIFOs(t *testing.T) {
 }
 
 func mkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
+
+// TestReplayRolled: Caddy rolls its own log file (lumberjack before 2.10, timberjack since):
+// the backups, plain or gzip'd, are replayed oldest first by their modification time, and
+// files that only share the stem are not.
+func TestReplayRolled(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "caddy.log")
+	backups := []struct{ name, text string }{
+		{"caddy-2026-11-30T10-00-00.000.log.gz", "a\n"},
+		{"caddy-2026-12-01T10-00-00.000-size.log", "b\n"},
+		{"caddy-2026-12-02T10-00-00.000.log", "c\n"},
+	}
+	base := time.Now().Add(-time.Hour)
+	for i, b := range backups {
+		p := filepath.Join(dir, b.name)
+		if filepath.Ext(p) == ".gz" {
+			zf, _ := os.Create(p)
+			zw := gzip.NewWriter(zf)
+			zw.Write([]byte(b.text))
+			zw.Close()
+			zf.Close()
+		} else {
+			write(t, p, b.text, os.O_TRUNC)
+		}
+		mt := base.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(dir, "caddy-access.log"), "other\n", os.O_TRUNC)
+	write(t, filepath.Join(dir, "caddy.json"), "other\n", os.O_TRUNC)
+	write(t, log, "d\n", os.O_TRUNC)
+	var got []string
+	tl := New(log, 16, func(b []byte) { got = append(got, string(b)) })
+	defer tl.Close()
+	if err := tl.Replay(time.Time{}, func(p string, err error) {
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a", "b", "c", "d"}; !slices.Equal(got, want) {
+		t.Errorf("replayed %v, want %v", got, want)
+	}
+}

@@ -4,6 +4,7 @@ package registry
 
 import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/caddy"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/lego"
@@ -16,6 +17,7 @@ var Sources = source.Registry{
 	files.Factory,
 	certbot.Factory,
 	lego.Factory,
+	caddy.Factory,
 	probe.Targets,
 	ari.Factory,
 }

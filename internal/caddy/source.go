@@ -1,0 +1,266 @@
+// Package caddy is the `caddy:` source: the certificates in Caddy's storage, as certificate
+// series with source="caddy", and the renewal state of every name its JSON log tells of.
+package caddy
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestate"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestore"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/logtail"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
+)
+
+// client names Caddy in the renewal series, the chains' Location.Source and the log lines.
+const client = "caddy"
+
+// logPoll is the fallback when fsnotify says nothing about the log (NFS, missed events).
+const logPoll = time.Second
+
+// LogErrorReasons are the fixed reasons of the caddy_log error counters, pre-created at 0:
+// the log cannot be read (not_found, permission, io), a line is longer than
+// logparse.MaxLogLine (line_too_long), a line is no JSON log entry (parse: the log's format
+// is not json), a name or challenge problem past a bound was dropped (limit_exceeded). The
+// caddy_store counters are the files source's reasons.
+var LogErrorReasons = []string{"not_found", "permission", "io", "line_too_long", "parse", "limit_exceeded"}
+
+// instance follows one Caddy instance. run owns all state; it sends immutable parts, so a
+// scrape never waits on the storage or the log.
+type instance struct {
+	cfg   config.Caddy
+	log   *slog.Logger
+	clock clockwork.Clock
+
+	store *acmestore.Store // certificates/<issuer>/<name>/<name>.crt through the files source
+	last  *source.Snapshot // its latest snapshot
+	meta  *acmestore.Meta[logparse.CaddyMeta]
+
+	fold   logparse.CaddyFolder
+	tail   *logtail.Tail // nil without log_file
+	health logtail.Health
+	warned map[string]bool // kinds of skipped lines already logged
+}
+
+func newInstance(cfg config.Caddy, logger *slog.Logger, clock clockwork.Clock) *instance {
+	s := &instance{cfg: cfg, log: logger, clock: clock, warned: map[string]bool{},
+		meta: acmestore.NewMeta(logparse.MaxCaddyMeta, logparse.ParseCaddyMeta),
+		health: logtail.Health{Status: source.Status{Source: "caddy_log", Name: cfg.LogFile,
+			Errors: source.NewErrors(LogErrorReasons...)}}}
+	s.store = acmestore.New(client, []acmestore.Entry{{Name: cfg.StorageDir, Files: cfg.Files()}},
+		func(path string) string { return s.storageFile(path).Name }, logger, clock)
+	if cfg.LogFile != "" {
+		// One byte over the parser's bound, so that a cut line is one it counts as huge.
+		s.tail = logtail.New(cfg.LogFile, logparse.MaxLogLine+1, s.fold.Line)
+	}
+	return s
+}
+
+// storageFile classifies a path of the storage (zero: not a file of Caddy's layout).
+func (s *instance) storageFile(path string) logparse.StorageFile {
+	rel, err := filepath.Rel(s.cfg.StorageDir, path)
+	if err != nil {
+		return logparse.StorageFile{}
+	}
+	f, _ := logparse.CaddyStorageFile(filepath.ToSlash(rel))
+	return f
+}
+
+// once reads the storage and replays the log history: the state `check` reports.
+func (s *instance) once(ctx context.Context) part {
+	if s.tail != nil {
+		defer s.tail.Close()
+		s.replay()
+	}
+	s.last = s.store.Once(ctx)
+	return s.current()
+}
+
+// run replays the log history, then follows the log and the storage until ctx ends. The
+// storage is the files source's job, in a goroutine of its own; its snapshots arrive here.
+func (s *instance) run(ctx context.Context, publish func(part)) {
+	stored := make(chan *source.Snapshot, 1)
+	go s.store.Run(ctx, func(snap *source.Snapshot) {
+		select { // only the latest matters
+		case <-stored:
+		default:
+		}
+		stored <- snap
+	})
+	var events <-chan fsnotify.Event
+	var watchErrs <-chan error
+	if s.tail != nil {
+		defer s.tail.Close()
+		s.replay()
+		if w, err := fsnotify.NewWatcher(); err == nil {
+			defer w.Close()
+			_ = w.Add(filepath.Dir(s.cfg.LogFile)) // best effort: polling covers the rest
+			events, watchErrs = w.Events, w.Errors
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case s.last = <-stored:
+	}
+	publish(s.current())
+	poll := s.clock.NewTicker(logPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s.last = <-stored:
+		case <-events:
+			s.pollLog()
+		case err := <-watchErrs:
+			s.log.Debug("fsnotify", "err", err) // an overflow only means polling catches up
+			continue
+		case <-poll.Chan():
+			if s.tail == nil {
+				continue
+			}
+			before, up := s.tail.Bytes(), s.health.Up
+			s.pollLog()
+			if s.tail.Bytes() == before && up && s.health.Up {
+				continue // nothing new: the snapshot stands
+			}
+		}
+		publish(s.current())
+	}
+}
+
+// replay reads the rolled and rotated logs (oldest first, within history_max_age), then the
+// current log, which the tail keeps following.
+func (s *instance) replay() {
+	err := s.tail.Replay(s.clock.Now().Add(-time.Duration(s.cfg.HistoryMaxAge)), func(path string, err error) {
+		if err != nil {
+			s.log.Warn("reading rotated caddy log", "path", path, "err", err)
+			s.health.Errors["io"]++
+		}
+	})
+	s.health.Set(err, s.clock.Now(), s.log, client)
+}
+
+func (s *instance) pollLog() {
+	if s.tail != nil {
+		s.health.Set(s.tail.Poll(), s.clock.Now(), s.log, client)
+	}
+}
+
+// logStatus is the log's health with what the folder skipped, each kind logged once.
+func (s *instance) logStatus() source.Status {
+	st := s.health.Status
+	st.Errors = maps.Clone(st.Errors)
+	for _, c := range []struct {
+		n      uint64
+		reason string
+		msg    string
+	}{
+		{s.fold.Garbage, "parse", "caddy log lines that are no JSON log entries are skipped (is the log's format json?)"},
+		{s.fold.Huge, "line_too_long", "caddy log lines longer than the bound are skipped"},
+		{s.fold.Dropped, "limit_exceeded", "caddy log names more certificates or problems than the bounds; the excess is ignored"},
+	} {
+		st.Errors[c.reason] += c.n
+		if c.n > 0 && !s.warned[c.reason] {
+			s.warned[c.reason] = true
+			s.log.Warn(c.msg, "path", s.cfg.LogFile, "lines", c.n, "max_line_bytes", logparse.MaxLogLine,
+				"max_names", logparse.MaxOutcomes, "max_problems", logparse.MaxProblems)
+		}
+	}
+	return st
+}
+
+// part is what one instance contributes to the source's snapshot.
+type part struct {
+	chains   []certs.Chain
+	problems []source.Problem
+	status   []source.Status
+	names    []acmestate.Name
+	fileErrs []files.FileError
+}
+
+// current renders the storage's latest scan and the log's state.
+func (s *instance) current() part {
+	var out part
+	// stored: the newest chain of each name (it may have a certificate from several issuers),
+	// and the directory it renews against: the CA the metadata names, else the issuer
+	// directory's.
+	type storedName struct {
+		domain, server string
+		changed        time.Time
+	}
+	stored := map[string]storedName{}
+	if s.last != nil {
+		for _, p := range s.last.Problems {
+			out.fileErrs = append(out.fileErrs, files.FileError{Path: p.Where, Reason: p.Reason, Message: p.Message})
+		}
+		out.problems = slices.Clone(s.last.Problems)
+		for _, c := range s.last.Chains {
+			sf := s.storageFile(c.Path)
+			if sf.Kind != logparse.StorageCert {
+				continue // certificates/x/y/z.crt where z is not y: not Caddy's
+			}
+			out.chains = append(out.chains, c)
+			m, fe := s.meta.Read(strings.TrimSuffix(c.Path, ".crt") + ".json")
+			if fe != nil {
+				out.fileErrs = append(out.fileErrs, *fe)
+				out.problems = append(out.problems, source.Problem{Source: client, Where: fe.Path, Reason: fe.Reason, Message: fe.Message})
+			}
+			server := m.CA
+			if server == "" {
+				server = logparse.CaddyIssuerDirectory(sf.Issuer)
+			}
+			if old, ok := stored[sf.Name]; !ok || c.Changed.After(old.changed) {
+				domain := ""
+				if len(m.SANs) > 0 {
+					domain = m.SANs[0]
+				} else if len(c.Certs) > 0 {
+					domain = c.Certs[0].Domain
+				}
+				stored[sf.Name] = storedName{domain: domain, server: server, changed: c.Changed}
+			}
+		}
+		s.meta.Settle(s.log, client)
+		for _, st := range s.last.Status {
+			st.Errors = maps.Clone(st.Errors)
+			for r, n := range s.meta.Errors {
+				st.Errors[r] += n
+			}
+			out.status = append(out.status, st)
+		}
+	}
+
+	logged := map[string]bool{}
+	for _, o := range s.fold.Outcomes() {
+		lineage := logparse.CaddyStorageKey(o.Name)
+		logged[lineage] = true
+		server := stored[lineage].server
+		if server == "" {
+			server = logparse.CaddyIssuerDirectory(o.Issuer)
+		}
+		out.names = append(out.names, acmestate.Fold(client, lineage, server, o))
+	}
+	for _, lineage := range slices.Sorted(maps.Keys(stored)) {
+		if !logged[lineage] {
+			st := stored[lineage]
+			out.names = append(out.names, acmestate.Stored(client, lineage, st.domain, st.server))
+		}
+	}
+	if s.tail != nil {
+		out.status = append(out.status, s.logStatus())
+	}
+	return out
+}

@@ -1,0 +1,298 @@
+package caddy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+)
+
+// now is the tests' fixed time: after the captured logs (2026-12-02 07:4x UTC).
+var now = time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storeCert writes certificates/<issuer>/<name>/<name>.crt (leaf and intermediate, as Caddy
+// stores them), the metadata meta, and a key that must never be read (it is no key at all).
+func storeCert(t *testing.T, root, issuer, name string, serial int64, pki *testcerts.PKI, meta string) {
+	t.Helper()
+	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{name}, Serial: big.NewInt(serial), Now: now,
+		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(89 * 24 * time.Hour)})
+	dir := filepath.Join(root, "certificates", issuer, name)
+	writeFile(t, filepath.Join(dir, name+".crt"), testcerts.Bundle(leaf, pki.Intermediate))
+	writeFile(t, filepath.Join(dir, name+".key"), []byte("not read"))
+	if meta != "" {
+		writeFile(t, filepath.Join(dir, name+".json"), []byte(meta))
+	}
+}
+
+// captured is Caddy 2.6.2's log of the named scenarios (logparse/testdata, real runs against
+// Pebble), in order, as one host's history.
+func captured(t *testing.T, scenarios ...string) []byte {
+	t.Helper()
+	var out []byte
+	for _, s := range scenarios {
+		data, err := os.ReadFile("../../logparse/testdata/caddy-2.6.2/" + s + ".log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, data...)
+	}
+	return out
+}
+
+// render publishes snap as the exporter does and returns the exposition of the named
+// families, with dir written as DIR.
+func render(t *testing.T, snap *source.Snapshot, dir string, families ...string) string {
+	t.Helper()
+	store := inventory.New("caddy")
+	store.Restart("caddy", true)(snap)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(collector.New(store, func() time.Time { return now }))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, mf := range mfs {
+		for _, f := range families {
+			if mf.GetName() == f {
+				if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	// The intermediates' serials are random: their series are the files source's business.
+	var out []string
+	for _, l := range strings.SplitAfter(strings.ReplaceAll(buf.String(), dir, "DIR"), "\n") {
+		if !strings.Contains(l, `index="1"`) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+func testSource(cfg config.Caddy) *Source {
+	return Factory.New(&config.Config{Caddy: config.List[config.Caddy]{cfg}},
+		source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)}).(*Source)
+}
+
+func parse(t *testing.T, doc string) config.Caddy {
+	t.Helper()
+	cfg, err := config.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Caddy[0]
+}
+
+// TestStorageAndLog: the storage's certificates are series with source="caddy" and their
+// name as lineage; the issuer directory (or the CA the metadata names) decides staging; the
+// captured log (issued, then renewals failing with the challenge port closed) is each name's
+// renewal state; garbage, an over-long line and a truncated metadata file are counted and
+// reported, and the rest still works; the key file is never read.
+func TestStorageAndLog(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "caddy")
+	pki := testcerts.NewPKI("Caddy Test", now)
+	storeCert(t, storage, "acme-v02.api.letsencrypt.org-directory", "a.example.test", 0xa, pki,
+		`{"sans":["a.example.test"],"issuer_data":{"url":"https://acme-v02.api.letsencrypt.org/acme/cert/0a"}}`)
+	storeCert(t, storage, "acme-v02.api.letsencrypt.org-directory", "www.a.example.test", 0xb, pki, `{"sans":["www.a.exa`)
+	storeCert(t, storage, "127.0.0.1-14001-staging-dir", "s.example.test", 0xc, pki,
+		`{"sans":["s.example.test"],"issuer_data":{"url":"https://127.0.0.1:14001/certZ/0c","ca":"https://127.0.0.1:14001/staging/dir"}}`)
+	// Not a certificate of Caddy's layout: ignored.
+	writeFile(t, filepath.Join(storage, "certificates", "x", "y", "z.crt"), testcerts.Bundle(pki.Intermediate))
+	log := captured(t, "issue", "renew-connection")
+	log = append(log, "not json at all\n{\"ts\":1,\"logger\":\"tls.obtain\",\"msg\":\n"...)
+	log = append(log, bytes.Repeat([]byte("x"), 70<<10)...)
+	log = append(log, '\n')
+	logFile := filepath.Join(dir, "caddy.log")
+	writeFile(t, logFile, log)
+
+	s := testSource(parse(t, "caddy:\n  storage_dir: "+storage+"\n  log_file: "+logFile+"\n"))
+	snap := s.Once(context.Background())
+	got := render(t, snap, dir, "cert_staging", "cert_renewal_failure", "cert_renewal_consecutive_failures",
+		"cert_expiry_exporter_source_up", "cert_expiry_exporter_errors_total", "cert_expiry_exporter_file_error")
+	want := `# HELP cert_expiry_exporter_errors_total Errors by source and fixed reason.
+# TYPE cert_expiry_exporter_errors_total counter
+cert_expiry_exporter_errors_total{reason="dangling_symlink",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="empty",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="io",source="caddy_log"} 0
+cert_expiry_exporter_errors_total{reason="io",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="limit_exceeded",source="caddy_log"} 0
+cert_expiry_exporter_errors_total{reason="line_too_long",source="caddy_log"} 1
+cert_expiry_exporter_errors_total{reason="no_match",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="not_found",source="caddy_log"} 0
+cert_expiry_exporter_errors_total{reason="not_found",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="parse",source="caddy_log"} 2
+cert_expiry_exporter_errors_total{reason="parse",source="caddy_store"} 1
+cert_expiry_exporter_errors_total{reason="password",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="permission",source="caddy_log"} 0
+cert_expiry_exporter_errors_total{reason="permission",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="too_large",source="caddy_store"} 0
+# HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
+# TYPE cert_expiry_exporter_file_error gauge
+cert_expiry_exporter_file_error{path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/www.a.example.test/www.a.example.test.json",reason="parse"} 1
+# HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.
+# TYPE cert_expiry_exporter_source_up gauge
+cert_expiry_exporter_source_up{name="DIR/caddy",source="caddy_store"} 1
+cert_expiry_exporter_source_up{name="DIR/caddy.log",source="caddy_log"} 1
+# HELP cert_renewal_consecutive_failures Failed attempts since the last success: the retries a success ends.
+# TYPE cert_renewal_consecutive_failures gauge
+cert_renewal_consecutive_failures{client="caddy",lineage="a.example.test"} 2
+cert_renewal_consecutive_failures{client="caddy",lineage="www.a.example.test"} 2
+# HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
+# TYPE cert_renewal_failure gauge
+cert_renewal_failure{client="caddy",domain="a.example.test",lineage="a.example.test",reason="connection"} 1
+cert_renewal_failure{client="caddy",domain="www.a.example.test",lineage="www.a.example.test",reason="connection"} 1
+# HELP cert_staging 1 when the certificate comes from a staging/test CA.
+# TYPE cert_staging gauge
+cert_staging{domain="a.example.test",index="0",ip="",issuer="Caddy Test Intermediate CA",lineage="a.example.test",path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.crt",serial="a",source="caddy",target=""} 0
+cert_staging{domain="s.example.test",index="0",ip="",issuer="Caddy Test Intermediate CA",lineage="s.example.test",path="DIR/caddy/certificates/127.0.0.1-14001-staging-dir/s.example.test/s.example.test.crt",serial="c",source="caddy",target=""} 1
+cert_staging{domain="www.a.example.test",index="0",ip="",issuer="Caddy Test Intermediate CA",lineage="www.a.example.test",path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/www.a.example.test/www.a.example.test.crt",serial="b",source="caddy",target=""} 0
+`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	var problems []string
+	for _, p := range snap.Problems {
+		problems = append(problems, p.Source+" "+strings.TrimPrefix(p.Where, dir)+" "+p.Reason)
+	}
+	if want := []string{"caddy /caddy/certificates/acme-v02.api.letsencrypt.org-directory/www.a.example.test/www.a.example.test.json parse"}; !slices.Equal(problems, want) {
+		t.Errorf("problems %q, want %q", problems, want)
+	}
+}
+
+// TestBadInput: a storage dir that is a symlink loop, a log that is a FIFO, a metadata file
+// that is a FIFO: each a clear error series and problem at once, nothing blocks, and the
+// other instance keeps working.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	loop := filepath.Join(dir, "loop")
+	good := filepath.Join(dir, "good")
+	fifo := filepath.Join(dir, "caddy.log")
+	pki := testcerts.NewPKI("Caddy Test", now)
+	storeCert(t, good, "acme-v02.api.letsencrypt.org-directory", "a.example.test", 0xa, pki, "")
+	metaFIFO := filepath.Join(good, "certificates", "acme-v02.api.letsencrypt.org-directory", "a.example.test", "a.example.test.json")
+	if err := errors.Join(os.Symlink(loop, loop), syscall.Mkfifo(fifo, 0o600), syscall.Mkfifo(metaFIFO, 0o600)); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte("caddy:\n  - storage_dir: " + loop + "\n    log_file: " + fifo + "\n  - storage_dir: " + good + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Factory.New(cfg, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	snap := s.Once(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("Once blocked")
+	}
+	got := render(t, snap, dir, "cert_expiry_exporter_source_up", "cert_expiry_exporter_file_error", "cert_chain_length")
+	want := `# HELP cert_chain_length Number of certificates in the file or served by the endpoint.
+# TYPE cert_chain_length gauge
+cert_chain_length{ip="",lineage="a.example.test",path="DIR/good/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.crt",source="caddy",target=""} 2
+# HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
+# TYPE cert_expiry_exporter_file_error gauge
+cert_expiry_exporter_file_error{path="DIR/good/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.json",reason="io"} 1
+cert_expiry_exporter_file_error{path="DIR/loop/certificates",reason="io"} 1
+# HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.
+# TYPE cert_expiry_exporter_source_up gauge
+cert_expiry_exporter_source_up{name="DIR/caddy.log",source="caddy_log"} 0
+cert_expiry_exporter_source_up{name="DIR/good",source="caddy_store"} 1
+cert_expiry_exporter_source_up{name="DIR/loop",source="caddy_store"} 0
+`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	var problems []string
+	for _, p := range snap.Problems {
+		problems = append(problems, p.Source+" "+strings.TrimPrefix(p.Where, dir)+" "+p.Reason)
+	}
+	if want := []string{"caddy /loop/certificates io", "caddy /good/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.json io"}; !slices.Equal(problems, want) {
+		t.Errorf("problems %q, want %q", problems, want)
+	}
+}
+
+// TestRunFollowsRolledLog: Run publishes the replayed history, then follows the log across
+// Caddy's own roll (the file renamed to caddy-<time>.log, a new one created): the failure
+// written after the roll is seen, and a restart replays both files to the same state.
+func TestRunFollowsRolledLog(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "caddy")
+	storeCert(t, storage, "acme-v02.api.letsencrypt.org-directory", "a.example.test", 0xa, testcerts.NewPKI("Caddy Test", now), "")
+	logFile := filepath.Join(dir, "caddy.log")
+	writeFile(t, logFile, captured(t, "issue"))
+	cfg := parse(t, "caddy:\n  storage_dir: "+storage+"\n  log_file: "+logFile+"\n")
+	clock := clockwork.NewFakeClockAt(now)
+	s := Factory.New(&config.Config{Caddy: config.List[config.Caddy]{cfg}}, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clock})
+	var mu sync.Mutex
+	var last *source.Snapshot
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx, func(snap *source.Snapshot) { mu.Lock(); last = snap; mu.Unlock() })
+	}()
+	defer func() { cancel(); <-done }()
+	reason := func(lineage string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if last == nil {
+			return "unpublished"
+		}
+		for _, r := range last.Renewals {
+			if r.Lineage == lineage {
+				return r.Reason
+			}
+		}
+		return "absent"
+	}
+	testwait.For(t, "the replayed success", func() bool { return reason("a.example.test") == "none" })
+
+	if err := os.Rename(logFile, filepath.Join(dir, "caddy-2026-12-02T07-43-00.000.log")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, logFile, captured(t, "renew-connection"))
+	testwait.For(t, "the failure after the roll", func() bool {
+		clock.Advance(logPoll)
+		return reason("a.example.test") == "connection"
+	})
+
+	again := testSource(cfg).Once(context.Background())
+	mu.Lock()
+	lastSuccess := last.Renewals[0].LastSuccess
+	mu.Unlock()
+	if n := len(again.Renewals); n != 2 || again.Renewals[0].Reason != "connection" || !again.Renewals[0].LastSuccess.Equal(lastSuccess) || lastSuccess.IsZero() {
+		t.Errorf("replayed after a restart: %+v", again.Renewals)
+	}
+}
