@@ -60,6 +60,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			collectChains(ch, s.Chains, now, v)
 		}
 		collectRenewals(ch, s.Renewals)
+		collectClients(ch, s.Clients)
 		if s.Metrics != nil {
 			s.Metrics(ch)
 		}
