@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,9 @@ import (
 
 // certLabels are shared by every certificate series, so that two certificates never collide.
 var certLabels = []string{"source", "domain", "issuer", "serial", "path", "index", "lineage", "target", "ip"}
+
+// certInfoLabels are cert_info's; the owner labels of the config entries follow them.
+var certInfoLabels = append(slices.Clone(certLabels), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging")
 
 // chainLabels identify one file or one probed address.
 var chainLabels = []string{"source", "path", "lineage", "target", "ip"}
@@ -27,7 +31,7 @@ var (
 	certNotBefore  = newFamily("cert_not_before_timestamp_seconds", "Certificate NotBefore as a Unix timestamp.", certLabels)
 	certLifetime   = newFamily("cert_lifetime_seconds", "Certificate validity period: NotAfter - NotBefore.", certLabels)
 	certRenewalDue = newFamily("cert_renewal_due_timestamp_seconds", "When the certificate should have been renewed: NotBefore + 2/3 of its lifetime, or the ARI window start when known.", certLabels)
-	certInfo       = newFamily("cert_info", "Descriptive certificate data; always 1.", certLabels, "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging")
+	certInfo       = newFamily("cert_info", "Descriptive certificate data; always 1.", certInfoLabels)
 	certStaging    = newFamily("cert_staging", "1 when the certificate comes from a staging/test CA.", certLabels)
 	certRevoked    = newFamily("cert_revoked", "1 when the leaf is revoked, 0 when a revocation check says good.", certLabels, "method")
 	certRevChecked = newFamily("cert_revocation_checked_timestamp_seconds", "When the revocation status was last established.", certLabels, "method")
@@ -44,6 +48,24 @@ var (
 	chainFamilies = append(slices.Clone(perChain), certExpiry, certNotAfter, certNotBefore,
 		certLifetime, certRenewalDue, certStaging, certInfo, certRevoked, certRevChecked)
 )
+
+// infoFamilies are cert_info with the owner label names of a view (config-defined, so few
+// sets), by the names joined.
+var infoFamilies sync.Map
+
+// infoFamily is cert_info with the owner label names (sorted) after its own labels: every
+// cert_info series of a scrape has them, empty where a chain's entry does not set one.
+func infoFamily(names []string) *family {
+	if len(names) == 0 {
+		return certInfo
+	}
+	key := strings.Join(names, ",")
+	if f, ok := infoFamilies.Load(key); ok {
+		return f.(*family)
+	}
+	f, _ := infoFamilies.LoadOrStore(key, newFamily(certInfo.name, certInfo.help, append(slices.Clone(certInfoLabels), names...)))
+	return f.(*family)
+}
 
 // family is a gauge family of the certificate and chain series: its Desc for the registry
 // and what the text writer needs (WriteChains), from one definition.
@@ -133,8 +155,13 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 			emit(certStaging, Bool(v.Staging(x, loc)), l...)
 		}
 		if want(certInfo) {
-			emit(certInfo, 1, append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
-				strconv.FormatBool(x.IsCA), strconv.FormatBool(v.Staging(x, loc)))...)
+			info := append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
+				strconv.FormatBool(x.IsCA), strconv.FormatBool(v.Staging(x, loc)))
+			names := v.LabelNames()
+			for _, n := range names {
+				info = append(info, c.Labels.Get(n))
+			}
+			emit(infoFamily(names), 1, info...)
 		}
 		if i == 0 && c.Revocation != nil {
 			r := c.Revocation

@@ -22,12 +22,13 @@ func (c *Collector) WriteChains(w io.Writer) error {
 	for _, f := range chainFamilies {
 		started := false
 		// A bufio.Writer keeps its first error and Flush returns it: the writes need no check.
-		emit := func(_ *family, val float64, lv ...string) {
+		// g is f, or cert_info with the view's owner labels (infoFamily).
+		emit := func(g *family, val float64, lv ...string) {
 			if !started {
-				_, _ = bw.WriteString(f.header)
+				_, _ = bw.WriteString(g.header)
 				started = true
 			}
-			line = f.appendSeries(line[:0], val, lv)
+			line = g.appendSeries(line[:0], val, lv)
 			_, _ = bw.Write(line)
 		}
 		for _, s := range v.Snapshots {

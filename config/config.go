@@ -205,7 +205,27 @@ func (c *Config) validate() error {
 	if err := c.Drift.validate("drift"); err != nil {
 		return err
 	}
-	return c.ARI.validate("ari")
+	if err := c.ARI.validate("ari"); err != nil {
+		return err
+	}
+	return c.checkLabelNames()
+}
+
+// checkLabelNames bounds the distinct owner label names across every entry: each one is a
+// label of every cert_info series.
+func (c *Config) checkLabelNames() error {
+	seen := map[string]bool{}
+	for i := range c.Files {
+		if err := c.Files[i].Labels.countNames(fmt.Sprintf("files[%d].labels", i), seen); err != nil {
+			return err
+		}
+	}
+	for i := range c.Targets {
+		if err := c.Targets[i].Labels.countNames(fmt.Sprintf("targets[%d].labels", i), seen); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Redacted returns the config as YAML for the /config page. Secrets are redacted by their

@@ -44,6 +44,15 @@ func TestParseErrors(t *testing.T) {
 		{"ari directory not http", "ari:\n  directories:\n    - paths: [a]\n      directory: ftp://x/dir", `ari.directories[0].directory: want an http(s) ACME directory URL, got "ftp://x/dir"`},
 		{"type error", "files: 3", "cannot unmarshal !!int `3` into []config.Files"},
 		{"empty allow-list entry", "probe:\n  allowed_targets: ['']", "probe.allowed_targets[0]: empty pattern"},
+		{"reserved owner label", "files:\n  - paths: [a]\n    labels: {severity: page}", `files[0].labels.severity: "severity" is a label the exporter or Prometheus sets; choose another name`},
+		{"reserved owner label on a target", "targets:\n  - target: a:1\n    labels: {team: x, path: y}", `targets[0].labels.path: "path" is a label the exporter or Prometheus sets; choose another name`},
+		{"bad owner label name", "files:\n  - paths: [a]\n    labels: {team-name: x}", "files[0].labels.team-name: invalid label name (want [a-zA-Z_][a-zA-Z0-9_]*)"},
+		{"owner label for Prometheus", "files:\n  - paths: [a]\n    labels: {__x: y}", "files[0].labels.__x: label names starting with __ are reserved for Prometheus"},
+		{"empty owner label value", "files:\n  - paths: [a]\n    labels: {team: ''}", "files[0].labels.team: empty value"},
+		{"owner label value too long", "files:\n  - paths: [a]\n    labels: {team: " + strings.Repeat("x", 129) + "}", "files[0].labels.team: value longer than 128 bytes"},
+		{"too many owner labels", "files:\n  - paths: [a]\n    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1, i: 1}", "files[0].labels: 9 labels, at most 8"},
+		{"too many owner label names", "files:\n  - paths: [a]\n    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1}\n  - paths: [b]\n    labels: {i: 1, j: 1, k: 1, l: 1, m: 1, n: 1, o: 1, p: 1}\ntargets:\n  - target: a:1\n    labels: {q: 1}", "targets[0].labels: the config uses more than 16 distinct owner label names"},
+		{"owner labels not a map", "files:\n  - paths: [a]\n    labels: [team]", "cannot unmarshal !!seq into config.Labels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in))

@@ -27,6 +27,8 @@ type Files struct {
 	MaxFileSize int64 `yaml:"max_file_size,omitempty"`
 	// RescanInterval is the safety-net full rescan (±10% jitter) on top of fsnotify events.
 	RescanInterval model.Duration `yaml:"rescan_interval,omitempty"`
+	// Labels are the entry's owner labels (cert_info, alerts).
+	Labels Labels `yaml:"labels,omitempty"`
 }
 
 func (f *Files) defaults() {
@@ -67,5 +69,5 @@ func (f *Files) validate(path string) error {
 	if time.Duration(f.RescanInterval) < time.Second {
 		return fieldError(path+".rescan_interval", "must be at least 1s")
 	}
-	return nil
+	return f.Labels.validate(path + ".labels")
 }

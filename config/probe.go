@@ -80,6 +80,8 @@ type Target struct {
 	Module     string         `yaml:"module,omitempty"`
 	ServerName string         `yaml:"server_name,omitempty"`
 	Interval   model.Duration `yaml:"interval,omitempty"`
+	// Labels are the target's owner labels (cert_info, alerts).
+	Labels Labels `yaml:"labels,omitempty"`
 }
 
 func (t *Target) defaults() {
@@ -114,7 +116,7 @@ func (t *Target) validate(path string, modules map[string]Module, earlier []Targ
 			return fieldError(path, "duplicate of targets[%d]: list each host:port once (probe other SNI names through /probe)", j)
 		}
 	}
-	return nil
+	return t.Labels.validate(path + ".labels")
 }
 
 // endpointOf is the host:port a target reaches, with the module protocol's default port.

@@ -56,8 +56,9 @@ const staleIntervals = 3
 type lastProbe struct {
 	Target     string
 	Module     string
-	ServerName string    // the target's own server_name
-	At         time.Time // when the probe finished
+	ServerName string       // the target's own server_name
+	Labels     certs.Labels // the target's owner labels
+	At         time.Time    // when the probe finished
 	Result     Result
 	// Served has one entry per address that succeeded at least once and is still tracked, in
 	// the order of Result.Addrs.
@@ -92,13 +93,13 @@ func (s *targetsSnapshot) chains() []certs.Chain {
 	var out []certs.Chain
 	for _, p := range s.Probes {
 		for _, c := range p.Result.Chains() {
-			c.Seen = p.At
+			c.Seen, c.Labels = p.At, p.Labels
 			out = append(out, c)
 		}
 		for _, sv := range p.Served {
 			if sv.Stale {
 				c := sv.Chain
-				c.Seen = sv.At
+				c.Seen, c.Labels = sv.At, p.Labels
 				out = append(out, c)
 			}
 		}
@@ -179,6 +180,12 @@ func (s *scheduler) seed(prev *targetsSnapshot) {
 		for j, p := range prev.Probes {
 			if p.Target == t.Target && p.Module == t.Module && p.ServerName == t.ServerName && reflect.DeepEqual(p.module, s.cfg.Modules[t.Module]) {
 				s.probes[i], s.status[i] = p, prev.Status[j]
+				// Owner labels are no probe setting: changed ones apply to the kept probe.
+				if l := certs.NewLabels(t.Labels); !slices.Equal(l, p.Labels) {
+					kept := *p
+					kept.Labels = l
+					s.probes[i] = &kept
+				}
 				break
 			}
 		}
@@ -244,7 +251,7 @@ func (s *scheduler) loop(ctx context.Context, i int, sem chan struct{}, repeat b
 		if ctx.Err() != nil {
 			return // a probe cut short by shutdown or reload says nothing about the target
 		}
-		s.record(i, &lastProbe{Target: t.Target, Module: t.Module, ServerName: t.ServerName, At: s.now(), Result: r, module: s.cfg.Modules[t.Module]}, publish)
+		s.record(i, &lastProbe{Target: t.Target, Module: t.Module, ServerName: t.ServerName, Labels: certs.NewLabels(t.Labels), At: s.now(), Result: r, module: s.cfg.Modules[t.Module]}, publish)
 		if !repeat {
 			return
 		}

@@ -213,7 +213,7 @@ modules:
   b: {timeout: 6s}
 targets:
   - {target: "`+addrC+`", server_name: c.test, interval: 1h}
-  - {target: "`+addrA+`", server_name: a.test, interval: 1h}
+  - {target: "`+addrA+`", server_name: a.test, interval: 1h, labels: {team: web}}
   - {target: "`+addrB+`", server_name: b.test, module: b, interval: 1h}
 `)
 	publish, waitFor := publishTo(t)
@@ -237,12 +237,18 @@ targets:
 		if p == prev.Probes[1] {
 			t.Error("b.test's module changed: its previous probe must not be seeded")
 		}
-		if p == prev.Probes[0] {
+		if p.Target == addrA && p.At.Equal(prev.Probes[0].At) {
 			seeded = i
 		}
 	}
 	if len(first.Probes) != 2 || seeded < 0 || first.Status[seeded].Name != addrA || !first.Status[seeded].LastSuccess.Equal(t0) || len(first.chains()) != 2 {
 		t.Fatalf("first snapshot after the reload: targets %v, a.test seeded at %d, chains %d", names, seeded, len(first.chains()))
+	}
+	// Owner labels are no probe setting: the seeded probe takes the new ones.
+	for _, c := range first.chains() {
+		if want := map[string]string{addrA: "web"}[c.Target]; c.Labels.Get("team") != want {
+			t.Errorf("%s after the reload: team %q, want %q", c.Target, c.Labels.Get("team"), want)
+		}
 	}
 }
 

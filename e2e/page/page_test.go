@@ -40,6 +40,11 @@ func testReport(t *testing.T) func() inventory.Report {
 	t.Helper()
 	pki := testcerts.NewPKI("Page", pageNow)
 	var chains []certs.Chain
+	owners := map[string]map[string]string{
+		"/certs/healthy.pem":  {"team": "web", "env": "prod"},
+		"/certs/two.pem":      {"team": "web", "env": "staging"},
+		"incomplete.test:443": {"team": "db"},
+	}
 	add := func(loc certs.Location, withInter bool, o testcerts.Options) {
 		o.Now, o.Serial = pageNow, big.NewInt(int64(len(chains)+100))
 		leaf := pki.Leaf(o)
@@ -47,7 +52,7 @@ func testReport(t *testing.T) func() inventory.Report {
 		if withInter {
 			xs = append(xs, pki.Intermediate.Cert)
 		}
-		ch := certs.Chain{Location: loc, Verify: certs.Verify(xs, certs.VerifyOptions{Roots: pki.Pool(), Now: pageNow})}
+		ch := certs.Chain{Location: loc, Labels: certs.NewLabels(owners[loc.Path+loc.Target]), Verify: certs.Verify(xs, certs.VerifyOptions{Roots: pki.Pool(), Now: pageNow})}
 		for _, x := range xs {
 			ch.Certs = append(ch.Certs, certs.New(x))
 		}
@@ -84,6 +89,7 @@ func TestQueryErrors(t *testing.T) {
 		"sort=color":   `unknown sort "color" (one of domain, expiry, issuer, lineage, location, severity)`,
 		"order=up":     `order must be asc or desc, not "up"`,
 		"leaf=yes":     `leaf must be 1 or 0, not "yes"`,
+		"label=team":   `label must be name=value, not "team"`,
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/certificates.json?"+q, nil))
@@ -102,17 +108,22 @@ func TestQueryErrors(t *testing.T) {
 func TestJSONQuery(t *testing.T) {
 	h := web.CertificatesHandler(testReport(t), true)
 	for q, want := range map[string][]string{
-		"":                                {"expired.test", "two-days.test", "six-days.test", hostile},
-		"severity=critical":               {"expired.test", "two-days.test", "incomplete.test"},
-		"severity=warning&sort=domain":    {"expired.test", "incomplete.test", "six-days.test", "two-days.test"},
-		"leaf=1&sort=domain&order=desc":   {"two-days.test", "six-days.test", "incomplete.test", "healthy.test", "expired.test", hostile},
-		"q=IMG+SRC&source=file":           {hostile},
-		"source=probe":                    {"incomplete.test"},
-		"q=nothing-matches-this":          {},
-		"severity=expired&sort=severity":  {"expired.test"},
-		"q=hostname&severity=critical":    {},
-		"q=incomplete_chain&leaf=1":       {"incomplete.test"},
-		"sort=severity&order=desc&leaf=1": {"expired.test", "two-days.test", "incomplete.test", "six-days.test", hostile, "healthy.test"},
+		"":                                     {"expired.test", "two-days.test", "six-days.test", hostile},
+		"severity=critical":                    {"expired.test", "two-days.test", "incomplete.test"},
+		"severity=warning&sort=domain":         {"expired.test", "incomplete.test", "six-days.test", "two-days.test"},
+		"leaf=1&sort=domain&order=desc":        {"two-days.test", "six-days.test", "incomplete.test", "healthy.test", "expired.test", hostile},
+		"q=IMG+SRC&source=file":                {hostile},
+		"source=probe":                         {"incomplete.test"},
+		"q=nothing-matches-this":               {},
+		"severity=expired&sort=severity":       {"expired.test"},
+		"q=hostname&severity=critical":         {},
+		"q=incomplete_chain&leaf=1":            {"incomplete.test"},
+		"label=team=web&leaf=1":                {"two-days.test", "healthy.test"},
+		"leaf=1&label=team=web&label=env=prod": {"healthy.test"},
+		"label=team=db&label=":                 {"incomplete.test"},
+		"label=team=nobody":                    {},
+		"q=staging&leaf=1":                     {"two-days.test"},
+		"sort=severity&order=desc&leaf=1":      {"expired.test", "two-days.test", "incomplete.test", "six-days.test", hostile, "healthy.test"},
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/certificates.json?"+q, nil))
@@ -132,6 +143,9 @@ func TestJSONQuery(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%q: got %q, want %q", q, got, want)
+		}
+		if q == "leaf=1&label=team=web&label=env=prod" && (len(r.Certificates) == 0 || r.Certificates[0].Labels.Get("env") != "prod") {
+			t.Errorf("%q: labels not in the JSON: %+v", q, r.Certificates)
 		}
 	}
 }
@@ -248,6 +262,19 @@ func TestPageInChromium(t *testing.T) {
 	url := eval[string](t, ctx, `location.href`)
 	if !slices.Equal(visible, []string{"two-days.test", "six-days.test"}) || !strings.Contains(url, "q=-days") {
 		t.Errorf("live filter: visible %q, url %s", visible, url)
+	}
+
+	// One select per owner label name, with the values seen; choosing one filters live too.
+	eval[bool](t, ctx, `(() => { document.querySelector("input[name=q]").value = ""; return true })()`)
+	options := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("select[name=label] option")).map(o => o.value)`)
+	if want := []string{"", "env=prod", "env=staging", "", "team=db", "team=web"}; !slices.Equal(options, want) {
+		t.Errorf("owner label options %q, want %q", options, want)
+	}
+	eval[bool](t, ctx, `(() => { const s = document.querySelectorAll("select[name=label]")[1]; s.value = "team=web"; s.dispatchEvent(new Event("change", {bubbles: true})); return true })()`)
+	visible = eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#certificates tbody tr[data-severity]")).filter(tr => !tr.hidden).map(tr => tr.querySelector(".domain strong").textContent)`)
+	url = eval[string](t, ctx, `location.href`)
+	if !slices.Equal(visible, []string{"two-days.test", "healthy.test"}) || !strings.Contains(url, "label=team%3Dweb") {
+		t.Errorf("owner label filter: visible %q, url %s", visible, url)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
@@ -27,13 +28,14 @@ type Entry struct {
 type Store struct {
 	client  string
 	entries []Entry
-	lineage func(path string) string
+	lineage func(path string) (string, bool)
 	files   *files.Source
 }
 
 // New reads the entries' certificates as the client's: lineage names the lineage a certificate
-// file belongs to (the name the client stores it under).
-func New(client string, entries []Entry, lineage func(path string) string, logger *slog.Logger, clock clockwork.Clock) *Store {
+// file belongs to (the name the client stores it under); false drops the file's chain (a file
+// the globs match that is no certificate of the store).
+func New(client string, entries []Entry, lineage func(path string) (string, bool), logger *slog.Logger, clock clockwork.Clock) *Store {
 	fs := make([]config.Files, len(entries))
 	for i, e := range entries {
 		fs[i] = e.Files
@@ -53,10 +55,12 @@ func (s *Store) Once(ctx context.Context) *source.Snapshot { return s.rename(s.f
 // of the client, health as <client>_store named by the store's directory.
 func (s *Store) rename(in *source.Snapshot) *source.Snapshot {
 	out := *in
-	out.Chains = slices.Clone(in.Chains)
-	for i := range out.Chains {
-		c := &out.Chains[i]
-		c.Source, c.Lineage = s.client, s.lineage(c.Path)
+	out.Chains = make([]certs.Chain, 0, len(in.Chains))
+	for _, c := range in.Chains {
+		if l, ok := s.lineage(c.Path); ok {
+			c.Source, c.Lineage = s.client, l
+			out.Chains = append(out.Chains, c)
+		}
 	}
 	out.Problems = slices.Clone(in.Problems)
 	for i := range out.Problems {

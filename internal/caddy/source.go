@@ -60,7 +60,10 @@ func newInstance(cfg config.Caddy, logger *slog.Logger, clock clockwork.Clock) *
 		health: logtail.Health{Status: source.Status{Source: "caddy_log", Name: cfg.LogFile,
 			Errors: source.NewErrors(LogErrorReasons...)}}}
 	s.store = acmestore.New(client, []acmestore.Entry{{Name: cfg.StorageDir, Files: cfg.Files()}},
-		func(path string) string { return s.storageFile(path).Name }, logger, clock)
+		func(path string) (string, bool) {
+			f := s.storageFile(path)
+			return f.Name, f.Name != ""
+		}, logger, clock)
 	if cfg.LogFile != "" {
 		// One byte over the parser's bound, so that a cut line is one it counts as huge.
 		s.tail = logtail.New(cfg.LogFile, logparse.MaxLogLine+1, s.fold.Line)

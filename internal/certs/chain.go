@@ -28,6 +28,9 @@ type Revocation struct {
 // checks made on them. It is immutable once published in a snapshot.
 type Chain struct {
 	Location
+	// Labels are the owner labels of the config entry (files:, targets:, a source's entry)
+	// that found the chain; they go on cert_info and, through the rules, on the alerts.
+	Labels Labels       `json:"labels,omitempty"`
 	Certs  []Cert       `json:"certificates"`
 	Verify VerifyResult `json:"verify"`
 	// Revocation is nil when no check ran (no staple, no CRL point: normal since 2025).

@@ -207,7 +207,8 @@ func TestDemoWorld(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 	for _, want := range []string{
-		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 3 warning, 4 ok; 0 source problem(s)",
+		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 4 warning, 5 ok; 0 source problem(s)",
+		"renewal failed: unauthorized", // the lego host
 		"renewal failed: connection",
 		"renewal failed: dns",
 		"issued by a staging/test CA",

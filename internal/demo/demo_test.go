@@ -75,6 +75,10 @@ func TestDemo(t *testing.T) {
 		`cert_renewal_failure{client="certbot",domain="healthy.demo.test",lineage="healthy.demo.test",reason="none"} 0`,
 		`cert_renewal_client_last_run_success{client="certbot",log="` + w.Dir + `/log/letsencrypt.log"} 0`,
 		`cert_key_match{ip="",lineage="healthy.demo.test",path="`,
+		`cert_renewal_failure{client="lego",domain="lego-failing.demo.test",lineage="lego-failing.demo.test",reason="unauthorized"} 1`,
+		`cert_renewal_failure{client="lego",domain="lego-ok.demo.test",lineage="lego-ok.demo.test",reason="none"} 0`,
+		`cert_key_match{ip="",lineage="lego-ok.demo.test",path="` + w.Dir + `/lego/certificates/lego-ok.demo.test.crt",source="lego",target=""} 1`,
+		`cert_renewal_client_last_run_success{client="lego",log="` + w.Dir + `/log/lego.log"} 0`,
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
 	}
 	var body string

@@ -21,6 +21,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
@@ -88,6 +89,7 @@ type entry struct {
 	name     string
 	roots    *x509.CertPool // from ca_file; nil: the system roots
 	password string
+	labels   certs.Labels // owner labels, sorted once
 }
 
 type errKey struct{ path, reason string }
@@ -110,7 +112,7 @@ func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, c
 		s.liveDir = filepath.Join(filepath.Clean(certbotConfigDir), "live")
 	}
 	for _, e := range entries {
-		s.entries = append(s.entries, entry{Files: e, name: strings.Join(e.Paths, ",")})
+		s.entries = append(s.entries, entry{Files: e, name: strings.Join(e.Paths, ","), labels: certs.NewLabels(e.Labels)})
 		s.errCounts = append(s.errCounts, source.NewErrors(Reasons...))
 		s.lastOK = append(s.lastOK, time.Time{})
 	}

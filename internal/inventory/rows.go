@@ -130,6 +130,8 @@ type Row struct {
 	Target  string `json:"target"`
 	IP      string `json:"ip"`
 	Index   int    `json:"index"`
+	// Labels are the owner labels of the config entry that found the chain ({} when none).
+	Labels certs.Labels `json:"labels"`
 
 	Domain   string   `json:"domain"`
 	SANs     []string `json:"sans"`
@@ -287,7 +289,7 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 	x := Row{
 		Judged:   i == 0 && !c.IsCA,
 		Problems: []string{},
-		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Index: i,
+		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Index: i, Labels: ch.Labels,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
 		Lifetime:      int64(c.Lifetime() / time.Second),

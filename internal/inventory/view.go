@@ -20,6 +20,10 @@ type View struct {
 	renewals map[renewalKey]*source.Renewal
 	windows  map[certs.Key]*source.Window
 	joined   joined // what Drift was computed from
+	// ownerNames are the owner label names of each snapshot's chains (reused while the
+	// snapshot is), labelNames their sorted union.
+	ownerNames map[*source.Snapshot][]string
+	labelNames []string
 }
 
 // joined is what the drift join read: the snapshots holding served and stored chains (each
@@ -58,7 +62,14 @@ func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
 		}
 		v.Drift = joinDrift(chainsOf(v.joined.served, true), v.joined.idx, grace)
 	}
+	v.ownerNames = make(map[*source.Snapshot][]string, len(snaps))
 	for _, s := range snaps {
+		names, ok := prev.ownerNamesOf(s)
+		if !ok {
+			names = ownerLabelNames(s.Chains)
+		}
+		v.ownerNames[s] = names
+		v.labelNames = append(v.labelNames, names...)
 		for i := range s.Renewals {
 			r := &s.Renewals[i]
 			k := renewalKey{r.Client, r.Lineage}
@@ -73,7 +84,40 @@ func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
 			}
 		}
 	}
+	slices.Sort(v.labelNames)
+	v.labelNames = slices.Compact(v.labelNames)
 	return v
+}
+
+// LabelNames are the owner label names (certs.Chain.Labels) of every chain, sorted: the
+// labels cert_info carries beyond its own, and the page's filters.
+func (v *View) LabelNames() []string {
+	if v == nil {
+		return nil
+	}
+	return v.labelNames
+}
+
+func (v *View) ownerNamesOf(s *source.Snapshot) ([]string, bool) {
+	if v == nil {
+		return nil, false
+	}
+	n, ok := v.ownerNames[s]
+	return n, ok
+}
+
+// ownerLabelNames lists the distinct owner label names of chains, sorted.
+func ownerLabelNames(chains []certs.Chain) []string {
+	var names []string
+	for i := range chains {
+		for _, l := range chains[i].Labels {
+			if !slices.Contains(names, l.Name) {
+				names = append(names, l.Name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // renewalKey identifies a renewal: two clients on one host may manage the same name.

@@ -5,11 +5,8 @@ package lego
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,7 +18,6 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestate"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestore"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/logtail"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
@@ -45,18 +41,9 @@ type Source struct {
 	clock clockwork.Clock
 	store *acmestore.Store
 	logs  []*follower
-	// meta caches each <name>.json by version; failing is the metadata problems already logged.
-	meta      map[string]metaEntry
-	failing   map[string]string
-	metaErrs  map[string]map[string]uint64 // store directory → reason → metadata problems seen
+	// meta reads each installation's <name>.json, by its path.
+	meta      map[string]*acmestore.Meta[logparse.LegoMeta]
 	storeSnap *source.Snapshot
-}
-
-type metaEntry struct {
-	size  int64
-	mtime time.Time
-	meta  logparse.LegoMeta
-	err   *files.FileError
 }
 
 // follower reads one installation's captured output.
@@ -65,7 +52,7 @@ type follower struct {
 	tail   *logtail.Tail
 	fold   *logparse.LegoFolder
 	health logtail.Health
-	// newest is the newest completed run; seen says there is one.
+	// newest is the last completed run in the log; seen says there is one.
 	newest logparse.LegoRun
 	seen   bool
 	// dropped is the part of the folder's bounds already counted and logged.
@@ -73,25 +60,29 @@ type follower struct {
 }
 
 func newSource(cfgs []config.Lego, logger *slog.Logger, clock clockwork.Clock) *Source {
-	s := &Source{log: logger, clock: clock, meta: map[string]metaEntry{}, failing: map[string]string{},
-		metaErrs: map[string]map[string]uint64{}}
+	s := &Source{log: logger, clock: clock, meta: map[string]*acmestore.Meta[logparse.LegoMeta]{}}
 	var entries []acmestore.Entry
 	for _, c := range cfgs {
+		s.meta[c.Path] = acmestore.NewMeta(logparse.MaxLegoMeta, logparse.ParseLegoMeta)
 		entries = append(entries, acmestore.Entry{Name: c.Path, Files: c.Files()})
 		if c.LogFile == "" {
 			continue
 		}
 		f := &follower{cfg: c, fold: logparse.NewLegoFolder(c.Location()),
 			health: logtail.Health{Status: source.Status{Source: "lego_log", Name: c.LogFile, Errors: source.NewErrors(LogErrorReasons...)}}}
-		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.fold.Line)
+		f.tail = logtail.New(c.LogFile, logparse.MaxLogLine, f.line)
 		s.logs = append(s.logs, f)
 	}
 	s.store = acmestore.New(client, entries, lineageOf, logger, clock)
 	return s
 }
 
-// lineageOf is the name lego stores a certificate under: certificates/<name>.crt.
-func lineageOf(path string) string { return strings.TrimSuffix(filepath.Base(path), ".crt") }
+// lineageOf is the name lego stores a certificate under: certificates/<name>.crt (the glob
+// excludes <name>.issuer.crt).
+func lineageOf(path string) (string, bool) {
+	f, ok := logparse.LegoStorageFile("certificates/" + filepath.Base(path))
+	return f.Name, ok && f.Kind == logparse.StorageCert
+}
 
 // Once reads the certificates and replays the logs: the state `check` reports.
 func (s *Source) Once(ctx context.Context) *source.Snapshot {
@@ -181,14 +172,9 @@ func (s *Source) pollLogs() bool {
 func (s *Source) settle(f *follower, quiet bool) bool {
 	// A record gets no more lines once a read found nothing new.
 	folded := quiet && f.fold.Settle()
-	runs := f.fold.Runs()
+	completed := f.take(f.fold.Runs())
 	if cur := f.fold.Current(); quiet && cur != nil && s.clock.Now().Sub(later(cur.End, cur.SleepUntil)) > runIdle {
-		runs = append(runs, f.fold.Flush()...)
-	}
-	for _, r := range runs {
-		if !f.seen || !r.Start.Before(f.newest.Start) {
-			f.newest, f.seen = r, true
-		}
+		completed = f.take(f.fold.Flush()) || completed
 	}
 	if d := f.fold.Dropped + f.fold.Cut; d > f.dropped {
 		f.health.Errors["limit_exceeded"] += d - f.dropped
@@ -196,7 +182,25 @@ func (s *Source) settle(f *follower, quiet bool) bool {
 			"max_outcomes", logparse.MaxOutcomes, "max_problems", logparse.MaxProblems, "max_record_bytes", logparse.MaxMessage)
 		f.dropped = d
 	}
-	return folded || len(runs) > 0
+	return folded || completed
+}
+
+// line folds one line of the log, taking the runs it completes at once: a long history does
+// not pile them up in the folder (whose bound would count them as lost).
+func (f *follower) line(b []byte) {
+	f.fold.Line(b)
+	f.take(f.fold.Runs())
+}
+
+// take keeps the last of completed runs: the log is appended to (and replayed oldest file
+// first), so the last is the newest even when local time stepped back. It reports whether
+// there were any.
+func (f *follower) take(runs []logparse.LegoRun) bool {
+	if len(runs) == 0 {
+		return false
+	}
+	f.newest, f.seen = runs[len(runs)-1], true
+	return true
 }
 
 func later(a, b time.Time) time.Time {
@@ -217,16 +221,17 @@ func (s *Source) current() *source.Snapshot {
 		fileErrs = append(fileErrs, files.FileError{Path: p.Where, Reason: p.Reason, Message: p.Message})
 	}
 	stored := map[string]string{} // lineage → domain
-	seen := map[string]bool{}
 	for i := range out.Chains {
 		c := &out.Chains[i]
 		domain := ""
 		if len(c.Certs) > 0 {
 			domain = c.Certs[0].Domain
 		}
-		metaPath := strings.TrimSuffix(c.Path, ".crt") + ".json"
-		seen[metaPath] = true
-		if m, fe := s.readMeta(metaPath); fe != nil {
+		meta := s.meta[filepath.Dir(filepath.Dir(c.Path))] // <path>/certificates/<name>.crt
+		if meta == nil {
+			continue
+		}
+		if m, fe := meta.Read(strings.TrimSuffix(c.Path, ".crt") + ".json"); fe != nil {
 			fileErrs = append(fileErrs, *fe)
 			out.Problems = append(out.Problems, source.Problem{Source: client, Where: fe.Path, Reason: fe.Reason, Message: fe.Message})
 		} else if m.Domain != "" && len(c.Certs) > 0 {
@@ -237,8 +242,9 @@ func (s *Source) current() *source.Snapshot {
 		}
 		stored[c.Lineage] = domain
 	}
-	maps.DeleteFunc(s.meta, func(p string, _ metaEntry) bool { return !seen[p] })
-	s.logMetaProblems(fileErrs)
+	for _, m := range s.meta {
+		m.Settle(s.log, client)
+	}
 
 	// The store read: names it does not hold (a failed first issue, a certificate since
 	// removed) are no lineage to watch, as certbot's certonly for a new name.
@@ -256,9 +262,10 @@ func (s *Source) current() *source.Snapshot {
 			}
 			have[lineage] = true
 			n := acmestate.Fold(client, lineage, "", o)
-			if o.Hook != "" {
+			if o.Hook != "" && !n.Failed() {
 				// Saved, but lego exited 1 in its renew hook: the new certificate is probably
-				// not installed. One page, CertificateRenewalFailed with reason hook.
+				// not installed. One page, CertificateRenewalFailed with reason hook, until a
+				// renewal whose hook works; a later failure's own reason comes first.
 				n.Reason, n.Message = "hook", o.Hook
 			}
 			names = append(names, n)
@@ -275,10 +282,10 @@ func (s *Source) current() *source.Snapshot {
 	out.Renewals = acmestate.Renewals(names)
 	storeStatus := slices.Clone(store.Status)
 	for i := range storeStatus {
-		if m := s.metaErrs[storeStatus[i].Name]; len(m) > 0 {
+		if m := s.meta[storeStatus[i].Name]; m != nil && len(m.Errors) > 0 {
 			st := &storeStatus[i]
 			st.Errors = maps.Clone(st.Errors)
-			for r, n := range m {
+			for r, n := range m.Errors {
 				st.Errors[r] += n
 			}
 		}
@@ -292,8 +299,8 @@ func (s *Source) current() *source.Snapshot {
 func (f *follower) client() source.Client {
 	c := source.Client{Name: client, Log: f.cfg.LogFile}
 	run, ok := f.newest, f.seen
-	if cur := f.fold.Current(); cur != nil && (!ok || !cur.Start.Before(run.Start)) {
-		run, ok = *cur, true
+	if cur := f.fold.Current(); cur != nil {
+		run, ok = *cur, true // after every completed run in the log
 	}
 	if ok {
 		// lego exits 1 for a fatal error and for a failed hook.
@@ -307,65 +314,4 @@ func (f *follower) status() source.Status {
 	st.Errors = maps.Clone(st.Errors)
 	st.Errors["line_too_long"] = f.tail.TooLong()
 	return st
-}
-
-// readMeta reads lego's <name>.json, from the cache while its size and mtime hold. A missing
-// file is no problem (a certificate placed by hand): the certificate names itself.
-func (s *Source) readMeta(path string) (logparse.LegoMeta, *files.FileError) {
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return logparse.LegoMeta{}, nil
-	}
-	if err == nil {
-		if e, ok := s.meta[path]; ok && e.size == fi.Size() && e.mtime.Equal(fi.ModTime()) {
-			return e.meta, e.err
-		}
-	}
-	e := metaEntry{}
-	if fi != nil {
-		e.size, e.mtime = fi.Size(), fi.ModTime()
-	}
-	data, err := fsread.ReadFile(path, logparse.MaxLegoMeta)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return logparse.LegoMeta{}, nil
-	case errors.Is(err, fs.ErrPermission):
-		e.err = &files.FileError{Path: path, Reason: "permission", Message: err.Error()}
-	case err != nil && strings.Contains(err.Error(), "larger than"):
-		e.err = &files.FileError{Path: path, Reason: "too_large", Message: err.Error()}
-	case err != nil:
-		e.err = &files.FileError{Path: path, Reason: "io", Message: err.Error()}
-	default:
-		if e.meta, err = logparse.ParseLegoMeta(data); err != nil {
-			e.err = &files.FileError{Path: path, Reason: "parse", Message: err.Error()}
-		}
-	}
-	s.meta[path] = e
-	return e.meta, e.err
-}
-
-// logMetaProblems logs each metadata problem once when it appears or changes, and when it is
-// gone (the files source logs its own).
-func (s *Source) logMetaProblems(errs []files.FileError) {
-	now := map[string]string{}
-	for _, fe := range errs {
-		if !strings.HasSuffix(fe.Path, ".json") {
-			continue
-		}
-		now[fe.Path] = fe.Reason + ": " + fe.Message
-		if s.failing[fe.Path] != now[fe.Path] {
-			store := filepath.Dir(filepath.Dir(fe.Path)) // <path>/certificates/<name>.json
-			if s.metaErrs[store] == nil {
-				s.metaErrs[store] = map[string]uint64{}
-			}
-			s.metaErrs[store][fe.Reason]++
-			s.log.Warn("cannot use lego certificate metadata; the certificate names itself", "path", fe.Path, "reason", fe.Reason, "err", fe.Message)
-		}
-	}
-	for p := range s.failing {
-		if _, ok := now[p]; !ok {
-			s.log.Info("lego certificate metadata readable again", "path", p)
-		}
-	}
-	s.failing = now
 }

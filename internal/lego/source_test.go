@@ -24,7 +24,7 @@ import (
 )
 
 // captured is where the real lego logs and metadata captured against Pebble live
-// (logparse/testdata/capture-lego.sh).
+// (logparse/testdata/capture-lego.sh): Debian's 4.9.1, and 4.30.0 for TestStates.
 const captured = "../../logparse/testdata/lego-4.9.1/"
 
 // now is after the captures (2026-12-02 07:46-07:47 UTC) and lego's exit.
@@ -33,16 +33,17 @@ var now = time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 // store is a lego --path with certificates/ as lego leaves it: a.example.test's bundle,
 // issuer, key and metadata (the captured one), certificates generated now.
 type store struct {
-	t    *testing.T
+	t    testing.TB
+	from string // the captures' directory
 	dir  string
 	log  string
 	leaf *testcerts.Cert
 	pki  *testcerts.PKI
 }
 
-func newStore(t *testing.T) *store {
+func newStore(t testing.TB) *store {
 	dir := t.TempDir()
-	s := &store{t: t, dir: dir, log: filepath.Join(dir, "log", "lego.log"), pki: testcerts.NewPKI("Lego", now)}
+	s := &store{t: t, from: captured, dir: dir, log: filepath.Join(dir, "log", "lego.log"), pki: testcerts.NewPKI("Lego", now)}
 	s.leaf = s.pki.Leaf(testcerts.Options{DNSNames: []string{"a.example.test", "www.a.example.test"}, Now: now,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90*24*time.Hour - time.Hour), Serial: big.NewInt(0xa1)})
 	meta, err := os.ReadFile(captured + "a.example.test.json")
@@ -75,7 +76,7 @@ func (s *store) logs(names ...string) {
 	}
 	defer f.Close()
 	for _, n := range names {
-		data, err := os.ReadFile(captured + n + ".log")
+		data, err := os.ReadFile(s.from + n + ".log")
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -168,6 +169,11 @@ func TestStates(t *testing.T) {
 		// Saved, then the renew hook failed: lego exits 1 and the new certificate is probably
 		// not deployed.
 		{[]string{"issue", "renew-hook-fails"}, "hook", false},
+		// It stands through a not-due check, gives way to a later failure's reason, and ends
+		// with a renewal whose hook works.
+		{[]string{"issue", "renew-hook-fails", "renew-not-due"}, "hook", true},
+		{[]string{"issue", "renew-hook-fails", "renew-connection"}, "connection", false},
+		{[]string{"issue", "renew-hook-fails", "renew-success"}, "none", true},
 		// A failure before lego names the certificate fails the run, not the certificate.
 		{[]string{"issue", "renew-no-account"}, "none", false},
 		{[]string{"issue", "issue-ca-down"}, "none", false},
@@ -175,28 +181,31 @@ func TestStates(t *testing.T) {
 		{[]string{"issue", "issue-rejected"}, "none", false},
 		{nil, "", false},
 	} {
-		t.Run(strings.Join(tc.logs, "+"), func(t *testing.T) {
-			s := newStore(t)
-			s.logs(tc.logs...)
-			snap := s.once()
-			var got []string
-			for _, r := range snap.Renewals {
-				if r.Reason != "" {
-					got = append(got, r.Lineage+"="+r.Reason)
+		for _, version := range []string{"4.9.1", "4.30.0"} {
+			t.Run(version+"/"+strings.Join(tc.logs, "+"), func(t *testing.T) {
+				s := newStore(t)
+				s.from = "../../logparse/testdata/lego-" + version + "/"
+				s.logs(tc.logs...)
+				snap := s.once()
+				var got []string
+				for _, r := range snap.Renewals {
+					if r.Reason != "" {
+						got = append(got, r.Lineage+"="+r.Reason)
+					}
 				}
-			}
-			want := []string(nil)
-			if tc.reason != "" {
-				want = []string{"a.example.test=" + tc.reason}
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("renewals %v, want %v", got, want)
-			}
-			c := snap.Clients[0]
-			if c.Seen != (tc.logs != nil) || c.LastRunSuccess != tc.runSuccess {
-				t.Errorf("client %+v, want seen %v success %v", c, tc.logs != nil, tc.runSuccess)
-			}
-		})
+				want := []string(nil)
+				if tc.reason != "" {
+					want = []string{"a.example.test=" + tc.reason}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("renewals %v, want %v", got, want)
+				}
+				c := snap.Clients[0]
+				if c.Seen != (tc.logs != nil) || c.LastRunSuccess != tc.runSuccess {
+					t.Errorf("client %+v, want seen %v success %v", c, tc.logs != nil, tc.runSuccess)
+				}
+			})
+		}
 	}
 }
 

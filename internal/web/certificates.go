@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
@@ -33,6 +35,7 @@ var (
 		"days":     func(s int64) string { return fmt.Sprint(float64(s) / 86400) },
 		"daysLeft": daysLeft,
 		"join":     strings.Join,
+		"labels":   labelText,
 	}).Parse(pageHTML))
 
 	// The page's only style and script are the embedded ones: certificate fields are
@@ -48,7 +51,7 @@ func hash(s string) string {
 
 // CertificatesHandler serves the inventory page (/certificates) and, when json is set, the
 // same rows as JSON (/certificates.json). Both take the same query parameters, documented in
-// docs/certificates.md: q, severity, source, leaf, sort, order.
+// docs/certificates.md: q, severity, source, leaf, label, sort, order.
 func CertificatesHandler(report func() inventory.Report, asJSON bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -62,6 +65,7 @@ func CertificatesHandler(report func() inventory.Report, asJSON bool) http.Handl
 			return
 		}
 		rep := report()
+		owners := ownerOptions(rep.Certificates, v.Labels)
 		rep.Certificates = v.apply(rep.Certificates)
 		rep.Summary = inventory.Summarize(rep.Certificates)
 		w.Header().Set("Cache-Control", "no-store")
@@ -75,7 +79,7 @@ func CertificatesHandler(report func() inventory.Report, asJSON bool) http.Handl
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", pageCSP)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := pageTmpl.Execute(w, v.page(rep, r.URL.RawQuery)); err != nil {
+		if err := pageTmpl.Execute(w, v.page(rep, owners, r.URL.RawQuery)); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
@@ -87,6 +91,7 @@ type view struct {
 	Severity inventory.Severity // at least this
 	Source   string             // file, probe, or "" for both
 	Leaf     bool               // only rows the alerts judge
+	Labels   certs.Labels       // owner labels a row must have (label=name=value), sorted
 	Sort     string
 	Order    string
 }
@@ -122,6 +127,17 @@ func parseView(q url.Values) (view, error) {
 	default:
 		return v, fmt.Errorf("leaf must be 1 or 0, not %q", l)
 	}
+	for _, l := range q["label"] {
+		if l == "" {
+			continue // the form's "any"
+		}
+		name, value, ok := strings.Cut(l, "=")
+		if !ok || name == "" || value == "" {
+			return v, fmt.Errorf("label must be name=value, not %q", l)
+		}
+		v.Labels = append(v.Labels, certs.Label{Name: name, Value: value})
+	}
+	slices.SortFunc(v.Labels, func(a, b certs.Label) int { return cmp.Compare(a.Name, b.Name) })
 	if sortKeys[v.Sort] == nil {
 		keys := make([]string, 0, len(sortKeys))
 		for k := range sortKeys {
@@ -142,7 +158,7 @@ func (v view) apply(rows []inventory.Row) []inventory.Row {
 	out := []inventory.Row{}
 	for _, r := range rows {
 		if r.Severity < v.Severity || v.Source != "" && r.Source != v.Source || v.Leaf && !r.Judged ||
-			q != "" && !strings.Contains(searchText(r), q) {
+			!hasLabels(r.Labels, v.Labels) || q != "" && !strings.Contains(searchText(r), q) {
 			continue
 		}
 		out = append(out, r)
@@ -157,9 +173,57 @@ func (v view) apply(rows []inventory.Row) []inventory.Row {
 	return out
 }
 
+// hasLabels says whether have holds every label of want.
+func hasLabels(have, want certs.Labels) bool {
+	for _, l := range want {
+		if have.Get(l.Name) != l.Value {
+			return false
+		}
+	}
+	return true
+}
+
+// owner is the filter of one owner label name: its values among all rows.
+type owner struct {
+	Name    string
+	Options []option
+}
+
+// ownerOptions lists every owner label name of rows with its values, the selected ones marked.
+func ownerOptions(rows []inventory.Row, selected certs.Labels) []owner {
+	values := map[string][]string{}
+	for _, r := range rows {
+		for _, l := range r.Labels {
+			if !slices.Contains(values[l.Name], l.Value) {
+				values[l.Name] = append(values[l.Name], l.Value)
+			}
+		}
+	}
+	var out []owner
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		o := owner{Name: name, Options: []option{{Value: "", Label: "any"}}}
+		vs := values[name]
+		slices.Sort(vs)
+		for _, x := range vs {
+			o.Options = append(o.Options, option{Value: name + "=" + x, Label: x, Selected: selected.Get(name) == x})
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// labelText is a row's owner labels for the page's script, one name=value a line.
+func labelText(l certs.Labels) string {
+	s := make([]string, len(l))
+	for i, x := range l {
+		s[i] = x.Name + "=" + x.Value
+	}
+	return strings.Join(s, "\n")
+}
+
 func searchText(r inventory.Row) string {
 	return strings.ToLower(strings.Join(append([]string{r.Domain, r.Subject, r.Issuer, r.Serial, r.Path,
-		r.Lineage, r.Target, r.IP, r.Chain.Reason}, append(r.SANs, r.Problems...)...), "\n"))
+		r.Lineage, r.Target, r.IP, r.Chain.Reason, labelText(r.Labels)}, append(r.SANs, r.Problems...)...), "\n"))
 }
 
 type option struct {
@@ -180,13 +244,14 @@ type pageData struct {
 	Leaf                bool
 	Query               string
 	Severities, Sources []option
+	Owners              []owner
 	Columns             []column
 	CSS                 template.CSS
 	JS                  template.JS
 }
 
-func (v view) page(rep inventory.Report, rawQuery string) pageData {
-	d := pageData{R: rep, Rows: rep.Certificates, Q: v.Q, Sort: v.Sort, Order: v.Order, Leaf: v.Leaf,
+func (v view) page(rep inventory.Report, owners []owner, rawQuery string) pageData {
+	d := pageData{R: rep, Rows: rep.Certificates, Q: v.Q, Sort: v.Sort, Order: v.Order, Leaf: v.Leaf, Owners: owners,
 		CSS: template.CSS(pageCSS), JS: template.JS(pageJS)}
 	if rawQuery != "" {
 		d.Query = "?" + rawQuery
@@ -243,6 +308,9 @@ func (v view) link(sort, order string) string {
 	}
 	if v.Leaf {
 		q.Set("leaf", "1")
+	}
+	for _, l := range v.Labels {
+		q.Add("label", l.Name+"="+l.Value)
 	}
 	return "/certificates?" + q.Encode()
 }

@@ -9,10 +9,13 @@
     var min = rank[form.severity.value] || 0;
     var src = form.source.value;
     var leaf = form.leaf.checked;
+    var want = Array.prototype.map.call(form.querySelectorAll("select[name=label]"), function (s) { return s.value; })
+      .filter(function (v) { return v; });
     rows.forEach(function (tr) {
       var show = rank[tr.dataset.severity] >= min &&
         (!src || tr.dataset.source === src) &&
         (!leaf || !tr.classList.contains("secondary")) &&
+        want.every(function (l) { return tr.dataset.labels.split("\n").indexOf(l) >= 0; }) &&
         (!q || tr.textContent.toLowerCase().indexOf(q) >= 0);
       tr.hidden = !show;
     });
