@@ -117,7 +117,12 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle("/", landing)
-	return mux, nil
+	// nosniff on every response: a browser must not run a label value or a config echoed in
+	// text/plain or JSON as HTML.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		mux.ServeHTTP(w, r)
+	}), nil
 }
 
 // shutdownGrace is how long requests in flight may finish at shutdown.
