@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 )
 
 // File names inside the alerts directory.
@@ -34,6 +37,9 @@ type Config struct {
 	PageSelector        string     `yaml:"page_selector"`
 	VerifySelector      string     `yaml:"verify_selector"`
 	ExporterJobSelector string     `yaml:"exporter_job_selector"`
+	// OwnerLabels are the owner labels (labels: of the exporter's config entries) that the
+	// certificate alerts take from cert_info, for Alertmanager's routes.
+	OwnerLabels []string `yaml:"owner_labels"`
 	Outage              Outage     `yaml:"outage"`
 	Thresholds          Thresholds `yaml:"thresholds"`
 }
@@ -76,6 +82,11 @@ func ParseConfig(data []byte) (Config, error) {
 			return Config{}, fmt.Errorf("%s: %s must be label matchers without braces, got %q", ConfigFile, name, sel)
 		}
 	}
+	for _, n := range c.OwnerLabels {
+		if !ownerLabelName.MatchString(n) || strings.HasPrefix(n, "__") || slices.Contains(config.ReservedLabels, n) {
+			return Config{}, fmt.Errorf("%s: owner_labels: %q is not a label name an exporter config entry may set", ConfigFile, n)
+		}
+	}
 	t := c.Thresholds
 	for name, d := range map[string]model.Duration{
 		"outage.down_for":                  c.Outage.DownFor,
@@ -102,6 +113,9 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, nil
 }
 
+// ownerLabelName is the syntax config.Labels accepts.
+var ownerLabelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
 // RunbookURL is where the runbook of the named alert lives: docs/runbooks/<alert>.md.
 func (c Config) RunbookURL(alert string) string {
 	return c.RunbookBaseURL + "/" + alert + ".md"
@@ -114,6 +128,7 @@ func Generate(cfg Config, tmpl []byte) ([]byte, error) {
 			return strconv.FormatInt(int64(time.Duration(d)/time.Second), 10)
 		},
 		"runbook": cfg.RunbookURL,
+		"join":    func(s []string) string { return strings.Join(s, ", ") },
 	}).Parse(string(tmpl))
 	if err != nil {
 		return nil, err
