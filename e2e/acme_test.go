@@ -32,6 +32,14 @@ type pebble struct {
 
 func startPebble(t testing.TB, dir string) *pebble {
 	t.Helper()
+	return startPebbleRetryAfter(t, dir, 1)
+}
+
+// startPebbleRetryAfter starts Pebble sending Retry-After (seconds, or at random an HTTP date)
+// on pending authorizations and orders; 0 sends none: Caddy 2.6.2 fails an order on the date
+// form ("response had invalid Retry-After header").
+func startPebbleRetryAfter(t testing.TB, dir string, retryAfter int) *pebble {
+	t.Helper()
 	pebbleBin := needTool(t, "pebble", goBinDirs()...)
 	challBin := needTool(t, "pebble-challtestsrv", goBinDirs()...)
 
@@ -65,7 +73,7 @@ func startPebble(t testing.TB, dir string) *pebble {
 		"tlsPort":                        freePort(t),
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
+		"retryAfter":                     map[string]int{"authz": retryAfter, "order": retryAfter},
 		"keyAlgorithm":                   "ecdsa",
 		"profiles":                       map[string]any{"default": map[string]any{"description": "90 days", "validityPeriod": 90 * 24 * 3600}},
 	}})

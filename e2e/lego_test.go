@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
 // legoHost is one lego installation run as cron would: real Debian lego against Pebble, its
@@ -67,11 +69,11 @@ func waitLines(t testing.TB, e *exporterProc, want ...string) {
 	if err != nil {
 		var got []string
 		for _, l := range strings.Split(body, "\n") {
-			if strings.Contains(l, `client="lego"`) || strings.Contains(l, `source="lego`) {
+			if strings.Contains(l, `client="lego"`) || strings.Contains(l, `source="lego`) || strings.Contains(l, `client="caddy"`) || strings.Contains(l, `source="caddy`) {
 				got = append(got, l)
 			}
 		}
-		t.Fatalf("/metrics lacks %q; its lego lines:\n%s", want, strings.Join(got, "\n"))
+		t.Fatalf("/metrics lacks %q; its lego and caddy lines:\n%s", want, strings.Join(got, "\n"))
 	}
 }
 
@@ -164,4 +166,33 @@ func TestScenario14LegoPebble(t *testing.T) {
 func readLog(t testing.TB, p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
+}
+
+// Scenario 15: lego's cron job stopped: its captured log's newest run (real lego 4.9.1
+// wording, a not-due check) is 30 h old. RenewalClientNotRunning pages for lego, naming its log.
+func TestScenario15LegoNotRunning(t *testing.T) {
+	t.Parallel()
+	const sc = "s15-lego-not-running"
+	s := getStack(t)
+	dir := testDir(t, sc)
+	now := time.Now()
+	pki, _ := scenarioPKI(t, dir, sc, now)
+	crt := leaf(pki, "a.example.test", now, -20*day, 90*day)
+	path := filepath.Join(dir, "lego")
+	writeFile(t, filepath.Join(path, "certificates", "a.example.test.crt"), testcerts.Bundle(crt, pki.Intermediate))
+	captured, err := os.ReadFile("../logparse/testdata/lego-4.9.1/renew-not-due.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The capture's timestamps moved to 30 h ago, in local time as lego writes them.
+	stamp := regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d`)
+	old := now.Add(-30 * time.Hour).Local().Format("2006/01/02 15:04:05")
+	log := filepath.Join(dir, "lego.log")
+	writeFile(t, log, stamp.ReplaceAll(captured, []byte(old)))
+	e := startExporter(t, dir, fmt.Sprintf("lego:\n  path: %q\n  log_file: %q\n", path, log), exporterOpts{})
+	fault := time.Now()
+	s.register(t, sc, e)
+	wants := []want{{"RenewalClientNotRunning", map[string]string{"client": "lego", "log": log, "severity": "warning"}}}
+	seen := s.expectAlerts(t, sc, wants)
+	recordAll(sc, wants, seen, fault, crt.Cert.NotAfter)
 }
