@@ -168,11 +168,11 @@ func readLog(t testing.TB, p string) string {
 	return string(b)
 }
 
-// Scenario 15: lego's cron job stopped: its captured log's newest run (real lego 4.9.1
+// Scenario 16: lego's cron job stopped: its captured log's newest run (real lego 4.9.1
 // wording, a not-due check) is 30 h old. RenewalClientNotRunning pages for lego, naming its log.
-func TestScenario15LegoNotRunning(t *testing.T) {
+func TestScenario16LegoNotRunning(t *testing.T) {
 	t.Parallel()
-	const sc = "s15-lego-not-running"
+	const sc = "s16-lego-not-running"
 	s := getStack(t)
 	dir := testDir(t, sc)
 	now := time.Now()
