@@ -28,17 +28,17 @@ type HTTPOptions struct {
 	EnablePprof bool
 }
 
-// registry is a /metrics registry over inv: build info, Go and process collectors, the reload
-// gauges and inv.
-func (e *Exporter) registry(inv prometheus.Collector) *prometheus.Registry {
+// registry is a /metrics registry: build info, Go and process collectors, the reload gauges
+// and inv (the inventory's collector; none for a scrape that adds its own).
+func (e *Exporter) registry(inv ...prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		versioncollector.NewCollector(Name),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		e.reloadOK, e.reloadTime,
-		inv,
 	)
+	reg.MustRegister(inv...)
 	return reg
 }
 
