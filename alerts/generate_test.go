@@ -47,6 +47,7 @@ func TestGenerateUsesConfig(t *testing.T) {
 	cfg.Thresholds.ExpiringSoon = cfg.Thresholds.ExpiringSoon * 2
 	cfg.PageSelector = `index="0", path!~"/legacy/.*"`
 	cfg.VerifySelector = `source="probe"`
+	cfg.OwnerLabels = []string{"squad"}
 	cfg.Outage = Outage{DownFor: cfg.Outage.DownFor * 3, KeepFiringFor: cfg.Outage.KeepFiringFor * 2}
 	out, err := Generate(cfg, readFile(t, TemplateFile))
 	if err != nil {
@@ -67,7 +68,8 @@ func TestGenerateUsesConfig(t *testing.T) {
 	}{
 		{"< 604800\n", 1, 0},
 		{"< 1209600\n", 0, 1},
-		{`{index="0"}`, 24, 0},
+		// The chain alerts' owner joins take the leaf's cert_info whatever page_selector is.
+		{`{index="0"}`, 24 + 3, 3},
 		{`{index="0", path!~"/legacy/.*"}`, 0, 24},
 		// verify_selector narrows both the probe and the file branch.
 		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
@@ -80,6 +82,9 @@ func TestGenerateUsesConfig(t *testing.T) {
 		{"for: 15m\n", 3, 4},
 		{"(firing ones keep firing for up to 1h)", 1, 0},
 		{"(firing ones keep firing for up to 2h)", 0, 1},
+		// Owner labels: the six certificate alerts, three chain alerts and CertificateNotDeployed.
+		{"group_left(team, env) cert_info", 10, 0},
+		{"group_left(squad) cert_info", 0, 10},
 	} {
 		if n := bytes.Count(base, []byte(c.text)); n != c.base {
 			t.Errorf("default config: %q occurs %d times, want %d", c.text, n, c.base)
@@ -105,6 +110,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"no hold", "keep_firing_for: 1h", "keep_firing_for: 0s", "outage.keep_firing_for must be a positive duration"},
 		{"hold ends before the Down page", "keep_firing_for: 1h", "keep_firing_for: 5m", "outage.keep_firing_for (5m) must be longer than outage.down_for (5m)"},
 		{"no outage section", "outage:", "outages:", "field outages not found"},
+		{"reserved owner label", "owner_labels: [team, env]", "owner_labels: [team, severity]", `owner_labels: "severity" is not a label name an exporter config entry may set`},
+		{"bad owner label", "owner_labels: [team, env]", "owner_labels: [team-name]", `owner_labels: "team-name" is not a label name`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !strings.Contains(valid, c.old) {

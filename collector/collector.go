@@ -18,8 +18,14 @@ import (
 type Collector struct {
 	store *inventory.Store
 	now   func() time.Time
-	// withoutChains leaves the certificate and chain series to WriteChains.
-	withoutChains bool
+	// scrape, when set, is the one view and time a scrape renders (Scrape): every series
+	// but the certificate and chain series, which WriteChains writes.
+	scrape *pinned
+}
+
+type pinned struct {
+	view *inventory.View
+	now  time.Time
 }
 
 // New returns a collector over store.
@@ -27,10 +33,20 @@ func New(store *inventory.Store, now func() time.Time) *Collector {
 	return &Collector{store: store, now: now}
 }
 
-// WithoutChains returns a collector of every series but the certificate and chain series, for
-// a /metrics handler that writes those with WriteChains.
-func (c *Collector) WithoutChains() *Collector {
-	return &Collector{store: c.store, now: c.now, withoutChains: true}
+// Scrape returns a collector for one /metrics scrape that writes the certificate and chain
+// series itself (WriteChains): it collects every other series, and both read the one view of
+// the store and the one time taken now, so a publish or a reload during the scrape cannot
+// make its series disagree (certificates of one view beside the health of another).
+func (c *Collector) Scrape() *Collector {
+	return &Collector{store: c.store, now: c.now, scrape: &pinned{view: c.store.View(), now: c.now()}}
+}
+
+// at is the view and time to render.
+func (c *Collector) at() (*inventory.View, time.Time) {
+	if c.scrape != nil {
+		return c.scrape.view, c.scrape.now
+	}
+	return c.store.View(), c.now()
 }
 
 // Describe sends nothing: series depend on what the sources found, so the collector is unchecked.
@@ -38,10 +54,9 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect emits every source's series and the sources' health.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	v := c.store.View()
-	now := c.now()
+	v, now := c.at()
 	for _, s := range v.Snapshots {
-		if !c.withoutChains {
+		if c.scrape == nil {
 			collectChains(ch, s.Chains, now, v)
 		}
 		collectRenewals(ch, s.Renewals)

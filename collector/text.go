@@ -8,15 +8,14 @@ import (
 	"strconv"
 )
 
-// WriteChains writes the certificate and chain series of every source (what Collect leaves
-// out WithoutChains) in the text exposition format, which OpenMetrics shares
+// WriteChains writes the certificate and chain series of every source (what a Scrape's Collect
+// leaves out) in the text exposition format, which OpenMetrics shares
 // for gauges. It is the /metrics fast path: these are nearly all the series, and going
 // through the registry costs a const metric, label pairs, sorting and re-encoding per series
 // (~1 KiB allocated each, 15 µs per certificate); this renders from the snapshots with one
 // reused line buffer, one pass per family so that each family's series stay together.
 func (c *Collector) WriteChains(w io.Writer) error {
-	v := c.store.View()
-	now := c.now()
+	v, now := c.at()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
 	scratch := make([]string, 0, scratchLabels)

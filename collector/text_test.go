@@ -21,8 +21,8 @@ import (
 
 // TestWriteChains: the /metrics fast path writes exactly the certificate and chain series the
 // registry path emits (same names, help, labels and values, for files and probed chains,
-// label values that need escaping included, empty ones left out by both), and WithoutChains
-// emits none of them.
+// label values that need escaping included, empty ones left out by both), and a Scrape
+// collects none of them.
 func TestWriteChains(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 250e6, time.UTC) // fractional expiry seconds
 	pki := testcerts.NewPKI("Text", now)
@@ -44,7 +44,7 @@ func TestWriteChains(t *testing.T) {
 	c := New(storeWith(stored, &source.Snapshot{Chains: []certs.Chain{served}}), clock)
 
 	var text bytes.Buffer
-	if err := c.WithoutChains().WriteChains(&text); err != nil {
+	if err := c.Scrape().WriteChains(&text); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(text.Bytes(), []byte(`=""`)) {
@@ -79,14 +79,14 @@ func TestWriteChains(t *testing.T) {
 	}
 
 	rest := prometheus.NewRegistry()
-	rest.MustRegister(c.WithoutChains())
+	rest.MustRegister(c.Scrape())
 	mfs, err := rest.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if chainNames[mf.GetName()] {
-			t.Errorf("WithoutChains still emits %s", mf.GetName())
+			t.Errorf("a Scrape still collects %s", mf.GetName())
 		}
 	}
 	for _, f := range chainFamilies {

@@ -40,6 +40,11 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config file: %w", err)
 	}
+	// An empty file is what a reload reads while the file is rewritten in place (truncated,
+	// then written): taken as a config, it would stop every source.
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%s: the config file is empty (being rewritten? write a new file and rename it over the old one)", path)
+	}
 	cfg, err := Parse(data)
 	if err == nil {
 		err = cfg.checkFiles()

@@ -237,3 +237,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadEmptyFile: an empty file is what a reload reads while the file is being rewritten in
+// place; loading it as a config would stop every source.
+func TestLoadEmptyFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yml")
+	if err := os.WriteFile(p, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "the config file is empty") {
+		t.Fatalf("err = %v", err)
+	}
+}

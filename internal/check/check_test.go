@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,7 +208,7 @@ func TestDemoWorld(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 	for _, want := range []string{
-		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 4 warning, 5 ok; 0 source problem(s)",
+		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 5 warning, 6 ok; 0 source problem(s)",
 		"renewal failed: unauthorized", // the lego host
 		"renewal failed: connection",
 		"renewal failed: dns",
@@ -217,6 +218,12 @@ func TestDemoWorld(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+	// The Caddy host's failing name, from its storage and its log.
+	if !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool {
+		return strings.Contains(l, "caddy-failing.demo.test.crt") && strings.HasSuffix(l, "renewal failed: dns")
+	}) {
+		t.Errorf("no row of caddy-failing.demo.test failing with dns in:\n%s", out)
 	}
 }
 

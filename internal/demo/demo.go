@@ -110,6 +110,10 @@ func New(now time.Time) (w *World, err error) {
 	if err := legoHost(dir, pki, now); err != nil {
 		return nil, err
 	}
+	// A Caddy host: Caddy renews its sites' certificates itself.
+	if err := caddyHost(dir, pki, now); err != nil {
+		return nil, err
+	}
 
 	// Certificates outside certbot: an expired one, a 160-hour one renewed on schedule (less
 	// than 7 days left, yet healthy), a bundle in the wrong order, and one the CA wants
@@ -217,6 +221,9 @@ lego:
   path: %[3]s/lego
   log_file: %[3]s/log/lego.log
   check_key: true  # certificates/<name>.key (cert_key_match)
+caddy:
+  storage_dir: %[3]s/caddy
+  log_file: %[3]s/log/caddy.log
 targets:
   - target: %[4]s
     module: demo
@@ -293,7 +300,8 @@ func (w *World) Announce(out io.Writer, listen []string) {
 	fmt.Fprintf(&b, "Certificates: healthy, 160-hour short-lived, 6 days left (renewal failing: connection),\n")
 	fmt.Fprintf(&b, "2 days left (renewal failing: dns), expired, staging CA, wrong order in a bundle, one the CA\n")
 	fmt.Fprintf(&b, "asks to replace now (ARI window open 70 days before expiry), a lego host (one certificate not\n")
-	fmt.Fprintf(&b, "due, one whose renewal fails: unauthorized), and\n")
+	fmt.Fprintf(&b, "due, one whose renewal fails: unauthorized), a Caddy host (one name renewed, one whose\n")
+	fmt.Fprintf(&b, "renewal fails and is retried: dns), and\n")
 	fmt.Fprintf(&b, "TLS endpoints https://%s (full chain, but an older certificate than the one renewed on disk)\nand https://%s (intermediate missing).\n", w.Good, w.Incomplete)
 	fmt.Fprintf(&b, "Config: %s\nStop with Ctrl-C; the directory is removed on exit.\n", w.Config)
 	_, _ = io.WriteString(out, b.String())

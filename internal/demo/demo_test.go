@@ -80,6 +80,11 @@ func TestDemo(t *testing.T) {
 		`cert_renewal_failure{client="lego",domain="lego-ok.demo.test",lineage="lego-ok.demo.test",reason="none"} 0`,
 		`cert_key_match{lineage="lego-ok.demo.test",path="` + w.Dir + `/lego/certificates/lego-ok.demo.test.crt",source="lego"} 1`,
 		`cert_renewal_client_last_run_success{client="lego",log="` + w.Dir + `/log/lego.log"} 0`,
+		`cert_renewal_failure{client="caddy",domain="caddy-failing.demo.test",lineage="caddy-failing.demo.test",reason="dns"} 1`,
+		`cert_renewal_failure{client="caddy",domain="caddy-ok.demo.test",lineage="caddy-ok.demo.test",reason="none"} 0`,
+		`cert_renewal_consecutive_failures{client="caddy",lineage="caddy-failing.demo.test"} 2`,
+		`cert_chain_verified{lineage="caddy-ok.demo.test",path="` + w.Dir + `/caddy/certificates/acme-v02.api.letsencrypt.org-directory/caddy-ok.demo.test/caddy-ok.demo.test.crt",reason=`,
+		`cert_info{domain="caddy-ok.demo.test",index="0",is_ca="false",issuer="`,
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
 	}
 	var body string

@@ -220,7 +220,7 @@ func TestHTTPWithTLSAndBasicAuth(t *testing.T) {
 	if code != http.StatusInternalServerError || !strings.Contains(body, "bogus: field not found") {
 		t.Fatalf("POST /-/reload with bad config: %d %s", code, body)
 	}
-	writeFile(t, p, "")
+	writeFile(t, p, "drift: {grace_period: 1h}\n")
 	if code, body := get(t, c, "POST", base+"/-/reload", true); code != 200 {
 		t.Fatalf("POST /-/reload: %d %s", code, body)
 	}

@@ -28,17 +28,17 @@ type HTTPOptions struct {
 	EnablePprof bool
 }
 
-// registry is a /metrics registry over inv: build info, Go and process collectors, the reload
-// gauges and inv.
-func (e *Exporter) registry(inv prometheus.Collector) *prometheus.Registry {
+// registry is a /metrics registry: build info, Go and process collectors, the reload gauges
+// and inv (the inventory's collector; none for a scrape that adds its own).
+func (e *Exporter) registry(inv ...prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		versioncollector.NewCollector(Name),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		e.reloadOK, e.reloadTime,
-		inv,
 	)
+	reg.MustRegister(inv...)
 	return reg
 }
 
@@ -117,7 +117,12 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle("/", landing)
-	return mux, nil
+	// nosniff on every response: a browser must not run a label value or a config echoed in
+	// text/plain or JSON as HTML.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		mux.ServeHTTP(w, r)
+	}), nil
 }
 
 // shutdownGrace is how long requests in flight may finish at shutdown.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 
@@ -27,14 +28,18 @@ func (e *Exporter) metricsHandler() http.Handler {
 		ErrorHandling:     promhttp.ContinueOnError,
 		EnableOpenMetrics: true,
 	})
-	rest := e.registry(c.WithoutChains())
+	base := e.registry()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		format := expfmt.NegotiateAccept(r.Header, acceptedFormats...)
 		if t := format.FormatType(); t != expfmt.TypeTextPlain && t != expfmt.TypeOpenMetrics {
 			full.ServeHTTP(w, r)
 			return
 		}
-		mfs, err := rest.Gather()
+		// One view and one time for the whole scrape (the registry's series and WriteChains').
+		scrape := c.Scrape()
+		inv := prometheus.NewRegistry()
+		inv.MustRegister(scrape)
+		mfs, err := prometheus.Gatherers{base, inv}.Gather()
 		if err != nil { // serve what was gathered, as promhttp.ContinueOnError does
 			e.logger.Error("Error gathering metrics", "err", err)
 		}
@@ -56,7 +61,7 @@ func (e *Exporter) metricsHandler() http.Handler {
 				return
 			}
 		}
-		if err := c.WriteChains(out); err != nil {
+		if err := scrape.WriteChains(out); err != nil {
 			e.logger.Debug("Error writing metrics", "err", err)
 			return
 		}

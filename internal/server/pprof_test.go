@@ -13,7 +13,7 @@ import (
 // does not link them.
 func TestPprofOffByDefault(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
-	writeFile(t, p, "")
+	writeFile(t, p, "drift: {grace_period: 1h}\n")
 	e := start(t, p, nil)
 	paths := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/pprof/goroutine", "/debug/pprof/symbol", "/debug/pprof/trace?seconds=0"}
 	for _, tc := range []struct {

@@ -66,7 +66,7 @@ func TestRegistryAloneAddsASource(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	sources := source.Registry{vaultFactory(now)}
 	cfgPath := filepath.Join(t.TempDir(), "config.yml")
-	if err := os.WriteFile(cfgPath, nil, 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte("drift: {grace_period: 1h}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	clock := clockwork.NewFakeClockAt(now)
