@@ -185,18 +185,23 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 	}
 	for i, x := range c.Certs {
 		l := append(cl[:nl], bounded(x.Domain), bounded(x.Issuer), bounded(x.Serial), strconv.Itoa(i))
-		if want(certExpiry) {
-			emit(certExpiry, x.NotAfter.Sub(now).Seconds(), l...)
+		// A CA certificate behind the leaf is never paged on by itself (the chain's earliest
+		// expiry is cert_chain_expiry_timestamp_seconds) and has no renewal point: its NotAfter
+		// and cert_info are enough to find it, and half of a fullchain's series go.
+		issuerCA := i > 0 && x.IsCA
+		if want(certExpiry) && !issuerCA {
+			// Whole seconds: X.509 times are, and the fraction was a third of the line.
+			emit(certExpiry, float64(x.NotAfter.Unix()-now.Unix()), l...)
 		}
 		if want(certNotAfter) {
 			emit(certNotAfter, Unix(x.NotAfter), l...)
 		}
-		if want(certNotBefore) {
+		if want(certNotBefore) && !issuerCA {
 			emit(certNotBefore, Unix(x.NotBefore), l...)
 		}
 		if want(certInfo) {
 			info := append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
-				strconv.FormatBool(x.IsCA), strconv.FormatBool(v.Staging(x, *loc)))
+				onlyTrue(x.IsCA), onlyTrue(v.Staging(x, *loc)))
 			names := v.LabelNames()
 			for _, n := range names {
 				info = append(info, c.Labels.Get(n))
@@ -238,6 +243,15 @@ func cut(s string, limit int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// onlyTrue is a flag label's value: "true", or empty (so left out) when false, as most
+// certificates are neither CAs nor staging and the label cost every cert_info line 15 bytes.
+func onlyTrue(b bool) string {
+	if b {
+		return "true"
+	}
+	return ""
+}
 
 // Bool is a boolean sample value.
 func Bool(b bool) float64 {

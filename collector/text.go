@@ -112,7 +112,9 @@ func needsEscape(s string) bool {
 	return false
 }
 
-// appendFloat formats a sample value as expfmt does.
+// appendFloat formats a sample value as expfmt does, except that a whole number (every
+// timestamp and expiry) is written as an integer: 1813257483 parses to the same value as
+// expfmt's 1.813257483e+09, five bytes shorter on most series.
 func appendFloat(b []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
@@ -121,6 +123,8 @@ func appendFloat(b []byte, f float64) []byte {
 		return append(b, "+Inf"...)
 	case math.IsInf(f, -1):
 		return append(b, "-Inf"...)
+	case f == math.Trunc(f) && math.Abs(f) < 1<<53 && !(f == 0 && math.Signbit(f)):
+		return strconv.AppendInt(b, int64(f), 10)
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +161,31 @@ func BenchmarkMetrics10k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAppendFloat: whole values are written as integers (shorter, same value), the rest as
+// expfmt writes them.
+func TestAppendFloat(t *testing.T) {
+	for _, c := range []struct {
+		in   float64
+		want string
+	}{
+		{1813257483, "1813257483"},
+		{-86400, "-86400"},
+		{0, "0"},
+		{1, "1"},
+		{0.25, "0.25"},
+		{1.5e15, "1500000000000000"},
+		{1e300, "1e+300"},
+		{math.Copysign(0, -1), "-0"},
+		{math.NaN(), "NaN"},
+		{math.Inf(-1), "-Inf"},
+	} {
+		if got := string(appendFloat(nil, c.in)); got != c.want {
+			t.Errorf("appendFloat(%v) = %q, want %q", c.in, got, c.want)
+		}
+		if v, err := strconv.ParseFloat(string(appendFloat(nil, c.in)), 64); err == nil && v != c.in && !math.IsNaN(c.in) {
+			t.Errorf("appendFloat(%v) parses back as %v", c.in, v)
+		}
+	}
 }

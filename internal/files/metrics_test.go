@@ -79,39 +79,38 @@ files:
 	ts := func(t time.Time) string { return fmt.Sprint(float64(t.Unix())) }
 	secs := func(d time.Duration) string { return fmt.Sprint(d.Seconds()) }
 	verifiedLbl := sortedLabels("lineage", "golden.test", "path", full, "reason", "ok", "source", "file")
-	// The chain expires with its leaf: no cert_chain_expiry_timestamp_seconds.
+	// The chain expires with its leaf: no cert_chain_expiry_timestamp_seconds. The
+	// intermediate has only its NotAfter and cert_info; false flags are left out.
 	want := fmt.Sprintf(`
 # HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
 # TYPE cert_chain_verified gauge
-cert_chain_verified{%[11]s} 1
+cert_chain_verified{%[9]s} 1
 # HELP cert_expiry_seconds Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.
 # TYPE cert_expiry_seconds gauge
 cert_expiry_seconds{%[1]s} %[4]s
-cert_expiry_seconds{%[2]s} %[5]s
 # HELP cert_info Descriptive certificate data; always 1.
 # TYPE cert_info gauge
-cert_info{%[12]s} 1
-cert_info{%[13]s} 1
+cert_info{%[10]s} 1
+cert_info{%[11]s} 1
 # HELP cert_not_after_timestamp_seconds Certificate NotAfter as a Unix timestamp.
 # TYPE cert_not_after_timestamp_seconds gauge
 cert_not_after_timestamp_seconds{%[1]s} %[3]s
-cert_not_after_timestamp_seconds{%[2]s} %[6]s
+cert_not_after_timestamp_seconds{%[2]s} %[5]s
 # HELP cert_not_before_timestamp_seconds Certificate NotBefore as a Unix timestamp.
 # TYPE cert_not_before_timestamp_seconds gauge
-cert_not_before_timestamp_seconds{%[1]s} %[7]s
-cert_not_before_timestamp_seconds{%[2]s} %[8]s
+cert_not_before_timestamp_seconds{%[1]s} %[6]s
 # HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
 # TYPE cert_expiry_exporter_file_error gauge
-cert_expiry_exporter_file_error{path=%[9]q,reason="parse"} 1
-cert_expiry_exporter_file_error{path=%[10]q,reason="no_match"} 1
+cert_expiry_exporter_file_error{path=%[7]q,reason="parse"} 1
+cert_expiry_exporter_file_error{path=%[8]q,reason="no_match"} 1
 `, lbl(leaf, 0), lbl(pki.Intermediate, 1), ts(l.NotAfter),
-		secs(l.NotAfter.Sub(now)), secs(i.NotAfter.Sub(now)),
-		ts(i.NotAfter), ts(l.NotBefore), ts(i.NotBefore),
+		secs(l.NotAfter.Sub(now)),
+		ts(i.NotAfter), ts(l.NotBefore),
 		dir+"/other/broken.pem", dir+"/nothing/*.pem", verifiedLbl,
-		certLbl(leaf, 0, "is_ca", "false", "key_type", "ecdsa-p256", "sans", "golden.test,www.golden.test",
-			"signature_algorithm", "ECDSA-SHA256", "staging", "false", "subject", "CN=golden.test"),
+		certLbl(leaf, 0, "key_type", "ecdsa-p256", "sans", "golden.test,www.golden.test",
+			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=golden.test"),
 		certLbl(pki.Intermediate, 1, "is_ca", "true", "key_type", "ecdsa-p256",
-			"signature_algorithm", "ECDSA-SHA256", "staging", "false", "subject", "CN=Golden Intermediate CA,O=Golden"))
+			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=Golden Intermediate CA,O=Golden"))
 	if err := testutil.CollectAndCompare(filesCollector{snap, now}, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
