@@ -34,7 +34,7 @@ func TestCollectCertbot(t *testing.T) {
 				LastAttempt: at("2026-11-25T00:20:00Z"), LastSuccess: at("2026-11-24T00:00:00Z"), LastRenewal: at("2026-11-24T00:00:00Z"),
 				FailureReason: "connection", FailureMessage: "Some challenges have failed.",
 				Attempts: map[string]uint64{"renewed": 1, "not_due": 2, "failed": 1}, Failures: 1,
-				Conf:     &certbot.RenewalConf{Lineage: "a.example.test", Server: "https://acme-staging-v02.api.letsencrypt.org/directory", Authenticator: "webroot", DeployHook: "systemctl reload nginx"},
+				Conf: &certbot.RenewalConf{Lineage: "a.example.test", Server: "https://acme-staging-v02.api.letsencrypt.org/directory", Authenticator: "webroot", DeployHook: "systemctl reload nginx"},
 			},
 			{
 				Name: "b.example.test", Domain: "www.b.example.test",
