@@ -22,6 +22,8 @@ type Caddy struct {
 	HistoryMaxAge model.Duration `yaml:"history_max_age,omitempty"`
 	// RescanInterval rereads the storage and stats the log even when fsnotify is silent.
 	RescanInterval model.Duration `yaml:"rescan_interval,omitempty"`
+	// Labels are the instance's owner labels, on its certificates' cert_info and alerts.
+	Labels Labels `yaml:"labels,omitempty"`
 }
 
 func (c *Caddy) defaults() {
@@ -43,7 +45,10 @@ func (c *Caddy) validate(path string) error {
 	if c.LogFile != "" && !filepath.IsAbs(c.LogFile) {
 		return fieldError(path+".log_file", "must be absolute, got %q", c.LogFile)
 	}
-	return validateLog(path, "", c.HistoryMaxAge, c.RescanInterval)
+	if err := validateLog(path, "", c.HistoryMaxAge, c.RescanInterval); err != nil {
+		return err
+	}
+	return c.Labels.validate(path + ".labels")
 }
 
 // Files is the files entry that reads the instance's certificates: certmagic's file storage
@@ -52,6 +57,7 @@ func (c *Caddy) Files() Files {
 	f := Files{
 		Paths:          []string{filepath.Join(globEscape(c.StorageDir), "certificates", "*", "*", "*.crt")},
 		RescanInterval: c.RescanInterval,
+		Labels:         c.Labels,
 	}
 	f.defaults()
 	return f

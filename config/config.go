@@ -225,6 +225,16 @@ func (c *Config) checkLabelNames() error {
 			return err
 		}
 	}
+	for i := range c.Lego {
+		if err := c.Lego[i].Labels.countNames(listPath("lego", i, len(c.Lego))+".labels", seen); err != nil {
+			return err
+		}
+	}
+	for i := range c.Caddy {
+		if err := c.Caddy[i].Labels.countNames(listPath("caddy", i, len(c.Caddy))+".labels", seen); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

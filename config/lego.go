@@ -23,6 +23,8 @@ type Lego struct {
 	RescanInterval model.Duration `yaml:"rescan_interval,omitempty"`
 	// CheckKey opts in to reading certificates/<name>.key to match it with the certificate.
 	CheckKey bool `yaml:"check_key,omitempty"`
+	// Labels are the installation's owner labels, on its certificates' cert_info and alerts.
+	Labels Labels `yaml:"labels,omitempty"`
 }
 
 // Files is the files entry that reads the installation's certificates: <path>/certificates/
@@ -35,6 +37,7 @@ func (l *Lego) Files() Files {
 		Exclude:        []string{filepath.Join(dir, "*.issuer.crt")},
 		CheckKey:       l.CheckKey,
 		RescanInterval: l.RescanInterval,
+		Labels:         l.Labels,
 	}
 	f.defaults()
 	return f
@@ -64,7 +67,10 @@ func (l *Lego) validate(path string) error {
 	if l.LogFile != "" && !filepath.IsAbs(l.LogFile) {
 		return fieldError(path+".log_file", "must be absolute, got %q", l.LogFile)
 	}
-	return validateLog(path, l.LogTimezone, l.HistoryMaxAge, l.RescanInterval)
+	if err := validateLog(path, l.LogTimezone, l.HistoryMaxAge, l.RescanInterval); err != nil {
+		return err
+	}
+	return l.Labels.validate(path + ".labels")
 }
 
 // Location is the zone of lego's log timestamps.

@@ -20,7 +20,8 @@ const shippedDashboard = "../dashboards/cert_expiry_exporter.json"
 
 // TestDashboardQueries runs every query of the shipped Grafana dashboard, with its variables
 // filled in as Grafana would, against the suite's Prometheus scraping an exporter that has
-// certificate files, a certbot lineage and log, and a probe target. Grafana itself cannot run
+// certificate files, a certbot lineage and log, a lego installation and a Caddy instance (their
+// logs captured from real runs against Pebble), and a probe target. Grafana itself cannot run
 // here; this checks what it would send: each query must evaluate (no parse error, no
 // many-to-many match), and each query without a filtering comparison must return series.
 func TestDashboardQueries(t *testing.T) {
@@ -47,6 +48,24 @@ func TestDashboardQueries(t *testing.T) {
 	}
 	logFile := filepath.Join(dir, "letsencrypt.log")
 	writeFile(t, logFile, append(renewal, certbotRunNotDue(now.Add(-time.Hour), le, domain, crt.Cert.NotAfter)...))
+	// lego: the certificate its issue run stored; Caddy: renewals failing with the challenge
+	// port closed, retried (the renewal panels show every client).
+	lego := filepath.Join(dir, "lego")
+	writeFile(t, filepath.Join(lego, "certificates", domain+".crt"), testcerts.Bundle(crt, pki.Intermediate))
+	for _, f := range []struct{ from, to string }{
+		{"lego-4.9.1/a.example.test.json", filepath.Join(lego, "certificates", domain+".json")},
+		{"lego-4.9.1/issue.log", filepath.Join(dir, "lego.log")},
+		{"caddy-2.6.2/renew-connection.log", filepath.Join(dir, "caddy.log")},
+	} {
+		data, err := os.ReadFile("../logparse/testdata/" + f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, f.to, data)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "caddy", "certificates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	target := testserver.TLS(t, crt.TLS(pki.Intermediate)).Addr
 	e := startExporter(t, dir, fmt.Sprintf(`
 files:
@@ -56,12 +75,22 @@ files:
 certbot:
   config_dir: %q
   log_file: %q
+lego:
+  path: %q
+  log_file: %q
+  log_timezone: UTC
+  history_max_age: 10000d
+caddy:
+  storage_dir: %q
+  log_file: %q
+  history_max_age: 10000d
 modules:
   tls:
     tls_config: {ca_file: %q}
 targets:
   - {target: %q, server_name: %s, interval: 1s}
-`, le+"/live/*/fullchain.pem", ca, le, logFile, ca, target, domain), exporterOpts{})
+`, le+"/live/*/fullchain.pem", ca, le, logFile, lego, filepath.Join(dir, "lego.log"), filepath.Join(dir, "caddy"),
+		filepath.Join(dir, "caddy.log"), ca, target, domain), exporterOpts{})
 	s.register(t, sc, e)
 	// Counters need two samples for increase(); the probe needs its first run.
 	s.waitSeries(t, fmt.Sprintf(`count_over_time(cert_probe_success{scenario=%q}[1m]) >= 3`, sc), 1)

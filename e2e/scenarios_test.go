@@ -125,7 +125,7 @@ certbot:
 	record(sc, hookWant, hookFault, seen[hookWant.String()], s.expiryOf(t, sc, "hook"))
 
 	// The successful renewal is known as such: a new certificate, no failure.
-	s.waitSeries(t, fmt.Sprintf(`certbot_lineage_last_renewal_timestamp_seconds{scenario=%q,lineage="ok"} > %d`, sc, renewStart.Unix()-1), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_renewal_last_success_timestamp_seconds{scenario=%q,client="certbot",lineage="ok"} > %d`, sc, renewStart.Unix()-1), 1)
 	s.waitSeries(t, fmt.Sprintf(`cert_renewal_failure{scenario=%q,lineage="ok",reason="none"} == 0`, sc), 1)
 	s.waitSeries(t, fmt.Sprintf(`cert_not_before_timestamp_seconds{scenario=%q,lineage="ok",index="0"} >= %d`, sc, renewStart.Unix()-60), 1)
 }

@@ -1,7 +1,7 @@
 // Package acmestate turns what a Go ACME client's log tells about each certificate name
 // (logparse.ACMEOutcome, from Caddy's and lego's folders) into the renewal state every source
-// shares, and renders the per-name families those clients have in common. The Caddy and lego
-// sources both use it, so that a name renews, fails and retries alike whichever client logged it.
+// shares, and renders the per-name families every ACME client has in common (certbot's too),
+// so that a name renews, fails and retries alike whichever client logged it.
 package acmestate
 
 import (

@@ -8,7 +8,9 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
@@ -26,6 +28,7 @@ type Entry struct {
 
 // Store reads one client's stores.
 type Store struct {
+	log     *slog.Logger
 	client  string
 	entries []Entry
 	lineage func(path string) (string, bool)
@@ -40,7 +43,7 @@ func New(client string, entries []Entry, lineage func(path string) (string, bool
 	for i, e := range entries {
 		fs[i] = e.Files
 	}
-	return &Store{client: client, entries: entries, lineage: lineage, files: files.New(fs, "", logger, clock)}
+	return &Store{log: logger, client: client, entries: entries, lineage: lineage, files: files.New(fs, "", logger, clock)}
 }
 
 // Run publishes the store's snapshots (see files.Source.Run) until ctx ends.
@@ -74,4 +77,78 @@ func (s *Store) rename(in *source.Snapshot) *source.Snapshot {
 		}
 	}
 	return &out
+}
+
+// Follow is a client source's loop: the store runs in a goroutine of its own and each of its
+// snapshots is handed to stored; the client's logs are read by poll on every tick of every
+// and on every event of watch (fsnotify on the log's directory; nil: ticks only), poll
+// reporting whether they changed. publish renders the client's state: after the store's first
+// snapshot, after each later one and after each poll that changed something. Follow returns
+// when ctx ends, once the store has stopped.
+func (s *Store) Follow(ctx context.Context, clock clockwork.Clock, every time.Duration, watch *fsnotify.Watcher,
+	stored func(*source.Snapshot), poll func() bool, publish func()) {
+	snaps := make(chan *source.Snapshot, 1)
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		s.Run(ctx, func(snap *source.Snapshot) {
+			select { // only the newest matters
+			case <-snaps:
+			default:
+			}
+			snaps <- snap
+		})
+	}()
+	var events <-chan fsnotify.Event
+	var watchErrs <-chan error
+	if watch != nil {
+		events, watchErrs = watch.Events, watch.Errors
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case snap := <-snaps:
+		stored(snap)
+	}
+	publish()
+	tick := clock.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case snap := <-snaps:
+			stored(snap)
+		case err := <-watchErrs:
+			s.log.Debug("fsnotify", "err", err) // an overflow only means the ticks catch up
+			continue
+		case <-events:
+			if !poll() {
+				continue
+			}
+		case <-tick.Chan():
+			if !poll() {
+				continue
+			}
+		}
+		publish()
+	}
+}
+
+// WatchDir watches dir for Follow. Best effort: without inotify (NFS, the watch limit) it is
+// nil and Follow's ticks do the work.
+func WatchDir(dir string, logger *slog.Logger) *fsnotify.Watcher {
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		err = w.Add(dir)
+	}
+	if err != nil {
+		logger.Debug("fsnotify", "path", dir, "err", err)
+		if w != nil {
+			_ = w.Close()
+		}
+		return nil
+	}
+	return w
 }

@@ -91,58 +91,20 @@ func (s *instance) once(ctx context.Context) part {
 	return s.current()
 }
 
-// run replays the log history, then follows the log and the storage until ctx ends. The
-// storage is the files source's job, in a goroutine of its own; its snapshots arrive here.
+// run replays the log history, then follows the log and the storage until ctx ends.
 func (s *instance) run(ctx context.Context, publish func(part)) {
-	stored := make(chan *source.Snapshot, 1)
-	go s.store.Run(ctx, func(snap *source.Snapshot) {
-		select { // only the latest matters
-		case <-stored:
-		default:
-		}
-		stored <- snap
-	})
-	var events <-chan fsnotify.Event
-	var watchErrs <-chan error
+	var watch *fsnotify.Watcher
 	if s.tail != nil {
 		defer s.tail.Close()
 		s.replay()
-		if w, err := fsnotify.NewWatcher(); err == nil {
-			defer w.Close()
-			_ = w.Add(filepath.Dir(s.cfg.LogFile)) // best effort: polling covers the rest
-			events, watchErrs = w.Events, w.Errors
+		if watch = acmestore.WatchDir(filepath.Dir(s.cfg.LogFile), s.log); watch != nil {
+			defer watch.Close()
 		}
 	}
-	select {
-	case <-ctx.Done():
-		return
-	case s.last = <-stored:
-	}
-	publish(s.current())
-	poll := s.clock.NewTicker(logPoll)
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case s.last = <-stored:
-		case <-events:
-			s.pollLog()
-		case err := <-watchErrs:
-			s.log.Debug("fsnotify", "err", err) // an overflow only means polling catches up
-			continue
-		case <-poll.Chan():
-			if s.tail == nil {
-				continue
-			}
-			before, up := s.tail.Bytes(), s.health.Up
-			s.pollLog()
-			if s.tail.Bytes() == before && up && s.health.Up {
-				continue // nothing new: the snapshot stands
-			}
-		}
-		publish(s.current())
-	}
+	s.store.Follow(ctx, s.clock, logPoll, watch,
+		func(snap *source.Snapshot) { s.last = snap },
+		s.pollLog,
+		func() { publish(s.current()) })
 }
 
 // replay reads the rolled and rotated logs (oldest first, within history_max_age), then the
@@ -157,10 +119,14 @@ func (s *instance) replay() {
 	s.health.Set(err, s.clock.Now(), s.log, client)
 }
 
-func (s *instance) pollLog() {
-	if s.tail != nil {
-		s.health.Set(s.tail.Poll(), s.clock.Now(), s.log, client)
+// pollLog reads what is new in the log; it reports whether anything changed.
+func (s *instance) pollLog() bool {
+	if s.tail == nil {
+		return false
 	}
+	before, up := s.tail.Bytes(), s.health.Up
+	s.health.Set(s.tail.Poll(), s.clock.Now(), s.log, client)
+	return s.tail.Bytes() != before || up != s.health.Up
 }
 
 // logStatus is the log's health with what the folder skipped, each kind logged once.

@@ -119,7 +119,8 @@ func parse(t *testing.T, doc string) config.Caddy {
 // name as lineage; the issuer directory (or the CA the metadata names) decides staging; the
 // captured log (issued, then renewals failing with the challenge port closed) is each name's
 // renewal state; garbage, an over-long line and a truncated metadata file are counted and
-// reported, and the rest still works; the key file is never read.
+// reported, and the rest still works; the key file is never read; the instance's owner labels
+// are on its certificates' cert_info.
 func TestStorageAndLog(t *testing.T) {
 	dir := t.TempDir()
 	storage := filepath.Join(dir, "caddy")
@@ -138,7 +139,7 @@ func TestStorageAndLog(t *testing.T) {
 	logFile := filepath.Join(dir, "caddy.log")
 	writeFile(t, logFile, log)
 
-	s := testSource(parse(t, "caddy:\n  storage_dir: "+storage+"\n  log_file: "+logFile+"\n"))
+	s := testSource(parse(t, "caddy:\n  storage_dir: "+storage+"\n  log_file: "+logFile+"\n  labels: {team: web}\n"))
 	snap := s.Once(context.Background())
 	got := render(t, snap, dir, "cert_info", "cert_renewal_failure", "cert_renewal_consecutive_failures",
 		"cert_expiry_exporter_source_up", "cert_expiry_exporter_errors_total", "cert_expiry_exporter_file_error")
@@ -168,9 +169,9 @@ cert_expiry_exporter_source_up{name="DIR/caddy",source="caddy_store"} 1
 cert_expiry_exporter_source_up{name="DIR/caddy.log",source="caddy_log"} 1
 # HELP cert_info Descriptive certificate data; always 1.
 # TYPE cert_info gauge
-cert_info{domain="a.example.test",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="a.example.test",path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.crt",sans="a.example.test",serial="a",signature_algorithm="ECDSA-SHA256",source="caddy"} 1
-cert_info{domain="s.example.test",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="s.example.test",path="DIR/caddy/certificates/127.0.0.1-14001-staging-dir/s.example.test/s.example.test.crt",sans="s.example.test",serial="c",signature_algorithm="ECDSA-SHA256",source="caddy",staging="true"} 1
-cert_info{domain="www.a.example.test",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="www.a.example.test",path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/www.a.example.test/www.a.example.test.crt",sans="www.a.example.test",serial="b",signature_algorithm="ECDSA-SHA256",source="caddy"} 1
+cert_info{domain="a.example.test",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="a.example.test",path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.crt",sans="a.example.test",serial="a",signature_algorithm="ECDSA-SHA256",source="caddy",team="web"} 1
+cert_info{domain="s.example.test",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="s.example.test",path="DIR/caddy/certificates/127.0.0.1-14001-staging-dir/s.example.test/s.example.test.crt",sans="s.example.test",serial="c",signature_algorithm="ECDSA-SHA256",source="caddy",staging="true",team="web"} 1
+cert_info{domain="www.a.example.test",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="www.a.example.test",path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/www.a.example.test/www.a.example.test.crt",sans="www.a.example.test",serial="b",signature_algorithm="ECDSA-SHA256",source="caddy",team="web"} 1
 # HELP cert_renewal_consecutive_failures Failed attempts since the last success: the retries a success ends.
 # TYPE cert_renewal_consecutive_failures gauge
 cert_renewal_consecutive_failures{client="caddy",lineage="a.example.test"} 2

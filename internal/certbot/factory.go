@@ -7,6 +7,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestate"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
@@ -24,15 +25,15 @@ var Factory = source.Factory{
 	},
 }
 
-// source renders the snapshot in the shape every source shares; the certbot families come
-// with it.
+// source renders the snapshot in the shape every source shares; the certbot families and the
+// per-lineage renewal families every ACME client shares (acmestate) come with it.
 func (s *Snapshot) source() *source.Snapshot {
 	out := &source.Snapshot{
 		Clients: []source.Client{{Name: "certbot", Log: s.Log, Seen: s.HasRun, LastRun: s.LastRun, LastRunSuccess: s.LastRunSuccess}},
 		Status:  s.Status,
-		Metrics: s.collect,
 		State:   s,
 	}
+	names := make([]acmestate.Name, 0, len(s.Lineages))
 	for _, l := range s.Lineages {
 		r := source.Renewal{
 			Client: "certbot", Lineage: l.Name, Domain: l.Domain,
@@ -49,6 +50,15 @@ func (s *Snapshot) source() *source.Snapshot {
 			r.Server = l.Conf.Server
 		}
 		out.Renewals = append(out.Renewals, r)
+		var attempts uint64
+		for _, n := range l.Attempts {
+			attempts += n
+		}
+		names = append(names, acmestate.Name{Renewal: r, Attempts: int(attempts), Failures: l.Failures})
+	}
+	out.Metrics = func(ch chan<- prometheus.Metric) {
+		s.collect(ch)
+		acmestate.Collect(ch, names)
 	}
 	return out
 }
@@ -56,14 +66,6 @@ func (s *Snapshot) source() *source.Snapshot {
 var (
 	runsDesc = prometheus.NewDesc("certbot_runs_total",
 		"Certbot runs seen since the exporter started (history replay included).", []string{"result"}, nil)
-	lastAttemptDesc = prometheus.NewDesc("certbot_lineage_last_attempt_timestamp_seconds",
-		"Last time certbot considered the lineage (renewal or not-due check).", []string{"lineage"}, nil)
-	lastSuccessDesc = prometheus.NewDesc("certbot_lineage_last_success_timestamp_seconds",
-		"Last attempt on the lineage that did not fail.", []string{"lineage"}, nil)
-	lastRenewalDesc = prometheus.NewDesc("certbot_lineage_last_renewal_timestamp_seconds",
-		"Last time a new certificate was issued for the lineage.", []string{"lineage"}, nil)
-	attemptsDesc = prometheus.NewDesc("certbot_renewal_attempts_total",
-		"Renewal attempts by result.", []string{"lineage", "result"}, nil)
 	hookFailureDesc = prometheus.NewDesc("certbot_hook_failure",
 		"1 while the hook's latest run for the lineage failed; a failed deploy hook stands until a renewal whose deploy hook does not fail.", []string{"lineage", "hook"}, nil)
 	lineageInfoDesc = prometheus.NewDesc("certbot_lineage_info",
@@ -76,7 +78,8 @@ var (
 		"Certbot log records that did not start with a timestamp or were not understood.", nil, nil)
 )
 
-// collect emits the certbot families. cert_renewal_failure, the client's runs
+// collect emits the certbot families. The per-lineage renewal families are acmestate's;
+// cert_renewal_failure, the client's runs
 // (cert_renewal_client_*) and the health series are rendered with every source's (collector).
 func (s *Snapshot) collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -89,18 +92,6 @@ func (s *Snapshot) collect(ch chan<- prometheus.Metric) {
 		counter(runsDesc, s.Runs[r], r)
 	}
 	for _, l := range s.Lineages {
-		if !l.LastAttempt.IsZero() {
-			gauge(lastAttemptDesc, collector.Unix(l.LastAttempt), l.Name)
-		}
-		if !l.LastSuccess.IsZero() {
-			gauge(lastSuccessDesc, collector.Unix(l.LastSuccess), l.Name)
-		}
-		if !l.LastRenewal.IsZero() {
-			gauge(lastRenewalDesc, collector.Unix(l.LastRenewal), l.Name)
-		}
-		for _, r := range attemptResults {
-			counter(attemptsDesc, l.Attempts[r], l.Name, r)
-		}
 		failed := map[string]bool{}
 		for _, h := range l.HookFailures {
 			failed[h.Hook] = true

@@ -33,8 +33,8 @@ func TestCollectCertbot(t *testing.T) {
 				Name: "a.example.test", Domain: "a.example.test",
 				LastAttempt: at("2026-11-25T00:20:00Z"), LastSuccess: at("2026-11-24T00:00:00Z"), LastRenewal: at("2026-11-24T00:00:00Z"),
 				FailureReason: "connection", FailureMessage: "Some challenges have failed.",
-				Attempts: map[string]uint64{"renewed": 1, "not_due": 2, "failed": 1},
-				Conf:     &certbot.RenewalConf{Lineage: "a.example.test", Server: "https://acme-staging-v02.api.letsencrypt.org/directory", Authenticator: "webroot", DeployHook: "systemctl reload nginx"},
+				Attempts: map[string]uint64{"renewed": 1, "not_due": 2, "failed": 1}, Failures: 1,
+				Conf: &certbot.RenewalConf{Lineage: "a.example.test", Server: "https://acme-staging-v02.api.letsencrypt.org/directory", Authenticator: "webroot", DeployHook: "systemctl reload nginx"},
 			},
 			{
 				Name: "b.example.test", Domain: "www.b.example.test",
@@ -61,6 +61,26 @@ cert_expiry_exporter_certbot_log_lines_total 1200
 # HELP cert_expiry_exporter_certbot_log_unparsed_records_total Certbot log records that did not start with a timestamp or were not understood.
 # TYPE cert_expiry_exporter_certbot_log_unparsed_records_total counter
 cert_expiry_exporter_certbot_log_unparsed_records_total 2
+# HELP cert_renewal_attempts_total Attempts to obtain or renew the certificate seen in the client's log (history replay included).
+# TYPE cert_renewal_attempts_total counter
+cert_renewal_attempts_total{client="certbot",lineage="a.example.test"} 4
+cert_renewal_attempts_total{client="certbot",lineage="b.example.test"} 1
+cert_renewal_attempts_total{client="certbot",lineage="c.example.test"} 1
+# HELP cert_renewal_consecutive_failures Failed attempts since the last success: the retries a success ends.
+# TYPE cert_renewal_consecutive_failures gauge
+cert_renewal_consecutive_failures{client="certbot",lineage="a.example.test"} 1
+cert_renewal_consecutive_failures{client="certbot",lineage="b.example.test"} 0
+cert_renewal_consecutive_failures{client="certbot",lineage="c.example.test"} 0
+# HELP cert_renewal_last_attempt_timestamp_seconds Last time the ACME client tried to obtain or renew the certificate, or checked it and kept it.
+# TYPE cert_renewal_last_attempt_timestamp_seconds gauge
+cert_renewal_last_attempt_timestamp_seconds{client="certbot",lineage="a.example.test"} 1.795566e+09
+cert_renewal_last_attempt_timestamp_seconds{client="certbot",lineage="b.example.test"} 1.795566e+09
+cert_renewal_last_attempt_timestamp_seconds{client="certbot",lineage="c.example.test"} 1.795566e+09
+# HELP cert_renewal_last_success_timestamp_seconds Last attempt on the certificate that did not fail.
+# TYPE cert_renewal_last_success_timestamp_seconds gauge
+cert_renewal_last_success_timestamp_seconds{client="certbot",lineage="a.example.test"} 1.7954784e+09
+cert_renewal_last_success_timestamp_seconds{client="certbot",lineage="b.example.test"} 1.795566e+09
+cert_renewal_last_success_timestamp_seconds{client="certbot",lineage="c.example.test"} 1.795566e+09
 # HELP cert_renewal_client_last_run_success 1 when the renewal client's newest run ended without a failure.
 # TYPE cert_renewal_client_last_run_success gauge
 cert_renewal_client_last_run_success{client="certbot",log="/var/log/letsencrypt/letsencrypt.log"} 0
@@ -80,34 +100,6 @@ certbot_hook_failure{hook="post",lineage="b.example.test"} 1
 # TYPE certbot_lineage_info gauge
 certbot_lineage_info{authenticator="standalone",domain="c.example.test",lineage="c.example.test",server="https://acme-v02.api.letsencrypt.org/directory",staging="false"} 1
 certbot_lineage_info{authenticator="webroot",domain="a.example.test",lineage="a.example.test",server="https://acme-staging-v02.api.letsencrypt.org/directory",staging="true"} 1
-# HELP certbot_lineage_last_attempt_timestamp_seconds Last time certbot considered the lineage (renewal or not-due check).
-# TYPE certbot_lineage_last_attempt_timestamp_seconds gauge
-certbot_lineage_last_attempt_timestamp_seconds{lineage="a.example.test"} 1.795566e+09
-certbot_lineage_last_attempt_timestamp_seconds{lineage="b.example.test"} 1.795566e+09
-certbot_lineage_last_attempt_timestamp_seconds{lineage="c.example.test"} 1.795566e+09
-# HELP certbot_lineage_last_renewal_timestamp_seconds Last time a new certificate was issued for the lineage.
-# TYPE certbot_lineage_last_renewal_timestamp_seconds gauge
-certbot_lineage_last_renewal_timestamp_seconds{lineage="a.example.test"} 1.7954784e+09
-certbot_lineage_last_renewal_timestamp_seconds{lineage="b.example.test"} 1.795566e+09
-# HELP certbot_lineage_last_success_timestamp_seconds Last attempt on the lineage that did not fail.
-# TYPE certbot_lineage_last_success_timestamp_seconds gauge
-certbot_lineage_last_success_timestamp_seconds{lineage="a.example.test"} 1.7954784e+09
-certbot_lineage_last_success_timestamp_seconds{lineage="b.example.test"} 1.795566e+09
-certbot_lineage_last_success_timestamp_seconds{lineage="c.example.test"} 1.795566e+09
-# HELP certbot_renewal_attempts_total Renewal attempts by result.
-# TYPE certbot_renewal_attempts_total counter
-certbot_renewal_attempts_total{lineage="a.example.test",result="failed"} 1
-certbot_renewal_attempts_total{lineage="a.example.test",result="not_due"} 2
-certbot_renewal_attempts_total{lineage="a.example.test",result="renewed"} 1
-certbot_renewal_attempts_total{lineage="b.example.test",result="failed"} 0
-certbot_renewal_attempts_total{lineage="b.example.test",result="not_due"} 0
-certbot_renewal_attempts_total{lineage="b.example.test",result="renewed"} 1
-certbot_renewal_attempts_total{lineage="c.example.test",result="failed"} 0
-certbot_renewal_attempts_total{lineage="c.example.test",result="not_due"} 1
-certbot_renewal_attempts_total{lineage="c.example.test",result="renewed"} 0
-certbot_renewal_attempts_total{lineage="never.example.test",result="failed"} 0
-certbot_renewal_attempts_total{lineage="never.example.test",result="not_due"} 0
-certbot_renewal_attempts_total{lineage="never.example.test",result="renewed"} 0
 # HELP certbot_runs_total Certbot runs seen since the exporter started (history replay included).
 # TYPE certbot_runs_total counter
 certbot_runs_total{result="failure"} 1

@@ -40,11 +40,13 @@ type Lineage struct {
 	// the next attempt that runs them.
 	HookFailures []logparse.HookFailure
 	Attempts     map[string]uint64 // renewed, not_due, failed
+	// Failures counts the failed attempts since the last one that did not fail.
+	Failures int
 	// Conf is nil when renewal/<name>.conf is missing or unreadable.
 	Conf *RenewalConf
 }
 
-// attemptResults are the result label values of certbot_renewal_attempts_total.
+// attemptResults are the results Lineage.Attempts counts.
 var attemptResults = []string{string(logparse.Renewed), string(logparse.NotDue), string(logparse.Failed)}
 
 type lineageState struct {
@@ -53,6 +55,7 @@ type lineageState struct {
 	problems                              []logparse.Problem
 	hooks                                 []logparse.HookFailure
 	attempts                              map[string]uint64
+	failures                              int
 }
 
 type state struct {
@@ -168,6 +171,11 @@ func (s *state) applyRun(r *logparse.Run, confLineages []string, complete bool) 
 		}
 		if complete {
 			l.attempts[string(res)]++
+			if res == logparse.Failed {
+				l.failures++
+			} else {
+				l.failures = 0
+			}
 		}
 	}
 	if failed && len(r.Outcomes) == 0 && (len(r.Names) > 0 || len(r.Problems) == 0) {
@@ -278,7 +286,7 @@ func (s *Source) snapshot(st state) *Snapshot {
 			// one did. Said now, not after the next run.
 			l.FailureReason, l.FailureMessage, l.Problems = "config", "renewal conf unreadable: "+b.err, nil
 		}
-		l.Attempts = maps.Clone(ls.attempts)
+		l.Attempts, l.Failures = maps.Clone(ls.attempts), ls.failures
 		snap.Lineages = append(snap.Lineages, l)
 	}
 	lh, rh := s.logHealth.Status, s.renewalHealth

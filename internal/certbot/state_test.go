@@ -21,22 +21,23 @@ func TestRealLogSequence(t *testing.T) {
 		log, reason string
 		hooks       []string
 		runOK       bool
+		failures    int // consecutive failed attempts (a run stopped before any lineage is none)
 	}{
-		{"issue", "none", nil, true},
-		{"renew-connection", "connection", nil, false},
-		{"renew-dry-run", "connection", nil, true}, // dry runs leave the lineage alone
+		{"issue", "none", nil, true, 0},
+		{"renew-connection", "connection", nil, false, 1},
+		{"renew-dry-run", "connection", nil, true, 1}, // dry runs leave the lineage alone
 		// A failed hook stands on its own (certbot_hook_failure); the renewal itself worked.
-		{"renew-deploy-hook-fails", "none", []string{"deploy"}, true},
-		{"renew-not-due", "none", []string{"deploy"}, true},           // nothing was deployed
-		{"renew-dry-run", "none", []string{"deploy"}, true},           // nor by a dry run
-		{"renew-connection", "connection", []string{"deploy"}, false}, // nor by a failed attempt
-		{"renew-pre-post-hook-fail", "none", []string{"pre", "post", "deploy"}, true},
-		{"renew-not-due", "none", []string{"pre", "post", "deploy"}, true}, // ran no hook
-		{"renew-dns", "dns", []string{"pre", "post", "deploy"}, false},     // pre and post failed again
-		{"renew-lock", "lock", []string{"pre", "post", "deploy"}, false},   // stopped before any lineage: all are affected
-		{"renew-connection", "connection", []string{"deploy"}, false},      // pre and post ran (none configured)
-		{"renew-success", "none", nil, true},
-		{"renew-not-due", "none", nil, true},
+		{"renew-deploy-hook-fails", "none", []string{"deploy"}, true, 0},
+		{"renew-not-due", "none", []string{"deploy"}, true, 0},           // nothing was deployed
+		{"renew-dry-run", "none", []string{"deploy"}, true, 0},           // nor by a dry run
+		{"renew-connection", "connection", []string{"deploy"}, false, 1}, // nor by a failed attempt
+		{"renew-pre-post-hook-fail", "none", []string{"pre", "post", "deploy"}, true, 0},
+		{"renew-not-due", "none", []string{"pre", "post", "deploy"}, true, 0}, // ran no hook
+		{"renew-dns", "dns", []string{"pre", "post", "deploy"}, false, 1},     // pre and post failed again
+		{"renew-lock", "lock", []string{"pre", "post", "deploy"}, false, 1},   // stopped before any lineage: all are affected
+		{"renew-connection", "connection", []string{"deploy"}, false, 2},      // pre and post ran (none configured)
+		{"renew-success", "none", nil, true, 0},
+		{"renew-not-due", "none", nil, true, 0},
 	}
 	for i, st := range steps {
 		data, err := os.ReadFile("../../logparse/testdata/certbot-2.1.0/" + st.log + ".log")
@@ -52,9 +53,9 @@ func TestRealLogSequence(t *testing.T) {
 		for _, h := range l.HookFailures {
 			hooks = append(hooks, h.Hook)
 		}
-		if l.Name != "a.example.test" || l.FailureReason != st.reason || !slices.Equal(hooks, st.hooks) || snap.LastRunSuccess != st.runOK {
-			t.Errorf("step %d %s: reason %q (message %q) hooks %v lastRunSuccess %v, want %q %v %v",
-				i, st.log, l.FailureReason, l.FailureMessage, hooks, snap.LastRunSuccess, st.reason, st.hooks, st.runOK)
+		if l.Name != "a.example.test" || l.FailureReason != st.reason || !slices.Equal(hooks, st.hooks) || snap.LastRunSuccess != st.runOK || l.Failures != st.failures {
+			t.Errorf("step %d %s: reason %q (message %q) hooks %v lastRunSuccess %v failures %d, want %q %v %v %d",
+				i, st.log, l.FailureReason, l.FailureMessage, hooks, snap.LastRunSuccess, l.Failures, st.reason, st.hooks, st.runOK, st.failures)
 		}
 		if got := snap.Runs["success"] + snap.Runs["failure"]; got != uint64(i+1) {
 			t.Errorf("after %s: %d runs", st.log, got)

@@ -101,40 +101,17 @@ func (s *Source) close() {
 // Run reads the store and replays the logs, publishes, then follows both until ctx ends.
 func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	defer s.close()
-	snaps := make(chan *source.Snapshot, 1)
-	done := make(chan struct{})
-	defer func() { <-done }()
-	go func() {
-		defer close(done)
-		s.store.Run(ctx, func(snap *source.Snapshot) {
-			select { // only the newest matters
-			case <-snaps:
-			default:
+	replayed := false
+	s.store.Follow(ctx, s.clock, logPoll, nil,
+		func(snap *source.Snapshot) {
+			s.storeSnap = snap
+			if !replayed { // the history once, before the first publish
+				replayed = true
+				s.replay()
 			}
-			snaps <- snap
-		})
-	}()
-	select {
-	case <-ctx.Done():
-		return
-	case s.storeSnap = <-snaps:
-	}
-	s.replay()
-	publish(s.current())
-	poll := s.clock.NewTicker(logPoll)
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case s.storeSnap = <-snaps:
-		case <-poll.Chan():
-			if !s.pollLogs() {
-				continue
-			}
-		}
-		publish(s.current())
-	}
+		},
+		s.pollLogs,
+		func() { publish(s.current()) })
 }
 
 // replay reads each log's rotated history (within history_max_age), then the log itself.

@@ -150,6 +150,21 @@ cert_renewal_attempts_total{client="lego",lineage="a.example.test"} 3
 	}
 }
 
+// TestOwnerLabels: the installation's labels are on its certificates' cert_info (and no other
+// series), as a files: entry's.
+func TestOwnerLabels(t *testing.T) {
+	s := newStore(t)
+	cfg := s.cfg()
+	cfg.Labels = config.Labels{"team": "db", "env": "prod"}
+	crt := filepath.Join(s.dir, "certificates", "a.example.test.crt")
+	expose(t, s.once(cfg), fmt.Sprintf(`
+# HELP cert_info Descriptive certificate data; always 1.
+# TYPE cert_info gauge
+cert_info{domain="a.example.test",env="prod",index="0",issuer="Lego Intermediate CA",key_type="ecdsa-p256",lineage="a.example.test",path=%[1]q,sans="a.example.test,www.a.example.test",serial="a1",signature_algorithm="ECDSA-SHA256",source="lego",team="db"} 1
+cert_info{domain="Lego Intermediate CA",env="prod",index="1",is_ca="true",issuer="Lego Root CA",key_type="ecdsa-p256",lineage="a.example.test",path=%[1]q,serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="lego",subject="CN=Lego Intermediate CA,O=Lego",team="db"} 1
+`, crt, s.pki.Intermediate.Cert.SerialNumber.Text(16)), "cert_info")
+}
+
 // TestStates: each captured outcome as the series say it, one history per case.
 func TestStates(t *testing.T) {
 	for _, tc := range []struct {
