@@ -46,9 +46,6 @@ type Lineage struct {
 	Conf *RenewalConf
 }
 
-// attemptResults are the results Lineage.Attempts counts.
-var attemptResults = []string{string(logparse.Renewed), string(logparse.NotDue), string(logparse.Failed)}
-
 type lineageState struct {
 	lastAttempt, lastSuccess, lastRenewal time.Time
 	reason, message                       string
@@ -109,9 +106,6 @@ func (s *state) lineage(name string) *lineageState {
 	l := s.lineages[name]
 	if l == nil {
 		l = &lineageState{attempts: map[string]uint64{}}
-		for _, r := range attemptResults {
-			l.attempts[r] = 0
-		}
 		s.lineages[name] = l
 	}
 	return l
