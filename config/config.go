@@ -30,6 +30,8 @@ type Config struct {
 	Probe   Probe             `yaml:"probe,omitempty"`
 	Drift   Drift             `yaml:"drift,omitempty"`
 	ARI     ARI               `yaml:"ari,omitempty"`
+	// Kubernetes is nil when the section is absent.
+	Kubernetes *Kubernetes `yaml:"kubernetes,omitempty"`
 }
 
 // maxConfigBytes bounds the config file: real ones are a few KiB.
@@ -78,6 +80,11 @@ func (c *Config) checkFiles() error {
 			return err
 		}
 	}
+	if k := c.Kubernetes; k != nil {
+		if err := errors.Join(check("kubernetes.kubeconfig", k.Kubeconfig), check("kubernetes.secrets.pkcs12_password_file", k.Secrets.PKCS12PasswordFile)); err != nil {
+			return err
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
 		m := c.Modules[name]
 		if err := checkTLS("modules."+name+".tls_config", &m.TLSConfig); err != nil {
@@ -109,6 +116,9 @@ func Parse(data []byte) (*Config, error) {
 		}
 		if nullSection(&root, "certbot") {
 			cfg.Certbot = &Certbot{}
+		}
+		if nullSection(&root, "kubernetes") {
+			cfg.Kubernetes = &Kubernetes{} // a bare `kubernetes:` is the in-cluster defaults
 		}
 		if nullSection(&root, "caddy") {
 			cfg.Caddy = List[Caddy]{{}} // a bare `caddy:` is one instance with the defaults
@@ -147,6 +157,9 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Targets {
 		c.Targets[i].defaults()
+	}
+	if c.Kubernetes != nil {
+		c.Kubernetes.defaults()
 	}
 	c.Probe.defaults()
 	c.Drift.defaults()
@@ -201,6 +214,11 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	if c.Kubernetes != nil {
+		if err := c.Kubernetes.validate("kubernetes"); err != nil {
+			return err
+		}
+	}
 	if err := c.Probe.validate("probe"); err != nil {
 		return err
 	}
@@ -234,6 +252,11 @@ func (c *Config) checkLabelNames() error {
 	}
 	for i := range c.Caddy {
 		if err := c.Caddy[i].Labels.countNames(listPath("caddy", i, len(c.Caddy))+".labels", seen); err != nil {
+			return err
+		}
+	}
+	if c.Kubernetes != nil {
+		if err := c.Kubernetes.ownerLabels().countNames("kubernetes", seen); err != nil {
 			return err
 		}
 	}

@@ -35,7 +35,7 @@ var ReservedLabels = []string{
 	"reason",
 	// probe, certbot, ARI, health series
 	"module", "version", "cipher", "name", "hook", "result", "server", "authenticator",
-	"explanation_url", "client", "log", "namespace",
+	"explanation_url", "client", "log", "namespace", "secret", "key",
 	// Prometheus and Alertmanager
 	"job", "instance", "alertname", "alertstate", "severity", "le", "quantile",
 }
@@ -45,21 +45,32 @@ func (l Labels) validate(path string) error {
 		return fieldError(path, "%d labels, at most %d", len(l), maxLabels)
 	}
 	for _, n := range slices.Sorted(maps.Keys(l)) {
+		if err := checkLabelName(path+"."+n, n); err != nil {
+			return err
+		}
 		v := l[n]
 		switch {
-		case !labelName.MatchString(n):
-			return fieldError(path+"."+n, "invalid label name (want [a-zA-Z_][a-zA-Z0-9_]*)")
-		case strings.HasPrefix(n, "__"):
-			return fieldError(path+"."+n, "label names starting with __ are reserved for Prometheus")
-		case slices.Contains(ReservedLabels, n):
-			return fieldError(path+"."+n, "%q is a label the exporter or Prometheus sets; choose another name", n)
-		case len(n) > maxLabelNameBytes:
-			return fieldError(path+"."+n, "label name longer than %d bytes", maxLabelNameBytes)
 		case v == "":
 			return fieldError(path+"."+n, "empty value (an empty label is no label to Prometheus); remove it")
 		case len(v) > maxLabelValueBytes:
 			return fieldError(path+"."+n, "value longer than %d bytes", maxLabelValueBytes)
 		}
+	}
+	return nil
+}
+
+// checkLabelName checks an owner label name (path names it): a static one or one lifted from a
+// Kubernetes object.
+func checkLabelName(path, n string) error {
+	switch {
+	case !labelName.MatchString(n):
+		return fieldError(path, "invalid label name (want [a-zA-Z_][a-zA-Z0-9_]*)")
+	case strings.HasPrefix(n, "__"):
+		return fieldError(path, "label names starting with __ are reserved for Prometheus")
+	case slices.Contains(ReservedLabels, n):
+		return fieldError(path, "%q is a label the exporter or Prometheus sets; choose another name", n)
+	case len(n) > maxLabelNameBytes:
+		return fieldError(path, "label name longer than %d bytes", maxLabelNameBytes)
 	}
 	return nil
 }

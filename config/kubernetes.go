@@ -1,0 +1,164 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Kubernetes is the `kubernetes:` section: the TLS Secrets of a cluster, read through the API
+// server with LIST+WATCH. A bare `kubernetes:` reads the kubernetes.io/tls Secrets of every
+// namespace with the pod's service account.
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig file (its current context); empty: the in-cluster service
+	// account.
+	Kubeconfig string         `yaml:"kubeconfig,omitempty"`
+	Namespaces KubeNamespaces `yaml:"namespaces,omitempty"`
+	Secrets    KubeSecrets    `yaml:"secrets,omitempty"`
+	// MaxValueSize caps one Secret value (bytes); a larger one is reported, not parsed.
+	MaxValueSize int64 `yaml:"max_value_size,omitempty"`
+	// LiftLabels and LiftAnnotations map an owner label name to the name of an object label
+	// (or annotation) whose value it takes on cert_info, so that alerts route by what the
+	// teams already write on their Secrets.
+	LiftLabels      map[string]string `yaml:"lift_labels,omitempty"`
+	LiftAnnotations map[string]string `yaml:"lift_annotations,omitempty"`
+	// Labels are static owner labels on every certificate of the section.
+	Labels Labels `yaml:"labels,omitempty"`
+}
+
+// KubeNamespaces selects the namespaces whose Secrets are read.
+type KubeNamespaces struct {
+	// Include names namespaces, each watched alone (a Role in each is enough); empty: all.
+	Include []string `yaml:"include,omitempty"`
+	Exclude []string `yaml:"exclude,omitempty"`
+	// LabelSelector keeps the namespaces whose labels match (watched, so a relabelled
+	// namespace comes and goes); it needs list/watch on namespaces.
+	LabelSelector string `yaml:"label_selector,omitempty"`
+}
+
+// KubeSecrets selects the Secrets (by type, on the server) and their keys.
+type KubeSecrets struct {
+	// Types are Secret types, each a server-side field selector: the API server never sends
+	// the Secrets of other types (helm releases, tokens).
+	Types []string `yaml:"types,omitempty"`
+	// Keys are glob patterns of the data keys parsed as certificates (PEM, DER, PKCS#12).
+	Keys []string `yaml:"keys,omitempty"`
+	// PKCS12PasswordFile holds the password of PKCS#12 values.
+	PKCS12PasswordFile string `yaml:"pkcs12_password_file,omitempty"`
+}
+
+// Bounds of the kubernetes: section.
+const (
+	// maxKubeValueSize is the API server's own limit on a whole Secret.
+	maxKubeValueSize = 1 << 20
+	// maxLifted bounds the lifted labels and annotations together: each is a cert_info label.
+	maxLifted = 8
+	// privateKeyName is the data key of a kubernetes.io/tls Secret's private key, which is
+	// never read.
+	privateKeyName = "tls.key"
+)
+
+func (k *Kubernetes) defaults() {
+	if len(k.Secrets.Types) == 0 {
+		k.Secrets.Types = []string{"kubernetes.io/tls"}
+	}
+	if len(k.Secrets.Keys) == 0 {
+		k.Secrets.Keys = []string{"tls.crt", "ca.crt"}
+	}
+	if k.MaxValueSize == 0 {
+		k.MaxValueSize = 256 << 10
+	}
+}
+
+func (k *Kubernetes) validate(p string) error {
+	ns := p + ".namespaces"
+	for _, l := range []struct {
+		field string
+		names []string
+	}{{"include", k.Namespaces.Include}, {"exclude", k.Namespaces.Exclude}} {
+		for i, n := range l.names {
+			if errs := validation.IsDNS1123Label(n); len(errs) > 0 {
+				return fieldError(fmt.Sprintf("%s.%s[%d]", ns, l.field, i), "%q is not a namespace name: %s", n, strings.Join(errs, "; "))
+			}
+			if slices.Index(l.names, n) < i {
+				return fieldError(fmt.Sprintf("%s.%s[%d]", ns, l.field, i), "%q listed twice", n)
+			}
+			if l.field == "exclude" && slices.Contains(k.Namespaces.Include, n) {
+				return fieldError(fmt.Sprintf("%s.%s[%d]", ns, l.field, i), "%q is also included", n)
+			}
+		}
+	}
+	if k.Namespaces.LabelSelector != "" {
+		if _, err := labels.Parse(k.Namespaces.LabelSelector); err != nil {
+			return fieldError(ns+".label_selector", "%v", err)
+		}
+	}
+	for i, t := range k.Secrets.Types {
+		if errs := validation.IsQualifiedName(t); len(errs) > 0 {
+			return fieldError(fmt.Sprintf("%s.secrets.types[%d]", p, i), "%q is not a Secret type: %s", t, strings.Join(errs, "; "))
+		}
+		if slices.Index(k.Secrets.Types, t) < i {
+			return fieldError(fmt.Sprintf("%s.secrets.types[%d]", p, i), "%q listed twice", t)
+		}
+	}
+	for i, g := range k.Secrets.Keys {
+		f := fmt.Sprintf("%s.secrets.keys[%d]", p, i)
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return fieldError(f, "bad glob %q", g)
+		}
+		if ok, _ := path.Match(g, privateKeyName); ok {
+			return fieldError(f, "%q matches %s, the private key, which is never read; name the certificate keys", g, privateKeyName)
+		}
+	}
+	if k.MaxValueSize < 0 || k.MaxValueSize > maxKubeValueSize {
+		return fieldError(p+".max_value_size", "must be between 1 and %d (the API server's limit on a Secret)", maxKubeValueSize)
+	}
+	if err := k.Labels.validate(p + ".labels"); err != nil {
+		return err
+	}
+	if n := len(k.LiftLabels) + len(k.LiftAnnotations); n > maxLifted {
+		return fieldError(p, "%d lifted labels and annotations, at most %d", n, maxLifted)
+	}
+	for _, l := range []struct {
+		field, what string
+		lift        map[string]string
+	}{{"lift_labels", "label", k.LiftLabels}, {"lift_annotations", "annotation", k.LiftAnnotations}} {
+		for _, n := range slices.Sorted(maps.Keys(l.lift)) {
+			f := p + "." + l.field + "." + n
+			if err := checkLabelName(f, n); err != nil {
+				return err
+			}
+			if _, ok := k.Labels[n]; ok {
+				return fieldError(f, "also a static label in %s.labels", p)
+			}
+			if _, ok := k.LiftAnnotations[n]; ok && l.field == "lift_labels" {
+				return fieldError(f, "also lifted from an annotation in %s.lift_annotations", p)
+			}
+			if errs := validation.IsQualifiedName(l.lift[n]); len(errs) > 0 {
+				return fieldError(f, "%q is not an object %s name: %s", l.lift[n], l.what, strings.Join(errs, "; "))
+			}
+		}
+	}
+	return nil
+}
+
+// ownerLabels are the section's owner labels on cert_info, static and lifted, for counting
+// their names (the lifted ones' values are the object keys they come from).
+func (k *Kubernetes) ownerLabels() Labels {
+	out := maps.Clone(k.Labels)
+	if out == nil {
+		out = Labels{}
+	}
+	for n, v := range k.LiftLabels {
+		out[n] = v
+	}
+	for n, v := range k.LiftAnnotations {
+		out[n] = v
+	}
+	return out
+}

@@ -1,0 +1,84 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKubernetes: a bare `kubernetes:` is the in-cluster defaults; every field's error names its
+// path.
+func TestKubernetes(t *testing.T) {
+	def := func(k Kubernetes) Kubernetes {
+		k.defaults()
+		return k
+	}
+	checkSection(t, func(c *Config) []Kubernetes {
+		if c.Kubernetes == nil {
+			return nil
+		}
+		return []Kubernetes{*c.Kubernetes}
+	}, []parsed[Kubernetes]{
+		{"kubernetes:\n", []Kubernetes{{Secrets: KubeSecrets{Types: []string{"kubernetes.io/tls"}, Keys: []string{"tls.crt", "ca.crt"}}, MaxValueSize: 256 << 10}}},
+		{"kubernetes: {}\n", []Kubernetes{def(Kubernetes{})}},
+		{"files: []\n", nil},
+		{`kubernetes:
+  kubeconfig: /etc/kube/config
+  namespaces: {include: [web, db], exclude: [kube-system], label_selector: "team in (a,b),!legacy"}
+  secrets: {types: [kubernetes.io/tls, Opaque], keys: ["*.pem", tls.crt], pkcs12_password_file: /run/p12}
+  max_value_size: 1048576
+  lift_labels: {team: app.kubernetes.io/part-of}
+  lift_annotations: {owner: example.com/owner}
+  labels: {env: prod}
+`, []Kubernetes{{
+			Kubeconfig:   "/etc/kube/config",
+			Namespaces:   KubeNamespaces{Include: []string{"web", "db"}, Exclude: []string{"kube-system"}, LabelSelector: "team in (a,b),!legacy"},
+			Secrets:      KubeSecrets{Types: []string{"kubernetes.io/tls", "Opaque"}, Keys: []string{"*.pem", "tls.crt"}, PKCS12PasswordFile: "/run/p12"},
+			MaxValueSize: 1 << 20, LiftLabels: map[string]string{"team": "app.kubernetes.io/part-of"},
+			LiftAnnotations: map[string]string{"owner": "example.com/owner"}, Labels: Labels{"env": "prod"},
+		}}},
+	}, [][2]string{
+		{"kubernetes:\n  kubeconfg: /x\n", "kubernetes.kubeconfg: field not found (line 2)"},
+		{"kubernetes:\n  namespaces: {includes: [a]}\n", "kubernetes.namespaces.includes: field not found (line 2)"},
+		{"kubernetes:\n  namespaces: {include: [Web]}\n", `kubernetes.namespaces.include[0]: "Web" is not a namespace name`},
+		{"kubernetes:\n  namespaces: {include: [a, a]}\n", `kubernetes.namespaces.include[1]: "a" listed twice`},
+		{"kubernetes:\n  namespaces: {include: [a], exclude: [b, a]}\n", `kubernetes.namespaces.exclude[1]: "a" is also included`},
+		{"kubernetes:\n  namespaces: {label_selector: 'a=b=c'}\n", "kubernetes.namespaces.label_selector: "},
+		{"kubernetes:\n  secrets: {types: ['a b']}\n", `kubernetes.secrets.types[0]: "a b" is not a Secret type`},
+		{"kubernetes:\n  secrets: {types: [Opaque, Opaque]}\n", `kubernetes.secrets.types[1]: "Opaque" listed twice`},
+		{"kubernetes:\n  secrets: {keys: ['[']}\n", `kubernetes.secrets.keys[0]: bad glob "["`},
+		{"kubernetes:\n  secrets: {keys: [tls.crt, 'tls.*']}\n", `kubernetes.secrets.keys[1]: "tls.*" matches tls.key, the private key, which is never read`},
+		{"kubernetes:\n  secrets: {pkcs12_password: x}\n", "kubernetes.secrets.pkcs12_password: field not found"},
+		{"kubernetes:\n  max_value_size: 2000000\n", "kubernetes.max_value_size: must be between 1 and 1048576"},
+		{"kubernetes:\n  max_value_size: -1\n", "kubernetes.max_value_size: must be between 1 and 1048576"},
+		{"kubernetes:\n  labels: {namespace: x}\n", `kubernetes.labels.namespace: "namespace" is a label the exporter or Prometheus sets`},
+		{"kubernetes:\n  lift_labels: {secret: a}\n", `kubernetes.lift_labels.secret: "secret" is a label the exporter or Prometheus sets`},
+		{"kubernetes:\n  lift_labels: {team-x: a}\n", "kubernetes.lift_labels.team-x: invalid label name"},
+		{"kubernetes:\n  lift_labels: {team: 'a b'}\n", `kubernetes.lift_labels.team: "a b" is not an object label name`},
+		{"kubernetes:\n  lift_annotations: {team: ''}\n", `kubernetes.lift_annotations.team: "" is not an object annotation name`},
+		{"kubernetes:\n  labels: {team: x}\n  lift_labels: {team: a}\n", "kubernetes.lift_labels.team: also a static label in kubernetes.labels"},
+		{"kubernetes:\n  lift_labels: {team: a}\n  lift_annotations: {team: a}\n", "kubernetes.lift_labels.team: also lifted from an annotation in kubernetes.lift_annotations"},
+		{"kubernetes:\n  lift_labels: {a: x, b: x, c: x, d: x, e: x}\n  lift_annotations: {f: x, g: x, h: x, i: x}\n", "kubernetes: 9 lifted labels and annotations, at most 8"},
+		{"files:\n  - paths: [a]\n    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1}\n  - paths: [b]\n    labels: {i: 1, j: 1, k: 1, l: 1, m: 1, n: 1, o: 1, p: 1}\nkubernetes:\n  lift_labels: {q: x}\n", "kubernetes: the config uses more than 16 distinct owner label names"},
+		{"kubernetes: 3\n", "cannot unmarshal !!int `3` into config.Kubernetes"},
+	})
+}
+
+// TestLoadChecksKubernetesFiles: a kubeconfig or password file that cannot be read fails the
+// load, naming its field.
+func TestLoadChecksKubernetesFiles(t *testing.T) {
+	dir := t.TempDir()
+	for field, doc := range map[string]string{
+		"kubernetes.kubeconfig":                   "kubernetes:\n  kubeconfig: " + filepath.Join(dir, "nope") + "\n",
+		"kubernetes.secrets.pkcs12_password_file": "kubernetes:\n  secrets: {pkcs12_password_file: " + filepath.Join(dir, "nope") + "}\n",
+	} {
+		p := filepath.Join(dir, "c.yml")
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), field+": ") {
+			t.Errorf("%s: error %v, want it to name the field", field, err)
+		}
+	}
+}
