@@ -8,7 +8,7 @@ COPY . .
 # --build-arg VERSION=… REVISION=… BRANCH=…
 ARG VERSION REVISION BRANCH
 RUN CGO_ENABLED=0 make build EXTRA_LDFLAGS="-s -w" BUILD_USER=docker \
-      ${VERSION:+VERSION=$VERSION} ${REVISION:+REVISION=$REVISION} ${BRANCH:+BRANCH=$BRANCH} && \
+      VERSION="$VERSION" REVISION="$REVISION" BRANCH="$BRANCH" && \
     mv cert_expiry_exporter /cert_expiry_exporter
 
 FROM gcr.io/distroless/static-debian12:nonroot

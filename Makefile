@@ -2,12 +2,10 @@ GO ?= go
 
 # Build information for build_info, --version and the landing page (prometheus/common/version).
 # VERSION is the nearest v* tag (without the v), else the CHANGELOG's next release as -dev.
-VERSION    ?= $(patsubst v%,%,$(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null))
-ifeq ($(VERSION),)
-override VERSION := 0.1.0-dev
-endif
-REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
-BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+# Each may be given (make VERSION=…); given empty counts as not given.
+override VERSION  := $(or $(VERSION),$(patsubst v%,%,$(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)),0.1.0-dev)
+override REVISION := $(or $(REVISION),$(shell git rev-parse HEAD 2>/dev/null))
+override BRANCH   := $(or $(BRANCH),$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null))
 BUILD_USER ?= $(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null)
 BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
 EXTRA_LDFLAGS ?=
