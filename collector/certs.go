@@ -33,7 +33,7 @@ var locationLabels = []struct {
 var certKeyLabels = []string{"domain", "issuer", "serial", "index"}
 
 // certInfoLabels are cert_info's; the owner labels of the config entries follow them.
-var certInfoLabels = append(slices.Clone(certLabels), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging")
+var certInfoLabels = append(slices.Clone(certLabels), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku")
 
 // maxLabelBytes bounds label values taken from certificates (sans, subject, domain, issuer, serial).
 const maxLabelBytes = 256
@@ -201,7 +201,7 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 		}
 		if want(certInfo) {
 			info := append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
-				onlyTrue(x.IsCA), onlyTrue(v.Staging(x, *loc)))
+				onlyTrue(x.IsCA), onlyTrue(v.Staging(x, *loc)), x.EKU)
 			names := v.LabelNames()
 			for _, n := range names {
 				info = append(info, c.Labels.Get(n))

@@ -47,8 +47,8 @@ func TestChainsGolden(t *testing.T) {
 		return strings.Join(parts, ",")
 	}
 	revLbl := lbl(l, 0, "method", "crl")
-	infoLbl := func(c certs.Cert, idx int, isCA, sans, subject string) string {
-		return lbl(c, idx, "is_ca", isCA, "key_type", "ecdsa-p256", "sans", sans, "signature_algorithm", "ECDSA-SHA256", "subject", subject)
+	infoLbl := func(c certs.Cert, idx int, isCA, sans, subject, eku string) string {
+		return lbl(c, idx, "eku", eku, "is_ca", isCA, "key_type", "ecdsa-p256", "sans", sans, "signature_algorithm", "ECDSA-SHA256", "subject", subject)
 	}
 	ts := func(t time.Time) string { return fmt.Sprintf("%g", float64(t.Unix())) }
 	// The chain expires with its leaf: no cert_chain_expiry_timestamp_seconds. The
@@ -79,7 +79,8 @@ cert_revocation_checked_timestamp_seconds{%[7]s} %[6]s
 cert_revoked{%[7]s} 0
 `, lbl(l, 0), lbl(i, 1), ts(l.NotAfter),
 		ts(i.NotAfter), ts(l.NotBefore), ts(now.Add(-time.Minute)), revLbl,
-		infoLbl(l, 0, "", "www.example.com,example.com", "CN=www.example.com"), infoLbl(i, 1, "true", "", "CN=Golden Intermediate CA,O=Golden"))
+		infoLbl(l, 0, "", "www.example.com,example.com", "CN=www.example.com", "server_auth,client_auth"),
+		infoLbl(i, 1, "true", "", "CN=Golden Intermediate CA,O=Golden", "any"))
 	if err := testutil.CollectAndCompare(Chains{Chains: []certs.Chain{chain}, Now: now}, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}

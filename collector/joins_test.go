@@ -38,9 +38,9 @@ func TestJoinsGolden(t *testing.T) {
 	want := fmt.Sprintf(`
 # HELP cert_info Descriptive certificate data; always 1.
 # TYPE cert_info gauge
-cert_info{domain="plain.example",%[1]s,path="/srv/plain.pem",sans="plain.example",serial=%[3]q,signature_algorithm="ECDSA-SHA256",source="file"} 1
-cert_info{domain="short.example",index="0",ip="127.0.0.1",issuer="Golden Intermediate CA",key_type="ecdsa-p256",sans="short.example",serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="probe",target="short.example:443"} 1
-cert_info{domain="short.example",%[1]s,lineage="short",path="/etc/letsencrypt/live/short/cert.pem",sans="short.example",serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="file",staging="true"} 1
+cert_info{domain="plain.example",eku="server_auth,client_auth",%[1]s,path="/srv/plain.pem",sans="plain.example",serial=%[3]q,signature_algorithm="ECDSA-SHA256",source="file"} 1
+cert_info{domain="short.example",eku="server_auth,client_auth",index="0",ip="127.0.0.1",issuer="Golden Intermediate CA",key_type="ecdsa-p256",sans="short.example",serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="probe",target="short.example:443"} 1
+cert_info{domain="short.example",eku="server_auth,client_auth",%[1]s,lineage="short",path="/etc/letsencrypt/live/short/cert.pem",sans="short.example",serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="file",staging="true"} 1
 # HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
 # TYPE cert_renewal_failure gauge
 cert_renewal_failure{client="certbot",domain="short.example",lineage="short",reason="dns"} 1

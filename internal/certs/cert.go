@@ -28,6 +28,8 @@ type Cert struct {
 	SigAlg  string   `json:"signature_algorithm"`
 	IsCA    bool     `json:"is_ca"`
 	Staging bool     `json:"staging"`
+	// EKU is the extended key usage set as cert_info's eku label writes it (ekuLabel).
+	EKU string `json:"eku,omitempty"`
 	// cnDomain: Domain is the subject common name; dnsNames: how many of SANs are DNS names
 	// (they come first). Together they give Names without the parsed certificate.
 	cnDomain  bool
@@ -51,6 +53,7 @@ func New(c *x509.Certificate) Cert {
 		SigAlg:         c.SignatureAlgorithm.String(),
 		IsCA:           c.IsCA,
 		Staging:        isStagingIssuer(c),
+		EKU:            intern(ekuLabel(c)),
 		NotBefore:      c.NotBefore,
 		NotAfter:       c.NotAfter,
 		AuthorityKeyID: intern(string(c.AuthorityKeyId)),

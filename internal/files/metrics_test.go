@@ -107,9 +107,9 @@ cert_expiry_exporter_file_error{path=%[8]q,reason="no_match"} 1
 		secs(l.NotAfter.Sub(now)),
 		ts(i.NotAfter), ts(l.NotBefore),
 		dir+"/other/broken.pem", dir+"/nothing/*.pem", verifiedLbl,
-		certLbl(leaf, 0, "key_type", "ecdsa-p256", "sans", "golden.test,www.golden.test",
+		certLbl(leaf, 0, "eku", "server_auth,client_auth", "key_type", "ecdsa-p256", "sans", "golden.test,www.golden.test",
 			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=golden.test"),
-		certLbl(pki.Intermediate, 1, "is_ca", "true", "key_type", "ecdsa-p256",
+		certLbl(pki.Intermediate, 1, "eku", "any", "is_ca", "true", "key_type", "ecdsa-p256",
 			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=Golden Intermediate CA,O=Golden"))
 	if err := testutil.CollectAndCompare(filesCollector{snap, now}, strings.NewReader(want)); err != nil {
 		t.Error(err)

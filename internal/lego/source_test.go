@@ -160,8 +160,8 @@ func TestOwnerLabels(t *testing.T) {
 	expose(t, s.once(cfg), fmt.Sprintf(`
 # HELP cert_info Descriptive certificate data; always 1.
 # TYPE cert_info gauge
-cert_info{domain="a.example.test",env="prod",index="0",issuer="Lego Intermediate CA",key_type="ecdsa-p256",lineage="a.example.test",path=%[1]q,sans="a.example.test,www.a.example.test",serial="a1",signature_algorithm="ECDSA-SHA256",source="lego",team="db"} 1
-cert_info{domain="Lego Intermediate CA",env="prod",index="1",is_ca="true",issuer="Lego Root CA",key_type="ecdsa-p256",lineage="a.example.test",path=%[1]q,serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="lego",subject="CN=Lego Intermediate CA,O=Lego",team="db"} 1
+cert_info{domain="a.example.test",eku="server_auth,client_auth",env="prod",index="0",issuer="Lego Intermediate CA",key_type="ecdsa-p256",lineage="a.example.test",path=%[1]q,sans="a.example.test,www.a.example.test",serial="a1",signature_algorithm="ECDSA-SHA256",source="lego",team="db"} 1
+cert_info{domain="Lego Intermediate CA",eku="any",env="prod",index="1",is_ca="true",issuer="Lego Root CA",key_type="ecdsa-p256",lineage="a.example.test",path=%[1]q,serial=%[2]q,signature_algorithm="ECDSA-SHA256",source="lego",subject="CN=Lego Intermediate CA,O=Lego",team="db"} 1
 `, crt, s.pki.Intermediate.Cert.SerialNumber.Text(16)), "cert_info")
 }
 
