@@ -96,9 +96,14 @@ func Classify(crt *unstructured.Unstructured, orders, challenges []*unstructured
 	ready, issuing := conds["Ready"], conds["Issuing"]
 	s.Ready, s.ReadyReason = ready.status == "True", ready.reason
 	switch {
-	case issuing.status == "False" && issuing.reason == "Failed":
-		// Set by the issuing controller with lastFailureTime; Ready stays True while the old
-		// certificate is valid, so this is the only sign of a failing renewal.
+	case issuing.status == "False" && issuing.reason == "Denied":
+		// The issuing controller copies the CertificateRequest's condition: an approver
+		// (approver-policy) refused it, which no retry fixes.
+		s.Reason, s.Message = "config", issuing.message
+	case issuing.status == "False":
+		// Only the issuing controller's failIssueCertificate sets Issuing=False (reason Failed),
+		// with lastFailureTime; Ready stays True while the old certificate is valid, so this
+		// is the only sign of a failing renewal.
 		s.Reason, s.Message = classifyText(issuing.message, crt.GetName(), orders, challenges)
 	case !s.LastFailure.IsZero() && s.FailedAttempts > 0:
 		// Between a failure and its retry the Issuing condition is gone or True again; the

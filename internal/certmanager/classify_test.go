@@ -107,6 +107,11 @@ func TestClassify(t *testing.T) {
 		{name: "wrong issuer in the Secret: config",
 			status:      `{"conditions":[{"type":"Ready","status":"False","reason":"IncorrectIssuer","message":"Issuing certificate as Existing issued Secret is not up to date for spec: [spec.issuerRef]"}]}`,
 			readyReason: "IncorrectIssuer", reason: "config", message: "spec.issuerRef"},
+		{name: "request denied by an approver: config",
+			status: `{"conditions":[{"type":"Ready","status":"False","reason":"DoesNotExist","message":"Issuing certificate as Secret does not exist"},
+			{"type":"Issuing","status":"False","reason":"Denied","message":"The certificate request has failed to complete and will be retried: No policy approved this request"}],
+			"failedIssuanceAttempts":1,"lastFailureTime":"2026-12-01T10:01:00Z"}`,
+			readyReason: "DoesNotExist", reason: "config", message: "No policy approved", lastFailure: day("2026-12-01T10:01:00Z"), attempts: 1},
 		{name: "no status yet: nothing said",
 			status: `{}`, reason: "none"},
 	} {
