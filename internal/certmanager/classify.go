@@ -47,6 +47,10 @@ var configReadyReasons = map[string]bool{
 // message, copied into the Issuing condition): the reason is on the Order and its Challenges.
 const invalidOrder = `order is in "invalid" state`
 
+// certificateNameAnnotation names the Certificate a CertificateRequest (and so its Order)
+// was made for.
+const certificateNameAnnotation = "cert-manager.io/certificate-name"
+
 // Classify is a Certificate's state from its object and the Orders and Challenges of its
 // namespace (the ones not its own are ignored). A status cert-manager cannot have written is
 // an error naming the field.
@@ -206,9 +210,9 @@ func classifyChallenge(text string) string {
 	return r
 }
 
-// ownOrder is the Order the message names (`order resource "x"`), else the newest Order
-// named after the Certificate (cert-manager names a CertificateRequest <certificate>-<n> and
-// its Order <request>-<hash>).
+// ownOrder is the Order the message names (`order resource "x"`), else the newest Order of
+// the Certificate: an Order carries its CertificateRequest's annotations, among them
+// cert-manager.io/certificate-name (its name, <request>-<hash>, truncates long names).
 func ownOrder(msg, name string, orders []*unstructured.Unstructured) *unstructured.Unstructured {
 	const quoted = `order resource "`
 	if i := strings.Index(msg, quoted); i >= 0 {
@@ -223,7 +227,7 @@ func ownOrder(msg, name string, orders []*unstructured.Unstructured) *unstructur
 	}
 	var newest *unstructured.Unstructured
 	for _, o := range orders {
-		if strings.HasPrefix(o.GetName(), name+"-") &&
+		if o.GetAnnotations()[certificateNameAnnotation] == name &&
 			(newest == nil || newest.GetCreationTimestamp().Time.Before(o.GetCreationTimestamp().Time)) {
 			newest = o
 		}

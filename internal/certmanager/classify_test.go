@@ -34,10 +34,12 @@ func certificate(status string) string {
 // write them after the CA marked the authorization invalid.
 const (
 	invalidOrderObj = `{"apiVersion":"acme.cert-manager.io/v1","kind":"Order",
-	"metadata":{"namespace":"web","name":"shop-2-1234567890","uid":"o-1","creationTimestamp":"2026-12-01T10:00:00Z"},
+	"metadata":{"namespace":"web","name":"shop-2-1234567890","uid":"o-1","creationTimestamp":"2026-12-01T10:00:00Z",
+	"annotations":{"cert-manager.io/certificate-name":"shop","cert-manager.io/certificate-revision":"2"}},
 	"status":{"state":"invalid","reason":"","failureTime":"2026-12-01T10:01:00Z"}}`
 	olderOrderObj = `{"apiVersion":"acme.cert-manager.io/v1","kind":"Order",
-	"metadata":{"namespace":"web","name":"shop-1-999","uid":"o-0","creationTimestamp":"2026-09-01T10:00:00Z"},
+	"metadata":{"namespace":"web","name":"shop-1-999","uid":"o-0","creationTimestamp":"2026-09-01T10:00:00Z",
+	"annotations":{"cert-manager.io/certificate-name":"shop","cert-manager.io/certificate-revision":"1"}},
 	"status":{"state":"valid"}}`
 	dnsChallengeObj = `{"apiVersion":"acme.cert-manager.io/v1","kind":"Challenge",
 	"metadata":{"namespace":"web","name":"shop-2-1234567890-1","ownerReferences":[{"apiVersion":"acme.cert-manager.io/v1","kind":"Order","name":"shop-2-1234567890","uid":"o-1"}]},
