@@ -66,7 +66,7 @@ func TestDemo(t *testing.T) {
 		`cert_expiry_seconds{domain="two-days.demo.test",index="0"`,
 		`cert_expiry_seconds{domain="healthy.demo.test",index="0"`,
 		`cert_expiry_seconds{domain="shortlived.demo.test",index="0"`,
-		`cert_info{domain="staging.demo.test",index="0",issuer="(STAGING) Counterfeit Cashew R10",key_type="ecdsa-p256",lineage="staging.demo.test"`,
+		`cert_info{domain="staging.demo.test",eku="server_auth,client_auth",index="0",issuer="(STAGING) Counterfeit Cashew R10",key_type="ecdsa-p256",lineage="staging.demo.test"`,
 		`staging="true"`,
 		`reason="wrong_order",source="file"`,
 		`cert_chain_verified{ip="127.0.0.1",reason="incomplete_chain",source="probe",target="` + w.Incomplete + `"} 0`,
@@ -84,7 +84,7 @@ func TestDemo(t *testing.T) {
 		`cert_renewal_failure{client="caddy",domain="caddy-ok.demo.test",lineage="caddy-ok.demo.test",reason="none"} 0`,
 		`cert_renewal_consecutive_failures{client="caddy",lineage="caddy-failing.demo.test"} 2`,
 		`cert_chain_verified{lineage="caddy-ok.demo.test",path="` + w.Dir + `/caddy/certificates/acme-v02.api.letsencrypt.org-directory/caddy-ok.demo.test/caddy-ok.demo.test.crt",reason=`,
-		`cert_info{domain="caddy-ok.demo.test",index="0",issuer="`,
+		`cert_info{domain="caddy-ok.demo.test",eku="server_auth,client_auth",index="0",issuer="`,
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
 	}
 	var body string
