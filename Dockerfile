@@ -4,7 +4,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /cert_expiry_exporter .
+# Build information (build_info, --version) comes from the context's .git; without one, pass
+# --build-arg VERSION=… REVISION=… BRANCH=…
+ARG VERSION REVISION BRANCH
+RUN CGO_ENABLED=0 make build EXTRA_LDFLAGS="-s -w" BUILD_USER=docker \
+      VERSION="$VERSION" REVISION="$REVISION" BRANCH="$BRANCH" && \
+    mv cert_expiry_exporter /cert_expiry_exporter
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /cert_expiry_exporter /bin/cert_expiry_exporter

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,7 +26,31 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/server"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() {
+	stampVersion(debug.ReadBuildInfo())
+	os.Exit(run(os.Args[1:]))
+}
+
+// stampVersion fills what `make build` stamps with -ldflags from the Go toolchain's build
+// record when a plain `go build` or `go install module@version` left it empty: the module
+// version (a tag, or a pseudo-version of the commit) and the commit time. The revision falls
+// back in prometheus/common itself.
+func stampVersion(bi *debug.BuildInfo, ok bool) {
+	if !ok {
+		return
+	}
+	if version.Version == "" {
+		version.Version = "devel"
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			version.Version = strings.TrimPrefix(v, "v")
+		}
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.time" && version.BuildDate == "" {
+			version.BuildDate = s.Value
+		}
+	}
+}
 
 func run(args []string) int {
 	app := kingpin.New(server.Name, "Prometheus exporter that warns days ahead that a TLS certificate will lapse, and why.")

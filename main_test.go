@@ -3,8 +3,36 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
+
+	"github.com/prometheus/common/version"
 )
+
+// TestStampVersion: a binary built without -ldflags still says what it is.
+func TestStampVersion(t *testing.T) {
+	saved := [2]string{version.Version, version.BuildDate}
+	t.Cleanup(func() { version.Version, version.BuildDate = saved[0], saved[1] })
+	for _, tc := range []struct {
+		name, ldVersion, main, wantVersion, wantDate string
+	}{
+		{"go install @tag", "", "v0.2.0", "0.2.0", "2026-12-01T10:00:00Z"},
+		{"go build in a checkout", "", "v0.0.0-20261201100000-abcdef012345+dirty", "0.0.0-20261201100000-abcdef012345+dirty", "2026-12-01T10:00:00Z"},
+		{"no module version", "", "(devel)", "devel", "2026-12-01T10:00:00Z"},
+		{"make build", "0.1.0", "v0.2.0", "0.1.0", "20261202-09:00:00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			version.Version, version.BuildDate = tc.ldVersion, ""
+			if tc.ldVersion != "" {
+				version.BuildDate = "20261202-09:00:00"
+			}
+			stampVersion(&debug.BuildInfo{Main: debug.Module{Version: tc.main}, Settings: []debug.BuildSetting{{Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}}}, true)
+			if version.Version != tc.wantVersion || version.BuildDate != tc.wantDate {
+				t.Errorf("version %q date %q, want %q %q", version.Version, version.BuildDate, tc.wantVersion, tc.wantDate)
+			}
+		})
+	}
+}
 
 // TestRunExitCodes: a bad config is exit 1 at start (serve and --config.check alike), a good
 // one passes --config.check; the error names the field (checked in config and exporter tests).

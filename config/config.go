@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 
+	promconfig "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
@@ -71,6 +72,9 @@ func (c *Config) checkFiles() error {
 		}
 		return f.Close()
 	}
+	checkTLS := func(p string, tc *promconfig.TLSConfig) error {
+		return errors.Join(check(p+".ca_file", tc.CAFile), check(p+".cert_file", tc.CertFile), check(p+".key_file", tc.KeyFile))
+	}
 	for i, f := range c.Files {
 		if err := errors.Join(check(fmt.Sprintf("files[%d].ca_file", i), f.CAFile), check(fmt.Sprintf("files[%d].password_file", i), f.PasswordFile)); err != nil {
 			return err
@@ -83,13 +87,11 @@ func (c *Config) checkFiles() error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
 		m := c.Modules[name]
-		p := "modules." + name
-		tc := m.TLSConfig
-		if err := errors.Join(check(p+".tls_config.ca_file", tc.CAFile), check(p+".tls_config.cert_file", tc.CertFile), check(p+".tls_config.key_file", tc.KeyFile)); err != nil {
+		if err := checkTLS("modules."+name+".tls_config", &m.TLSConfig); err != nil {
 			return err
 		}
 	}
-	return nil
+	return checkTLS("ari.tls_config", &c.ARI.TLSConfig)
 }
 
 // Parse decodes strictly (unknown keys are errors naming their path), applies defaults and

@@ -41,6 +41,7 @@ func TestParseErrors(t *testing.T) {
 		{"second document", "files: []\n---\nfoo: 1\n", "line 2: a config file holds one YAML document, found a second"},
 		{"duplicate files entry", "files:\n  - paths: [a, b]\n  - paths: [a, b]", "files[1].paths: same globs as files[0]"},
 		{"ari directory without paths", "ari:\n  directories:\n    - directory: https://acme.example/dir", "ari.directories[0].paths: must list at least one glob"},
+		{"ari client cert without key", "ari:\n  tls_config:\n    cert_file: c.pem", "ari.tls_config: exactly one of key or key_file must be configured"},
 		{"ari directory not http", "ari:\n  directories:\n    - paths: [a]\n      directory: ftp://x/dir", `ari.directories[0].directory: want an http(s) ACME directory URL, got "ftp://x/dir"`},
 		{"type error", "files: 3", "cannot unmarshal !!int `3` into []config.Files"},
 		{"empty allow-list entry", "probe:\n  allowed_targets: ['']", "probe.allowed_targets[0]: empty pattern"},
@@ -204,6 +205,12 @@ func TestLoadChecksReferencedFiles(t *testing.T) {
 	}
 	_, err := Load(p)
 	if err == nil || !strings.Contains(err.Error(), "modules.m.tls_config.ca_file: open ") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := os.WriteFile(p, []byte("ari:\n  tls_config:\n    ca_file: "+filepath.Join(dir, "nope.pem")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "ari.tls_config.ca_file: open ") {
 		t.Fatalf("err = %v", err)
 	}
 }

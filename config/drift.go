@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 )
 
@@ -32,6 +33,9 @@ type ARI struct {
 	Enabled *bool `yaml:"enabled,omitempty"`
 	// Directories maps file globs to ACME directory URLs for certificates not managed by certbot.
 	Directories []ARIDirectory `yaml:"directories,omitempty"`
+	// TLSConfig verifies every CA's ARI endpoint: ca_file for a private ACME CA (step-ca,
+	// Pebble); like Prometheus', it replaces the system roots.
+	TLSConfig promconfig.TLSConfig `yaml:"tls_config,omitempty"`
 }
 
 // ARIDirectory says which ACME directory issued the certificates under Paths.
@@ -48,6 +52,9 @@ func (a *ARI) defaults() {
 }
 
 func (a *ARI) validate(path string) error {
+	if err := validateTLSConfig(path+".tls_config", &a.TLSConfig); err != nil {
+		return err
+	}
 	for i, d := range a.Directories {
 		p := fmt.Sprintf("%s.directories[%d]", path, i)
 		if len(d.Paths) == 0 {

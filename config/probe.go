@@ -56,20 +56,28 @@ func (m *Module) validate(path string) error {
 	default:
 		return fieldError(path+".ip_protocol", "must be ip4, ip6 or empty, not %q", m.IPProtocol)
 	}
-	tc := &m.TLSConfig
-	for _, ref := range []struct{ name, v string }{{"ca_ref", tc.CARef}, {"cert_ref", tc.CertRef}, {"key_ref", tc.KeyRef}} {
-		if ref.v != "" {
-			return fieldError(path+".tls_config."+ref.name, "secret references are not supported; use the _file or inline form")
-		}
-	}
-	if (tc.CertFile != "") != (tc.KeyFile != "") {
-		return fieldError(path+".tls_config.cert_file", "cert_file and key_file go together (or cert and key, inline)")
-	}
-	if tc.MaxVersion != 0 && tc.MinVersion > tc.MaxVersion {
-		return fieldError(path+".tls_config.max_version", "must not be lower than min_version")
+	if err := validateTLSConfig(path+".tls_config", &m.TLSConfig); err != nil {
+		return err
 	}
 	if m.ProxyURL != nil && m.ProxyURL.Scheme != "http" {
 		return fieldError(path+".proxy_url", "want an http:// CONNECT proxy, got scheme %q", m.ProxyURL.Scheme)
+	}
+	return nil
+}
+
+// validateTLSConfig checks the parts of a tls_config that the exporter reads itself
+// (internal/tlsfiles) rather than through prometheus/common.
+func validateTLSConfig(path string, tc *promconfig.TLSConfig) error {
+	for _, ref := range []struct{ name, v string }{{"ca_ref", tc.CARef}, {"cert_ref", tc.CertRef}, {"key_ref", tc.KeyRef}} {
+		if ref.v != "" {
+			return fieldError(path+"."+ref.name, "secret references are not supported; use the _file or inline form")
+		}
+	}
+	if (tc.CertFile != "") != (tc.KeyFile != "") {
+		return fieldError(path+".cert_file", "cert_file and key_file go together (or cert and key, inline)")
+	}
+	if tc.MaxVersion != 0 && tc.MinVersion > tc.MaxVersion {
+		return fieldError(path+".max_version", "must not be lower than min_version")
 	}
 	return nil
 }

@@ -15,12 +15,19 @@ var defaultPorts = map[string]string{
 	"ldap": "389", "postgres": "5432", "mysql": "3306", "xmpp": "5222",
 }
 
+// maxTargetBytes bounds a target: a DNS name is at most 253 bytes, an IPv6 address with a
+// zone and a port fits easily. The target is a label value of every probe series and echoed in
+// errors, so a longer one is refused before it is used or printed.
+const maxTargetBytes = 300
+
 // ParseTarget splits "host:port", "host", "[v6]:port" or a bare IPv6 address. It refuses URLs
 // and paths outright: a probe target is a network endpoint, never something to open locally.
 func ParseTarget(target, starttls string) (host, port string, err error) {
 	switch {
 	case target == "":
 		return "", "", errors.New("target is empty")
+	case len(target) > maxTargetBytes:
+		return "", "", fmt.Errorf("target is %d bytes long, at most %d", len(target), maxTargetBytes)
 	case strings.Contains(target, "://"):
 		return "", "", fmt.Errorf("target %q is a URL; want host:port", target)
 	case strings.ContainsAny(target, "/\\ \t\r\n"):

@@ -27,7 +27,7 @@ func FuzzParseTarget(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if host == "" || strings.ContainsAny(host, "/\\ \t\r\n") {
+		if len(target) > maxTargetBytes || host == "" || strings.ContainsAny(host, "/\\ \t\r\n") {
 			t.Fatalf("ParseTarget(%q) accepted host %q", target, host)
 		}
 		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {

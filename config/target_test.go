@@ -21,6 +21,9 @@ func TestParseTarget(t *testing.T) {
 		{"example.com:0", "", "", "", "bad port"},
 		{"example.com:https", "", "", "", "bad port"},
 		{":443", "", "", "", "no host"},
+		{strings.Repeat("a", 295) + ":443", "", strings.Repeat("a", 295), "443", ""},
+		{strings.Repeat("a", 297) + ":443", "", "", "", "target is 301 bytes long, at most 300"},
+		{strings.Repeat("a", 100<<10), "", "", "", "target is 102400 bytes long, at most 300"},
 	} {
 		host, port, err := ParseTarget(tc.target, tc.starttls)
 		if tc.err != "" {

@@ -119,9 +119,11 @@ func TestHandlerBadRequests(t *testing.T) {
 		{"target=/etc/passwd", "is not host:port"},
 		{"target=" + addr, "refused: target host \"127.0.0.1\" is not in probe.allowed_targets"},
 		{"target=localhost:99999", "bad port"},
+		// Neither a label value nor echoed: a 100 KB target once made a 700 KB response.
+		{"target=" + strings.Repeat("a", 100<<10), "target is 102400 bytes long, at most 300"},
 	} {
 		code, body := httpGet(t, base+"/probe?"+tc.query)
-		if code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+		if code != http.StatusBadRequest || !strings.Contains(body, tc.want) || len(body) > 200 {
 			t.Errorf("%s: %d %q, want 400 %q", tc.query, code, body, tc.want)
 		}
 	}

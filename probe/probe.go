@@ -20,6 +20,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/tlsfiles"
 )
 
 // Failure reasons, the `reason` label of cert_probe_failure and probe_failure.
@@ -468,32 +469,16 @@ func (p *prober) revocation(ctx context.Context, a *Addr, peer []*x509.Certifica
 }
 
 // loadTLS reads the module's tls_config: the roots the served chain is verified against
-// (nil: the system's) and the client certificate, from files (cached while they do not
-// change) or inline.
+// (nil: the system's) and the client certificate.
 func (p *prober) loadTLS() error {
 	tc := &p.m.TLSConfig
-	var err error
-	switch {
-	case tc.CAFile != "":
-		p.roots, err = loadPool(tc.CAFile)
-	case tc.CA != "":
-		p.roots, err = inlinePool(tc.CA)
-	}
+	roots, pair, err := tlsfiles.Load(tc)
 	if err != nil {
 		return err
 	}
-	var c *tls.Certificate
-	switch {
-	case tc.CertFile != "" || tc.KeyFile != "":
-		c, err = loadKeyPair(tc.CertFile, tc.KeyFile)
-	case tc.Cert != "" || tc.Key != "":
-		c, err = inlineKeyPair(tc.Cert, string(tc.Key))
-	}
-	if err != nil {
-		return err
-	}
-	if c != nil {
-		p.clientCt = []tls.Certificate{*c}
+	p.roots = roots
+	if pair != nil {
+		p.clientCt = []tls.Certificate{*pair}
 	}
 	p.minVer, p.maxVer = uint16(tc.MinVersion), uint16(tc.MaxVersion)
 	return nil

@@ -2,13 +2,20 @@ package ari
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	neturl "net/url"
+	"sync"
 	"time"
+
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/tlsfiles"
 )
 
 // Error reasons of the "ari" source (cert_expiry_exporter_errors_total{source="ari"}).
@@ -19,10 +26,11 @@ const (
 	reasonParse         = "parse"
 	reasonTooLarge      = "too_large"
 	reasonNoRenewalInfo = "no_renewal_info"
+	reasonTLS           = "tls"
 )
 
 // Reasons lists every error reason, for pre-created counters.
-var Reasons = []string{reasonConnection, reasonTimeout, reasonHTTPStatus, reasonParse, reasonTooLarge, reasonNoRenewalInfo}
+var Reasons = []string{reasonConnection, reasonTimeout, reasonHTTPStatus, reasonParse, reasonTooLarge, reasonNoRenewalInfo, reasonTLS}
 
 // maxBody bounds every response read: a directory or renewalInfo object is a few hundred bytes.
 const maxBody = 64 << 10
@@ -95,8 +103,61 @@ func (c *client) get(ctx context.Context, url string) ([]byte, time.Duration, er
 
 func netReason(err error) string {
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	var ve *tls.CertificateVerificationError
+	var le *tlsLoadError
+	switch {
+	case errors.As(err, &ve) || errors.As(err, &le):
+		return reasonTLS
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return reasonTimeout
 	}
 	return reasonConnection
+}
+
+// tlsLoadError is an ari.tls_config whose files could not be read.
+type tlsLoadError struct{ err error }
+
+func (e *tlsLoadError) Error() string { return "ari.tls_config: " + e.err.Error() }
+func (e *tlsLoadError) Unwrap() error { return e.err }
+
+// transport applies ari.tls_config to every request. Its files are read per request through
+// tlsfiles' cache, so a rotated CA bundle takes effect without a reload; connections are
+// kept while the roots and key pair stay the same.
+type transport struct {
+	tc promconfig.TLSConfig
+
+	mu    sync.Mutex
+	roots *x509.CertPool
+	pair  *tls.Certificate
+	rt    *http.Transport
+}
+
+func newTransport(tc promconfig.TLSConfig) *transport { return &transport{tc: tc} }
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	roots, pair, err := tlsfiles.Load(&t.tc)
+	if err != nil {
+		return nil, &tlsLoadError{err}
+	}
+	t.mu.Lock()
+	if t.rt == nil || roots != t.roots || pair != t.pair {
+		if t.rt != nil {
+			t.rt.CloseIdleConnections()
+		}
+		rt := http.DefaultTransport.(*http.Transport).Clone()
+		rt.TLSClientConfig = &tls.Config{
+			RootCAs:            roots,
+			ServerName:         t.tc.ServerName,
+			InsecureSkipVerify: t.tc.InsecureSkipVerify, //nolint:gosec // the user's explicit choice, as in Prometheus
+			MinVersion:         uint16(t.tc.MinVersion),
+			MaxVersion:         uint16(t.tc.MaxVersion),
+		}
+		if pair != nil {
+			rt.TLSClientConfig.Certificates = []tls.Certificate{*pair}
+		}
+		t.rt, t.roots, t.pair = rt, roots, pair
+	}
+	rt := t.rt
+	t.mu.Unlock()
+	return rt.RoundTrip(req)
 }

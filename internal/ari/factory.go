@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,7 @@ var Factory = source.Factory{
 	New: func(cfg *config.Config, env source.Env) source.Source {
 		ariCfg := cfg.ARI
 		subjects := func() []subject { return subjectsOf(env.Others(), ariCfg, env.Clock.Now()) }
-		s := newSource(subjects, options{}, env.Logger, env.Clock)
+		s := newSource(subjects, options{HTTPClient: &http.Client{Transport: newTransport(ariCfg.TLSConfig)}}, env.Logger, env.Clock)
 		if env.Prev != nil {
 			if prev, ok := env.Prev.State.(*snapshot); ok && prev.cache != nil {
 				s.carry(prev)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	promconfig "github.com/prometheus/common/config"
 	"golang.org/x/crypto/acme"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
@@ -71,8 +72,8 @@ var pebbleProfiles = map[string]time.Duration{
 }
 
 // startPebble runs Pebble on loopback with a TLS certificate made for the test and returns
-// its directory URL and an HTTP client trusting it.
-func startPebble(t *testing.T) (string, *http.Client) {
+// its directory URL, an HTTP client trusting it and the path of its root's PEM file.
+func startPebble(t *testing.T) (string, *http.Client, string) {
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
 	pki := testcerts.NewPKI("Pebble listener", time.Now())
@@ -127,7 +128,7 @@ func startPebble(t *testing.T) (string, *http.Client) {
 		}
 		return resp.Body.Close()
 	})
-	return directory, client
+	return directory, client, write("root.pem", pki.Root.PEM())
 }
 
 // issue gets a certificate for name with the given profile from Pebble.
@@ -166,9 +167,10 @@ func issue(ctx context.Context, t *testing.T, c *acme.Client, name, profile stri
 }
 
 // TestPebble: windows of certificates Pebble issued (90 days, 160 h, 45 days) lie ahead and
-// match Pebble's rule; after revocation the window moves into the past.
+// match Pebble's rule; after revocation the window moves into the past. Pebble is a private
+// CA: without ari.tls_config.ca_file its endpoint is an unknown authority.
 func TestPebble(t *testing.T) {
-	directory, httpClient := startPebble(t)
+	directory, httpClient, rootFile := startPebble(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	accountKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -196,8 +198,12 @@ func TestPebble(t *testing.T) {
 
 	t0 := time.Now()
 	clock := clockwork.NewFakeClockAt(t0)
-	src := newSource(func() []subject { return subs }, options{HTTPClient: httpClient},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), clock)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	untrusted := newSource(func() []subject { return subs }, options{HTTPClient: &http.Client{Transport: newTransport(promconfig.TLSConfig{})}}, logger, clock)
+	if st := untrusted.pass(ctx).status; len(st) != 1 || st[0].Up || st[0].Errors[reasonTLS] != 1 {
+		t.Fatalf("status without ca_file: %+v", st)
+	}
+	src := newSource(func() []subject { return subs }, options{HTTPClient: &http.Client{Transport: newTransport(promconfig.TLSConfig{CAFile: rootFile})}}, logger, clock)
 	snap := src.pass(ctx)
 	if len(snap.status) != 1 || !snap.status[0].Up {
 		t.Fatalf("status: %+v", snap.status)

@@ -1,4 +1,6 @@
-package probe
+// Package tlsfiles reads the files and inline texts of a Prometheus tls_config (probe
+// modules, ARI) through one cache.
+package tlsfiles
 
 import (
 	"crypto/tls"
@@ -7,10 +9,40 @@ import (
 	"os"
 	"sync"
 
+	promconfig "github.com/prometheus/common/config"
+
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 )
 
-// The module's CA and client key pair are read once and again only when they change (files)
+// Load reads tc's roots (nil: the system's) and client key pair (nil: none), from files
+// (cached while they do not change) or inline. Files are read like every configured path:
+// anything but a regular file is refused, so a FIFO cannot block the caller.
+func Load(tc *promconfig.TLSConfig) (*x509.CertPool, *tls.Certificate, error) {
+	var roots *x509.CertPool
+	var err error
+	switch {
+	case tc.CAFile != "":
+		roots, err = loadPool(tc.CAFile)
+	case tc.CA != "":
+		roots, err = inlinePool(tc.CA)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var pair *tls.Certificate
+	switch {
+	case tc.CertFile != "" || tc.KeyFile != "":
+		pair, err = loadKeyPair(tc.CertFile, tc.KeyFile)
+	case tc.Cert != "" || tc.Key != "":
+		pair, err = inlineKeyPair(tc.Cert, string(tc.Key))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return roots, pair, nil
+}
+
+// The CA and client key pair are read once and again only when they change (files)
 // or when the config changes (inline), so a probe does not re-parse a CA bundle every few
 // seconds. Keys: the path(s), or the inline text.
 var tlsFiles = struct {
