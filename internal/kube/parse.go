@@ -48,16 +48,6 @@ type secretCerts struct {
 // DeepCopyObject returns s: it is never modified.
 func (s *secretCerts) DeepCopyObject() runtime.Object { return s }
 
-// secretCertsList is a list page of parsed Secrets.
-type secretCertsList struct {
-	metav1.TypeMeta
-	metav1.ListMeta
-	Items []secretCerts
-}
-
-// DeepCopyObject returns l: it is never modified.
-func (l *secretCertsList) DeepCopyObject() runtime.Object { return l }
-
 // secretError is a key of a Secret that holds no usable certificate.
 type secretError struct {
 	Key, Reason, Message string
@@ -66,8 +56,7 @@ type secretError struct {
 // parser turns Secrets into secretCerts with the section's settings.
 type parser struct {
 	cfg      *config.Kubernetes
-	password string
-	static   map[string]string
+	password string // of PKCS#12 values, from secrets.pkcs12_password_file
 	now      func() time.Time
 }
 
@@ -157,8 +146,8 @@ func (p *parser) matches(key string) bool {
 // labels are the owner labels of s's certificates: the static ones and those lifted from its
 // labels and annotations (left out when s has none of that name).
 func (p *parser) labels(s *corev1.Secret) certs.Labels {
-	m := make(map[string]string, len(p.static)+len(p.cfg.LiftLabels)+len(p.cfg.LiftAnnotations))
-	for n, v := range p.static {
+	m := make(map[string]string, len(p.cfg.Labels)+len(p.cfg.LiftLabels)+len(p.cfg.LiftAnnotations))
+	for n, v := range p.cfg.Labels {
 		m[n] = v
 	}
 	for _, l := range []struct {
