@@ -35,17 +35,19 @@ type State struct {
 // Failed reports whether the Certificate's issuance is failing or it is not Ready.
 func (s *State) Failed() bool { return s.Reason != "none" }
 
-// Ready condition reasons that no retry fixes: the Certificate or its Secret is configured
-// wrong (cert-manager's pkg/controller/certificates/policies). The others (DoesNotExist,
-// Expired, Renewing, MissingData…) say an issuance is due, whose own outcome decides.
-var configReadyReasons = map[string]bool{
-	"IncorrectIssuer": true, "SecretMismatch": true, "InvalidKeyPair": true,
-	"SecretTemplateMismatch": true, "SecretManagedMetadataMismatch": true, "IncorrectCertificate": true,
-}
+// incorrectCertificate is the Ready reason of a Certificate whose Secret another Certificate
+// claims (cert-manager's policies): the two reissue over each other until the config is
+// fixed. The other Ready=False reasons (DoesNotExist, Expired, Renewing, IncorrectIssuer,
+// SecretMismatch, …) start an issuance, whose own outcome decides.
+const incorrectCertificate = "IncorrectCertificate"
 
 // invalidOrder is how a failed ACME order reaches the Certificate (the CertificateRequest's
 // message, copied into the Issuing condition): the reason is on the Order and its Challenges.
 const invalidOrder = `order is in "invalid" state`
+
+// certificateNameAnnotation names the Certificate a CertificateRequest (and so its Order)
+// was made for.
+const certificateNameAnnotation = "cert-manager.io/certificate-name"
 
 // Classify is a Certificate's state from its object and the Orders and Challenges of its
 // namespace (the ones not its own are ignored). A status cert-manager cannot have written is
@@ -96,16 +98,21 @@ func Classify(crt *unstructured.Unstructured, orders, challenges []*unstructured
 	ready, issuing := conds["Ready"], conds["Issuing"]
 	s.Ready, s.ReadyReason = ready.status == "True", ready.reason
 	switch {
-	case issuing.status == "False" && issuing.reason == "Failed":
-		// Set by the issuing controller with lastFailureTime; Ready stays True while the old
-		// certificate is valid, so this is the only sign of a failing renewal.
+	case issuing.status == "False" && issuing.reason == "Denied":
+		// The issuing controller copies the CertificateRequest's condition: an approver
+		// (approver-policy) refused it, which no retry fixes.
+		s.Reason, s.Message = "config", issuing.message
+	case issuing.status == "False":
+		// Only the issuing controller's failIssueCertificate sets Issuing=False (reason Failed),
+		// with lastFailureTime; Ready stays True while the old certificate is valid, so this
+		// is the only sign of a failing renewal.
 		s.Reason, s.Message = classifyText(issuing.message, crt.GetName(), orders, challenges)
 	case !s.LastFailure.IsZero() && s.FailedAttempts > 0:
 		// Between a failure and its retry the Issuing condition is gone or True again; the
 		// failure stands until an issuance succeeds (which clears lastFailureTime).
 		s.Reason, s.Message = "unknown", fmt.Sprintf("%d failed issuance attempts, the last at %s", s.FailedAttempts, s.LastFailure.UTC().Format(time.RFC3339))
 	case ready.status == "True":
-	case configReadyReasons[ready.reason]:
+	case ready.reason == incorrectCertificate:
 		s.Reason, s.Message = "config", ready.message
 	case ready.status != "":
 		// Not Ready and not failed yet: an issuance under way; a challenge that cannot be
@@ -201,9 +208,9 @@ func classifyChallenge(text string) string {
 	return r
 }
 
-// ownOrder is the Order the message names (`order resource "x"`), else the newest Order
-// named after the Certificate (cert-manager names a CertificateRequest <certificate>-<n> and
-// its Order <request>-<hash>).
+// ownOrder is the Order the message names (`order resource "x"`), else the newest Order of
+// the Certificate: an Order carries its CertificateRequest's annotations, among them
+// cert-manager.io/certificate-name (its name, <request>-<hash>, truncates long names).
 func ownOrder(msg, name string, orders []*unstructured.Unstructured) *unstructured.Unstructured {
 	const quoted = `order resource "`
 	if i := strings.Index(msg, quoted); i >= 0 {
@@ -218,7 +225,7 @@ func ownOrder(msg, name string, orders []*unstructured.Unstructured) *unstructur
 	}
 	var newest *unstructured.Unstructured
 	for _, o := range orders {
-		if strings.HasPrefix(o.GetName(), name+"-") &&
+		if o.GetAnnotations()[certificateNameAnnotation] == name &&
 			(newest == nil || newest.GetCreationTimestamp().Time.Before(o.GetCreationTimestamp().Time)) {
 			newest = o
 		}

@@ -34,10 +34,12 @@ func certificate(status string) string {
 // write them after the CA marked the authorization invalid.
 const (
 	invalidOrderObj = `{"apiVersion":"acme.cert-manager.io/v1","kind":"Order",
-	"metadata":{"namespace":"web","name":"shop-2-1234567890","uid":"o-1","creationTimestamp":"2026-12-01T10:00:00Z"},
+	"metadata":{"namespace":"web","name":"shop-2-1234567890","uid":"o-1","creationTimestamp":"2026-12-01T10:00:00Z",
+	"annotations":{"cert-manager.io/certificate-name":"shop","cert-manager.io/certificate-revision":"2"}},
 	"status":{"state":"invalid","reason":"","failureTime":"2026-12-01T10:01:00Z"}}`
 	olderOrderObj = `{"apiVersion":"acme.cert-manager.io/v1","kind":"Order",
-	"metadata":{"namespace":"web","name":"shop-1-999","uid":"o-0","creationTimestamp":"2026-09-01T10:00:00Z"},
+	"metadata":{"namespace":"web","name":"shop-1-999","uid":"o-0","creationTimestamp":"2026-09-01T10:00:00Z",
+	"annotations":{"cert-manager.io/certificate-name":"shop","cert-manager.io/certificate-revision":"1"}},
 	"status":{"state":"valid"}}`
 	dnsChallengeObj = `{"apiVersion":"acme.cert-manager.io/v1","kind":"Challenge",
 	"metadata":{"namespace":"web","name":"shop-2-1234567890-1","ownerReferences":[{"apiVersion":"acme.cert-manager.io/v1","kind":"Order","name":"shop-2-1234567890","uid":"o-1"}]},
@@ -104,9 +106,17 @@ func TestClassify(t *testing.T) {
 			{"type":"Issuing","status":"True","reason":"DoesNotExist","message":"Issuing certificate as Secret does not exist"}]}`,
 			orders: []string{invalidOrderObj}, challenges: []string{pendingHTTPChallengeObj},
 			readyReason: "DoesNotExist", reason: "connection", message: "Waiting for HTTP-01 challenge propagation"},
-		{name: "wrong issuer in the Secret: config",
+		{name: "issuer changed: a reissue under way, not a fault by itself",
 			status:      `{"conditions":[{"type":"Ready","status":"False","reason":"IncorrectIssuer","message":"Issuing certificate as Existing issued Secret is not up to date for spec: [spec.issuerRef]"}]}`,
-			readyReason: "IncorrectIssuer", reason: "config", message: "spec.issuerRef"},
+			readyReason: "IncorrectIssuer", reason: "unknown", message: "spec.issuerRef"},
+		{name: "Secret claimed by another Certificate: config",
+			status:      `{"conditions":[{"type":"Ready","status":"False","reason":"IncorrectCertificate","message":"Issuing certificate as Secret was previously issued for \"web/shop-old\""}]}`,
+			readyReason: "IncorrectCertificate", reason: "config", message: "previously issued"},
+		{name: "request denied by an approver: config",
+			status: `{"conditions":[{"type":"Ready","status":"False","reason":"DoesNotExist","message":"Issuing certificate as Secret does not exist"},
+			{"type":"Issuing","status":"False","reason":"Denied","message":"The certificate request has failed to complete and will be retried: No policy approved this request"}],
+			"failedIssuanceAttempts":1,"lastFailureTime":"2026-12-01T10:01:00Z"}`,
+			readyReason: "DoesNotExist", reason: "config", message: "No policy approved", lastFailure: day("2026-12-01T10:01:00Z"), attempts: 1},
 		{name: "no status yet: nothing said",
 			status: `{}`, reason: "none"},
 	} {
