@@ -35,13 +35,11 @@ type State struct {
 // Failed reports whether the Certificate's issuance is failing or it is not Ready.
 func (s *State) Failed() bool { return s.Reason != "none" }
 
-// Ready condition reasons that no retry fixes: the Certificate or its Secret is configured
-// wrong (cert-manager's pkg/controller/certificates/policies). The others (DoesNotExist,
-// Expired, Renewing, MissingData…) say an issuance is due, whose own outcome decides.
-var configReadyReasons = map[string]bool{
-	"IncorrectIssuer": true, "SecretMismatch": true, "InvalidKeyPair": true,
-	"SecretTemplateMismatch": true, "SecretManagedMetadataMismatch": true, "IncorrectCertificate": true,
-}
+// incorrectCertificate is the Ready reason of a Certificate whose Secret another Certificate
+// claims (cert-manager's policies): the two reissue over each other until the config is
+// fixed. The other Ready=False reasons (DoesNotExist, Expired, Renewing, IncorrectIssuer,
+// SecretMismatch, …) start an issuance, whose own outcome decides.
+const incorrectCertificate = "IncorrectCertificate"
 
 // invalidOrder is how a failed ACME order reaches the Certificate (the CertificateRequest's
 // message, copied into the Issuing condition): the reason is on the Order and its Challenges.
@@ -114,7 +112,7 @@ func Classify(crt *unstructured.Unstructured, orders, challenges []*unstructured
 		// failure stands until an issuance succeeds (which clears lastFailureTime).
 		s.Reason, s.Message = "unknown", fmt.Sprintf("%d failed issuance attempts, the last at %s", s.FailedAttempts, s.LastFailure.UTC().Format(time.RFC3339))
 	case ready.status == "True":
-	case configReadyReasons[ready.reason]:
+	case ready.reason == incorrectCertificate:
 		s.Reason, s.Message = "config", ready.message
 	case ready.status != "":
 		// Not Ready and not failed yet: an issuance under way; a challenge that cannot be
