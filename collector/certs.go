@@ -27,6 +27,9 @@ var locationLabels = []struct {
 	{"lineage", func(l *certs.Location) string { return l.Lineage }},
 	{"target", func(l *certs.Location) string { return l.Target }},
 	{"ip", func(l *certs.Location) string { return l.IP }},
+	{"namespace", func(l *certs.Location) string { return l.Namespace }},
+	{"secret", func(l *certs.Location) string { return l.Secret }},
+	{"key", func(l *certs.Location) string { return l.Key }},
 }
 
 // certKeyLabels follow the location labels on every certificate series.

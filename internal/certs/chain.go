@@ -4,17 +4,22 @@ import "time"
 
 // Location says where a chain was seen; its fields are the location labels of every series.
 type Location struct {
-	Source  string `json:"source"` // SourceFile or SourceProbe
+	Source  string `json:"source"` // SourceFile, SourceProbe or SourceKubernetes
 	Path    string `json:"path,omitempty"`
 	Lineage string `json:"lineage,omitempty"`
 	Target  string `json:"target,omitempty"`
 	IP      string `json:"ip,omitempty"`
+	// Namespace, Secret and Key name a Kubernetes Secret's data key.
+	Namespace string `json:"namespace,omitempty"`
+	Secret    string `json:"secret,omitempty"`
+	Key       string `json:"key,omitempty"`
 }
 
 // Sources of a Location.
 const (
-	SourceFile  = "file"
-	SourceProbe = "probe"
+	SourceFile       = "file"
+	SourceProbe      = "probe"
+	SourceKubernetes = "kubernetes"
 )
 
 // Revocation is the leaf's revocation status as established by one method.

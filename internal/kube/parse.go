@@ -1,0 +1,186 @@
+package kube
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+)
+
+// Reasons of a Secret key that yields no certificate, the `reason` of
+// cert_expiry_exporter_kubernetes_secret_error.
+const (
+	reasonParse    = "parse"
+	reasonEmpty    = "empty"
+	reasonTooLarge = "too_large"
+	reasonPassword = "password"
+)
+
+// caKey is where cert-manager and most tools put the CA of a kubernetes.io/tls Secret: the
+// other keys' chains are verified against it, so a private CA is not an unknown authority.
+const caKey = "ca.crt"
+
+// maxLiftedValueBytes bounds a lifted label value: annotations are unbounded.
+const maxLiftedValueBytes = 128
+
+// secretCerts is what is kept of a Secret: its name, and its keys' certificates parsed and
+// checked. The Secret's data is dropped as soon as it is parsed (in the list and watch
+// responses, before the reflector sees them), so neither a value nor a private key is held.
+// It is immutable once made.
+type secretCerts struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta // Name, Namespace and ResourceVersion only
+	chains            []certs.Chain
+	errs              []secretError
+}
+
+// DeepCopyObject returns s: it is never modified.
+func (s *secretCerts) DeepCopyObject() runtime.Object { return s }
+
+// secretError is a key of a Secret that holds no usable certificate.
+type secretError struct {
+	Key, Reason, Message string
+}
+
+// parser turns Secrets into secretCerts with the section's settings.
+type parser struct {
+	cfg      *config.Kubernetes
+	password string // of PKCS#12 values, from secrets.pkcs12_password_file
+	now      func() time.Time
+}
+
+// meta keeps the identity of s, for a deletion or a bookmark (whose data is not looked at).
+func meta(s *corev1.Secret) *secretCerts {
+	return &secretCerts{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion}}
+}
+
+// parse reads the certificates of s's matching keys.
+func (p *parser) parse(s *corev1.Secret) *secretCerts {
+	out := meta(s)
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		if p.matches(k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return out
+	}
+	slices.Sort(keys)
+	now := p.now()
+	labels := p.labels(s)
+	changed := changedAt(s)
+	var roots *x509.CertPool // nil: the system roots
+	if slices.Contains(keys, caKey) && int64(len(s.Data[caKey])) <= p.cfg.MaxValueSize {
+		if xs, _ := certs.Decode(s.Data[caKey], p.password); len(xs) > 0 {
+			roots = x509.NewCertPool()
+			for _, c := range xs {
+				roots.AddCert(c)
+			}
+		}
+	}
+	for _, k := range keys {
+		v := s.Data[k]
+		if int64(len(v)) > p.cfg.MaxValueSize {
+			out.errs = append(out.errs, secretError{k, reasonTooLarge, fmt.Sprintf("%d bytes, more than max_value_size %d", len(v), p.cfg.MaxValueSize)})
+			continue
+		}
+		xs, err := certs.Decode(v, p.password)
+		if errors.Is(err, certs.ErrKeyOnly) {
+			continue // a private key under a matching name is not a certificate, nor an error
+		}
+		if err != nil {
+			reason := reasonParse
+			switch {
+			case errors.Is(err, certs.ErrEmpty):
+				reason = reasonEmpty
+			case errors.Is(err, certs.ErrPassword):
+				reason = reasonPassword
+			}
+			out.errs = append(out.errs, secretError{k, reason, err.Error()})
+		}
+		if len(xs) == 0 {
+			continue
+		}
+		c := certs.Chain{
+			Location: certs.Location{Source: certs.SourceKubernetes, Namespace: s.Namespace, Secret: s.Name, Key: k},
+			Labels:   labels,
+			Certs:    make([]certs.Cert, len(xs)),
+			Changed:  changed,
+		}
+		for i, x := range xs {
+			c.Certs[i] = certs.New(x)
+		}
+		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
+		c.Verify.Chain = nil // it would keep the certificates alive
+		out.chains = append(out.chains, c)
+	}
+	return out
+}
+
+// matches says whether a data key is read: it matches a configured pattern and is not the
+// private key (config rejects patterns that match tls.key; this also keeps out its variants).
+func (p *parser) matches(key string) bool {
+	if key == corev1.TLSPrivateKeyKey || strings.HasSuffix(key, ".key") {
+		return false
+	}
+	for _, g := range p.cfg.Secrets.Keys {
+		if ok, _ := path.Match(g, key); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// labels are the owner labels of s's certificates: the static ones and those lifted from its
+// labels and annotations (left out when s has none of that name).
+func (p *parser) labels(s *corev1.Secret) certs.Labels {
+	m := make(map[string]string, len(p.cfg.Labels)+len(p.cfg.LiftLabels)+len(p.cfg.LiftAnnotations))
+	for n, v := range p.cfg.Labels {
+		m[n] = v
+	}
+	for _, l := range []struct {
+		lift, from map[string]string
+	}{{p.cfg.LiftLabels, s.Labels}, {p.cfg.LiftAnnotations, s.Annotations}} {
+		for n, k := range l.lift {
+			if v := truncate(l.from[k], maxLiftedValueBytes); v != "" {
+				m[n] = v
+			}
+		}
+	}
+	return certs.NewLabels(m)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// changedAt is when the Secret was last written: the latest of its managed fields' times
+// (what the API server records per writer), else its creation.
+func changedAt(s *corev1.Secret) time.Time {
+	t := s.CreationTimestamp.Time
+	for _, f := range s.ManagedFields {
+		if f.Time != nil && f.Time.After(t) {
+			t = f.Time.Time
+		}
+	}
+	return t
+}
