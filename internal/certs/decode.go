@@ -23,6 +23,18 @@ var (
 	ErrKeyOnly = errors.New("private key only, no certificate")
 )
 
+// DecodeReason is the `reason` label of a failed Decode, the same for every source that reads
+// certificate bytes (files, Kubernetes Secrets): "empty", "password" or "parse".
+func DecodeReason(err error) string {
+	switch {
+	case errors.Is(err, ErrEmpty):
+		return "empty"
+	case errors.Is(err, ErrPassword):
+		return "password"
+	}
+	return "parse"
+}
+
 // maxCerts bounds how many certificates one input may yield, so a hostile file cannot make
 // the exporter hold millions of series.
 const maxCerts = 10000

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -201,5 +202,29 @@ func TestPublicKeyOf(t *testing.T) {
 	}
 	if _, err := PublicKeyOf(leaf.PEM()); !errors.Is(err, errNoKey) {
 		t.Errorf("certificate only: %v, want ErrNoKey", err)
+	}
+}
+
+// TestDecodeReason: the reasons the files and Kubernetes sources report for bytes that are not
+// certificates, from what Decode returns for them.
+func TestDecodeReason(t *testing.T) {
+	for _, tc := range []struct {
+		data []byte
+		want string
+	}{
+		{nil, "empty"},
+		{[]byte("not a certificate"), "parse"},
+		{[]byte("-----BEGIN CERTIFICATE-----\nAAAA"), "parse"},
+	} {
+		_, err := Decode(tc.data, "")
+		if err == nil {
+			t.Fatalf("Decode(%q): no error", tc.data)
+		}
+		if got := DecodeReason(err); got != tc.want {
+			t.Errorf("DecodeReason(Decode(%q)) = %q, want %q", tc.data, got, tc.want)
+		}
+	}
+	if got := DecodeReason(fmt.Errorf("x: %w", ErrPassword)); got != "password" {
+		t.Errorf("wrapped ErrPassword: %q", got)
 	}
 }

@@ -569,14 +569,7 @@ func decode(path string, data []byte, password string) (*parsed, []*x509.Certifi
 		return p, xs // a key caught by a broad glob is not a certificate file, nor an error
 	}
 	if err != nil {
-		reason := reasonParse
-		switch {
-		case errors.Is(err, certs.ErrEmpty):
-			reason = reasonEmpty
-		case errors.Is(err, certs.ErrPassword):
-			reason = reasonPassword
-		}
-		p.err = &FileError{Path: path, Reason: reason, Message: err.Error()}
+		p.err = &FileError{Path: path, Reason: certs.DecodeReason(err), Message: err.Error()}
 	}
 	return p, xs
 }

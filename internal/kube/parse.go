@@ -18,14 +18,9 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
-// Reasons of a Secret key that yields no certificate, the `reason` of
-// cert_expiry_exporter_kubernetes_secret_error.
-const (
-	reasonParse    = "parse"
-	reasonEmpty    = "empty"
-	reasonTooLarge = "too_large"
-	reasonPassword = "password"
-)
+// reasonTooLarge is a Secret value over max_value_size; with certs.DecodeReason's (parse,
+// empty, password) the `reason`s of cert_expiry_exporter_kubernetes_secret_error.
+const reasonTooLarge = "too_large"
 
 // caKey is where cert-manager and most tools put the CA of a kubernetes.io/tls Secret: the
 // other keys' chains are verified against it, so a private CA is not an unknown authority.
@@ -101,14 +96,7 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 			continue // a private key under a matching name is not a certificate, nor an error
 		}
 		if err != nil {
-			reason := reasonParse
-			switch {
-			case errors.Is(err, certs.ErrEmpty):
-				reason = reasonEmpty
-			case errors.Is(err, certs.ErrPassword):
-				reason = reasonPassword
-			}
-			out.errs = append(out.errs, secretError{k, reason, err.Error()})
+			out.errs = append(out.errs, secretError{k, certs.DecodeReason(err), err.Error()})
 		}
 		if len(xs) == 0 {
 			continue
