@@ -58,8 +58,8 @@ func TestLanding(t *testing.T) {
 		// Down first, errors by count.
 		`<tbody>
 <tr class="down"><td>down</td><td>files</td><td><code>/etc/ssl/*.pem</code></td><td>never</td><td>permission ×2, io ×1, parse ×1</td></tr>
-<tr class="up"><td>up</td><td>certbot_log</td><td><code>/var/log/letsencrypt/letsencrypt.log</code></td><td>2026-03-01 11:59 UTC</td><td>none</td></tr>
-<tr class="up"><td>up</td><td>targets</td><td><code>www.example.test:443</code></td><td>2026-03-01 11:58 UTC</td><td>none</td></tr>
+<tr class="up"><td>up</td><td>certbot_log</td><td><code>/var/log/letsencrypt/letsencrypt.log</code></td><td>2026-03-01T11:59:00Z</td><td>none</td></tr>
+<tr class="up"><td>up</td><td>targets</td><td><code>www.example.test:443</code></td><td>2026-03-01T11:58:00Z</td><td>none</td></tr>
 </tbody>`,
 		`<li><code>/etc/ssl/09.pem</code> (file): permission — open: permission denied</li>
 <li>and 2 more on <a href="/certificates">/certificates</a>.</li>
