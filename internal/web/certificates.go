@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
@@ -363,14 +364,18 @@ func runbook(alert, reason string) string {
 	return repoURL + "docs/runbooks/" + alert + ".md#" + cmp.Or(reason, "fix")
 }
 
-// problemRunbook is the runbook section of a source problem: a file's, a probe's, or an ACME
+// problemRunbook is the runbook section of a source problem: a probe's, a file's, or an ACME
 // client store's (its Source is the client, as cert_expiry_exporter_errors_total's lego_store).
+// A directory that cannot be watched is no file's error, whichever source reads it through the
+// files source.
 func problemRunbook(p inventory.Problem) string {
-	switch p.Source {
-	case certs.SourceFile:
-		return runbook("CertExpiryExporterFileError", p.Reason)
-	case certs.SourceProbe:
+	switch {
+	case p.Source == certs.SourceProbe:
 		return runbook("CertificateProbeFailed", p.Reason)
+	case !slices.Contains(files.Reasons, p.Reason):
+		return runbook("CertExpiryExporterErrors", "files-"+p.Reason)
+	case p.Source == certs.SourceFile:
+		return runbook("CertExpiryExporterFileError", p.Reason)
 	}
 	return runbook("CertExpiryExporterErrors", p.Source+"_store-"+p.Reason)
 }

@@ -85,6 +85,7 @@ func pageReport(t *testing.T) func() inventory.Report {
 			{Source: certs.SourceFile, Where: "/certs/locked.pem", Reason: "permission", Message: "open /certs/locked.pem: permission denied"},
 			{Source: certs.SourceProbe, Where: "gone.test:443", Reason: "dns", Message: "no such host"},
 			{Source: "lego", Where: "/lego/certificates/a.json", Reason: "parse", Message: "bad JSON"},
+			{Source: certs.SourceFile, Where: "/etc/ssl", Reason: "watch", Message: "not watched for changes"},
 		},
 	})
 	return func() inventory.Report { return inventory.Build(store.View(), pageNow, inventory.DefaultThresholds) }
@@ -135,6 +136,7 @@ func TestPageText(t *testing.T) {
 		`file <code>/certs/locked.pem</code>: <a href="https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/CertExpiryExporterFileError.md#permission">permission</a> — open /certs/locked.pem: permission denied`,
 		`probe <code>gone.test:443</code>: <a href="https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/CertificateProbeFailed.md#dns">dns</a> — no such host`,
 		`lego <code>/lego/certificates/a.json</code>: <a href="https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/CertExpiryExporterErrors.md#lego_store-parse">parse</a> — bad JSON`,
+		`file <code>/etc/ssl</code>: <a href="https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/CertExpiryExporterErrors.md#files-watch">watch</a> — not watched for changes`,
 		`As of <time datetime="2026-03-01T12:00:00Z">2026-03-01T12:00:00Z</time>.`,
 	} {
 		if !strings.Contains(body, link) {
@@ -165,7 +167,7 @@ func TestRunbookAnchors(t *testing.T) {
 	for _, r := range logparse.Reasons {
 		link(runbook("CertificateRenewalFailed", r))
 	}
-	for _, r := range files.Reasons {
+	for _, r := range files.ErrorReasons {
 		for _, src := range []string{certs.SourceFile, "lego", "caddy"} {
 			link(problemRunbook(inventory.Problem{Source: src, Reason: r}))
 		}
