@@ -115,7 +115,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("chains %+v, want good.pem only", snap.Chains)
 	}
 	st := snap.Status[0]
-	if !st.Up || st.Errors[reasonParse] != 2 || st.Errors[reasonEmpty] != 1 || st.Errors[reasonPermission] != 0 || len(st.Errors) != len(Reasons) {
+	if !st.Up || st.Errors[reasonParse] != 2 || st.Errors[reasonEmpty] != 1 || st.Errors[reasonPermission] != 0 || len(st.Errors) != len(ErrorReasons) {
 		t.Errorf("status %+v", st)
 	}
 
