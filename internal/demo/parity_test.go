@@ -48,10 +48,7 @@ func TestCheckMatchesInventory(t *testing.T) {
 	ran := make(chan struct{})
 	go func() { e.Run(ctx); close(ran) }()
 	t.Cleanup(func() { cancel(); <-ran })
-	h, err := e.Handler(server.HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(server.HTTPOptions{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 

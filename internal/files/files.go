@@ -98,8 +98,10 @@ type Source struct {
 	// rescans them every unwatchedRescan and every scan tries to watch them again. Only scans
 	// replace it, and only Run's scans (Once watches nothing).
 	unwatched map[string]string
-	// wrapWatcher, when set, wraps Run's watcher: the tests' seam to make Add fail, since the
-	// kernel's watch limit (fs.inotify.max_user_watches) cannot be lowered without root.
+	// openWatcher opens Run's watcher, and wrapWatcher, when set, wraps it: the tests' seams to
+	// make them fail, since the kernel's limits (fs.inotify.max_user_instances and
+	// max_user_watches) cannot be lowered without root.
+	openWatcher func() (*fsnotify.Watcher, error)
 	wrapWatcher func(*fsnotify.Watcher) dirWatcher
 }
 
@@ -109,6 +111,14 @@ type dirWatcher interface {
 	Remove(name string) error
 	WatchList() []string
 }
+
+// noWatcher stands for a watcher that could not be opened: every directory is then unwatched,
+// for that reason, until a pass over them opens one.
+type noWatcher struct{ err error }
+
+func (n noWatcher) Add(string) error  { return n.err }
+func (noWatcher) Remove(string) error { return nil }
+func (noWatcher) WatchList() []string { return nil }
 
 type entry struct {
 	config.Files
@@ -123,16 +133,17 @@ type errKey struct{ path, reason string }
 // New prepares a source for the given entries. certbotConfigDir may be empty.
 func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, clock clockwork.Clock) *Source {
 	s := &Source{
-		logger:     logger,
-		clock:      clock,
-		now:        clock.Now,
-		settle:     settleLimit,
-		workers:    2 * runtime.GOMAXPROCS(0),
-		cache:      map[string]*parsed{},
-		keys:       map[fileKey]keyEntry{},
-		failing:    map[errKey]string{},
-		unsettled:  map[string]time.Time{},
-		lastByLine: map[string]lineageResult{},
+		logger:      logger,
+		clock:       clock,
+		now:         clock.Now,
+		settle:      settleLimit,
+		workers:     2 * runtime.GOMAXPROCS(0),
+		cache:       map[string]*parsed{},
+		keys:        map[fileKey]keyEntry{},
+		failing:     map[errKey]string{},
+		unsettled:   map[string]time.Time{},
+		lastByLine:  map[string]lineageResult{},
+		openWatcher: fsnotify.NewWatcher,
 	}
 	if certbotConfigDir != "" {
 		s.liveDir = filepath.Join(filepath.Clean(certbotConfigDir), "live")
@@ -165,21 +176,31 @@ func (s *Source) Once(ctx context.Context) *source.Snapshot {
 
 // Run publishes a first scan, then rescans after changes and periodically until ctx ends.
 func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
-	w, err := fsnotify.NewWatcher()
 	var (
+		w      *fsnotify.Watcher // nil until one could be opened
 		events <-chan fsnotify.Event
 		werrs  <-chan error
 		dw     dirWatcher
 	)
-	if err != nil {
-		s.logger.Error("cannot watch certificate directories; relying on periodic rescans", "err", err)
-	} else {
-		defer w.Close()
-		events, werrs, dw = w.Events, w.Errors, w
+	// open is tried again at each pass over the unwatched directories: an inotify instance
+	// freed by another process makes the watches possible again.
+	open := func() {
+		nw, err := s.openWatcher()
+		if err != nil {
+			dw = noWatcher{err}
+			return
+		}
+		w, events, werrs, dw = nw, nw.Events, nw.Errors, nw
 		if s.wrapWatcher != nil {
-			dw = s.wrapWatcher(w)
+			dw = s.wrapWatcher(nw)
 		}
 	}
+	open()
+	defer func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}()
 	// quiet fires once events stopped for debounce (or a held lineage is due another look);
 	// deadline bounds the wait when events keep coming; fast brings the pass over the
 	// directories that cannot be watched.
@@ -200,11 +221,7 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 		if !full {
 			only = changed
 		}
-		var watch func(map[string]int)
-		if dw != nil {
-			watch = func(dirs map[string]int) { s.syncWatches(dw, dirs) }
-		}
-		snap, retry := s.scan(ctx, only, watch)
+		snap, retry := s.scan(ctx, only, func(dirs map[string]int) { s.syncWatches(dw, dirs) })
 		if ctx.Err() != nil {
 			return
 		}
@@ -263,6 +280,9 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 		case <-fast.Chan():
 			// Their files are looked at as if events had named them; the scan retries their watches.
 			fastArmed = false
+			if w == nil {
+				open()
+			}
 			for d := range s.unwatched {
 				changed[d] = struct{}{}
 			}
@@ -307,7 +327,8 @@ func (s *Source) unwatchedRescan() time.Duration {
 // a mount disappears and comes back). The watcher's own list is the truth because the kernel
 // drops the watch of a deleted directory by itself.
 //
-// A directory whose watch cannot be added (past the kernel's watch limit, most often) goes to
+// A directory whose watch cannot be added (past the kernel's watch limit, most often, or every
+// directory when no watcher could be opened: see noWatcher) goes to
 // s.unwatched, and each failed attempt is counted against the entry that read it: every scan
 // tries again, so the counter keeps rising for as long as the failure lasts.
 func (s *Source) syncWatches(w dirWatcher, dirs map[string]int) {
@@ -328,8 +349,11 @@ func (s *Source) syncWatches(w dirWatcher, dirs map[string]int) {
 			continue // a directory removed since the glob read it: the next scan no longer reads it
 		}
 		msg := err.Error()
-		if errors.Is(err, syscall.ENOSPC) {
+		switch {
+		case errors.Is(err, syscall.ENOSPC):
 			msg += " (the inotify watch limit, sysctl fs.inotify.max_user_watches)"
+		case errors.Is(err, syscall.EMFILE):
+			msg += " (the inotify instance limit, sysctl fs.inotify.max_user_instances)"
 		}
 		unwatched[d] = msg
 		s.errCounts[e][reasonWatch]++

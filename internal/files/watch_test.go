@@ -308,3 +308,52 @@ func TestUnwatchedRescan(t *testing.T) {
 		}
 	}
 }
+
+// TestNoWatcher: when no inotify instance can be opened (fs.inotify.max_user_instances, which
+// cannot be lowered without root either: the failure is injected at openWatcher), every
+// directory read is unwatched for that reason; the pass over them opens a watcher again, and
+// from then on their events are seen.
+func TestNoWatcher(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("NoWatcher", t0)
+	root := t.TempDir()
+	dir := root + "/certs"
+	a, b := pki.Leaf(testcerts.Options{Now: t0}), pki.Leaf(testcerts.Options{Now: t0})
+	write(t, dir+"/site.pem", a.PEM())
+	e := fileEntry(root + "/*/*.pem")
+	e.RescanInterval = model.Duration(10 * time.Minute)
+	fc := clockwork.NewFakeClockAt(t0)
+	s := New([]config.Files{e}, "", slog.New(slog.DiscardHandler), fc)
+	opened := 0
+	s.openWatcher = func() (*fsnotify.Watcher, error) {
+		if opened++; opened == 1 {
+			return nil, fmt.Errorf("couldn't initialize inotify: %w", syscall.EMFILE) // as fsnotify says it
+		}
+		return fsnotify.NewWatcher()
+	}
+	pub := runFake(t, s)
+	blockUntil(t, fc, 2, "rescan and the pass over the unwatched directories")
+	snap := pub.Await(t, "first scan", func(*source.Snapshot) bool { return true })
+	want := []source.Problem{{Source: certs.SourceFile, Where: root, Reason: reasonWatch,
+		Message: "2 directories not watched for changes, this one first: couldn't initialize inotify: too many open files (the inotify instance limit, sysctl fs.inotify.max_user_instances); rescanned every 1m0s"}}
+	if !slices.Equal(snap.Problems, want) {
+		t.Errorf("problems %+v, want %+v", snap.Problems, want)
+	}
+	checkErrorSeries(t, snap, errorsExposition(2))
+
+	fc.Advance(s.unwatchedRescan())
+	snap = pub.Await(t, "the watcher opened", func(s *source.Snapshot) bool { return len(s.Problems) == 0 })
+	checkErrorSeries(t, snap, errorsExposition(2))
+	blockUntil(t, fc, 1, "the rescan alone")
+	tmp := t.TempDir() + "/site.pem"
+	write(t, tmp, b.PEM())
+	if err := os.Rename(tmp, dir+"/site.pem"); err != nil {
+		t.Fatal(err)
+	}
+	blockUntil(t, fc, 3, "debounce and its bound after the event")
+	fc.Advance(debounce)
+	pub.Await(t, "the change seen by its event", func(s *source.Snapshot) bool {
+		c := chainByPath(s, dir+"/site.pem")
+		return c != nil && c.Certs[0].Serial == serial(b)
+	})
+}
