@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -31,24 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a child's output, read while it writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDemoListenAddress: the demo listens on loopback unless --web.listen-address says
 // otherwise, announces the address it serves on, and logs its shutdown on SIGTERM.
 func TestDemoListenAddress(t *testing.T) {
@@ -63,7 +43,7 @@ func TestDemoListenAddress(t *testing.T) {
 		t.Run(strings.Join(append([]string{"demo"}, tc.args...), " "), func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "demo"}, tc.args...)...)
 			cmd.Env = append(os.Environ(), "CERT_EXPIRY_EXPORTER_TEST_RUN=1")
-			var stdout, stderr syncBuffer
+			var stdout, stderr testwait.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

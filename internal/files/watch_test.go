@@ -229,7 +229,7 @@ func TestUnwatchedDirectory(t *testing.T) {
 	e := fileEntry(root + "/*/*.pem")
 	e.RescanInterval = model.Duration(10 * time.Minute)
 	fc := clockwork.NewFakeClockAt(t0)
-	logs := &syncBuffer{}
+	logs := &testwait.Buffer{}
 	s := New([]config.Files{e}, "", slog.New(slog.NewTextHandler(logs, nil)), fc)
 	fw := &failingWatcher{fail: map[string]bool{full: true}}
 	s.wrapWatcher = func(w *fsnotify.Watcher) dirWatcher { fw.Watcher = w; return fw }
@@ -277,10 +277,10 @@ func TestUnwatchedDirectory(t *testing.T) {
 	fc.Advance(fast)
 	snap = pub.Await(t, "the watch added", func(s *source.Snapshot) bool { return len(s.Problems) == 0 })
 	checkErrorSeries(t, snap, errorsExposition(2))
-	if n := logs.lines("level=WARN", "cannot watch certificate directories", "count=1", "first="+full); n != 1 {
+	if n := logLines(logs, "level=WARN", "cannot watch certificate directories", "count=1", "first="+full); n != 1 {
 		t.Errorf("%d warnings about the unwatched directory, want 1 for its three scans:\n%s", n, logs)
 	}
-	if n := logs.lines("level=INFO", "every certificate directory is watched again"); n != 1 {
+	if n := logLines(logs, "level=INFO", "every certificate directory is watched again"); n != 1 {
 		t.Errorf("%d lines saying the watch is back, want 1:\n%s", n, logs)
 	}
 

@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -19,24 +17,6 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
-// syncBuffer is a log sink read while the server writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestShutdownLogs: a SIGTERM is logged with its cause when the exporter starts to stop, and a
 // last line says the stop is complete, so that a supervisor's log tells a clean stop from a crash.
 func TestShutdownLogs(t *testing.T) {
@@ -44,7 +24,7 @@ func TestShutdownLogs(t *testing.T) {
 	if err := os.WriteFile(p, []byte("files:\n  - paths: ["+filepath.Join(t.TempDir(), "*.pem")+"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testwait.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {
 			return slog.Attr{}
