@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -65,16 +65,16 @@ func expose(t *testing.T, snap *source.Snapshot) string {
 	return buf.String()
 }
 
-// run starts the source with cfg against the cluster as cred, and returns its latest snapshot
+// run starts the source with the kubernetes: section body (YAML flow mappings, e.g.
+// `namespaces: {include: [a]}`) against the cluster as cred, and returns its latest snapshot
 // holder; the source stops when the test ends.
-func run(t *testing.T, cred *rest.Config, cfg config.Kubernetes) *testwait.Latest[*source.Snapshot] {
+func run(t *testing.T, cred *rest.Config, section string) *testwait.Latest[*source.Snapshot] {
 	t.Helper()
-	cfg.Kubeconfig = testkube.Kubeconfig(t, cred)
-	full := &config.Config{Kubernetes: &cfg}
-	if err := full.Validate(); err != nil {
+	cfg, err := config.Parse(fmt.Appendf(nil, "kubernetes: {kubeconfig: %q, %s}\n", testkube.Kubeconfig(t, cred), section))
+	if err != nil {
 		t.Fatal(err)
 	}
-	src := Factory.New(full, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)})
+	src := Factory.New(cfg, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)})
 	var latest testwait.Latest[*source.Snapshot]
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -141,10 +141,10 @@ func TestSource(t *testing.T) {
 
 	t.Run("create update delete", func(t *testing.T) {
 		c.EnsureNamespace(t, "life")
-		latest := run(t, c.Config(), config.Kubernetes{Namespaces: config.KubeNamespaces{Include: []string{"life"}}})
+		latest := run(t, c.Config(), "namespaces: {include: [life]}")
 		up := `# HELP cert_expiry_exporter_source_last_success_timestamp_seconds When the source last worked.
 # TYPE cert_expiry_exporter_source_last_success_timestamp_seconds gauge
-cert_expiry_exporter_source_last_success_timestamp_seconds{name="life",source="kubernetes"} 1.7967564e+09
+cert_expiry_exporter_source_last_success_timestamp_seconds{name="life",source="kubernetes"} 1.796292e+09
 # HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.
 # TYPE cert_expiry_exporter_source_up gauge
 cert_expiry_exporter_source_up{name="life",source="kubernetes"} 1
