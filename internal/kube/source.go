@@ -33,7 +33,7 @@ var Factory = source.Factory{
 		return cfg.Kubernetes, cfg.Kubernetes != nil
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
-		return &Source{cfg: cfg.Kubernetes, log: env.Logger, clock: env.Clock}
+		return &Source{cfg: cfg.Kubernetes, log: env.Logger, clock: env.Clock, pageSize: defaultPageSize}
 	},
 }
 
@@ -43,6 +43,8 @@ type Source struct {
 	cfg   *config.Kubernetes
 	log   *slog.Logger
 	clock clockwork.Clock
+	// pageSize is the LIST page size (defaultPageSize; tests page a few Secrets).
+	pageSize int64
 }
 
 // namespaces are the watches' namespaces: each included one, else the whole cluster.
@@ -149,7 +151,7 @@ func (s *Source) watchers() ([]*watcher, error) {
 				}
 			}
 			ws = append(ws, &watcher{namespace: ns, typ: typ, selector: fields.AndSelectors(sel...).String(),
-				secrets: cs.CoreV1().Secrets(apiNS), parser: p, now: s.clock.Now,
+				secrets: cs.CoreV1().Secrets(apiNS), pageSize: s.pageSize, parser: p, now: s.clock.Now,
 				items: map[string]*secretCerts{}, errors: source.NewErrors(watchReasons...)})
 		}
 	}

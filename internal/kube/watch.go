@@ -30,9 +30,9 @@ const (
 // watchReasons are every reason, pre-created at 0 in errors_total.
 var watchReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
 
-// pageSize is the LIST page: a full list never holds more than one page of Secrets with their
-// data (each page is parsed and its data dropped before the next is asked for).
-const pageSize = 500
+// defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
+// their data (each page is parsed and its data dropped before the next is asked for).
+const defaultPageSize = 500
 
 // backoff is the reflectors' retry after a failed list or watch: an API server that comes
 // back is seen within seconds (client-go's cap is 30s), at one request per watch per cap
@@ -58,6 +58,7 @@ type watcher struct {
 	typ       string // the Secret type
 	selector  string // the field selector: the type, and the excluded namespaces
 	secrets   typedcorev1.SecretInterface
+	pageSize  int64
 	parser    *parser
 	now       func() time.Time
 	changed   func() // called after every change; must not call back into the watcher
@@ -74,7 +75,7 @@ func (w *watcher) run(ctx context.Context) {
 	b := backoff
 	r := cache.NewReflectorWithOptions(w, &secretCerts{}, w, cache.ReflectorOptions{
 		Name: w.typ + " Secrets in namespace " + w.namespace, Backoff: &b})
-	r.WatchListPageSize = pageSize
+	r.WatchListPageSize = w.pageSize
 	r.RunWithContext(ctx)
 }
 
