@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ const (
 
 // watchReasons are every reason, pre-created at 0 in errors_total.
 var watchReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
+
+// Reasons are those of the source's problems: a failing list or watch (watchReasons) and a
+// Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error). The
+// /certificates page links a runbook section for each.
+var Reasons = append(slices.Clone(watchReasons), "parse", "empty", "password", reasonTooLarge)
 
 // defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
 // their data (each page is parsed and its data dropped before the next is asked for).
