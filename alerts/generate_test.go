@@ -71,9 +71,9 @@ func TestGenerateUsesConfig(t *testing.T) {
 		// The chain alerts' owner joins take the leaf's cert_info whatever page_selector is.
 		{`{index="0"}`, 24 + 3, 3},
 		{`{index="0", path!~"/legacy/.*"}`, 0, 24},
-		// verify_selector narrows both the probe and the file branch.
-		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
-		{`cert_chain_verified{source="probe", source=`, 0, 2},
+		// verify_selector narrows the probe, the file and the Kubernetes branch.
+		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 3, 0},
+		{`cert_chain_verified{source="probe", source=`, 0, 3},
 		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 22, 0},
 		// Every alert but CertExpiryExporterDown holds; the Down page text names the hold.
 		{"keep_firing_for: 1h\n", 20, 0},
