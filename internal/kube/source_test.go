@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -250,6 +252,16 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 		awaitExposition(t, latest, status("* 1 "+nowSeconds)+notAfter(series...))
 	})
 
+	// The rights of examples/kubernetes/rbac.yaml are enough for a cluster-wide watch.
+	t.Run("shipped RBAC", func(t *testing.T) {
+		const typ = "example.test/rbac"
+		c.EnsureNamespace(t, "shipped")
+		create(t, admin, tlsSecret(typ, "shipped", "web", 1007, jan, pki))
+		sa := c.ServiceAccountConfig(t, "shipped", "exporter", testkube.Grant{Rules: shippedRules(t)})
+		latest := run(t, sa, defaultPageSize, "secrets: {types: ["+typ+"]}")
+		awaitExposition(t, latest, status("* 1 "+nowSeconds)+notAfter(chainSeries(pki, "shipped", "web", "3ef", "1.7987616e+09")))
+	})
+
 	t.Run("forbidden namespace", func(t *testing.T) {
 		for _, ns := range []string{"allowed", "denied"} {
 			c.EnsureNamespace(t, ns)
@@ -264,4 +276,24 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden"} 1
 `+status("allowed 1 "+nowSeconds, "denied 0 -")+notAfter(chainSeries(pki, "allowed", "ok", "3ed", "1.7987616e+09")))
 	})
+}
+
+// shippedRules are the rules of the ClusterRole in examples/kubernetes/rbac.yaml.
+func shippedRules(t *testing.T) []rbacv1.PolicyRule {
+	t.Helper()
+	f, err := os.Open("../../examples/kubernetes/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewYAMLOrJSONDecoder(f, 4096)
+	for {
+		var role rbacv1.ClusterRole
+		if err := dec.Decode(&role); err != nil {
+			t.Fatalf("no ClusterRole in rbac.yaml: %v", err)
+		}
+		if role.Kind == "ClusterRole" {
+			return role.Rules
+		}
+	}
 }
