@@ -152,7 +152,7 @@ func (s *Source) watchers() ([]*watcher, error) {
 			}
 			ws = append(ws, &watcher{namespace: ns, typ: typ, selector: fields.AndSelectors(sel...).String(),
 				secrets: cs.CoreV1().Secrets(apiNS), pageSize: s.pageSize, parser: p, now: s.clock.Now,
-				items: map[string]*secretCerts{}, errors: source.NewErrors(watchReasons...)})
+				items: map[string]*secretCerts{}, errors: source.NewErrors(ErrorReasons...)})
 		}
 	}
 	return ws, nil
@@ -163,7 +163,7 @@ func (s *Source) failed(err error) *source.Snapshot {
 	var watchErrs []watchError
 	snap := &source.Snapshot{}
 	for _, ns := range s.namespaces() {
-		errs := source.NewErrors(watchReasons...)
+		errs := source.NewErrors(ErrorReasons...)
 		errs[reasonConfig]++
 		snap.Status = append(snap.Status, source.Status{Source: statusSource, Name: ns, Errors: errs})
 		watchErrs = append(watchErrs, watchError{ns, reasonConfig})
@@ -193,7 +193,7 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 		settled = settled && (st.synced || st.reason != "")
 		ns := status[w.namespace]
 		if ns == nil {
-			ns = &source.Status{Source: statusSource, Name: w.namespace, Up: true, LastSuccess: st.lastSuccess, Errors: source.NewErrors(watchReasons...)}
+			ns = &source.Status{Source: statusSource, Name: w.namespace, Up: true, LastSuccess: st.lastSuccess, Errors: source.NewErrors(ErrorReasons...)}
 			status[w.namespace] = ns
 		}
 		// A namespace is up when each of its watches (one per type) is; it last worked when

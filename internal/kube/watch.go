@@ -28,13 +28,14 @@ const (
 	reasonError        = "error"
 )
 
-// watchReasons are every reason, pre-created at 0 in errors_total.
-var watchReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
+// ErrorReasons are the reasons of errors_total{source="kubernetes"}, pre-created at 0: those of
+// a failing list or watch.
+var ErrorReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
 
-// Reasons are those of the source's problems: a failing list or watch (watchReasons) and a
+// Reasons are those of the source's problems: a failing list or watch (ErrorReasons) and a
 // Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error). The
 // /certificates page links a runbook section for each.
-var Reasons = append(slices.Clone(watchReasons), "parse", "empty", "password", reasonTooLarge)
+var Reasons = append(slices.Clone(ErrorReasons), "parse", "empty", "password", reasonTooLarge)
 
 // defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
 // their data (each page is parsed and its data dropped before the next is asked for).
