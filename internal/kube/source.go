@@ -151,7 +151,7 @@ func (s *Source) watchers() ([]*watcher, error) {
 				}
 			}
 			ws = append(ws, &watcher{namespace: ns, typ: typ, selector: fields.AndSelectors(sel...).String(),
-				secrets: cs.CoreV1().Secrets(apiNS), pageSize: s.pageSize, parser: p, now: s.clock.Now,
+				secrets: cs.CoreV1().Secrets(apiNS), pageSize: s.pageSize, parser: p, now: s.clock.Now, log: s.log,
 				items: map[string]*secretCerts{}, errors: source.NewErrors(ErrorReasons...)})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"os"
@@ -72,13 +73,22 @@ func expose(t *testing.T, snap *source.Snapshot) string {
 // run starts the source with the kubernetes: section body (YAML flow mappings, e.g.
 // `namespaces: {include: [a]}`) against the cluster as cred, LIST pages of pageSize, and
 // returns its latest snapshot holder; the source stops when the test ends.
-func run(t *testing.T, cred *rest.Config, pageSize int64, section string) *testwait.Latest[*source.Snapshot] {
+func run(t *testing.T, cred *rest.Config, pageSize int64, section string, log io.Writer) *testwait.Latest[*source.Snapshot] {
 	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, "kubernetes: {kubeconfig: %q, %s}\n", testkube.Kubeconfig(t, cred), section))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := Factory.New(cfg, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)}).(*Source)
+	logger := slog.New(slog.DiscardHandler)
+	if log != nil {
+		logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+	}
+	src := Factory.New(cfg, source.Env{Logger: logger, Clock: clockwork.NewFakeClockAt(now)}).(*Source)
 	src.pageSize = pageSize
 	var latest testwait.Latest[*source.Snapshot]
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,7 +201,7 @@ func TestSource(t *testing.T) {
 
 	t.Run("create update delete", func(t *testing.T) {
 		c.EnsureNamespace(t, "life")
-		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [life]}")
+		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [life]}", nil)
 		up := status("life 1 " + nowSeconds)
 		awaitExposition(t, latest, up)
 
@@ -221,7 +231,7 @@ func TestSource(t *testing.T) {
 		create(t, admin, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kinds", Name: "garbage"},
 			Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: []byte("not a certificate"), corev1.TLSPrivateKeyKey: []byte("x")}})
 		create(t, admin, tlsSecret(corev1.SecretTypeTLS, "kinds", "good", 1004, jan, pki))
-		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [kinds]}")
+		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [kinds]}", nil)
 		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_secret_error 1 per Secret key that holds no usable certificate, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_secret_error gauge
 cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",reason="parse",secret="garbage"} 1
@@ -248,7 +258,7 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 		if err != nil || len(page.Items) != 2 || page.Continue == "" {
 			t.Fatalf("first page: %d Secrets, continue %q, %v; want 2 and a continue token", len(page.Items), page.Continue, err)
 		}
-		latest := run(t, c.Config(), 2, "namespaces: {exclude: [hidden]}, secrets: {types: ["+pagedType+"]}")
+		latest := run(t, c.Config(), 2, "namespaces: {exclude: [hidden]}, secrets: {types: ["+pagedType+"]}", nil)
 		awaitExposition(t, latest, status("* 1 "+nowSeconds)+notAfter(series...))
 	})
 
@@ -258,7 +268,7 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 		c.EnsureNamespace(t, "shipped")
 		create(t, admin, tlsSecret(typ, "shipped", "web", 1007, jan, pki))
 		sa := c.ServiceAccountConfig(t, "shipped", "exporter", testkube.Grant{Rules: shippedRules(t)})
-		latest := run(t, sa, defaultPageSize, "secrets: {types: ["+typ+"]}")
+		latest := run(t, sa, defaultPageSize, "secrets: {types: ["+typ+"]}", nil)
 		awaitExposition(t, latest, status("* 1 "+nowSeconds)+notAfter(chainSeries(pki, "shipped", "web", "3ef", "1.7987616e+09")))
 	})
 
@@ -270,11 +280,20 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 		create(t, admin, tlsSecret(corev1.SecretTypeTLS, "denied", "no", 1006, jan, pki))
 		sa := c.ServiceAccountConfig(t, "allowed", "exporter", testkube.Grant{Namespace: "allowed",
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}})
-		latest := run(t, sa, defaultPageSize, "namespaces: {include: [allowed, denied]}")
+		var log testwait.Buffer
+		latest := run(t, sa, defaultPageSize, "namespaces: {include: [allowed, denied]}", &log)
 		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) whose Secrets cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden"} 1
 `+status("allowed 1 "+nowSeconds, "denied 0 -")+notAfter(chainSeries(pki, "allowed", "ok", "3ed", "1.7987616e+09")))
+		// The reflector retries every few seconds; the log says it once.
+		latest.Await(t, "a second forbidden list", func(snap *source.Snapshot) bool {
+			return slices.ContainsFunc(snap.Status, func(st source.Status) bool { return st.Name == "denied" && st.Errors[reasonForbidden] >= 2 })
+		})
+		want := `level=WARN msg="kubernetes watch failing" namespace=denied type=kubernetes.io/tls reason=forbidden err="secrets is forbidden: User \"system:serviceaccount:allowed:exporter\" cannot list resource \"secrets\" in API group \"\" in the namespace \"denied\""` + "\n"
+		if got := log.String(); got != want {
+			t.Errorf("log:\n%s\nwant:\n%s", got, want)
+		}
 	})
 }
 

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -68,6 +69,7 @@ type watcher struct {
 	pageSize  int64
 	parser    *parser
 	now       func() time.Time
+	log       *slog.Logger
 	changed   func() // called after every change; must not call back into the watcher
 
 	mu          sync.Mutex
@@ -92,14 +94,26 @@ func (w *watcher) report(err error) {
 	if err != nil && reason == "" {
 		return // handled by the reflector (a relist), or a stop
 	}
+	var msg string
+	if err != nil {
+		msg = err.Error()
+	}
 	w.mu.Lock()
+	prev, prevMsg := w.reason, w.msg
 	if err == nil {
 		w.reason, w.msg, w.lastSuccess = "", "", w.now()
 	} else {
-		w.reason, w.msg = reason, err.Error()
+		w.reason, w.msg = reason, msg
 		w.errors[reason]++
 	}
 	w.mu.Unlock()
+	// Once per change, not per retry: a forbidden namespace is retried every few seconds.
+	switch {
+	case err != nil && (reason != prev || msg != prevMsg):
+		w.log.Warn("kubernetes watch failing", "namespace", w.namespace, "type", w.typ, "reason", reason, "err", err)
+	case err == nil && prev != "":
+		w.log.Info("kubernetes watch working again", "namespace", w.namespace, "type", w.typ)
+	}
 	w.changed()
 }
 
