@@ -52,7 +52,8 @@ type Options struct {
 	Serial       *big.Int // default: unique increasing
 	CRLURLs      []string
 	OCSPURLs     []string
-	Issuer       *Cert // nil: self-signed
+	IssuerURLs   []string // AIA caIssuers: public CAs name one on every leaf
+	Issuer       *Cert    // nil: self-signed
 	MaxPathLen   int
 	ExtKeyUsages []x509.ExtKeyUsage
 }
@@ -98,6 +99,7 @@ func New(o Options) *Cert {
 		IsCA:                  o.IsCA,
 		CRLDistributionPoints: o.CRLURLs,
 		OCSPServer:            o.OCSPURLs,
+		IssuingCertificateURL: o.IssuerURLs,
 		SubjectKeyId:          keyID(key.Public()),
 	}
 	if o.Org != "" {
