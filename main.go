@@ -59,6 +59,8 @@ func run(args []string) int {
 		Default(config.DefaultFile).IsSetByUser(&configGiven).String()
 	configCheck := app.Flag("config.check", "Validate the configuration file and exit (0 valid, 1 invalid).").Bool()
 	webFlags := kingpinflag.AddFlags(app, ":9117")
+	var listenGiven bool
+	app.GetFlag("web.listen-address").IsSetByUser(&listenGiven)
 	enablePprof := app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Bool()
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
@@ -115,6 +117,10 @@ func run(args []string) int {
 			return 1
 		}
 		defer w.Close()
+		if !listenGiven {
+			// The demo's probe endpoint and pages are for the person running it, not the network.
+			*webFlags.WebListenAddresses = []string{demo.DefaultListenAddress}
+		}
 		*webFlags.WebListenAddresses = demo.ConcretePorts(*webFlags.WebListenAddresses)
 		w.Announce(os.Stdout, *webFlags.WebListenAddresses)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

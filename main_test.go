@@ -2,12 +2,91 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/common/version"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
+
+// TestMain runs the command itself in a child process when a test asks for one (what needs a
+// process of its own: signals, the demo's listeners). The arguments follow "--".
+func TestMain(m *testing.M) {
+	if os.Getenv("CERT_EXPIRY_EXPORTER_TEST_RUN") == "1" {
+		for i, a := range os.Args {
+			if a == "--" {
+				os.Exit(run(os.Args[i+1:]))
+			}
+		}
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// TestDemoListenAddress: the demo listens on loopback unless --web.listen-address says
+// otherwise, announces the address it serves on, and logs its shutdown on SIGTERM.
+func TestDemoListenAddress(t *testing.T) {
+	announced := regexp.MustCompile(`Landing page +http://(\S+)/\n`)
+	for _, tc := range []struct {
+		args []string
+		want *regexp.Regexp // the announced and the listened-on address
+	}{
+		{nil, regexp.MustCompile(`^127\.0\.0\.1:9117$`)},
+		{[]string{"--web.listen-address=127.0.0.2:0"}, regexp.MustCompile(`^127\.0\.0\.2:[1-9][0-9]*$`)},
+	} {
+		t.Run(strings.Join(append([]string{"demo"}, tc.args...), " "), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--", "demo"}, tc.args...)...)
+			cmd.Env = append(os.Environ(), "CERT_EXPIRY_EXPORTER_TEST_RUN=1")
+			var stdout, stderr testwait.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			t.Cleanup(func() { _ = cmd.Process.Kill() }) // a failed test leaves no demo behind; after an exit, a no-op
+			var exit error
+			testwait.For(t, "the demo listening or exiting", func() bool {
+				select {
+				case exit = <-exited:
+					return true
+				default:
+					return strings.Contains(stderr.String(), `msg="Listening on"`)
+				}
+			})
+			m := announced.FindStringSubmatch(stdout.String())
+			if m == nil || !tc.want.MatchString(m[1]) {
+				t.Fatalf("announced %q, want %s\n%s", m, tc.want, stdout.String())
+			}
+			if exit != nil {
+				if strings.Contains(stderr.String(), "address already in use") {
+					t.Skipf("%s is taken on this machine: %s", m[1], stderr.String())
+				}
+				t.Fatalf("demo exited: %v\n%s", exit, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), `msg="Listening on" address=`+m[1]+"\n") {
+				t.Errorf("not listening on %s:\n%s", m[1], stderr.String())
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-exited; err != nil {
+				t.Fatalf("after SIGTERM: %v\n%s", err, stderr.String())
+			}
+			for _, want := range []string{`msg="Shutting down" cause="terminated signal received"`, "msg=Stopped\n"} {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("log lacks %s:\n%s", want, stderr.String())
+				}
+			}
+		})
+	}
+}
 
 // TestStampVersion: a binary built without -ldflags still says what it is.
 func TestStampVersion(t *testing.T) {

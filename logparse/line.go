@@ -4,7 +4,6 @@ package logparse
 
 import (
 	"bytes"
-	"strings"
 	"time"
 )
 
@@ -21,41 +20,73 @@ type Record struct {
 // asctime "2006-01-02 15:04:05,000" in local time: 23 bytes, then ':'.
 const stampLen = len("2006-01-02 15:04:05,000")
 
-// ParseLine parses a line that starts a record. It returns false for anything else, which
-// callers treat as a continuation of the previous record. Timestamps carry no zone; loc says
-// which zone certbot wrote them in.
-func ParseLine(line string, loc *time.Location) (Record, bool) {
+// parse parses a line that starts a record: the record without its message, and the
+// message's bytes. It returns false for anything else, which callers treat as a
+// continuation of the previous record. Timestamps carry no zone; a.loc says which zone
+// certbot wrote them in. It copies nothing but a logger's name the first time it is seen (a
+// log has a few dozen).
+func (a *Assembler) parse(line []byte) (Record, []byte, bool) {
 	if len(line) < stampLen+3 || line[stampLen] != ':' {
-		return Record{}, false
+		return Record{}, nil, false
 	}
-	t, ok := parseStamp(line[:stampLen], loc)
+	t, ok := parseStamp(line[:stampLen], a.loc)
 	if !ok {
-		return Record{}, false
+		return Record{}, nil, false
 	}
 	rest := line[stampLen+1:]
-	i := strings.IndexByte(rest, ':')
-	if i < 0 || !isLevel(rest[:i]) {
-		return Record{}, false
+	i := bytes.IndexByte(rest, ':')
+	if i < 0 {
+		return Record{}, nil, false
 	}
-	level := rest[:i]
+	level := levelName(rest[:i])
+	if level == "" {
+		return Record{}, nil, false
+	}
 	rest = rest[i+1:]
-	j := strings.IndexByte(rest, ':')
-	if j <= 0 || strings.IndexByte(rest[:j], ' ') >= 0 {
-		return Record{}, false
+	j := bytes.IndexByte(rest, ':')
+	if j <= 0 || bytes.IndexByte(rest[:j], ' ') >= 0 {
+		return Record{}, nil, false
 	}
-	return Record{Time: t, Level: level, Logger: rest[:j], Message: rest[j+1:]}, true
+	return Record{Time: t, Level: level, Logger: a.intern(rest[:j])}, rest[j+1:], true
 }
 
-func isLevel(s string) bool {
-	switch s {
-	case "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL":
-		return true
+// maxLoggers bounds the intern table: a hostile log naming a new logger on every line costs
+// one allocation per record past it, as without the table, and no memory.
+const maxLoggers = 256
+
+func (a *Assembler) intern(b []byte) string {
+	if s, ok := a.loggers[string(b)]; ok {
+		return s
 	}
-	return false
+	s := string(b)
+	if len(a.loggers) < maxLoggers {
+		if a.loggers == nil {
+			a.loggers = make(map[string]string)
+		}
+		a.loggers[s] = s
+	}
+	return s
+}
+
+// levelName returns the Python level b names, as a constant (no copy), or "".
+func levelName(b []byte) string {
+	switch string(b) {
+	case "DEBUG":
+		return "DEBUG"
+	case "INFO":
+		return "INFO"
+	case "WARNING":
+		return "WARNING"
+	case "ERROR":
+		return "ERROR"
+	case "CRITICAL":
+		return "CRITICAL"
+	}
+	return ""
 }
 
 // parseStamp reads "2006-01-02 15:04:05,000" by hand: time.Parse is the hot spot of a replay.
-func parseStamp(s string, loc *time.Location) (time.Time, bool) {
+func parseStamp(s []byte, loc *time.Location) (time.Time, bool) {
 	if s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' || s[19] != ',' {
 		return time.Time{}, false
 	}
@@ -73,7 +104,7 @@ func parseStamp(s string, loc *time.Location) (time.Time, bool) {
 	return time.Date(year, time.Month(month), day, hour, minute, sec, ms*1e6, loc), true
 }
 
-func digits(s string) (int, bool) {
+func digits(s []byte) (int, bool) {
 	n := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -94,6 +125,7 @@ type Assembler struct {
 	has      bool
 	buf      bytes.Buffer
 	cut      bool // the pending record's message was cut at maxBytes
+	loggers  map[string]string
 	// Orphans counts continuation lines that had no record to attach to.
 	Orphans uint64
 	// Cut counts records whose message was cut at maxBytes.
@@ -106,13 +138,17 @@ func NewAssembler(loc *time.Location, maxBytes int) *Assembler {
 }
 
 // Line feeds one line (without its newline). It returns the previous record when this line
-// starts a new one. Only lines that may start a record are copied: continuation lines, most
-// of a DEBUG log, are appended in place, and dropped for loggers the folder ignores.
+// starts a new one. A record's message is gathered in one reused buffer and copied out once,
+// when the record is complete; for the loggers the folder ignores (ACME and HTTP dumps, half
+// of a log's records and most of its bytes) it is not kept at all.
 func (a *Assembler) Line(line []byte) (Record, bool) {
 	if len(line) >= stampLen+3 && line[stampLen] == ':' && line[4] == '-' {
-		if r, ok := ParseLine(string(line), a.loc); ok {
+		if r, msg, ok := a.parse(line); ok {
 			prev, had := a.Flush()
 			a.pending, a.has = r, true
+			if !ignoredLogger(r.Logger) {
+				a.buf.Write(msg)
+			}
 			return prev, had
 		}
 	}
@@ -121,9 +157,6 @@ func (a *Assembler) Line(line []byte) (Record, bool) {
 		a.Orphans++
 	case ignoredLogger(a.pending.Logger):
 	default:
-		if a.buf.Len() == 0 {
-			a.buf.WriteString(a.pending.Message)
-		}
 		room := a.maxBytes - a.buf.Len() - 1
 		if room > 0 {
 			a.buf.WriteByte('\n')
@@ -144,10 +177,8 @@ func (a *Assembler) Flush() (Record, bool) {
 		return Record{}, false
 	}
 	r := a.pending
-	if a.buf.Len() > 0 {
-		r.Message = a.buf.String()
-		a.buf.Reset()
-	}
+	r.Message = a.buf.String()
+	a.buf.Reset()
 	a.pending, a.has, a.cut = Record{}, false, false
 	return r, true
 }

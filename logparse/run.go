@@ -135,7 +135,7 @@ func (f *Folder) Add(rec Record) *Run {
 		return nil
 	}
 	f.cur.End = rec.Time
-	if ignoredLogger(rec.Logger) {
+	if ignoredLogger(rec.Logger) { // the Assembler keeps no message for them
 		return nil
 	}
 	if !f.cur.SleepUntil.IsZero() && !rec.Time.Before(f.cur.SleepUntil) {
@@ -154,6 +154,7 @@ func (f *Folder) Add(rec Record) *Run {
 
 func (f *Folder) message(rec Record, msg string) {
 	r := f.cur
+	marks := summaryMarks(msg)
 	switch {
 	case strings.HasPrefix(msg, "Hook '"):
 		// 1.16+: "Hook '%s' reported error code %d" with %s = pre-hook, post-hook, deploy-hook,
@@ -175,7 +176,8 @@ func (f *Folder) message(rec Record, msg string) {
 	case msg == "Cert not yet due for renewal" || msg == "Certificate not yet due for renewal":
 		f.set(f.lineage, rec.Time, NotDue)
 	case strings.HasPrefix(msg, "Cert is due for renewal") || strings.HasPrefix(msg, "Certificate is due for renewal") ||
-		strings.HasPrefix(msg, "Auto-renewal forced") || strings.Contains(msg, "simulating renewal for dry run"):
+		strings.HasPrefix(msg, "Auto-renewal forced") ||
+		strings.HasPrefix(msg, "Cert") && strings.Contains(msg, "not due for renewal, but simulating renewal for dry run"):
 		f.set(f.lineage, rec.Time, Attempted)
 	case strings.HasPrefix(msg, "Non-interactive renewal: random delay of "):
 		if secs, err := strconv.ParseFloat(strings.TrimSuffix(msg[len("Non-interactive renewal: random delay of "):], " seconds"), 64); err == nil && secs > 0 && secs < 86400 {
@@ -207,24 +209,24 @@ func (f *Folder) message(rec Record, msg string) {
 		if o := f.find(f.lineage); o != nil && o.Reason == "config" {
 			o.Error += " " + strings.TrimSuffix(msg, "\nSkipping.")
 		}
-	case strings.Contains(msg, "(parsefail)"):
+	case marks&markParsefail != 0:
 		for _, p := range summaryPaths(msg, "(parsefail)") {
 			if o := f.find(lineageOfConf(p)); o == nil || o.Result != Failed {
 				f.fail(lineageOfConf(p), rec.Time, "renewal configuration is invalid", "config")
 			}
 		}
-	case strings.Contains(msg, "(failure)"):
+	case marks&markFailure != 0:
 		for _, p := range summaryPaths(msg, "(failure)") {
 			name := lineageOfLive(p)
 			if o := f.find(name); o == nil || o.Result != Failed {
 				f.fail(name, rec.Time, "renewal failed", "")
 			}
 		}
-	case strings.Contains(msg, "(success)"):
+	case marks&markSuccess != 0:
 		for _, p := range summaryPaths(msg, "(success)") {
 			f.set(lineageOfLive(p), rec.Time, Renewed)
 		}
-	case strings.Contains(msg, "(skipped)"):
+	case marks&markSkipped != 0:
 		for _, p := range summaryPaths(msg, "(skipped)") {
 			p, _, _ = strings.Cut(p, " expires on ")
 			f.set(lineageOfLive(p), rec.Time, NotDue)
@@ -536,6 +538,34 @@ func tracebackExceptions(text string) []string {
 }
 
 // summaryPaths extracts "<path> (category)" entries of a renewal summary.
+// The categories of certbot's end-of-run summary, as marks of the one pass over a message
+// that finds them: most messages carry none, and four searches of every message were a
+// sixth of a replay.
+const (
+	markParsefail = 1 << iota
+	markFailure
+	markSuccess
+	markSkipped
+)
+
+func summaryMarks(msg string) int {
+	marks := 0
+	for i := strings.IndexByte(msg, '('); i >= 0; i = strings.IndexByte(msg, '(') {
+		msg = msg[i+1:]
+		switch {
+		case strings.HasPrefix(msg, "parsefail)"):
+			marks |= markParsefail
+		case strings.HasPrefix(msg, "failure)"):
+			marks |= markFailure
+		case strings.HasPrefix(msg, "success)"):
+			marks |= markSuccess
+		case strings.HasPrefix(msg, "skipped)"):
+			marks |= markSkipped
+		}
+	}
+	return marks
+}
+
 func summaryPaths(msg, category string) []string {
 	var out []string
 	for _, line := range strings.Split(msg, "\n") {

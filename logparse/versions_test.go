@@ -171,7 +171,7 @@ Certbot failed to authenticate some domains (authenticator: manual). The Certifi
 func TestFoldSleepAndRunBoundaries(t *testing.T) {
 	var f Folder
 	rec := func(line string) Record {
-		r, ok := ParseLine(line, time.UTC)
+		r, ok := parseLine(line, time.UTC)
 		if !ok {
 			t.Fatalf("unparsable %q", line)
 		}

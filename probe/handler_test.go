@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -155,28 +154,10 @@ func TestProbeTimeout(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output written from handler goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestProbeHandlerOpenWarning: an empty probe.allowed_targets is warned about once per config
 // loaded (at start, and after a reload), never per request.
 func TestHandlerOpenWarning(t *testing.T) {
-	var logs lockedBuffer
+	var logs testwait.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	mustParse := func(yaml string) *config.Config {
 		c, err := config.Parse([]byte(yaml))

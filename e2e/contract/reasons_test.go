@@ -48,12 +48,12 @@ func reasons(extra map[string]string, rs ...string) vocab {
 // errorReasons is cert_expiry_exporter_errors_total's reason vocabulary per source, from the
 // code that counts them.
 var errorReasons = map[string][]string{
-	"files":           files.Reasons,
+	"files":           files.ErrorReasons,
 	"certbot_log":     certbot.LogErrorReasons,
 	"certbot_renewal": certbot.RenewalErrorReasons,
-	"lego_store":      files.Reasons,
+	"lego_store":      files.ErrorReasons,
 	"lego_log":        lego.LogErrorReasons,
-	"caddy_store":     files.Reasons,
+	"caddy_store":     files.ErrorReasons,
 	"caddy_log":       caddy.LogErrorReasons,
 	"targets":         slices.Concat(probe.FailureReasons, probe.ProblemReasons),
 	"ari":             ari.Reasons,

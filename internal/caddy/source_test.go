@@ -160,6 +160,7 @@ cert_expiry_exporter_errors_total{reason="password",source="caddy_store"} 0
 cert_expiry_exporter_errors_total{reason="permission",source="caddy_log"} 0
 cert_expiry_exporter_errors_total{reason="permission",source="caddy_store"} 0
 cert_expiry_exporter_errors_total{reason="too_large",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="watch",source="caddy_store"} 0
 # HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
 # TYPE cert_expiry_exporter_file_error gauge
 cert_expiry_exporter_file_error{path="DIR/caddy/certificates/acme-v02.api.letsencrypt.org-directory/www.a.example.test/www.a.example.test.json",reason="parse"} 1

@@ -155,7 +155,7 @@ func writeTable(out io.Writer, r Result) {
 		fmt.Fprintln(tw, "SEVERITY\tDAYS LEFT\tNOT AFTER\tDOMAIN\tWHERE\tISSUER\tPROBLEMS")
 		for _, x := range r.Certificates {
 			fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%s\n", x.Severity, x.DaysLeft, x.NotAfter.UTC().Format("2006-01-02 15:04"),
-				clean(x.Domain), clean(where(x)), clean(x.Issuer), clean(strings.Join(x.Problems, "; ")))
+				clean(x.Domain), clean(where(x)), clean(x.Issuer), clean(strings.Join(x.ProblemTexts(), "; ")))
 		}
 		_ = tw.Flush()
 	}

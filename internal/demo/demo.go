@@ -22,6 +22,10 @@ import (
 
 const day = 24 * time.Hour
 
+// DefaultListenAddress is where the demo serves unless --web.listen-address says otherwise:
+// loopback only, the exporter's port.
+const DefaultListenAddress = "127.0.0.1:9117"
+
 // World is the generated demo environment.
 type World struct {
 	Dir    string // removed by Close
@@ -280,7 +284,7 @@ func (w *World) Close() error {
 
 // Announce tells the user where to look.
 func (w *World) Announce(out io.Writer, listen []string) {
-	base := "http://localhost:9117"
+	base := "http://" + DefaultListenAddress
 	if len(listen) > 0 {
 		host, port, err := net.SplitHostPort(listen[0])
 		if err == nil {

@@ -47,10 +47,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := e.Handler(server.HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(server.HTTPOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran, served := make(chan struct{}), make(chan error, 1)
 	go func() { e.Run(ctx); close(ran) }()

@@ -115,13 +115,13 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("chains %+v, want good.pem only", snap.Chains)
 	}
 	st := snap.Status[0]
-	if !st.Up || st.Errors[reasonParse] != 2 || st.Errors[reasonEmpty] != 1 || st.Errors[reasonPermission] != 0 || len(st.Errors) != len(Reasons) {
+	if !st.Up || st.Errors[reasonParse] != 2 || st.Errors[reasonEmpty] != 1 || st.Errors[reasonPermission] != 0 || len(st.Errors) != len(ErrorReasons) {
 		t.Errorf("status %+v", st)
 	}
 
 	// Same state again: no new log line, no new count. Fixed: one "resolved" line.
 	scanOnce(t, s)
-	if n := logs.lines("garbage.pem", "reason=parse"); n != 1 {
+	if n := logLines(logs, "garbage.pem", "reason=parse"); n != 1 {
 		t.Errorf("%d log lines about garbage.pem after two scans, want 1:\n%s", n, logs)
 	}
 	write(t, dir+"/garbage.pem", good.PEM())
@@ -129,7 +129,7 @@ func TestBadInput(t *testing.T) {
 	if _, bad := errorsOf(snap)[dir+"/garbage.pem"]; bad || chainByPath(snap, dir+"/garbage.pem") == nil {
 		t.Errorf("fixed file still failing: %v", snap.Problems)
 	}
-	if n := logs.lines("garbage.pem", "resolved"); n != 1 {
+	if n := logLines(logs, "garbage.pem", "resolved"); n != 1 {
 		t.Errorf("%d resolved lines, want 1:\n%s", n, logs)
 	}
 	if snap.Status[0].Errors[reasonParse] != 2 {

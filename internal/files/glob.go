@@ -17,14 +17,17 @@ type match struct {
 // expander walks globs and remembers which directories it read (to watch them) and which it
 // could not read (to report them).
 type expander struct {
-	dirs    map[string]struct{}
+	// dirs maps each directory read to the first entry whose globs read it: the entry a failed
+	// watch of the directory is counted against.
+	dirs    map[string]int
+	entry   int // the entry whose globs are being expanded
 	errs    []FileError
 	visited map[fileKey]struct{} // real directories entered through "**", against symlink loops
 	listed  map[string][]fs.DirEntry
 }
 
 func newExpander() *expander {
-	return &expander{dirs: map[string]struct{}{}, listed: map[string][]fs.DirEntry{}}
+	return &expander{dirs: map[string]int{}, listed: map[string][]fs.DirEntry{}}
 }
 
 func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
@@ -71,10 +74,16 @@ func (x *expander) expand(pattern string) []match {
 	return out
 }
 
+func (x *expander) addDir(dir string) {
+	if _, ok := x.dirs[dir]; !ok {
+		x.dirs[dir] = x.entry
+	}
+}
+
 func (x *expander) watchExisting(dir string) {
 	for {
 		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-			x.dirs[dir] = struct{}{}
+			x.addDir(dir)
 			return
 		}
 		parent := filepath.Dir(dir)
@@ -90,7 +99,7 @@ func (x *expander) readDir(dir string) []fs.DirEntry {
 	if ents, ok := x.listed[dir]; ok {
 		return ents
 	}
-	x.dirs[dir] = struct{}{}
+	x.addDir(dir)
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		x.errs = append(x.errs, fileError(dir, err))
@@ -135,7 +144,7 @@ func (x *expander) walk(dir string, segs []string, out *[]match) {
 	if !hasMeta(seg) {
 		p := filepath.Join(dir, seg)
 		if last {
-			x.dirs[dir] = struct{}{}
+			x.addDir(dir)
 			if fi, err := os.Lstat(p); err == nil {
 				*out = append(*out, match{path: p, symlink: fi.Mode()&fs.ModeSymlink != 0})
 			}

@@ -1,14 +1,12 @@
 package files
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,28 +16,11 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
-// syncBuffer collects log output from the scan goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // lines counts log lines containing all of the fragments.
-func (s *syncBuffer) lines(frags ...string) int {
+func logLines(s *testwait.Buffer, frags ...string) int {
 	n := 0
 	for _, l := range strings.Split(s.String(), "\n") {
 		ok := l != ""
@@ -64,9 +45,9 @@ func fileEntry(paths ...string) config.Files {
 	return e
 }
 
-func newSource(t testing.TB, entries []config.Files, certbotDir string, now time.Time) (*Source, *syncBuffer) {
+func newSource(t testing.TB, entries []config.Files, certbotDir string, now time.Time) (*Source, *testwait.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testwait.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s := New(entries, certbotDir, logger, clockwork.NewFakeClockAt(now))
 	return s, logs

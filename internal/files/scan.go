@@ -96,7 +96,7 @@ type lineageResult struct {
 // are taken from the cache without a stat. The globs are still listed (new and deleted files
 // show), and symlinks, files that failed, recently modified files and check_key entries are
 // still looked at, since their changes may happen in directories that are not watched.
-func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch func(dirs map[string]struct{})) (*source.Snapshot, bool) {
+func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch func(dirs map[string]int)) (*source.Snapshot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -119,6 +119,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	seen := map[string]bool{}
 	for i := range s.entries {
 		e := &s.entries[i]
+		x.entry = i
 		for _, fe := range s.loadOptions(e) {
 			addErr(fe, i)
 		}
@@ -223,6 +224,9 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	snap.Status = s.account(errs, errEntry, found, now)
 	for _, fe := range errs {
 		snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceFile, Where: fe.Path, Reason: fe.Reason, Message: fe.Message})
+	}
+	if len(s.unwatched) > 0 {
+		snap.Problems = append(snap.Problems, s.unwatchedProblem())
 	}
 	snap.Metrics = ErrorMetrics(errs)
 	s.evict()

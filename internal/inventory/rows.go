@@ -122,7 +122,7 @@ type Row struct {
 	// of a file or served chain, unless it is a CA certificate (a CA bundle).
 	Judged bool `json:"judged"`
 	// Problems explain the severity besides the days left (renewal overdue, revoked…).
-	Problems []string `json:"problems"`
+	Problems []Finding `json:"problems"`
 
 	Source  string `json:"source"`
 	Path    string `json:"path"`
@@ -154,6 +154,24 @@ type Row struct {
 	Chain      ChainState        `json:"chain"`
 	Revocation *certs.Revocation `json:"revocation"`
 	Renewal    *Renewal          `json:"renewal"`
+}
+
+// Finding is one problem of a row: its text, and the alert that pages on it with the reason
+// label it carries, which name the runbook section (docs/runbooks/<Alert>.md#<reason>). Its JSON
+// is the text alone (docs/certificates.md: problems[] are strings).
+type Finding struct {
+	Text   string
+	Alert  string
+	Reason string // "" when the alert has no reason label
+}
+
+// MarshalText makes the JSON value the text.
+func (f Finding) MarshalText() ([]byte, error) { return []byte(f.Text), nil }
+
+// UnmarshalText reads the text back, for readers of the JSON (tests, the e2e suite).
+func (f *Finding) UnmarshalText(b []byte) error {
+	*f = Finding{Text: string(b)}
+	return nil
 }
 
 // ChainState is the verification of the file or served chain the certificate is part of.
@@ -240,7 +258,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 				x := row(v, ch, j, c, now, th)
 				if d, ok := outdated[[2]string{ch.Target, ch.IP}]; ok && x.Judged && ch.Source == certs.SourceProbe {
 					// As CertificateNotDeployed.
-					x.raise(Warning, fmt.Sprintf("serves an older certificate than %s, which holds a newer one since %s", d.Path, d.Since.UTC().Format(time.RFC3339)))
+					x.raise(Warning, "CertificateNotDeployed", "", fmt.Sprintf("serves an older certificate than %s, which holds a newer one since %s", d.Path, d.Since.UTC().Format(time.RFC3339)))
 				}
 				r.Certificates = append(r.Certificates, x)
 			}
@@ -288,7 +306,7 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 	left := c.NotAfter.Sub(now)
 	x := Row{
 		Judged:   i == 0 && !c.IsCA,
-		Problems: []string{},
+		Problems: []Finding{},
 		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Index: i, Labels: ch.Labels,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
@@ -306,9 +324,10 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 	}
 	if i == 0 {
 		x.Revocation = ch.Revocation
-	}
-	if rn := v.Renewal(ch.Location); rn != nil {
-		x.Renewal = renewalOf(rn)
+		// The lineage renews its leaf: the certificates behind it would only repeat its state.
+		if rn := v.Renewal(ch.Location); rn != nil {
+			x.Renewal = renewalOf(rn)
+		}
 	}
 	grace := min(th.Grace, c.Lifetime()/12)
 	x.RenewalOverdue = now.Sub(x.RenewalDue) > grace
@@ -324,7 +343,7 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 		x.Severity = Expired
 	case x.RenewalOverdue:
 		x.Severity = max(Warning, daysSeverity(left, th))
-		x.add(fmt.Sprintf("renewal overdue since %s", x.RenewalDue.UTC().Format(time.RFC3339)))
+		x.add("CertificateRenewalOverdue", "", fmt.Sprintf("renewal overdue since %s", x.RenewalDue.UTC().Format(time.RFC3339)))
 	}
 	x.judge(ch, now, th)
 	return x
@@ -333,26 +352,26 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 // judge adds the leaf's problems that the alert rules page on besides expiry.
 func (x *Row) judge(ch *certs.Chain, now time.Time, th Thresholds) {
 	if r := ch.Revocation; r != nil && r.Revoked {
-		x.raise(Critical, "revoked ("+r.Method+")")
+		x.raise(Critical, "CertificateRevoked", "", "revoked ("+r.Method+")")
 	}
 	if verifyPages(ch) {
-		x.raise(Critical, "chain does not verify: "+ch.Verify.Reason)
+		x.raise(Critical, "CertificateVerifyFailed", ch.Verify.Reason, "chain does not verify: "+ch.Verify.Reason)
 	}
 	if ch.KeyMatch != nil && !*ch.KeyMatch {
-		x.raise(Critical, "private key does not match the certificate")
+		x.raise(Critical, "CertificateKeyMismatch", "", "private key does not match the certificate")
 	}
 	if e := ch.Verify.ChainExpiry; !e.IsZero() && e.Before(x.NotAfter) && e.Sub(now) < th.ChainExpiring {
-		x.raise(Warning, "a chain certificate expires first, at "+e.UTC().Format(time.RFC3339))
+		x.raise(Warning, "CertificateChainExpiringSoon", "", "a chain certificate expires first, at "+e.UTC().Format(time.RFC3339))
 	}
 	if x.Staging {
-		x.raise(Warning, "issued by a staging/test CA")
+		x.raise(Warning, "CertificateStaging", "", "issued by a staging/test CA")
 	}
 	if rn := x.Renewal; rn != nil {
 		if rn.Failed {
-			x.raise(Warning, "renewal failed: "+rn.Reason)
+			x.raise(Warning, "CertificateRenewalFailed", rn.Reason, "renewal failed: "+rn.Reason)
 		}
 		for _, h := range rn.HookFailures {
-			x.raise(Warning, h+" hook failed")
+			x.raise(Warning, "CertbotHookFailed", "", h+" hook failed")
 		}
 	}
 }
@@ -370,11 +389,23 @@ func verifyPages(ch *certs.Chain) bool {
 		slices.Contains([]string{certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate}, ch.Verify.Reason)
 }
 
-func (x *Row) add(p string) { x.Problems = append(x.Problems, p) }
+// add records a problem that alert (with the reason label) pages on.
+func (x *Row) add(alert, reason, text string) {
+	x.Problems = append(x.Problems, Finding{Text: text, Alert: alert, Reason: reason})
+}
 
-func (x *Row) raise(s Severity, p string) {
+func (x *Row) raise(s Severity, alert, reason, text string) {
 	x.Severity = max(x.Severity, s)
-	x.add(p)
+	x.add(alert, reason, text)
+}
+
+// ProblemTexts are the problems' texts, for views that print them.
+func (x *Row) ProblemTexts() []string {
+	out := make([]string, len(x.Problems))
+	for i, p := range x.Problems {
+		out[i] = p.Text
+	}
+	return out
 }
 
 func daysSeverity(left time.Duration, th Thresholds) Severity {

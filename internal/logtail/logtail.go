@@ -41,6 +41,13 @@ func (r *lineReader) write(p []byte) {
 		if i >= 0 {
 			chunk = p[:i]
 		}
+		if i >= 0 && i <= r.max && len(r.partial) == 0 && !r.skipping {
+			// A whole line in the buffer, the common case: hand it over in place, uncopied.
+			r.lines++
+			r.emit(bytes.TrimSuffix(chunk, []byte{'\r'}))
+			p = p[i+1:]
+			continue
+		}
 		if !r.skipping {
 			if room := r.max - len(r.partial); len(chunk) > room {
 				r.partial = append(r.partial, chunk[:room]...)

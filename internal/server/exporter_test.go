@@ -142,10 +142,7 @@ func serveTLS(t *testing.T, e *Exporter) (string, *http.Client) {
 	webCfg := filepath.Join(dir, "web.yml")
 	writeFile(t, webCfg, "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  prom: "+string(hash)+"\n")
 
-	h, err := e.Handler(HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(HTTPOptions{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func (e *Exporter) registry(inv ...prometheus.Collector) *prometheus.Registry {
 }
 
 // Handler serves every endpoint.
-func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
+func (e *Exporter) Handler(o HTTPOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", e.metricsHandler())
 	mux.Handle("/probe", probe.Handler(e.Config, e.logger.With("handler", "probe"), e.now))
@@ -81,48 +81,30 @@ func (e *Exporter) Handler(o HTTPOptions) (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(out) // the client went away: nothing to do
 	})
-	links := []toolkit.LandingLinks{
-		{Address: "/metrics", Text: "Metrics", Description: "Certificates, renewals and exporter health"},
-		{Address: "/certificates", Text: "Certificates", Description: "Inventory of every certificate, soonest expiry first (also as /certificates.json)"},
-		{Address: "/probe?target=example.com:443", Text: "Probe", Description: "Probe one TLS endpoint (multi-target pattern)"},
-		{Address: "/config", Text: "Config", Description: "The configuration in force (secrets redacted)"},
-		{Address: "/-/healthy", Text: "Health"},
-		{Address: "/-/ready", Text: "Readiness"},
-	}
-	profiling := "false"
 	if o.EnablePprof {
-		profiling = "true"
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	landing, err := toolkit.NewLandingPage(toolkit.LandingConfig{
-		Name:        Name,
-		Description: "Prometheus exporter that warns days ahead that a TLS certificate will lapse, and why",
-		Version:     version.Info(),
-		Links:       links,
-		Profiling:   profiling,
-		Form: toolkit.LandingForm{
-			Action: "/probe",
-			Inputs: []toolkit.LandingFormInput{
-				{Label: "Target", Type: "text", Name: "target", Placeholder: "host:port"},
-				{Label: "Module", Type: "text", Name: "module", Placeholder: "tls"},
-				{Label: "Debug", Type: "checkbox", Name: "debug", Value: "true"},
-			},
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	mux.Handle("/", landing)
+	mux.Handle("/", web.LandingHandler(func() web.Landing {
+		v := e.store.View()
+		l := web.Landing{Version: version.Info(), Pprof: o.EnablePprof, Sources: v.Statuses()}
+		for _, s := range v.Snapshots {
+			l.Problems = append(l.Problems, s.Problems...)
+		}
+		if ts := e.Config().Targets; len(ts) > 0 {
+			l.ProbeTarget, l.ProbeModule = ts[0].Target, ts[0].Module
+		}
+		return l
+	}))
 	// nosniff on every response: a browser must not run a label value or a config echoed in
 	// text/plain or JSON as HTML.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		mux.ServeHTTP(w, r)
-	}), nil
+	})
 }
 
 // shutdownGrace is how long requests in flight may finish at shutdown.
@@ -139,7 +121,8 @@ func (e *Exporter) Serve(ctx context.Context, h http.Handler, flags *toolkit.Fla
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		e.logger.Info("Shutting down")
+		// The cause says why: "terminated signal received" (SIGTERM), "interrupt signal received".
+		e.logger.Info("Shutting down", "cause", context.Cause(ctx))
 		// In-flight requests (a /probe, a reload) get a few seconds, then are cut.
 		sctx, cancel := clockwork.WithTimeout(context.Background(), e.clock, shutdownGrace)
 		defer cancel()

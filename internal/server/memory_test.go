@@ -149,10 +149,7 @@ func TestReloadsMemory(t *testing.T) {
 func TestProbesMemory(t *testing.T) {
 	w := newWorld(t, 0)
 	e := start(t, w.cfgPath, nil)
-	h, err := e.Handler(HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(HTTPOptions{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	tr := &http.Transport{}

@@ -25,10 +25,7 @@ func TestMetricsFormats(t *testing.T) {
 	e := start(t, w.cfgPath, nil)
 	waitLeaves(t, e.Registry(), files)
 	waitSeries(t, e.Registry(), "cert_chain_verified", "probe", 1) // the background target's first probe
-	h, err := e.Handler(HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(HTTPOptions{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 

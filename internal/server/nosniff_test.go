@@ -14,10 +14,7 @@ func TestNosniff(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "config.yml")
 	writeFile(t, cfgPath, "drift: {grace_period: 1h}\n")
 	e := start(t, cfgPath, clockwork.NewFakeClockAt(fixedNow))
-	h, err := e.Handler(HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(HTTPOptions{})
 	for _, path := range []string{"/", "/metrics", "/certificates", "/certificates.json", "/config", "/-/healthy", "/-/ready", "/-/reload", "/probe", "/nowhere"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

@@ -25,10 +25,7 @@ func TestPprofOffByDefault(t *testing.T) {
 		{HTTPOptions{}, http.StatusNotFound, false, "default"},
 		{HTTPOptions{EnablePprof: true}, http.StatusOK, true, "--web.enable-pprof"},
 	} {
-		h, err := e.Handler(tc.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := e.Handler(tc.opts)
 		for _, path := range paths {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

@@ -22,11 +22,7 @@ func Serve(ctx context.Context, src ConfigSource, sources source.Registry, webFl
 		logger.Error("Error loading config", "err", err)
 		return 1
 	}
-	h, err := e.Handler(o)
-	if err != nil {
-		logger.Error("Error building HTTP handler", "err", err)
-		return 1
-	}
+	h := e.Handler(o)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -53,6 +49,8 @@ func Serve(ctx context.Context, src ConfigSource, sources source.Registry, webFl
 		logger.Error("HTTP server failed", "err", err)
 		return 1
 	}
+	// Every source has stopped: a supervisor that sees this line knows the stop was clean.
+	logger.Info("Stopped")
 	return 0
 }
 

@@ -27,10 +27,7 @@ func TestReloadStorm(t *testing.T) {
 	const files, reloaders, scrapers, reloads = 20, 4, 4, 1000
 	w := newWorld(t, files)
 	e := start(t, w.cfgPath, clockwork.NewRealClock())
-	h, err := e.Handler(HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(HTTPOptions{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	client := srv.Client()

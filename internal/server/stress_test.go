@@ -136,10 +136,7 @@ func TestStress(t *testing.T) {
 	const files, clients = 20, 50
 	w := newWorld(t, files)
 	e := start(t, w.cfgPath, clockwork.NewRealClock()) // file changes and probe intervals in real time
-	h, err := e.Handler(HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(HTTPOptions{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	tr := &http.Transport{MaxIdleConnsPerHost: clients}

@@ -57,10 +57,7 @@ func TestStuckSource(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
-	h, err := e.Handler(server.HTTPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := e.Handler(server.HTTPOptions{})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(srv.CloseClientConnections) // first: a request still hanging fails, not the test binary

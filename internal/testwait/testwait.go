@@ -4,6 +4,7 @@
 package testwait
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"testing"
@@ -94,4 +95,23 @@ func (l *Latest[T]) Await(t testing.TB, what string, cond func(T) bool) T {
 			t.Fatalf("timed out after %s waiting for %s", Deadline, what)
 		}
 	}
+}
+
+// Buffer collects what another goroutine or process writes (a log, a child's output) while
+// the test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 )
 
@@ -30,12 +31,15 @@ var (
 	pageJS string
 
 	pageTmpl = template.Must(template.New("certificates").Funcs(template.FuncMap{
-		"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"when":     when,
-		"days":     func(s int64) string { return fmt.Sprint(float64(s) / 86400) },
-		"daysLeft": daysLeft,
-		"join":     strings.Join,
-		"labels":   labelText,
+		"rfc3339":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"when":           when,
+		"days":           func(s int64) string { return fmt.Sprint(float64(s) / 86400) },
+		"timeLeft":       timeLeft,
+		"join":           strings.Join,
+		"labels":         labelText,
+		"runbook":        runbook,
+		"problemRunbook": problemRunbook,
+		"renewalState":   renewalState,
 	}).Parse(pageHTML))
 
 	// The page's only style and script are the embedded ones: certificate fields are
@@ -223,7 +227,7 @@ func labelText(l certs.Labels) string {
 
 func searchText(r inventory.Row) string {
 	return strings.ToLower(strings.Join(append([]string{r.Domain, r.Subject, r.Issuer, r.Serial, r.Path,
-		r.Lineage, r.Target, r.IP, r.Chain.Reason, labelText(r.Labels)}, append(r.SANs, r.Problems...)...), "\n"))
+		r.Lineage, r.Target, r.IP, r.Chain.Reason, labelText(r.Labels)}, append(slices.Clone(r.SANs), r.ProblemTexts()...)...), "\n"))
 }
 
 type option struct {
@@ -315,16 +319,88 @@ func (v view) link(sort, order string) string {
 	return "/certificates?" + q.Encode()
 }
 
+// when is the page's one date format: RFC 3339 in UTC, as the JSON, the problem texts and the
+// alerts write times.
 func when(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
+	return t.UTC().Format(time.RFC3339)
 }
 
-func daysLeft(d float64) string {
-	if d < 0 {
-		return fmt.Sprintf("expired %.1f days ago", math.Abs(d))
+// timeLeft says how long until expiry (expirySeconds, negative once expired): days to one
+// decimal, rounded down so that 6.96 days does not read "7.0" under a 7-day threshold, and hours
+// and minutes under a day, where "0.2 days" says little.
+func timeLeft(expirySeconds int64) string {
+	s := expirySeconds
+	switch {
+	case s >= 86400:
+		return fmt.Sprintf("%.1f days", math.Floor(float64(s)/8640)/10)
+	case s > 0:
+		return hoursMinutes(s)
+	case s > -86400:
+		return "expired " + hoursMinutes(-s) + " ago"
 	}
-	return fmt.Sprintf("%.1f days", d)
+	return fmt.Sprintf("expired %.1f days ago", math.Floor(float64(-s)/8640)/10)
+}
+
+// hoursMinutes writes s (under a day) as "5h 12m", "5h", "42m" or "<1m".
+func hoursMinutes(s int64) string {
+	h, m := s/3600, s%3600/60
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	case m > 0:
+		return fmt.Sprintf("%dm", m)
+	}
+	return "<1m"
+}
+
+// runbook is the runbook section of an alert: the reason's section, or Fix for alerts without
+// a reason label. The runbooks are the repository's, as the shipped rules' runbook_url.
+func runbook(alert, reason string) string {
+	return repoURL + "docs/runbooks/" + alert + ".md#" + cmp.Or(reason, "fix")
+}
+
+// problemRunbook is the runbook section of a source problem: a probe's, a file's, or an ACME
+// client store's (its Source is the client, as cert_expiry_exporter_errors_total's lego_store).
+// A directory that cannot be watched is no file's error, whichever source reads it through the
+// files source.
+func problemRunbook(p inventory.Problem) string {
+	switch {
+	case p.Source == certs.SourceProbe:
+		return runbook("CertificateProbeFailed", p.Reason)
+	case !slices.Contains(files.Reasons, p.Reason):
+		return runbook("CertExpiryExporterErrors", "files-"+p.Reason)
+	case p.Source == certs.SourceFile:
+		return runbook("CertExpiryExporterFileError", p.Reason)
+	}
+	return runbook("CertExpiryExporterErrors", p.Source+"_store-"+p.Reason)
+}
+
+// renewal is the Renewal column's verdict.
+type renewal struct {
+	Text string
+	Bad  bool
+}
+
+// renewalState is the one renewal verdict of a row: a failed attempt, else an overdue
+// certificate (the last attempt, if any, did not renew it: "ok" would contradict the problem
+// "renewal overdue"), else ok once an attempt was seen.
+func renewalState(x inventory.Row) renewal {
+	switch r := x.Renewal; {
+	case r == nil:
+		return renewal{}
+	case r.Failed:
+		return renewal{"failed: " + r.Reason, true}
+	case x.RenewalOverdue && r.LastAttempt != nil:
+		return renewal{"overdue: the last attempt did not renew it", true}
+	case x.RenewalOverdue:
+		return renewal{"overdue: no attempt seen", true}
+	case r.LastAttempt != nil:
+		return renewal{"ok", false}
+	}
+	return renewal{"no attempt seen", false}
 }
