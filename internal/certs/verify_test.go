@@ -24,10 +24,10 @@ func TestVerifyReasons(t *testing.T) {
 	selfSigned := testcerts.New(testcerts.Options{CN: "self.test", Now: now})
 	other := testcerts.NewPKI("Other", now)
 	otherLeaf := other.Leaf(testcerts.Options{Now: now})
-	// Leaves that name where their issuer is (AIA caIssuers), as public CAs' do.
+	// PKI leaves name where their issuer is (AIA caIssuers), as public CAs' do; these do not.
+	noURLLeaf := testcerts.New(testcerts.Options{Issuer: pki.Intermediate, Now: now})
+	noURLOtherLeaf := testcerts.New(testcerts.Options{Issuer: other.Intermediate, Now: now})
 	aia := []string{"http://ca.test/intermediate.der"}
-	aiaLeaf := pki.Leaf(testcerts.Options{Now: now, IssuerURLs: aia})
-	otherAIALeaf := other.Leaf(testcerts.Options{Now: now, IssuerURLs: aia})
 	selfSignedAIA := testcerts.New(testcerts.Options{CN: "self.test", Now: now, IssuerURLs: aia})
 	// A private CA issuing from its root, which the verification was not given (no ca_file),
 	// and an intermediate (of an untrusted CA) that names its root's URL.
@@ -63,19 +63,20 @@ func TestVerifyReasons(t *testing.T) {
 		{"not yet valid", x(future, pki.Intermediate), "", ReasonNotYetValid, future.Cert.NotAfter},
 		// The issuer is missing: a leaf naming its issuer's URL lacks an intermediate that
 		// exists; one naming none is the leaf of a CA the verification does not know.
-		{"missing intermediate", x(aiaLeaf), "", ReasonIncompleteChain, aiaLeaf.Cert.NotAfter},
-		{"missing intermediate, no issuer URL", x(leaf), "", ReasonUnknownAuthority, leaf.Cert.NotAfter},
+		{"missing intermediate", x(leaf), "", ReasonIncompleteChain, leaf.Cert.NotAfter},
+		{"missing intermediate, no issuer URL", x(noURLLeaf), "", ReasonUnknownAuthority, noURLLeaf.Cert.NotAfter},
 		{"private CA leaf alone", x(privateLeaf), "", ReasonUnknownAuthority, privateLeaf.Cert.NotAfter},
 		{"private CA leaf with its root", x(privateLeaf, private), "", ReasonUnknownAuthority, privateLeaf.Cert.NotAfter},
-		{"untrusted CA's leaf alone with issuer URL", x(otherAIALeaf), "", ReasonIncompleteChain, otherAIALeaf.Cert.NotAfter},
+		{"untrusted CA's leaf alone with issuer URL", x(otherLeaf), "", ReasonIncompleteChain, otherLeaf.Cert.NotAfter},
+		{"untrusted CA's leaf alone, no issuer URL", x(noURLOtherLeaf), "", ReasonUnknownAuthority, noURLOtherLeaf.Cert.NotAfter},
 		// A stale or foreign intermediate is not the leaf's issuer: the leaf's is still missing.
-		{"wrong intermediate", x(aiaLeaf, other.Intermediate), "", ReasonIncompleteChain, aiaLeaf.Cert.NotAfter},
-		{"wrong intermediate, no issuer URL", x(leaf, other.Intermediate), "", ReasonUnknownAuthority, leaf.Cert.NotAfter},
-		{"wrong expired intermediate", x(aiaLeaf, deadInter), "", ReasonIncompleteChain, deadInter.Cert.NotAfter},
+		{"wrong intermediate", x(leaf, other.Intermediate), "", ReasonIncompleteChain, leaf.Cert.NotAfter},
+		{"wrong intermediate, no issuer URL", x(noURLLeaf, other.Intermediate), "", ReasonUnknownAuthority, noURLLeaf.Cert.NotAfter},
+		{"wrong expired intermediate", x(leaf, deadInter), "", ReasonIncompleteChain, deadInter.Cert.NotAfter},
 		{"expired intermediate", x(deadLeaf, deadInter), "", ReasonExpiredIntermediate, deadInter.Cert.NotAfter},
 		{"expired intermediate, untrusted root sent", x(privateDeadLeaf, privateDead, private), "", ReasonExpiredIntermediate, privateDead.Cert.NotAfter},
 		{"unknown authority", x(otherLeaf, other.Intermediate, other.Root), "", ReasonUnknownAuthority, otherLeaf.Cert.NotAfter},
-		{"unknown authority, root not sent", x(otherAIALeaf, other.Intermediate), "", ReasonUnknownAuthority, otherAIALeaf.Cert.NotAfter},
+		{"unknown authority, root not sent", x(otherLeaf, other.Intermediate), "", ReasonUnknownAuthority, otherLeaf.Cert.NotAfter},
 		// An intermediate's issuer URL points at its root: the chain is complete, the root unknown.
 		{"unknown root, intermediate names its URL", x(otherAIAInterLeaf, otherInterAIA), "", ReasonUnknownAuthority, otherInterAIA.Cert.NotAfter},
 		{"self-signed", x(selfSigned), "", ReasonUnknownAuthority, selfSigned.Cert.NotAfter},
