@@ -64,6 +64,9 @@ var (
 	certInfo       = newFamily("cert_info", "Descriptive certificate data; always 1.", certInfoLabels)
 	certRevoked    = newFamily("cert_revoked", "1 when the leaf is revoked, 0 when a revocation check says good.", certLabels, "method")
 	certRevChecked = newFamily("cert_revocation_checked_timestamp_seconds", "When the revocation status was last established.", certLabels, "method")
+	// One family for every policy a leaf can break, with a series only for a leaf that breaks
+	// one: a tree that keeps the rules pays nothing (certs.Chain.Violations).
+	certPolicy = newFamily("cert_policy_violation", "1 for a leaf certificate that breaks the policy named by the policy label.", certLabels, "policy")
 
 	chainVerified = newFamily("cert_chain_verified", "1 when the chain verifies, else 0, with the reason.", chainLabels, "reason")
 	chainExpiry   = newFamily("cert_chain_expiry_timestamp_seconds", "Earliest NotAfter along the verified chain (the served certificates when it does not verify), when it is before the leaf's NotAfter.", chainLabels)
@@ -74,7 +77,7 @@ var (
 	perChain = []*family{chainVerified, chainExpiry, keyMatch, lineageDup}
 	// chainFamilies lists the families above in the order WriteChains writes them.
 	chainFamilies = append(slices.Clone(perChain), certExpiry, certNotAfter, certNotBefore,
-		certInfo, certRevoked, certRevChecked)
+		certInfo, certRevoked, certRevChecked, certPolicy)
 )
 
 // infoFamilies are cert_info with the owner label names of a view (config-defined, so few
@@ -163,6 +166,14 @@ const scratchLabels = 24
 // every label value list: emit copies what it keeps, so a scrape allocates it once.
 func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *inventory.View, scratch []string) {
 	want := func(f *family) bool { return only == nil || only == f }
+	// The policy family's own pass (WriteChains) skips the labels of the chains, nearly all,
+	// that break no policy.
+	var violations []string
+	if want(certPolicy) {
+		if violations = c.Violations(); only == certPolicy && violations == nil {
+			return
+		}
+	}
 	loc := &c.Location
 	cl := scratch[:0]
 	for _, l := range locationLabels {
@@ -218,6 +229,11 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 			}
 			if want(certRevChecked) {
 				emit(certRevChecked, Unix(r.CheckedAt), append(l, r.Method)...)
+			}
+		}
+		if i == 0 {
+			for _, p := range violations {
+				emit(certPolicy, 1, append(l, p)...)
 			}
 		}
 	}

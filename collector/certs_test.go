@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -126,5 +127,36 @@ cert_lineage_duplicate{lineage="a-0001",path="/etc/letsencrypt/live/a-0001/fullc
 `
 	if err := testutil.CollectAndCompare(Chains{Chains: chains, Now: now}, strings.NewReader(want), "cert_key_match", "cert_lineage_duplicate"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPolicyViolations: a leaf that breaks a policy has one cert_policy_violation series per
+// policy, with the certificate's labels; the chains that break none have no series at all.
+func TestPolicyViolations(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("Policy", now)
+	// 398 days from 2026-11-24: over the 200 days ballot SC-081 allows from 2026-03-15.
+	long := certs.New(pki.Leaf(testcerts.Options{CN: "long.example", NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(397 * 24 * time.Hour)}).Cert)
+	short := certs.New(pki.Leaf(testcerts.Options{CN: "short.example", Now: now}).Cert)
+	public := certs.VerifyResult{Reason: certs.ReasonOK, Public: true}
+	chains := []certs.Chain{
+		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/ssl/long.pem"}, Certs: []certs.Cert{long}, Verify: public},
+		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/ssl/private-ca.pem"}, Certs: []certs.Cert{long}, Verify: certs.VerifyResult{Reason: certs.ReasonOK}},
+		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/ssl/short.pem"}, Certs: []certs.Cert{short}, Verify: public},
+	}
+	want := fmt.Sprintf(`
+# HELP cert_policy_violation 1 for a leaf certificate that breaks the policy named by the policy label.
+# TYPE cert_policy_violation gauge
+cert_policy_violation{domain="long.example",index="0",issuer="Policy Intermediate CA",path="/etc/ssl/long.pem",policy="max_validity",serial=%q,source="file"} 1
+`, long.Serial)
+	if err := testutil.CollectAndCompare(Chains{Chains: chains, Now: now}, strings.NewReader(want), "cert_policy_violation"); err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	if err := New(storeWith(&source.Snapshot{Chains: chains}), func() time.Time { return now }).WriteChains(&text); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(text.String(), "cert_policy_violation{"); n != 1 {
+		t.Errorf("WriteChains: %d cert_policy_violation series, want 1:\n%s", n, text.String())
 	}
 }

@@ -28,12 +28,13 @@ import (
 func TestWriteChains(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 250e6, time.UTC) // fractional expiry seconds
 	pki := testcerts.NewPKI("Text", now)
-	odd := pki.Leaf(testcerts.Options{CN: "quote\" back\\slash\nnewline", DNSNames: []string{"a.test", "b.test"}, Now: now})
+	// Publicly trusted (below) and valid for 300 days: over ballot SC-081's 200 (cert_policy_violation).
+	odd := pki.Leaf(testcerts.Options{CN: "quote\" back\\slash\nnewline", DNSNames: []string{"a.test", "b.test"}, Now: now, NotAfter: now.Add(300 * 24 * time.Hour)})
 	leaf := pki.Leaf(testcerts.Options{CN: "www.text.test", Now: now})
 	stored := &source.Snapshot{Chains: []certs.Chain{
 		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/\"odd\"\\dir/ü.pem", Lineage: "odd-0001"},
 			Certs:            []certs.Cert{certs.New(odd.Cert), certs.New(pki.Intermediate.Cert)},
-			Verify:           certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: now.Add(time.Hour)},
+			Verify:           certs.VerifyResult{Reason: certs.ReasonOK, ChainExpiry: now.Add(time.Hour), Public: true},
 			KeyMatch:         new(bool),
 			DuplicateLineage: true},
 		{Location: certs.Location{Source: certs.SourceFile, Path: "/empty.pem"}},

@@ -32,7 +32,7 @@ var ReservedLabels = []string{
 	// certificate and chain series, cert_info
 	"source", "domain", "issuer", "serial", "path", "index", "lineage", "target", "ip",
 	"subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku", "method",
-	"reason",
+	"reason", "policy",
 	// probe, certbot, ARI, health series
 	"module", "version", "cipher", "name", "hook", "result", "server", "authenticator",
 	"explanation_url", "client", "log", "namespace", "secret", "key",

@@ -39,6 +39,10 @@ type VerifyResult struct {
 	ChainExpiry time.Time `json:"chain_expiry"`
 	// Chain is the verified chain used for ChainExpiry (nil when not verified).
 	Chain []*x509.Certificate `json:"-"`
+	// Public: the chain verified against the system roots (no ca_file replaced them), so its CA
+	// is held to the WebPKI's rules (ballot SC-081's maximum validity). A private CA added to the
+	// host's trust store counts as public; giving its entry a ca_file makes it private.
+	Public bool `json:"public,omitempty"`
 }
 
 // OK reports whether the chain verified.
@@ -72,7 +76,7 @@ func Verify(chain []*x509.Certificate, o VerifyOptions) VerifyResult {
 			best = c
 		}
 	}
-	r := VerifyResult{Reason: ReasonOK, ChainExpiry: earliest(best), Chain: best}
+	r := VerifyResult{Reason: ReasonOK, ChainExpiry: earliest(best), Chain: best, Public: o.Roots == nil}
 	if !inOrder(chain) {
 		r.Reason, r.Error = ReasonWrongOrder, "certificates are not in issuing order (leaf, then each issuer)"
 	}

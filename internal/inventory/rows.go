@@ -374,6 +374,18 @@ func (x *Row) judge(ch *certs.Chain, now time.Time, th Thresholds) {
 			x.raise(Warning, "CertbotHookFailed", "", h+" hook failed")
 		}
 	}
+	x.judgePolicies(ch)
+}
+
+// judgePolicies adds the policies the leaf breaks (certs.Chain.Violations, cert_policy_violation).
+func (x *Row) judgePolicies(ch *certs.Chain) {
+	for _, p := range ch.Violations() {
+		if p == certs.PolicyMaxValidity {
+			c := &ch.Certs[0]
+			x.raise(Warning, "CertificateValidityTooLong", "", fmt.Sprintf("valid for %d days, longer than the %d days ballot SC-081 allows a publicly-trusted certificate issued at %s",
+				c.ValidityDays(), certs.MaxValidity(c.NotBefore)/(24*time.Hour), c.NotBefore.UTC().Format(time.RFC3339)))
+		}
+	}
 }
 
 // verifyPages is CertificateVerifyFailed's rule (TestVerifyPagesAsRule holds them together): a

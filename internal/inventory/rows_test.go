@@ -336,3 +336,30 @@ func TestARIRenewalPoint(t *testing.T) {
 		t.Errorf("plain.test: due %v overdue %v severity %v; want NotBefore+60d, not overdue, ok", p.RenewalDue, p.RenewalOverdue, p.Severity)
 	}
 }
+
+// TestPolicyFindings: a publicly-trusted leaf valid for longer than ballot SC-081 allows is a
+// warning that names CertificateValidityTooLong; the same leaf from a private CA is not.
+func TestPolicyFindings(t *testing.T) {
+	f := fixture{testcerts.NewPKI("Policy", now)}
+	// Issued 2026-02-01, before the 200-day step: 398 days allowed, 399 and a second given.
+	long := f.leaf("long.test", 1, 28*day, 399*day)
+	public := chain(file("/etc/ssl/public.pem", ""), certs.ReasonOK, long, f.pki.Intermediate)
+	public.Verify.Public = true
+	private := chain(file("/etc/ssl/private.pem", ""), certs.ReasonOK, long, f.pki.Intermediate)
+	r := Build(viewOf(&source.Snapshot{Chains: []certs.Chain{public, private}}), now, DefaultThresholds)
+	for _, x := range r.Certificates {
+		if x.Index != 0 {
+			continue
+		}
+		var want []Finding
+		sev := OK
+		if x.Path == "/etc/ssl/public.pem" {
+			want = []Finding{{Text: "valid for 400 days, longer than the 398 days ballot SC-081 allows a publicly-trusted certificate issued at 2026-02-01T12:00:00Z",
+				Alert: "CertificateValidityTooLong"}}
+			sev = Warning
+		}
+		if !slices.Equal(x.Problems, nonNil(want)) || x.Severity != sev {
+			t.Errorf("%s: %v %+v, want %v %+v", x.Path, x.Severity, x.Problems, sev, want)
+		}
+	}
+}
