@@ -105,6 +105,9 @@ func (s *Store) Follow(ctx context.Context, clock clockwork.Clock, every time.Du
 	if watch != nil {
 		events, watchErrs = watch.Events, watch.Errors
 	}
+	// Ticking from the start: a tick due before the store's first snapshot waits for the loop.
+	tick := clock.NewTicker(every)
+	defer tick.Stop()
 	select {
 	case <-ctx.Done():
 		return
@@ -112,8 +115,6 @@ func (s *Store) Follow(ctx context.Context, clock clockwork.Clock, every time.Du
 		stored(snap)
 	}
 	publish()
-	tick := clock.NewTicker(every)
-	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():

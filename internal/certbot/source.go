@@ -104,9 +104,8 @@ func (s *Source) start() {
 // Run replays the log history, then follows the log and the renewal confs until ctx ends.
 func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	defer s.tail.Close()
-	s.start()
-	publish(s.current())
-
+	// The watcher and tickers exist before the replay, so nothing written or no tick due
+	// while it runs is missed: both queue until the loop reads them.
 	renewalDir := filepath.Join(s.cfg.ConfigDir, "renewal")
 	var events <-chan fsnotify.Event
 	var watchErrs <-chan error
@@ -121,6 +120,8 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	defer poll.Stop()
 	rescan := s.clock.NewTicker(max(time.Duration(s.cfg.RescanInterval), logPoll))
 	defer rescan.Stop()
+	s.start()
+	publish(s.current())
 	for {
 		select {
 		case <-ctx.Done():

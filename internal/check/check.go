@@ -152,9 +152,9 @@ func writeTable(out io.Writer, r Result) {
 		statusNames[r.ExitCode], s.Expired, s.Critical, s.Warning, s.OK, certbotNote, len(r.Errors)+countDown(r.Sources))
 	if len(r.Certificates) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEVERITY\tDAYS LEFT\tNOT AFTER\tDOMAIN\tWHERE\tISSUER\tPROBLEMS")
+		fmt.Fprintln(tw, "SEVERITY\tTIME LEFT\tNOT AFTER\tDOMAIN\tWHERE\tISSUER\tPROBLEMS")
 		for _, x := range r.Certificates {
-			fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%s\n", x.Severity, x.DaysLeft, x.NotAfter.UTC().Format("2006-01-02 15:04"),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Severity, inventory.TimeLeft(x.ExpirySeconds), x.NotAfter.UTC().Format(time.RFC3339),
 				clean(x.Domain), clean(where(x)), clean(x.Issuer), clean(strings.Join(x.ProblemTexts(), "; ")))
 		}
 		_ = tw.Flush()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -163,6 +164,32 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// TestLeafAloneInFile: a leaf kept alone in its file, no ca_file (issue 20 item 9). A private
+// CA's leaf, naming no issuer URL, is an unknown authority, which CertificateVerifyFailed does
+// not page for in a file: a healthy 200-day certificate is OK, not critical. A leaf naming its
+// issuer's URL (a public CA's, served from this file) lacks its intermediate: critical, as
+// the rule pages.
+func TestLeafAloneInFile(t *testing.T) {
+	w := newWorld(t)
+	private := testcerts.New(testcerts.Options{CN: "Private Root CA", IsCA: true, Now: now, NotAfter: now.Add(3650 * day)})
+	w.write("private.pem", testcerts.New(testcerts.Options{DNSNames: []string{"private.check.test"}, Issuer: private,
+		NotBefore: now.Add(-10 * day), NotAfter: now.Add(190 * day)}).PEM())
+	w.write("public.pem", w.leaf("public.check.test", 1, 10*day, 90*day).PEM())
+	for _, tc := range []struct {
+		file, line, problem string
+		want                int
+	}{
+		{"private.pem", "CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 1 ok; 0 source problem(s)", "", StatusOK},
+		{"public.pem", "CERTIFICATES CRITICAL - 0 expired, 1 critical, 0 warning, 0 ok; 0 source problem(s)",
+			"chain does not verify: incomplete_chain", StatusCritical},
+	} {
+		code, out := run(t, w.config("files: [{paths: [\"$DIR/"+tc.file+"\"]}]"), Options{})
+		if code != tc.want || strings.SplitN(out, "\n", 2)[0] != tc.line || !strings.Contains(out, tc.problem) {
+			t.Errorf("%s: exit %d, want %d with %q; output:\n%s", tc.file, code, tc.want, tc.problem, out)
+		}
+	}
+}
+
 // TestJSONGolden fixes the --output=json contract.
 func TestJSONGolden(t *testing.T) {
 	w := newWorld(t)
@@ -248,5 +275,31 @@ func TestThresholdFlags(t *testing.T) {
 	}
 	if th, _ := Thresholds("30d", "36h"); th.Warning != 30*day || th.Critical != 36*time.Hour {
 		t.Errorf("parsed %+v", th)
+	}
+}
+
+// TestTableGolden fixes the table: time left as on /certificates (rounded down, hours and
+// minutes under a day), NOT AFTER in RFC 3339 as every other date the exporter writes.
+func TestTableGolden(t *testing.T) {
+	w := newWorld(t)
+	w.cert("healthy", 1, 20*day, 90*day)
+	w.cert("hours", 2, 90*day-(5*time.Hour+12*time.Minute), 90*day)
+	w.cert("expired", 3, 91*day, 90*day)
+	cfg := w.config("files: [{paths: [\"$DIR/*.pem\"], exclude: [\"$DIR/ca.pem\"], ca_file: $CA}]")
+	code, out := run(t, cfg, Options{})
+	if code != StatusCritical {
+		t.Errorf("exit %d", code)
+	}
+	// The column widths depend on the temporary directory's length: cells are compared with
+	// their padding cut to two spaces.
+	want := `CERTIFICATES CRITICAL - 1 expired, 1 critical, 0 warning, 1 ok; 0 source problem(s)
+SEVERITY  TIME LEFT  NOT AFTER  DOMAIN  WHERE  ISSUER  PROBLEMS
+expired  expired 1.0 days ago  2026-02-28T12:00:00Z  expired  $DIR/expired.pem  Check Intermediate CA
+critical  5h 12m  2026-03-01T17:12:00Z  hours  $DIR/hours.pem  Check Intermediate CA  renewal overdue since 2026-01-30T17:12:00Z
+ok  70.0 days  2026-05-10T12:00:00Z  healthy  $DIR/healthy.pem  Check Intermediate CA
+`
+	out = regexp.MustCompile(`  +`).ReplaceAllString(strings.ReplaceAll(out, w.dir, "$DIR"), "  ")
+	if got := regexp.MustCompile(`(?m) +$`).ReplaceAllString(out, ""); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }

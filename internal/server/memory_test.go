@@ -219,7 +219,7 @@ func TestTailingMemory(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	reg := e.Registry()
 
-	runs := 0
+	runs, written := 0, 0
 	appendRun := func(at time.Time, fail bool) {
 		stamp := at.Format("2006-01-02 15:04:05,000")
 		l := lineages[runs%len(lineages)]
@@ -241,6 +241,7 @@ func TestTailingMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		runs++
+		written += len(text)
 	}
 	rotate := func() {
 		for i := 9; i >= 1; i-- {
@@ -253,35 +254,40 @@ func TestTailingMemory(t *testing.T) {
 		}
 		writeFile(t, logFile, "")
 	}
-	// waitRuns waits until the exporter counted every run written so far.
-	waitRuns := func() {
+	// waitCounter waits until the exporter's counter family name sums to want.
+	waitCounter := func(name string, want int) {
 		testwait.Until(t, func() error {
 			mfs, err := reg.Gather()
 			if err != nil {
 				return err
 			}
-			seen := 0.0
 			for _, mf := range mfs {
-				if mf.GetName() == "certbot_runs_total" {
+				if mf.GetName() == name {
+					seen := 0.0
 					for _, m := range mf.GetMetric() {
 						seen += m.GetCounter().GetValue()
 					}
+					if int(seen) != want {
+						return fmt.Errorf("%s: %v, want %d", name, seen, want)
+					}
+					return nil
 				}
 			}
-			if int(seen) != runs {
-				return fmt.Errorf("%v runs counted, %d written", seen, runs)
-			}
-			return nil
+			return fmt.Errorf("no %s yet", name)
 		})
 	}
+	// The clock is fake: an hour may only pass once the source has read what the hour wrote,
+	// else the poll that finds the log quiet (ending the hour's last run) comes before the
+	// last lines and no later tick is due.
 	hour := func() {
 		t0 := clock.Now()
 		for i := range 12 {
 			appendRun(t0.Add(time.Duration(i)*5*time.Minute), runs%3 == 2)
 		}
+		waitCounter("cert_expiry_exporter_certbot_log_bytes_total", written)
 		clock.Advance(time.Hour) // the hour's last run is over
+		waitCounter("certbot_runs_total", runs)
 		rotate()
-		waitRuns()
 	}
 
 	hour()
