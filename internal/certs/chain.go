@@ -4,7 +4,7 @@ import "time"
 
 // Location says where a chain was seen; its fields are the location labels of every series.
 type Location struct {
-	Source  string `json:"source"` // SourceFile, SourceProbe or SourceKubernetes
+	Source  string `json:"source"` // one of the Source constants
 	Path    string `json:"path,omitempty"`
 	Lineage string `json:"lineage,omitempty"`
 	Target  string `json:"target,omitempty"`
@@ -15,11 +15,13 @@ type Location struct {
 	Key       string `json:"key,omitempty"`
 }
 
-// Sources of a Location.
+// Sources of a Location. Lego and Caddy name the chains of their certificate stores.
 const (
 	SourceFile       = "file"
 	SourceProbe      = "probe"
 	SourceKubernetes = "kubernetes"
+	SourceLego       = "lego"
+	SourceCaddy      = "caddy"
 )
 
 // Revocation is the leaf's revocation status as established by one method.
@@ -40,6 +42,9 @@ type Chain struct {
 	Verify VerifyResult `json:"verify"`
 	// Revocation is nil when no check ran (no staple, no CRL point: normal since 2025).
 	Revocation *Revocation `json:"revocation,omitempty"`
+	// Usage is UsageClient for certificates the config marks as a TLS client's ("" otherwise:
+	// a server's, the default).
+	Usage string `json:"usage,omitempty"`
 	// DuplicateLineage marks certbot lineages like "name-0001" created by re-running certonly.
 	DuplicateLineage bool `json:"duplicate_lineage,omitempty"`
 	// KeyMatch is set only when check_key is enabled: whether the private key matches the leaf.

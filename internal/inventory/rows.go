@@ -380,25 +380,33 @@ func (x *Row) judge(ch *certs.Chain, now time.Time, th Thresholds) {
 // judgePolicies adds the policies the leaf breaks (certs.Chain.Violations, cert_policy_violation).
 func (x *Row) judgePolicies(ch *certs.Chain) {
 	for _, p := range ch.Violations() {
-		if p == certs.PolicyMaxValidity {
+		switch p {
+		case certs.PolicyMaxValidity:
 			c := &ch.Certs[0]
 			x.raise(Warning, "CertificateValidityTooLong", "", fmt.Sprintf("valid for %d days, longer than the %d days ballot SC-081 allows a publicly-trusted certificate issued at %s",
 				c.ValidityDays(), certs.MaxValidity(c.NotBefore)/(24*time.Hour), c.NotBefore.UTC().Format(time.RFC3339)))
+		case certs.PolicyClientAuth:
+			x.raise(Critical, "CertificateClientAuthMissing", "", "used as a client certificate (usage: client) but its extended key usage lacks clientAuth")
 		}
 	}
 }
 
-// verifyPages is CertificateVerifyFailed's rule: a served chain that fails for any reason but
-// expiry and revocation (which have their own entries); a local file whose chain is broken in a
-// way clients would see (incomplete, misordered, expired intermediate), except certbot's
-// leaf-only cert.pem. unknown_authority in a file is a private CA without ca_file, not a fault.
-// CA-first files (bundles) are not judged at all.
+// verifyPages is CertificateVerifyFailed's rule (TestVerifyPagesAsRule holds them together): a
+// served chain that fails for any reason but expiry and revocation (which have their own
+// entries); a stored file (files, lego's and Caddy's stores) whose chain is broken in a way
+// clients would see (incomplete, misordered, expired intermediate), except certbot's leaf-only
+// cert.pem. unknown_authority in a file is a private CA without ca_file, not a fault. Other
+// sources (Kubernetes Secrets) the rule does not page for. CA-first files (bundles) are not
+// judged at all.
 func verifyPages(ch *certs.Chain) bool {
-	if ch.Source == certs.SourceProbe {
+	switch ch.Source {
+	case certs.SourceProbe:
 		return !slices.Contains([]string{certs.ReasonOK, certs.ReasonExpired, certs.ReasonRevoked}, ch.Verify.Reason)
+	case certs.SourceFile, certs.SourceLego, certs.SourceCaddy:
+		return !strings.HasSuffix(ch.Path, "/cert.pem") &&
+			slices.Contains([]string{certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate}, ch.Verify.Reason)
 	}
-	return !strings.HasSuffix(ch.Path, "/cert.pem") &&
-		slices.Contains([]string{certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate}, ch.Verify.Reason)
+	return false
 }
 
 // add records a problem that alert (with the reason label) pages on.
