@@ -25,7 +25,7 @@ import (
 )
 
 // client names Caddy in the renewal series, the chains' Location.Source and the log lines.
-const client = "caddy"
+const client = certs.SourceCaddy
 
 // logPoll is the fallback when fsnotify says nothing about the log (NFS, missed events).
 const logPoll = time.Second

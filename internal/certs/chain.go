@@ -4,7 +4,7 @@ import "time"
 
 // Location says where a chain was seen; its fields are the location labels of every series.
 type Location struct {
-	Source  string `json:"source"` // SourceFile, SourceProbe or SourceKubernetes
+	Source  string `json:"source"` // one of the Source constants
 	Path    string `json:"path,omitempty"`
 	Lineage string `json:"lineage,omitempty"`
 	Target  string `json:"target,omitempty"`
@@ -15,11 +15,13 @@ type Location struct {
 	Key       string `json:"key,omitempty"`
 }
 
-// Sources of a Location.
+// Sources of a Location. Lego and Caddy name the chains of their certificate stores.
 const (
 	SourceFile       = "file"
 	SourceProbe      = "probe"
 	SourceKubernetes = "kubernetes"
+	SourceLego       = "lego"
+	SourceCaddy      = "caddy"
 )
 
 // Revocation is the leaf's revocation status as established by one method.

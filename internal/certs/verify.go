@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -129,21 +130,48 @@ func classify(err error, chain []*x509.Certificate, now time.Time) string {
 	case errors.As(err, &host):
 		return ReasonHostnameMismatch
 	case errors.As(err, &ua):
-		// A chain that stops at a non-CA certificate issued by someone else is the classic
-		// "server sends cert.pem instead of fullchain.pem"; a chain that ends in a self-signed
-		// certificate nobody trusts, or in a CA whose issuer is unknown, is an unknown authority.
-		top := chain[len(chain)-1]
-		if !top.IsCA && !selfSigned(top) {
-			return ReasonIncompleteChain
+		return unknownIssuer(chain, now)
+	}
+	return ReasonOther
+}
+
+// unknownIssuer classifies a chain whose issuer is missing. It follows the issuers from the leaf
+// through the presented certificates to the last one on that path (extra unrelated
+// certificates, such as a stale intermediate left in a hand-made bundle, are not on it):
+//   - a CA (an intermediate whose issuer is unknown, or a root nobody trusts): an expired
+//     intermediate when one was presented, else an unknown authority (a private CA without
+//     ca_file, a staging CA);
+//   - a self-signed leaf: an unknown authority;
+//   - a leaf whose issuer was not presented (CheckSignatureFrom never takes a non-CA as issuer):
+//     when it names where to fetch its issuer (AIA caIssuers, set by every public CA), that
+//     intermediate exists and was left out: incomplete_chain. A leaf naming no issuer URL looks
+//     just like the leaf of a private CA kept alone in its file, normal for an internal CA that
+//     issues from its root and is not configured as ca_file: unknown_authority, which a file
+//     does not page for, rather than a broken file that pages.
+func unknownIssuer(chain []*x509.Certificate, now time.Time) string {
+	top := chain[0]
+	for range chain[1:] {
+		if selfSigned(top) {
+			break
 		}
-		for _, c := range chain[1:] {
-			if c.NotAfter.Before(now) {
-				return ReasonExpiredIntermediate
-			}
+		i := slices.IndexFunc(chain[1:], func(c *x509.Certificate) bool { return c != top && top.CheckSignatureFrom(c) == nil })
+		if i < 0 {
+			break
+		}
+		top = chain[1+i]
+	}
+	if !top.IsCA {
+		if len(top.IssuingCertificateURL) > 0 && !selfSigned(top) {
+			return ReasonIncompleteChain
 		}
 		return ReasonUnknownAuthority
 	}
-	return ReasonOther
+	for _, c := range chain[1:] {
+		if c.NotAfter.Before(now) {
+			return ReasonExpiredIntermediate
+		}
+	}
+	return ReasonUnknownAuthority
 }
 
 // selfSigned: issued by itself, whether or not it is marked as a CA (CheckSignatureFrom would

@@ -164,6 +164,32 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// TestLeafAloneInFile: a leaf kept alone in its file, no ca_file (issue 20 item 9). A private
+// CA's leaf, naming no issuer URL, is an unknown authority, which CertificateVerifyFailed does
+// not page for in a file: a healthy 200-day certificate is OK, not critical. A leaf naming its
+// issuer's URL (a public CA's, served from this file) lacks its intermediate: critical, as
+// the rule pages.
+func TestLeafAloneInFile(t *testing.T) {
+	w := newWorld(t)
+	private := testcerts.New(testcerts.Options{CN: "Private Root CA", IsCA: true, Now: now, NotAfter: now.Add(3650 * day)})
+	w.write("private.pem", testcerts.New(testcerts.Options{DNSNames: []string{"private.check.test"}, Issuer: private,
+		NotBefore: now.Add(-10 * day), NotAfter: now.Add(190 * day)}).PEM())
+	w.write("public.pem", w.leaf("public.check.test", 1, 10*day, 90*day).PEM())
+	for _, tc := range []struct {
+		file, line, problem string
+		want                int
+	}{
+		{"private.pem", "CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 1 ok; 0 source problem(s)", "", StatusOK},
+		{"public.pem", "CERTIFICATES CRITICAL - 0 expired, 1 critical, 0 warning, 0 ok; 0 source problem(s)",
+			"chain does not verify: incomplete_chain", StatusCritical},
+	} {
+		code, out := run(t, w.config("files: [{paths: [\"$DIR/"+tc.file+"\"]}]"), Options{})
+		if code != tc.want || strings.SplitN(out, "\n", 2)[0] != tc.line || !strings.Contains(out, tc.problem) {
+			t.Errorf("%s: exit %d, want %d with %q; output:\n%s", tc.file, code, tc.want, tc.problem, out)
+		}
+	}
+}
+
 // TestJSONGolden fixes the --output=json contract.
 func TestJSONGolden(t *testing.T) {
 	w := newWorld(t)

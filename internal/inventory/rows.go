@@ -389,17 +389,22 @@ func (x *Row) judgePolicies(ch *certs.Chain) {
 	}
 }
 
-// verifyPages is CertificateVerifyFailed's rule: a served chain that fails for any reason but
-// expiry and revocation (which have their own entries); a local file whose chain is broken in a
-// way clients would see (incomplete, misordered, expired intermediate), except certbot's
-// leaf-only cert.pem. unknown_authority in a file is a private CA without ca_file, not a fault.
-// CA-first files (bundles) are not judged at all.
+// verifyPages is CertificateVerifyFailed's rule (TestVerifyPagesAsRule holds them together): a
+// served chain that fails for any reason but expiry and revocation (which have their own
+// entries); a stored file (files, lego's and Caddy's stores) whose chain is broken in a way
+// clients would see (incomplete, misordered, expired intermediate), except certbot's leaf-only
+// cert.pem. unknown_authority in a file is a private CA without ca_file, not a fault. Other
+// sources (Kubernetes Secrets) the rule does not page for. CA-first files (bundles) are not
+// judged at all.
 func verifyPages(ch *certs.Chain) bool {
-	if ch.Source == certs.SourceProbe {
+	switch ch.Source {
+	case certs.SourceProbe:
 		return !slices.Contains([]string{certs.ReasonOK, certs.ReasonExpired, certs.ReasonRevoked}, ch.Verify.Reason)
+	case certs.SourceFile, certs.SourceLego, certs.SourceCaddy:
+		return !strings.HasSuffix(ch.Path, "/cert.pem") &&
+			slices.Contains([]string{certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate}, ch.Verify.Reason)
 	}
-	return !strings.HasSuffix(ch.Path, "/cert.pem") &&
-		slices.Contains([]string{certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate}, ch.Verify.Reason)
+	return false
 }
 
 // add records a problem that alert (with the reason label) pages on.

@@ -3,10 +3,15 @@ package inventory
 import (
 	"crypto/x509"
 	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/alerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
@@ -212,26 +217,101 @@ func TestSeverityText(t *testing.T) {
 	}
 }
 
-// TestVerifyPages mirrors CertificateVerifyFailed's selectors (alerts/tests/local_files.yml).
-func TestVerifyPages(t *testing.T) {
-	for _, tc := range []struct {
-		loc    certs.Location
-		reason string
-		want   bool
-	}{
-		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonHostnameMismatch, true},
-		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonUnknownAuthority, true},
-		{certs.Location{Source: certs.SourceProbe, Target: "a:443"}, certs.ReasonExpired, false},
-		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/fullchain.pem"}, certs.ReasonIncompleteChain, true},
-		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/fullchain.pem"}, certs.ReasonWrongOrder, true},
-		{certs.Location{Source: certs.SourceFile, Path: "/le/live/a/cert.pem"}, certs.ReasonIncompleteChain, false},
-		{certs.Location{Source: certs.SourceFile, Path: "/srv/private-ca.pem"}, certs.ReasonUnknownAuthority, false},
-	} {
-		ch := certs.Chain{Location: tc.loc, Verify: certs.VerifyResult{Reason: tc.reason}}
-		if got := verifyPages(&ch); got != tc.want {
-			t.Errorf("verifyPages(%+v, %s) = %v, want %v", tc.loc, tc.reason, got, tc.want)
+// TestVerifyPagesAsRule: `check` pages for a chain exactly when the shipped
+// CertificateVerifyFailed rule's selectors match its cert_chain_verified series, for every
+// source and reason; a rule change (a source or reason added) fails here until verifyPages
+// follows. The rule's CA-first exclusion (cert_info is_ca) is not judged here: rows of CAs are
+// not judged at all.
+func TestVerifyPagesAsRule(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "alerts", alerts.RulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := alerts.ParseRules(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expr string
+	for _, r := range rf.Rules() {
+		if r.Alert == "CertificateVerifyFailed" {
+			expr = r.Expr
 		}
 	}
+	var selectors [][]matcher
+	for _, m := range regexp.MustCompile(`cert_chain_verified\{([^}]*)\}`).FindAllStringSubmatch(expr, -1) {
+		selectors = append(selectors, parseSelector(t, m[1]))
+	}
+	if len(selectors) == 0 {
+		t.Fatalf("no cert_chain_verified selector in CertificateVerifyFailed's expr:\n%s", expr)
+	}
+	var locs []certs.Location
+	for _, src := range []string{certs.SourceFile, certs.SourceLego, certs.SourceCaddy, certs.SourceKubernetes} {
+		for _, path := range []string{"/le/live/a/fullchain.pem", "/le/live/a/cert.pem", "/srv/private-ca.pem", ""} {
+			locs = append(locs, certs.Location{Source: src, Path: path})
+		}
+	}
+	locs = append(locs, certs.Location{Source: certs.SourceProbe, Target: "a:443", IP: "127.0.0.1"})
+	reasons := []string{certs.ReasonOK, certs.ReasonExpired, certs.ReasonNotYetValid, certs.ReasonUnknownAuthority,
+		certs.ReasonHostnameMismatch, certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate,
+		certs.ReasonRevoked, certs.ReasonNoCertificate, certs.ReasonOther}
+	pages := 0
+	for _, loc := range locs {
+		for _, reason := range reasons {
+			series := map[string]string{"source": loc.Source, "path": loc.Path, "reason": reason}
+			rule := slices.ContainsFunc(selectors, func(sel []matcher) bool {
+				return !slices.ContainsFunc(sel, func(m matcher) bool { return !m.matches(series[m.name]) })
+			})
+			ch := certs.Chain{Location: loc, Verify: certs.VerifyResult{Reason: reason}}
+			if got := verifyPages(&ch); got != rule {
+				t.Errorf("verifyPages(%s %q, %s) = %v, the rule pages: %v", loc.Source, loc.Path, reason, got, rule)
+			}
+			if rule {
+				pages++
+			}
+		}
+	}
+	// The rule as shipped: a probe for 8 reasons; files, lego and Caddy for 3 each, on the 3
+	// paths that are not /cert.pem.
+	if pages != 8+3*3*3 {
+		t.Errorf("%d (location, reason) pairs page, want %d: the rule changed, update this count", pages, 8+3*3*3)
+	}
+}
+
+// matcher is one label matcher of a PromQL selector: name op "value".
+type matcher struct {
+	name, op, value string
+}
+
+func (m matcher) matches(v string) bool {
+	switch m.op {
+	case "=":
+		return v == m.value
+	case "!=":
+		return v != m.value
+	}
+	// PromQL regular expressions are anchored at both ends.
+	return regexp.MustCompile("^(?s:"+m.value+")$").MatchString(v) == (m.op == "=~")
+}
+
+// parseSelector parses the matchers between a selector's braces, failing on anything else so
+// that no matcher of the rule is silently left out of the comparison.
+func parseSelector(t *testing.T, sel string) []matcher {
+	t.Helper()
+	re := regexp.MustCompile(`\s*(\w+)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*")\s*(,|$)`)
+	var out []matcher
+	for rest := sel; rest != ""; {
+		m := re.FindStringSubmatchIndex(rest)
+		if m == nil || m[0] != 0 {
+			t.Fatalf("selector {%s}: cannot parse %q", sel, rest)
+		}
+		value, err := strconv.Unquote(rest[m[6]:m[7]])
+		if err != nil {
+			t.Fatalf("selector {%s}: %v", sel, err)
+		}
+		out = append(out, matcher{rest[m[2]:m[3]], rest[m[4]:m[5]], value})
+		rest = rest[m[1]:]
+	}
+	return out
 }
 
 // TestARIRenewalPoint: when the CA's renewal window starts early (a mass revocation ahead),

@@ -17,6 +17,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestate"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/acmestore"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/logtail"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
@@ -25,7 +26,7 @@ import (
 
 const (
 	// client is the source's name in Location.Source, Renewal.Client and Client.Name.
-	client = "lego"
+	client = certs.SourceLego
 	// logPoll is how often the logs are looked at (a stat each).
 	logPoll = time.Second
 	// runIdle is how long a quiet log means lego has exited, completing its last run.

@@ -20,6 +20,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -52,7 +53,8 @@ type Options struct {
 	Serial       *big.Int // default: unique increasing
 	CRLURLs      []string
 	OCSPURLs     []string
-	Issuer       *Cert // nil: self-signed
+	IssuerURLs   []string // AIA caIssuers: public CAs name one on every leaf
+	Issuer       *Cert    // nil: self-signed
 	MaxPathLen   int
 	ExtKeyUsages []x509.ExtKeyUsage
 }
@@ -98,6 +100,7 @@ func New(o Options) *Cert {
 		IsCA:                  o.IsCA,
 		CRLDistributionPoints: o.CRLURLs,
 		OCSPServer:            o.OCSPURLs,
+		IssuingCertificateURL: o.IssuerURLs,
 		SubjectKeyId:          keyID(key.Public()),
 	}
 	if o.Org != "" {
@@ -178,9 +181,15 @@ func NewPKI(prefix string, now time.Time) *PKI {
 	return &PKI{Root: root, Intermediate: inter}
 }
 
-// Leaf issues a leaf from the intermediate; o.Issuer is set for the caller.
+// Leaf issues a leaf from the intermediate; o.Issuer is set for the caller. Unless o.IssuerURLs
+// is set, the leaf names where its issuer can be fetched (AIA caIssuers), as a public CA's
+// leaves do: served or stored without its intermediate it is an incomplete_chain. A leaf naming
+// no issuer URL (a private CA's) is made with New and Issuer: p.Intermediate.
 func (p *PKI) Leaf(o Options) *Cert {
 	o.Issuer = p.Intermediate
+	if o.IssuerURLs == nil {
+		o.IssuerURLs = []string{"http://ca.test/" + url.PathEscape(p.Intermediate.Cert.Subject.CommonName) + ".der"}
+	}
 	return New(o)
 }
 
