@@ -74,17 +74,17 @@ func TestGenerateUsesConfig(t *testing.T) {
 		// verify_selector narrows both the probe and the file branch.
 		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
 		{`cert_chain_verified{source="probe", source=`, 0, 2},
-		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 23, 0},
+		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 24, 0},
 		// Every alert but CertExpiryExporterDown holds; the Down page text names the hold.
-		{"keep_firing_for: 1h\n", 21, 0},
-		{"keep_firing_for: 2h\n", 0, 21},
+		{"keep_firing_for: 1h\n", 22, 0},
+		{"keep_firing_for: 2h\n", 0, 22},
 		{"for: 5m\n", 2, 1}, // CertificateKeyMismatch's stays
 		{"for: 15m\n", 3, 4},
 		{"(firing ones keep firing for up to 1h)", 1, 0},
 		{"(firing ones keep firing for up to 2h)", 0, 1},
 		// Owner labels: the six certificate alerts, three chain alerts and CertificateNotDeployed.
-		{"group_left(team, env) cert_info", 11, 0},
-		{"group_left(squad) cert_info", 0, 11},
+		{"group_left(team, env) cert_info", 12, 0},
+		{"group_left(squad) cert_info", 0, 12},
 	} {
 		if n := bytes.Count(base, []byte(c.text)); n != c.base {
 			t.Errorf("default config: %q occurs %d times, want %d", c.text, n, c.base)

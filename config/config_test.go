@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,8 @@ func TestParseErrors(t *testing.T) {
 		{"owner label value too long", "files:\n  - paths: [a]\n    labels: {team: " + strings.Repeat("x", 129) + "}", "files[0].labels.team: value longer than 128 bytes"},
 		{"too many owner labels", "files:\n  - paths: [a]\n    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1, i: 1}", "files[0].labels: 9 labels, at most 8"},
 		{"too many owner label names", "files:\n  - paths: [a]\n    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1}\n  - paths: [b]\n    labels: {i: 1, j: 1, k: 1, l: 1, m: 1, n: 1, o: 1, p: 1}\ntargets:\n  - target: a:1\n    labels: {q: 1}", "targets[0].labels: the config uses more than 16 distinct owner label names"},
+		{"unknown usage", "files:\n  - paths: [a]\n  - paths: [b]\n    usage: clinet", `files[1].usage: unknown usage "clinet" (one of server, client)`},
+		{"usage not a string", "files:\n  - paths: [a]\n    usage: [client]", "cannot unmarshal !!seq into string"},
 		{"owner labels not a map", "files:\n  - paths: [a]\n    labels: [team]", "cannot unmarshal !!seq into config.Labels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,5 +257,20 @@ func TestLoadEmptyFile(t *testing.T) {
 	}
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "the config file is empty") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// usage: is server when left out; both values parse.
+func TestFilesUsage(t *testing.T) {
+	cfg, err := Parse([]byte("files:\n  - paths: [/a/*.pem]\n  - paths: [/b/*.pem]\n    usage: server\n  - paths: [/c/*.pem]\n    usage: client\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range cfg.Files {
+		got = append(got, f.Usage)
+	}
+	if want := []string{"", UsageServer, UsageClient}; !slices.Equal(got, want) {
+		t.Errorf("usages %q, want %q", got, want)
 	}
 }

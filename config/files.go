@@ -29,7 +29,16 @@ type Files struct {
 	RescanInterval model.Duration `yaml:"rescan_interval,omitempty"`
 	// Labels are the entry's owner labels (cert_info, alerts).
 	Labels Labels `yaml:"labels,omitempty"`
+	// Usage is how a service uses these certificates: UsageServer (the default, also when empty)
+	// or UsageClient, a TLS client certificate (mTLS), which must allow clientAuth.
+	Usage string `yaml:"usage,omitempty"`
 }
+
+// Usages of a files: entry's certificates.
+const (
+	UsageServer = "server"
+	UsageClient = "client"
+)
 
 func (f *Files) defaults() {
 	if f.MaxFileSize == 0 {
@@ -68,6 +77,9 @@ func (f *Files) validate(path string) error {
 	}
 	if time.Duration(f.RescanInterval) < time.Second {
 		return fieldError(path+".rescan_interval", "must be at least 1s")
+	}
+	if f.Usage != "" && f.Usage != UsageServer && f.Usage != UsageClient {
+		return fieldError(path+".usage", "unknown usage %q (one of %s, %s)", f.Usage, UsageServer, UsageClient)
 	}
 	return f.Labels.validate(path + ".labels")
 }

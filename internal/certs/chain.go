@@ -42,6 +42,9 @@ type Chain struct {
 	Verify VerifyResult `json:"verify"`
 	// Revocation is nil when no check ran (no staple, no CRL point: normal since 2025).
 	Revocation *Revocation `json:"revocation,omitempty"`
+	// Usage is UsageClient for certificates the config marks as a TLS client's ("" otherwise:
+	// a server's, the default).
+	Usage string `json:"usage,omitempty"`
 	// DuplicateLineage marks certbot lineages like "name-0001" created by re-running certonly.
 	DuplicateLineage bool `json:"duplicate_lineage,omitempty"`
 	// KeyMatch is set only when check_key is enabled: whether the private key matches the leaf.

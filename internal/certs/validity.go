@@ -1,6 +1,10 @@
 package certs
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // day is the Baseline Requirements' day (6.3.2): 86,400 seconds, any amount more (fractional or
 // leap seconds) counting as one more day, so comparing durations applies the rule exactly.
@@ -44,3 +48,9 @@ func (c Cert) ValidityDays() int { return int((c.Validity() + day - 1) / day) }
 // ExceedsMaxValidity reports whether the validity is longer than ballot SC-081 allows at the
 // certificate's NotBefore.
 func (c Cert) ExceedsMaxValidity() bool { return c.Validity() > MaxValidity(c.NotBefore) }
+
+// ClientAuth reports whether the certificate may authenticate a TLS client: its extended key
+// usages include clientAuth or anyExtendedKeyUsage, or it has none (no restriction).
+func (c Cert) ClientAuth() bool {
+	return slices.ContainsFunc(strings.Split(c.EKU, ","), func(u string) bool { return u == "client_auth" || u == "any" })
+}

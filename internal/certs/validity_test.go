@@ -153,3 +153,36 @@ func TestVerifyPublic(t *testing.T) {
 		t.Fatalf("child with the test root as the system roots: %v\n%s", err, out)
 	}
 }
+
+// A client certificate needs clientAuth, or no restriction at all; serverAuth alone (the eku
+// label's empty value, Let's Encrypt's classic profile since 2026-02-11) is refused.
+func TestViolationsClientAuth(t *testing.T) {
+	nb := time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
+	leaf := func(eku string) Cert {
+		return Cert{Domain: "client.test", EKU: eku, NotBefore: nb, NotAfter: nb.Add(90*24*time.Hour - time.Second)}
+	}
+	ca := leaf("")
+	ca.IsCA = true
+	client := func(c Cert) Chain { return Chain{Certs: []Cert{c}, Usage: UsageClient} }
+	tests := []struct {
+		name  string
+		chain Chain
+		want  []string
+	}{
+		{"server_auth only", client(leaf("")), []string{PolicyClientAuth}},
+		{"client_auth", client(leaf("server_auth,client_auth")), nil},
+		{"client_auth alone", client(leaf("client_auth")), nil},
+		{"no extension", client(leaf("any")), nil},
+		{"anyExtendedKeyUsage among others", client(leaf("server_auth,any")), nil},
+		{"email_protection and unknown", client(leaf("email_protection,other")), []string{PolicyClientAuth}},
+		{"server usage", Chain{Certs: []Cert{leaf("")}}, nil},
+		{"CA bundle", client(ca), nil},
+		{"public, too long and no clientAuth", Chain{Certs: []Cert{{EKU: "", NotBefore: nb, NotAfter: nb.Add(365 * 24 * time.Hour)}},
+			Usage: UsageClient, Verify: VerifyResult{Reason: ReasonOK, Public: true}}, []string{PolicyMaxValidity, PolicyClientAuth}},
+	}
+	for _, tt := range tests {
+		if got := tt.chain.Violations(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: Violations() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -126,6 +126,7 @@ type entry struct {
 	roots    *x509.CertPool // from ca_file; nil: the system roots
 	password string
 	labels   certs.Labels // owner labels, sorted once
+	usage    string       // certs.UsageClient for a `usage: client` entry, else ""
 }
 
 type errKey struct{ path, reason string }
@@ -149,7 +150,7 @@ func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, c
 		s.liveDir = filepath.Join(filepath.Clean(certbotConfigDir), "live")
 	}
 	for _, e := range entries {
-		s.entries = append(s.entries, entry{Files: e, name: strings.Join(e.Paths, ","), labels: certs.NewLabels(e.Labels)})
+		s.entries = append(s.entries, entry{Files: e, name: strings.Join(e.Paths, ","), labels: certs.NewLabels(e.Labels), usage: usage(e.Usage)})
 		s.errCounts = append(s.errCounts, source.NewErrors(ErrorReasons...))
 		s.lastOK = append(s.lastOK, time.Time{})
 	}
@@ -396,4 +397,12 @@ func firstDir(dirs map[string]string) string {
 		}
 	}
 	return first
+}
+
+// usage is a chain's certs.Chain.Usage for an entry's usage: only a client's is marked.
+func usage(u string) string {
+	if u == config.UsageClient {
+		return certs.UsageClient
+	}
+	return ""
 }

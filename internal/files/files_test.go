@@ -3,8 +3,10 @@ package files
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -619,3 +621,27 @@ func runAsNobody(t *testing.T, pattern string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestUsageClient: a `usage: client` entry marks its chains as a client's, and the one whose
+// leaf lacks clientAuth breaks the policy (a server entry's same certificate does not).
+func TestUsageClient(t *testing.T) {
+	now := time.Now()
+	pki := testcerts.NewPKI("Usage", now)
+	dir := t.TempDir()
+	serverOnly := pki.Leaf(testcerts.Options{CN: "renewed.client.test", Now: now, ExtKeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	both := pki.Leaf(testcerts.Options{CN: "old.client.test", Now: now, ExtKeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
+	write(t, dir+"/client/renewed.pem", testcerts.Bundle(serverOnly, pki.Intermediate))
+	write(t, dir+"/client/old.pem", testcerts.Bundle(both, pki.Intermediate))
+	write(t, dir+"/server/www.pem", testcerts.Bundle(serverOnly, pki.Intermediate))
+	client := fileEntry(dir + "/client/*.pem")
+	client.Usage = config.UsageClient
+	s, _ := newSource(t, []config.Files{client, fileEntry(dir + "/server/*.pem")}, "", now)
+	got := map[string]string{}
+	for _, c := range scanOnce(t, s).Chains {
+		got[strings.TrimPrefix(c.Path, dir)] = c.Usage + " " + strings.Join(c.Violations(), ",")
+	}
+	want := map[string]string{"/client/renewed.pem": "client client_auth", "/client/old.pem": "client ", "/server/www.pem": " "}
+	if !maps.Equal(got, want) {
+		t.Errorf("usage and violations %q, want %q", got, want)
+	}
+}

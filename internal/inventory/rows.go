@@ -381,10 +381,13 @@ func (x *Row) judge(ch *certs.Chain, now time.Time, th Thresholds) {
 // judgePolicies adds the policies the leaf breaks (certs.Chain.Violations, cert_policy_violation).
 func (x *Row) judgePolicies(ch *certs.Chain) {
 	for _, p := range ch.Violations() {
-		if p == certs.PolicyMaxValidity {
+		switch p {
+		case certs.PolicyMaxValidity:
 			c := &ch.Certs[0]
 			x.raise(Warning, "CertificateValidityTooLong", "", fmt.Sprintf("valid for %d days, longer than the %d days ballot SC-081 allows a publicly-trusted certificate issued at %s",
 				c.ValidityDays(), certs.MaxValidity(c.NotBefore)/(24*time.Hour), c.NotBefore.UTC().Format(time.RFC3339)))
+		case certs.PolicyClientAuth:
+			x.raise(Critical, "CertificateClientAuthMissing", "", "used as a client certificate (usage: client) but its extended key usage lacks clientAuth")
 		}
 	}
 }

@@ -363,3 +363,18 @@ func TestPolicyFindings(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAuthFinding: a client certificate without clientAuth is critical and names
+// CertificateClientAuthMissing.
+func TestClientAuthFinding(t *testing.T) {
+	f := fixture{testcerts.NewPKI("Client", now)}
+	leaf := f.pki.Leaf(testcerts.Options{CN: "api-client.test", Now: now, ExtKeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	ch := chain(file("/etc/ssl/client.pem", ""), certs.ReasonOK, leaf, f.pki.Intermediate)
+	ch.Usage = certs.UsageClient
+	r := Build(viewOf(&source.Snapshot{Chains: []certs.Chain{ch}}), now, DefaultThresholds)
+	x := r.Certificates[0]
+	want := []Finding{{Text: "used as a client certificate (usage: client) but its extended key usage lacks clientAuth", Alert: "CertificateClientAuthMissing"}}
+	if x.Index != 0 || x.Severity != Critical || !slices.Equal(x.Problems, want) {
+		t.Errorf("row %d: %v %+v, want critical %+v", x.Index, x.Severity, x.Problems, want)
+	}
+}

@@ -133,7 +133,7 @@ func TestRunbookAnchors(t *testing.T) {
 	var b strings.Builder
 	link := func(u string) { fmt.Fprintf(&b, "<a href=\"%s\">\n", u) }
 	for _, alert := range []string{"CertificateNotDeployed", "CertificateRenewalOverdue", "CertificateRevoked", "CertificateKeyMismatch",
-		"CertificateChainExpiringSoon", "CertificateStaging", "CertificateValidityTooLong", "CertbotHookFailed"} {
+		"CertificateChainExpiringSoon", "CertificateStaging", "CertificateValidityTooLong", "CertificateClientAuthMissing", "CertbotHookFailed"} {
 		link(runbook(alert, ""))
 	}
 	// Rows carry the reasons CertificateVerifyFailed pages on (expiry and revocation have their
