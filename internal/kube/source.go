@@ -165,7 +165,7 @@ func (s *Source) failed(err error) *source.Snapshot {
 	for _, ns := range s.namespaces() {
 		errs := source.NewErrors(ErrorReasons...)
 		errs[reasonConfig]++
-		snap.Status = append(snap.Status, source.Status{Source: statusSource, Name: ns, Errors: errs})
+		snap.Status = append(snap.Status, source.Status{Source: statusSource, Name: ns, Errors: errs, Error: err.Error()})
 		watchErrs = append(watchErrs, watchError{ns, reasonConfig})
 	}
 	snap.Problems = []source.Problem{{Source: certs.SourceKubernetes, Where: "kubernetes", Reason: reasonConfig, Message: err.Error()}}
@@ -208,6 +208,8 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 		where := w.typ + " Secrets in namespace " + w.namespace
 		switch {
 		case st.reason != "":
+			// Why the namespace is down, as logged: the first of its failing watches.
+			ns.Error = cmp.Or(ns.Error, st.msg)
 			if !slices.Contains(watchErrs, watchError{w.namespace, st.reason}) {
 				watchErrs = append(watchErrs, watchError{w.namespace, st.reason})
 			}

@@ -287,12 +287,19 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden"} 1
 `+status("allowed 1 "+nowSeconds, "denied 0 -")+notAfter(chainSeries(pki, "allowed", "ok", "3ed", "1.7987616e+09")))
 		// The reflector retries every few seconds; the log says it once.
-		latest.Await(t, "a second forbidden list", func(snap *source.Snapshot) bool {
+		snap := latest.Await(t, "a second forbidden list", func(snap *source.Snapshot) bool {
 			return slices.ContainsFunc(snap.Status, func(st source.Status) bool { return st.Name == "denied" && st.Errors[reasonForbidden] >= 2 })
 		})
-		want := `level=WARN msg="kubernetes watch failing" namespace=denied type=kubernetes.io/tls reason=forbidden err="secrets is forbidden: User \"system:serviceaccount:allowed:exporter\" cannot list resource \"secrets\" in API group \"\" in the namespace \"denied\""` + "\n"
+		const msg = `secrets is forbidden: User "system:serviceaccount:allowed:exporter" cannot list resource "secrets" in API group "" in the namespace "denied"`
+		want := `level=WARN msg="kubernetes watch failing" namespace=denied type=kubernetes.io/tls reason=forbidden err="` + strings.ReplaceAll(msg, `"`, `\"`) + `"` + "\n"
 		if got := log.String(); got != want {
 			t.Errorf("log:\n%s\nwant:\n%s", got, want)
+		}
+		// Why it is down, for the landing page and check; the allowed namespace is up.
+		for _, st := range snap.Status {
+			if want := map[string]string{"denied": msg}[st.Name]; st.Error != want {
+				t.Errorf("status %s: error %q, want %q", st.Name, st.Error, want)
+			}
 		}
 	})
 }
