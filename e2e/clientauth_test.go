@@ -62,10 +62,13 @@ files:
     ca_file: %q
     usage: client
 `, clientFile, ca), exporterOpts{})
-	s.register(t, sc, e)
+	// Registered under the directory's unique name: a repeated run (-count) must not meet the
+	// alert of the one before, which keeps firing for keep_firing_for.
+	job := filepath.Base(dir)
+	s.register(t, job, e)
 	fault := time.Now()
 	writeAtomic(t, clientFile, testcerts.Bundle(renewed, pki.Intermediate))
 	wants := []want{{"CertificateClientAuthMissing", map[string]string{"severity": "critical", "domain": client, "policy": "client_auth", "serial": renewed.Cert.SerialNumber.Text(16)}}}
-	seen := s.expectAlerts(t, sc, wants)
+	seen := s.expectAlerts(t, job, wants)
 	recordAll(sc, wants, seen, fault, renewed.Cert.NotAfter)
 }
