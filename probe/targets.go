@@ -5,6 +5,7 @@ package probe
 // probe so that scrapes never wait on the network.
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"math/rand/v2"
@@ -271,9 +272,11 @@ func (s *scheduler) record(i int, p *lastProbe, publish func(*targetsSnapshot)) 
 	p.Served = carry(prev, &p.Result, p.At, staleIntervals*time.Duration(s.cfg.Targets[i].Interval))
 	s.probes[i] = p
 	st := &s.status[i]
-	st.Up = p.Result.Success()
+	st.Up, st.Error = p.Result.Success(), ""
 	if st.Up {
 		st.LastSuccess = p.At
+	} else {
+		st.Error = cmp.Or(firstError(&p.Result), strings.Join(p.Result.Failures(), ", "), "resolved to no address")
 	}
 	errs := make(map[string]uint64, len(st.Errors))
 	for k, v := range st.Errors {
@@ -297,7 +300,7 @@ func (s *scheduler) record(i int, p *lastProbe, publish func(*targetsSnapshot)) 
 		if st.Up {
 			s.logger.Info("target probe succeeded", "target", p.Target, "module", p.Module)
 		} else {
-			s.logger.Warn("target probe failed", "target", p.Target, "module", p.Module, "reasons", failures, "err", firstError(&p.Result))
+			s.logger.Warn("target probe failed", "target", p.Target, "module", p.Module, "reasons", failures, "err", st.Error)
 		}
 	}
 

@@ -107,17 +107,18 @@ probe:
 		success  bool
 		failures []string
 		up       bool
+		err      string // why the status is down
 	}{
-		{good, true, nil, true},
-		{dead, false, []string{failConnect}, false},
-		{"blocked.test:443", false, []string{failRefused}, false},
+		{good, true, nil, true, ""},
+		{dead, false, []string{failConnect}, false, "127.0.0.1: dial tcp " + dead + ": connect: connection refused"},
+		{"blocked.test:443", false, []string{failRefused}, false, `target host "blocked.test" is not in probe.allowed_targets`},
 	}
 	for i, w := range want {
 		p, st := snap.Probes[i], snap.Status[i]
 		if p.Target != w.target || p.Module != "tls" || p.Result.Success() != w.success || !equal(p.Result.Failures(), w.failures) {
 			t.Errorf("probe %d: %s %s success %t failures %v", i, p.Target, p.Module, p.Result.Success(), p.Result.Failures())
 		}
-		if st.Source != targetsHealth || st.Name != w.target || st.Up != w.up || len(st.Errors) != len(FailureReasons)+len(ProblemReasons) {
+		if st.Source != targetsHealth || st.Name != w.target || st.Up != w.up || st.Error != w.err || len(st.Errors) != len(FailureReasons)+len(ProblemReasons) {
 			t.Errorf("status %d: %+v", i, st)
 		}
 	}

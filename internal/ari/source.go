@@ -233,6 +233,7 @@ type dirState struct {
 	failures    int
 	lastSuccess time.Time
 	errors      map[string]uint64
+	lastErr     string // the latest failure, directory's or a certificate's
 }
 
 type certState struct {
@@ -298,6 +299,7 @@ func (c *cache) directoryDone(dir, renewalInfo string, retry time.Duration, err 
 		d.failures++
 		d.next = now.Add(backoff(d.failures, retry))
 		d.errors[reasonOf(err)]++
+		d.lastErr = err.Error()
 		return // a previously known renewalInfo URL stays in use
 	}
 	d.renewalInfo, d.failures, d.lastSuccess = renewalInfo, 0, now
@@ -317,6 +319,7 @@ func (c *cache) certDone(dir, id string, w suggested, retry time.Duration, err e
 		st.failures++
 		st.next = now.Add(backoff(st.failures, retry))
 		d.errors[reasonOf(err)]++
+		d.lastErr = err.Error()
 		return // the last window received stays valid until replaced
 	}
 	if retry == 0 {
@@ -377,10 +380,14 @@ func (c *cache) snapshot(subs []subject, dirs []string) *snapshot {
 		for r, n := range d.errors {
 			errs[r] = n
 		}
-		status = append(status, source.Status{
+		st := source.Status{
 			Source: "ari", Name: redact(dir), Up: d.failures == 0 && d.renewalInfo != "" && !failing[dir],
 			LastSuccess: d.lastSuccess, Errors: errs,
-		})
+		}
+		if !st.Up {
+			st.Error = cmp.Or(d.lastErr, "directory not fetched yet")
+		}
+		status = append(status, st)
 	}
 	snap := newSnapshot(windows, status)
 	snap.cache = c

@@ -240,7 +240,7 @@ func TestSourceDirectoryFailures(t *testing.T) {
 		ca.dir = func(w http.ResponseWriter) { io.WriteString(w, `{"newNonce":"x"}`) }
 		h := newHarness(t, ca, time.Second)
 		h.pass(t, 0)
-		if st := h.status(t); st.Up || st.Errors[reasonNoRenewalInfo] != 1 || len(h.last.windows) != 0 {
+		if st := h.status(t); st.Up || st.Errors[reasonNoRenewalInfo] != 1 || st.Error != errNoRenewalInfo.Error() || len(h.last.windows) != 0 {
 			t.Fatalf("snapshot: %+v", h.last)
 		}
 		h.pass(t, 30*time.Second)
@@ -252,8 +252,9 @@ func TestSourceDirectoryFailures(t *testing.T) {
 		ca := newFakeCA(t)
 		h := newHarness(t, ca, time.Second)
 		ca.srv.Close()
+		refused := "GET " + ca.srv.URL + "/dir: dial tcp " + strings.TrimPrefix(ca.srv.URL, "http://") + ": connect: connection refused"
 		h.pass(t, 0)
-		if st := h.status(t); st.Up || st.Errors[reasonConnection] != 1 || !st.LastSuccess.IsZero() {
+		if st := h.status(t); st.Up || st.Errors[reasonConnection] != 1 || st.Error != refused || !st.LastSuccess.IsZero() {
 			t.Fatalf("status: %+v", st)
 		}
 	})

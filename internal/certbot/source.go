@@ -237,7 +237,7 @@ func (s *Source) readRenewal() {
 			s.renewalHealth.Errors[reason]++
 			s.log.Warn("certbot renewal directory unreadable", "path", dir, "reason", reason, "err", err)
 		}
-		s.renewalErr, s.confsOK, s.renewalHealth.Up = reason, false, false
+		s.renewalErr, s.confsOK, s.renewalHealth.Up, s.renewalHealth.Error = reason, false, false, err.Error()
 		return
 	}
 	confs := map[string]RenewalConf{}
@@ -281,7 +281,7 @@ func (s *Source) readRenewal() {
 	}
 	maps.DeleteFunc(s.domains, func(lineage, _ string) bool { _, ok := confs[lineage]; return !ok })
 	s.confs, s.confsOK, s.renewalErr = confs, true, ""
-	s.renewalHealth.Up, s.renewalHealth.LastSuccess = true, s.now()
+	s.renewalHealth.Up, s.renewalHealth.LastSuccess, s.renewalHealth.Error = true, s.now(), ""
 }
 
 func certPath(configDir string, c RenewalConf) string {

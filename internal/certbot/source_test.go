@@ -314,14 +314,14 @@ func TestMissingLogAndLongLines(t *testing.T) {
 	e.poll(s)
 	snap := e.latest()
 	lh := snap.Status[0]
-	if lh.Source != "certbot_log" || lh.Up || lh.Errors["not_found"] != 1 {
+	if lh.Source != "certbot_log" || lh.Up || lh.Errors["not_found"] != 1 || lh.Error != "stat "+e.log+": no such file or directory" {
 		t.Fatalf("missing log: %+v", lh)
 	}
 	e.run(e.log, false)
 	e.append(e.log, "x"+strings.Repeat("y", maxLine+10)+"\n")
 	e.poll(s)
 	snap = e.latest()
-	if lh := snap.Status[0]; !lh.Up || lh.Errors["line_too_long"] != 1 || lh.Errors["not_found"] != 1 {
+	if lh := snap.Status[0]; !lh.Up || lh.Errors["line_too_long"] != 1 || lh.Errors["not_found"] != 1 || lh.Error != "" {
 		t.Fatalf("log back: %+v", lh)
 	}
 	if snap.LogLines != uint64(e.lines) || snap.LogUnparsed != 0 {

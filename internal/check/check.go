@@ -161,7 +161,11 @@ func writeTable(out io.Writer, r Result) {
 	}
 	for _, src := range r.Sources {
 		if !src.Up {
-			fmt.Fprintf(out, "source %s %s is down\n", src.Source, clean(src.Name))
+			fmt.Fprintf(out, "source %s %s is down", src.Source, clean(src.Name))
+			if src.Error != "" {
+				fmt.Fprintf(out, ": %s", clean(src.Error))
+			}
+			fmt.Fprintln(out)
 		}
 	}
 	for _, e := range r.Errors {

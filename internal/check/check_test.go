@@ -303,3 +303,16 @@ ok  70.0 days  2026-05-10T12:00:00Z  healthy  $DIR/healthy.pem  Check Intermedia
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestDownSource: a source that is down says why, next to its name.
+func TestDownSource(t *testing.T) {
+	w := newWorld(t)
+	code, out := run(t, w.config(`files: [{paths: ["$DIR/missing/*.pem"]}]`), Options{})
+	want := `CERTIFICATES UNKNOWN - 0 expired, 0 critical, 0 warning, 0 ok; 2 source problem(s)
+source files $DIR/missing/*.pem is down: $DIR/missing/*.pem: no file matches
+file $DIR/missing/*.pem: no_match: no file matches
+`
+	if got := strings.ReplaceAll(out, w.dir, "$DIR"); code != StatusUnknown || got != want {
+		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, got, want)
+	}
+}

@@ -298,12 +298,12 @@ func dedupe(errs []FileError, entries []int) ([]FileError, []int) {
 // change, not per scan) and builds the health status of every entry.
 func (s *Source) account(errs []FileError, errEntry []int, found []bool, now time.Time) []source.Status {
 	current := make(map[errKey]string, len(errs))
-	bad := make([]bool, len(s.entries))
+	bad := make([]string, len(s.entries)) // an entry's first error ("" for none)
 	for i, fe := range errs {
 		k := errKey{fe.Path, fe.Reason}
 		current[k] = fe.Message
-		if e := errEntry[i]; e >= 0 {
-			bad[e] = true
+		if e := errEntry[i]; e >= 0 && bad[e] == "" {
+			bad[e] = fe.Path + ": " + fe.Message
 		}
 		if old, ok := s.failing[k]; ok && old == fe.Message {
 			continue
@@ -321,15 +321,18 @@ func (s *Source) account(errs []FileError, errEntry []int, found []bool, now tim
 	s.failing = current
 	out := make([]source.Status, len(s.entries))
 	for i, e := range s.entries {
-		up := found[i] || !bad[i]
+		up := found[i] || bad[i] == ""
+		msg := ""
 		if up {
 			s.lastOK[i] = now
+		} else {
+			msg = bad[i]
 		}
 		counts := make(map[string]uint64, len(s.errCounts[i]))
 		for r, n := range s.errCounts[i] {
 			counts[r] = n
 		}
-		out[i] = source.Status{Source: healthSource, Name: e.name, Up: up, LastSuccess: s.lastOK[i], Errors: counts}
+		out[i] = source.Status{Source: healthSource, Name: e.name, Up: up, LastSuccess: s.lastOK[i], Errors: counts, Error: msg}
 	}
 	return out
 }

@@ -68,11 +68,14 @@ func TestRunWatchesChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub.Await(t, "directory gone", func(s *source.Snapshot) bool {
-		return len(s.Chains) == 0 && errorsOf(s)[dir+"/*.pem"] == reasonNoMatch
+		return len(s.Chains) == 0 && errorsOf(s)[dir+"/*.pem"] == reasonNoMatch &&
+			!s.Status[0].Up && s.Status[0].Error == dir+"/*.pem: no file matches"
 	})
 	write(t, dir+"/site.pem", b.PEM())
 	pub.Await(t, "directory back", hasSerial(serial(b)))
-	pub.Await(t, "error cleared", func(s *source.Snapshot) bool { return len(s.Problems) == 0 })
+	pub.Await(t, "error cleared", func(s *source.Snapshot) bool {
+		return len(s.Problems) == 0 && s.Status[0].Up && s.Status[0].Error == ""
+	})
 }
 
 // runFake runs s on a fake clock until the test ends and returns the published snapshots.

@@ -110,6 +110,7 @@ type SourceState struct {
 	Name        string     `json:"name"`
 	Up          bool       `json:"up"`
 	LastSuccess *time.Time `json:"last_success"`
+	Error       string     `json:"error,omitempty"` // why it is down
 }
 
 // Problem is something a source could not read or reach: a file error or a failed probe.
@@ -234,7 +235,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 		Certificates: []Row{},
 	}
 	for _, st := range v.Statuses() {
-		r.Sources = append(r.Sources, SourceState{Source: st.Source, Name: st.Name, Up: st.Up, LastSuccess: timePtr(st.LastSuccess)})
+		r.Sources = append(r.Sources, SourceState{Source: st.Source, Name: st.Name, Up: st.Up, LastSuccess: timePtr(st.LastSuccess), Error: st.Error})
 	}
 	outdated := map[[2]string]Drift{} // by target and ip
 	for _, d := range v.Drift {

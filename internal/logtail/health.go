@@ -42,8 +42,10 @@ func (h *Health) Set(err error, now time.Time, logger *slog.Logger, client strin
 		}
 		h.reason = reason
 	}
-	h.Up = reason == ""
+	h.Up, h.Error = reason == "", ""
 	if h.Up {
 		h.LastSuccess = now
+	} else {
+		h.Error = err.Error()
 	}
 }

@@ -116,6 +116,10 @@ type Status struct {
 	Up          bool
 	LastSuccess time.Time
 	Errors      map[string]uint64
+	// Error says why it is down: the latest failure, as logged ("" when up). The page and
+	// `check` show it next to the source, where the counts by reason do not say which path or
+	// address failed.
+	Error string
 }
 
 // NewErrors returns a counter map with every reason pre-created at 0.

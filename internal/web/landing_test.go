@@ -20,7 +20,7 @@ func landingState() Landing {
 		Version: "(version=1.2.3, branch=main, revision=abc)",
 		Sources: []source.Status{
 			{Source: "targets", Name: "www.example.test:443", Up: true, LastSuccess: time.Date(2026, 3, 1, 11, 58, 0, 0, time.UTC), Errors: map[string]uint64{"dns": 0}},
-			{Source: "files", Name: "/etc/ssl/*.pem", Errors: map[string]uint64{"permission": 2, "parse": 1, "not_found": 0, "io": 1}},
+			{Source: "files", Name: "/etc/ssl/*.pem", Errors: map[string]uint64{"permission": 2, "parse": 1, "not_found": 0, "io": 1}, Error: "/etc/ssl/a.pem: open /etc/ssl/a.pem: permission denied"},
 			{Source: "certbot_log", Name: "/var/log/letsencrypt/letsencrypt.log", Up: true, LastSuccess: time.Date(2026, 3, 1, 11, 59, 0, 0, time.UTC), Errors: map[string]uint64{}},
 		},
 		ProbeTarget: "www.example.test:443", ProbeModule: "tls",
@@ -57,9 +57,9 @@ func TestLanding(t *testing.T) {
 		`<p id="health" class="down">2 of 3 sources up, 1 down.</p>`,
 		// Down first, errors by count.
 		`<tbody>
-<tr class="down"><td>down</td><td>files</td><td><code>/etc/ssl/*.pem</code></td><td>never</td><td>permission ×2, io ×1, parse ×1</td></tr>
-<tr class="up"><td>up</td><td>certbot_log</td><td><code>/var/log/letsencrypt/letsencrypt.log</code></td><td>2026-03-01T11:59:00Z</td><td>none</td></tr>
-<tr class="up"><td>up</td><td>targets</td><td><code>www.example.test:443</code></td><td>2026-03-01T11:58:00Z</td><td>none</td></tr>
+<tr class="down"><td>down</td><td>files</td><td><code>/etc/ssl/*.pem</code></td><td>never</td><td>permission ×2, io ×1, parse ×1</td><td>/etc/ssl/a.pem: open /etc/ssl/a.pem: permission denied</td></tr>
+<tr class="up"><td>up</td><td>certbot_log</td><td><code>/var/log/letsencrypt/letsencrypt.log</code></td><td>2026-03-01T11:59:00Z</td><td>none</td><td></td></tr>
+<tr class="up"><td>up</td><td>targets</td><td><code>www.example.test:443</code></td><td>2026-03-01T11:58:00Z</td><td>none</td><td></td></tr>
 </tbody>`,
 		`<li><code>/etc/ssl/09.pem</code> (file): permission — open: permission denied</li>
 <li>and 2 more on <a href="/certificates">/certificates</a>.</li>
