@@ -302,6 +302,28 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden
 			}
 		}
 	})
+
+	// Last: the API server is away in between. The certificates last listed stay, the
+	// namespace is down with reason unavailable, and once the server is back a Secret written
+	// meanwhile (here: right after the restart) arrives.
+	t.Run("API server restart", func(t *testing.T) {
+		c.EnsureNamespace(t, "restart")
+		create(t, admin, tlsSecret(corev1.SecretTypeTLS, "restart", "before", 1008, jan, pki))
+		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [restart]}", nil)
+		before := notAfter(chainSeries(pki, "restart", "before", "3f0", "1.7987616e+09"))
+		awaitExposition(t, latest, status("restart 1 "+nowSeconds)+before)
+
+		c.StopAPIServer(t)
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) whose Secrets cannot be listed or watched, with the reason.
+# TYPE cert_expiry_exporter_kubernetes_watch_error gauge
+cert_expiry_exporter_kubernetes_watch_error{namespace="restart",reason="unavailable"} 1
+`+status("restart 0 "+nowSeconds)+before)
+
+		c.StartAPIServer(t)
+		create(t, c.Clientset(t), tlsSecret(corev1.SecretTypeTLS, "restart", "after", 1009, jan, pki))
+		awaitExposition(t, latest, status("restart 1 "+nowSeconds)+
+			notAfter(chainSeries(pki, "restart", "before", "3f0", "1.7987616e+09"), chainSeries(pki, "restart", "after", "3f1", "1.7987616e+09")))
+	})
 }
 
 // shippedRules are the rules of the ClusterRole in examples/kubernetes/rbac.yaml.

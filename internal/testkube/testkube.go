@@ -42,6 +42,11 @@ const startTimeout = 3 * time.Minute
 // Cluster is a running control plane. Its processes stop when the test that started it ends.
 type Cluster struct {
 	admin *rest.Config
+	owner testing.TB // the test that started it: its end stops the processes
+	// apiserver is the running kube-apiserver (nil while stopped); restart starts it again
+	// with the same flags, port and etcd.
+	apiserver *process
+	restart   func(t testing.TB) *process
 }
 
 // Config returns a fresh client configuration for the cluster administrator (system:masters).
@@ -60,9 +65,31 @@ func Start(t testing.TB) *Cluster {
 	began := time.Now()
 	etcdURL := startEtcd(ctx, t, etcdBin, dir)
 	etcdReady := time.Since(began)
-	admin := startAPIServer(ctx, t, apiserverBin, dir, etcdURL)
+	c := &Cluster{owner: t}
+	c.admin, c.apiserver, c.restart = startAPIServer(ctx, t, apiserverBin, dir, etcdURL)
 	t.Logf("testkube: control plane ready in %v (etcd %v)", time.Since(began).Round(time.Millisecond), etcdReady.Round(time.Millisecond))
-	return &Cluster{admin: admin}
+	return c
+}
+
+// StopAPIServer kills kube-apiserver, as a crash or an upgrade would: clients' connections
+// are cut and new ones refused until StartAPIServer. etcd keeps running.
+func (c *Cluster) StopAPIServer(t testing.TB) {
+	t.Helper()
+	if c.apiserver == nil {
+		t.Fatal("testkube: kube-apiserver is already stopped")
+	}
+	c.apiserver.stop()
+	c.apiserver = nil
+}
+
+// StartAPIServer starts the stopped kube-apiserver again on the same port, with the same
+// credentials and etcd (so the objects are still there), and waits until it is ready.
+func (c *Cluster) StartAPIServer(t testing.TB) {
+	t.Helper()
+	if c.apiserver != nil {
+		t.Fatal("testkube: kube-apiserver is running")
+	}
+	c.apiserver = c.restart(t)
 }
 
 // binary finds a control-plane program on PATH or where `go install`/`go build` of
@@ -112,7 +139,7 @@ func startEtcd(ctx context.Context, t testing.TB, bin, dir string) string {
 		// A unique member name proves that the etcd answering is this one, not another test's
 		// that took the port in between.
 		name := "testkube-" + randomToken(t)[:12]
-		p := startProcess(t, bin, filepath.Join(dir, "etcd-"+strconv.Itoa(attempt)+".log"),
+		p := startProcess(t, t, bin, filepath.Join(dir, "etcd-"+strconv.Itoa(attempt)+".log"),
 			"--name="+name, "--data-dir="+data,
 			"--listen-client-urls="+clientURL, "--advertise-client-urls="+clientURL,
 			"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
@@ -136,7 +163,11 @@ func startEtcd(ctx context.Context, t testing.TB, bin, dir string) string {
 	}
 }
 
-func startAPIServer(ctx context.Context, t testing.TB, bin, dir, etcdURL string) *rest.Config {
+// startAPIServer starts kube-apiserver on a free port and returns its admin configuration, the
+// process, and how to start it again on that port (for a test t whose failures it reports;
+// the process still stops when owner ends).
+func startAPIServer(ctx context.Context, owner testing.TB, bin, dir, etcdURL string) (*rest.Config, *process, func(t testing.TB) *process) {
+	t := owner
 	t.Helper()
 	// The serving certificate, the admin token and the service-account keys are made here, so
 	// no credential outlives the test.
@@ -178,38 +209,54 @@ func startAPIServer(ctx context.Context, t testing.TB, bin, dir, etcdURL string)
 			// Tests create objects in bursts; client-side throttling would only slow them.
 			QPS: -1,
 		}
-		p := startProcess(t, bin, filepath.Join(dir, "kube-apiserver-"+strconv.Itoa(attempt)+".log"),
-			"--etcd-servers="+etcdURL,
+		args := []string{"--etcd-servers=" + etcdURL,
 			"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 			// The endpoints of the "kubernetes" Service would refuse a loopback address;
 			// nothing here reaches the API server through that Service.
 			"--endpoint-reconciler-type=none",
-			"--secure-port="+strconv.Itoa(port),
-			"--tls-cert-file="+filepath.Join(dir, "serving.crt"),
-			"--tls-private-key-file="+filepath.Join(dir, "serving.key"),
-			"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
-			"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
+			"--secure-port=" + strconv.Itoa(port),
+			"--tls-cert-file=" + filepath.Join(dir, "serving.crt"),
+			"--tls-private-key-file=" + filepath.Join(dir, "serving.key"),
+			"--cert-dir=" + filepath.Join(dir, "apiserver-certs"),
+			"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
 			"--authorization-mode=RBAC",
 			"--service-account-issuer=https://kubernetes.default.svc",
-			"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
-			"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
+			"--service-account-key-file=" + filepath.Join(dir, "sa.pub"),
+			"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
 			"--service-cluster-ip-range=10.96.0.0/24",
 			// Without a controller-manager no namespace gets its default ServiceAccount, which
 			// this plugin would demand of every pod; no pod runs here.
 			"--disable-admission-plugins=ServiceAccount",
-			"--profiling=false")
-		httpClient, err := rest.HTTPClientFor(cfg)
-		if err != nil {
-			t.Fatal(err)
+			"--profiling=false"}
+		start := func(ctx context.Context, t testing.TB, log string) (*process, error) {
+			t.Helper()
+			p := startProcess(t, owner, bin, filepath.Join(dir, log), args...)
+			httpClient, err := rest.HTTPClientFor(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer httpClient.CloseIdleConnections()
+			// A server of another test on this port would fail TLS verification: its CA is not ours.
+			return p, p.waitReady(ctx, func(ctx context.Context) error {
+				_, err := fetch(ctx, httpClient, http.MethodGet, cfg.Host+"/readyz", "")
+				return err
+			})
 		}
-		// A server of another test on this port would fail TLS verification: its CA is not ours.
-		err = p.waitReady(ctx, func(ctx context.Context) error {
-			_, err := fetch(ctx, httpClient, http.MethodGet, cfg.Host+"/readyz", "")
-			return err
-		})
-		httpClient.CloseIdleConnections()
+		p, err := start(ctx, t, "kube-apiserver-"+strconv.Itoa(attempt)+".log")
 		if err == nil {
-			return cfg
+			restarts := 0
+			return cfg, p, func(t testing.TB) *process {
+				t.Helper()
+				restarts++
+				ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+				defer cancel()
+				p, err := start(ctx, t, "kube-apiserver-restart-"+strconv.Itoa(restarts)+".log")
+				if err != nil {
+					p.stop()
+					t.Fatalf("testkube: kube-apiserver restart: %v\n%s", err, p.logTail())
+				}
+				return p
+			}
 		}
 		p.stop()
 		if attempt < bindAttempts && p.bindFailed() {
@@ -245,7 +292,8 @@ type process struct {
 	err    error         // its exit status, valid once exited is closed
 }
 
-func startProcess(t testing.TB, bin, logPath string, args ...string) *process {
+// startProcess starts bin for t (which its failures fail); it is killed when owner ends.
+func startProcess(t, owner testing.TB, bin, logPath string, args ...string) *process {
 	t.Helper()
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -265,10 +313,10 @@ func startProcess(t testing.TB, bin, logPath string, args ...string) *process {
 		logFile.Close()
 		close(p.exited)
 	}()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		p.stop()
-		if t.Failed() {
-			t.Logf("testkube: %s log:\n%s", filepath.Base(bin), p.logTail())
+		if owner.Failed() {
+			owner.Logf("testkube: %s log:\n%s", filepath.Base(bin), p.logTail())
 		}
 	})
 	return p
