@@ -33,11 +33,14 @@ type Kubernetes struct {
 
 // KubeNamespaces selects the namespaces whose Secrets are read.
 type KubeNamespaces struct {
-	// Include names namespaces, each watched alone (a Role in each is enough); empty: all.
+	// Include names namespaces, each watched alone (a Role in each is enough); empty: all,
+	// with one cluster-wide watch.
 	Include []string `yaml:"include,omitempty"`
+	// Exclude leaves namespaces out on the server (a field selector), so their Secrets are
+	// never sent.
 	Exclude []string `yaml:"exclude,omitempty"`
-	// LabelSelector keeps the namespaces whose labels match (watched, so a relabelled
-	// namespace comes and goes); it needs list/watch on namespaces.
+	// LabelSelector would keep the namespaces whose labels match; validation refuses it until
+	// the source watches namespaces.
 	LabelSelector string `yaml:"label_selector,omitempty"`
 }
 
@@ -68,7 +71,10 @@ func (k *Kubernetes) defaults() {
 		k.Secrets.Types = []string{"kubernetes.io/tls"}
 	}
 	if len(k.Secrets.Keys) == 0 {
-		k.Secrets.Keys = []string{"tls.crt", "ca.crt"}
+		// Not ca.crt: cert-manager writes the issuer's CA into every Secret it makes, and each
+		// copy would be a chain of its own series. It is the verification root of the Secret's
+		// other keys whether or not it is listed here.
+		k.Secrets.Keys = []string{"tls.crt"}
 	}
 	if k.MaxValueSize == 0 {
 		k.MaxValueSize = 256 << 10
@@ -97,6 +103,9 @@ func (k *Kubernetes) validate(p string) error {
 		if _, err := labels.Parse(k.Namespaces.LabelSelector); err != nil {
 			return fieldError(ns+".label_selector", "%v", err)
 		}
+		// Refused rather than ignored: reading every namespace while the config says only
+		// some would export (and alert on) what the user meant to leave out.
+		return fieldError(ns+".label_selector", "not supported yet: name the namespaces in %s.include, or leave some out with %s.exclude", ns, ns)
 	}
 	for i, t := range k.Secrets.Types {
 		if errs := validation.IsQualifiedName(t); len(errs) > 0 {

@@ -24,6 +24,9 @@ type nginxSite struct {
 	protocol string // "" for HTTPS
 	cert     string // certificate (chain) file
 	key      string
+	// clientCA, when set, makes an HTTPS listener require a client certificate issued under it
+	// (mTLS): nginx refuses a missing or unverifiable one with a 400.
+	clientCA string
 }
 
 // startNginx runs nginx in the foreground with its own prefix under dir. Mail listeners get an
@@ -39,9 +42,9 @@ func startNginx(t testing.TB, dir string, sites ...nginxSite) *proc {
     server {
         listen %s ssl;
         ssl_certificate %s;
-        ssl_certificate_key %s;
+        ssl_certificate_key %s;%s
         location / { return 200 "ok\n"; }
-    }`, s.listen, s.cert, s.key)
+    }`, s.listen, s.cert, s.key, clientVerify(s.clientCA))
 			continue
 		}
 		hasMail = true
@@ -80,6 +83,13 @@ http {
 		waitTCP(t, p, s.listen, 20*time.Second)
 	}
 	return p
+}
+
+func clientVerify(ca string) string {
+	if ca == "" {
+		return ""
+	}
+	return fmt.Sprintf("\n        ssl_verify_client on;\n        ssl_verify_depth 2;\n        ssl_client_certificate %s;", ca)
 }
 
 func loadMail(hasMail bool, t testing.TB) string {

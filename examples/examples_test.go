@@ -298,7 +298,7 @@ func TestKubernetes(t *testing.T) {
 			kinds[kind] = d
 		}
 	}
-	for _, want := range []string{"Deployment", "Service", "ConfigMap", "ServiceMonitor", "PodMonitor"} {
+	for _, want := range []string{"Deployment", "Service", "ConfigMap", "ServiceMonitor", "PodMonitor", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} {
 		if kinds[want] == nil {
 			t.Fatalf("no %s manifest", want)
 		}
@@ -349,6 +349,22 @@ func TestKubernetes(t *testing.T) {
 	}
 	if _, err := config.Parse([]byte(body)); err != nil {
 		t.Errorf("ConfigMap config: %v", err)
+	}
+	// The pod runs as the ServiceAccount rbac.yaml binds, and that grants list and watch on
+	// Secrets and nothing else (internal/kube's tests run the source with exactly these rules).
+	sa := get(kinds["ServiceAccount"], "metadata", "name")
+	if get(kinds["Deployment"], "spec", "template", "spec", "serviceAccountName") != sa {
+		t.Errorf("the Deployment does not run as ServiceAccount %v", sa)
+	}
+	binding := kinds["ClusterRoleBinding"]
+	subject := get(binding, "subjects").([]any)[0]
+	if get(subject, "kind") != "ServiceAccount" || get(subject, "name") != sa ||
+		get(subject, "namespace") != get(kinds["ServiceAccount"], "metadata", "namespace") ||
+		get(binding, "roleRef", "name") != get(kinds["ClusterRole"], "metadata", "name") {
+		t.Errorf("the ClusterRoleBinding does not bind the ClusterRole to the ServiceAccount: %v", binding)
+	}
+	if rules, _ := yaml.Marshal(get(kinds["ClusterRole"], "rules")); string(rules) != "- apiGroups:\n    - \"\"\n  resources:\n    - secrets\n  verbs:\n    - list\n    - watch\n" {
+		t.Errorf("ClusterRole rules:\n%s\nwant list and watch on secrets only", rules)
 	}
 	sc := get(container, "securityContext")
 	if get(sc, "readOnlyRootFilesystem") != true || get(sc, "allowPrivilegeEscalation") != false ||

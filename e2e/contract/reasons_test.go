@@ -23,6 +23,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/kube"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/lego"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
@@ -57,6 +58,7 @@ var errorReasons = map[string][]string{
 	"caddy_log":       caddy.LogErrorReasons,
 	"targets":         slices.Concat(probe.FailureReasons, probe.ProblemReasons),
 	"ari":             ari.Reasons,
+	"kubernetes":      kube.ErrorReasons,
 }
 
 // metricVocabularies are the reason vocabularies of every metric an alert can take a reason
@@ -67,7 +69,7 @@ func metricVocabularies(t *testing.T) map[string]vocab {
 	// reaches cert_chain_verified.
 	verify := slices.DeleteFunc(verifyReasons(t), func(r string) bool { return r == certs.ReasonNoCertificate })
 	var chain, errs vocab
-	for _, source := range []string{"file", "probe"} {
+	for _, source := range []string{"file", "probe", "kubernetes"} {
 		chain = append(chain, reasons(map[string]string{"source": source}, verify...)...)
 	}
 	for _, source := range slices.Sorted(maps.Keys(errorReasons)) {

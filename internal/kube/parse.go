@@ -77,8 +77,10 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 	labels := p.labels(s)
 	changed := changedAt(s)
 	var roots *x509.CertPool // nil: the system roots
-	if slices.Contains(keys, caKey) && int64(len(s.Data[caKey])) <= p.cfg.MaxValueSize {
-		if xs, _ := certs.Decode(s.Data[caKey], p.password); len(xs) > 0 {
+	// ca.crt is the root whether or not it is a matched key (by default it is not: see the
+	// default secrets.keys).
+	if ca := s.Data[caKey]; len(ca) > 0 && int64(len(ca)) <= p.cfg.MaxValueSize {
+		if xs, _ := certs.Decode(ca, p.password); len(xs) > 0 {
 			roots = x509.NewCertPool()
 			for _, c := range xs {
 				roots.AddCert(c)

@@ -7,6 +7,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/caddy"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/kube"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/lego"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
@@ -18,6 +19,7 @@ var Sources = source.Registry{
 	certbot.Factory,
 	lego.Factory,
 	caddy.Factory,
+	kube.Factory,
 	probe.Targets,
 	ari.Factory,
 }

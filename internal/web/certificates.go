@@ -341,6 +341,8 @@ func problemRunbook(p inventory.Problem) string {
 	switch {
 	case p.Source == certs.SourceProbe:
 		return runbook("CertificateProbeFailed", p.Reason)
+	case p.Source == certs.SourceKubernetes:
+		return runbook("CertExpiryExporterErrors", "kubernetes-"+p.Reason)
 	case !slices.Contains(files.Reasons, p.Reason):
 		return runbook("CertExpiryExporterErrors", "files-"+p.Reason)
 	case p.Source == certs.SourceFile:

@@ -15,6 +15,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/kube"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
@@ -152,6 +153,9 @@ func TestRunbookAnchors(t *testing.T) {
 	}
 	for _, r := range probe.FailureReasons {
 		link(problemRunbook(inventory.Problem{Source: certs.SourceProbe, Reason: r}))
+	}
+	for _, r := range kube.Reasons {
+		link(problemRunbook(inventory.Problem{Source: certs.SourceKubernetes, Reason: r}))
 	}
 	checkRepoLinks(t, b.String())
 }
