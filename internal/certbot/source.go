@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/fsread"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/logtail"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
@@ -35,10 +37,15 @@ const (
 	maxLineages = logparse.MaxOutcomes
 )
 
+// reasonWatch counts a failed attempt to watch the log's directory or renewal/ (the inotify
+// limits): their changes are then seen by polling, the log's within logPoll, the confs' within
+// rescan_interval.
+const reasonWatch = "watch"
+
 // Error reasons, pre-created at 0.
 var (
-	LogErrorReasons     = []string{"not_found", "permission", "io", "line_too_long", "limit_exceeded"}
-	RenewalErrorReasons = []string{"not_found", "permission", "io", "parse"}
+	LogErrorReasons     = []string{"not_found", "permission", "io", "line_too_long", "limit_exceeded", reasonWatch}
+	RenewalErrorReasons = []string{"not_found", "permission", "io", "parse", reasonWatch}
 )
 
 // Source follows one certbot installation. Run owns all state; publish receives immutable
@@ -66,6 +73,12 @@ type Source struct {
 	logHealth     logtail.Health
 	renewalHealth source.Status
 	renewalErr    string // current error reason, to count and log state changes once
+	// unwatched are the directories whose watch is missing, with why (logged once per change).
+	// openWatcher and addWatch are the tests' seams: the inotify limits cannot be lowered
+	// without root.
+	unwatched   map[string]string
+	openWatcher func() (*fsnotify.Watcher, error)
+	addWatch    func(w *fsnotify.Watcher, dir string) error
 }
 
 // newSource prepares a Source; Run starts it.
@@ -82,6 +95,8 @@ func newSource(cfg config.Certbot, logger *slog.Logger, clock clockwork.Clock) *
 			Errors: source.NewErrors(LogErrorReasons...)}},
 		renewalHealth: source.Status{Source: "certbot_renewal", Name: filepath.Join(cfg.ConfigDir, "renewal"),
 			Errors: source.NewErrors(RenewalErrorReasons...)},
+		openWatcher: fsnotify.NewWatcher,
+		addWatch:    (*fsnotify.Watcher).Add,
 	}
 	s.tail = logtail.New(cfg.LogFile, maxLine, s.line)
 	return s
@@ -107,15 +122,40 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 	// The watcher and tickers exist before the replay, so nothing written or no tick due
 	// while it runs is missed: both queue until the loop reads them.
 	renewalDir := filepath.Join(s.cfg.ConfigDir, "renewal")
-	var events <-chan fsnotify.Event
-	var watchErrs <-chan error
-	if w, err := fsnotify.NewWatcher(); err == nil {
-		defer w.Close()
-		// Best effort: polling covers directories that do not exist yet or cannot be watched.
-		_ = w.Add(filepath.Dir(s.cfg.LogFile))
-		_ = w.Add(renewalDir)
-		events, watchErrs = w.Events, w.Errors
+	var (
+		w         *fsnotify.Watcher
+		events    <-chan fsnotify.Event
+		watchErrs <-chan error
+	)
+	defer func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}()
+	// watch adds the missing watches, at the start and at every rescan: a directory created
+	// later (the log's, at certbot's first run) or a watch refused at the limit is retried.
+	watch := func() {
+		if w == nil {
+			nw, err := s.openWatcher()
+			if err != nil {
+				s.setUnwatched(map[string]string{filepath.Dir(s.cfg.LogFile): files.WatchError(err), renewalDir: files.WatchError(err)})
+				return
+			}
+			w, events, watchErrs = nw, nw.Events, nw.Errors
+		}
+		failed := map[string]string{}
+		for _, d := range []string{filepath.Dir(s.cfg.LogFile), renewalDir} {
+			if slices.Contains(w.WatchList(), d) {
+				continue
+			}
+			// A directory that does not exist yet is no failure: the log's not_found says it.
+			if err := s.addWatch(w, d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				failed[d] = files.WatchError(err)
+			}
+		}
+		s.setUnwatched(failed)
 	}
+	watch()
 	poll := s.clock.NewTicker(logPoll)
 	defer poll.Stop()
 	rescan := s.clock.NewTicker(max(time.Duration(s.cfg.RescanInterval), logPoll))
@@ -137,11 +177,40 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 		case <-poll.Chan():
 			s.pollLog()
 		case <-rescan.Chan():
+			watch()
 			s.readRenewal()
 			s.pollLog()
 		}
 		publish(s.current())
 	}
+}
+
+// setUnwatched counts every failed attempt against the health of what the directory holds
+// (CertExpiryExporterErrors pages while it lasts) and logs a change of the unwatched set.
+func (s *Source) setUnwatched(failed map[string]string) {
+	renewalDir := filepath.Join(s.cfg.ConfigDir, "renewal")
+	for d := range failed {
+		if d == renewalDir {
+			s.renewalHealth.Errors[reasonWatch]++
+		} else {
+			s.logHealth.Errors[reasonWatch]++
+		}
+	}
+	if maps.Equal(failed, s.unwatched) {
+		return
+	}
+	for d, why := range failed {
+		if s.unwatched[d] != why {
+			s.log.Warn("cannot watch certbot directory for changes; polling it", "path", d, "err", why,
+				"log_poll", logPoll, "rescan_interval", time.Duration(s.cfg.RescanInterval))
+		}
+	}
+	for d := range s.unwatched {
+		if _, ok := failed[d]; !ok {
+			s.log.Info("certbot directory watched again", "path", d)
+		}
+	}
+	s.unwatched = failed
 }
 
 func (s *Source) pollLog() {

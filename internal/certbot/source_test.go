@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/common/model"
 
@@ -506,4 +509,115 @@ func TestRun(t *testing.T) {
 	}
 	e.setNow(e.now.Add(logPoll))
 	testwait.For(t, "the previous run completed", func() bool { return e.latest().Runs["success"] == 1 })
+}
+
+// TestUnwatchedRenewalDir: renewal/ cannot be watched (ENOSPC, the kernel's watch limit, which
+// cannot be lowered without root: injected at addWatch). Each attempt is counted on
+// certbot_renewal, one WARN says so, the confs are read at every rescan meanwhile, and the
+// watch is retried there: once added, a new conf is seen at once again.
+func TestUnwatchedRenewalDir(t *testing.T) {
+	e := newEnv(t)
+	e.append(e.log, "")
+	s := e.source()
+	var logs testwait.Buffer
+	s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	renewalDir := filepath.Join(e.dir, "conf", "renewal")
+	var refuse atomic.Bool
+	refuse.Store(true)
+	s.addWatch = func(w *fsnotify.Watcher, dir string) error {
+		if dir == renewalDir && refuse.Load() {
+			return fmt.Errorf("%s: %w", dir, syscall.ENOSPC)
+		}
+		return w.Add(dir)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, e.publish); close(done) }()
+	defer func() { cancel(); <-done }()
+	lineages := func(n int) func() bool {
+		return func() bool { sn := e.latest(); return sn != nil && len(sn.Lineages) == n }
+	}
+	watchErrors := func() (uint64, uint64) {
+		st := e.latest().Status
+		return st[0].Errors[reasonWatch], st[1].Errors[reasonWatch]
+	}
+	testwait.For(t, "the first pass", lineages(1))
+	if lw, rw := watchErrors(); lw != 0 || rw != 1 {
+		t.Fatalf("watch errors: log %d, renewal %d; want 0, 1", lw, rw)
+	}
+	warn := `level=WARN msg="cannot watch certbot directory for changes; polling it" path=` + renewalDir +
+		` err="` + renewalDir + `: no space left on device (the inotify watch limit, sysctl fs.inotify.max_user_watches)" log_poll=1s rescan_interval=1m0s`
+	if got := strings.TrimSpace(stripTime(logs.String())); got != warn {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, warn)
+	}
+
+	// Unwatched: a new conf waits for the rescan, which tries the watch again.
+	e.conf("b.example.test", "[renewalparams]\nauthenticator = webroot\n")
+	ctx2, cancel2 := context.WithTimeout(ctx, testwait.Deadline)
+	defer cancel2()
+	if err := e.clock.BlockUntilContext(ctx2, 2); err != nil { // poll and rescan tickers
+		t.Fatal(err)
+	}
+	e.setNow(e.now.Add(time.Minute))
+	testwait.For(t, "the conf read at the rescan", lineages(2))
+	if lw, rw := watchErrors(); lw != 0 || rw != 2 {
+		t.Fatalf("watch errors after the rescan: log %d, renewal %d; want 0, 2", lw, rw)
+	}
+
+	// The limit lifted: the next rescan adds the watch, and a conf is seen without a rescan.
+	refuse.Store(false)
+	e.setNow(e.now.Add(time.Minute))
+	testwait.For(t, "watched again", func() bool { return strings.Contains(logs.String(), "certbot directory watched again") })
+	e.conf("c.example.test", "[renewalparams]\nauthenticator = webroot\n")
+	testwait.For(t, "the conf seen by its event", lineages(3))
+	if lw, rw := watchErrors(); lw != 0 || rw != 2 {
+		t.Fatalf("watch errors once watched: log %d, renewal %d; want 0, 2", lw, rw)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// stripTime drops the time= field of text log lines.
+func stripTime(s string) string { return regexp.MustCompile(`(?m)^time=\S+ `).ReplaceAllString(s, "") }
+
+// TestNoInotifyInstance: no watcher at all (EMFILE, the instance limit: injected at
+// openWatcher). Both directories are counted at every attempt, and a watcher opened later
+// sees the next conf at once.
+func TestNoInotifyInstance(t *testing.T) {
+	e := newEnv(t)
+	e.append(e.log, "")
+	s := e.source()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	s.openWatcher = func() (*fsnotify.Watcher, error) {
+		if refuse.Load() {
+			return nil, fmt.Errorf("inotify_init1: %w", syscall.EMFILE)
+		}
+		return fsnotify.NewWatcher()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, e.publish); close(done) }()
+	defer func() { cancel(); <-done }()
+	counted := func(n uint64) func() bool {
+		return func() bool {
+			sn := e.latest()
+			return sn != nil && sn.Status[0].Errors[reasonWatch] == n && sn.Status[1].Errors[reasonWatch] == n
+		}
+	}
+	testwait.For(t, "both directories counted", counted(1))
+	ctx2, cancel2 := context.WithTimeout(ctx, testwait.Deadline)
+	defer cancel2()
+	if err := e.clock.BlockUntilContext(ctx2, 2); err != nil { // poll and rescan tickers
+		t.Fatal(err)
+	}
+	refuse.Store(false)
+	e.setNow(e.now.Add(time.Minute))
+	testwait.For(t, "the rescan", func() bool { return e.latest().Status[1].LastSuccess.Equal(e.now) })
+	e.conf("b.example.test", "[renewalparams]\nauthenticator = webroot\n")
+	testwait.For(t, "the conf seen by its event", func() bool { return len(e.latest().Lineages) == 2 })
+	if !counted(1)() {
+		t.Errorf("watch errors once watched: %+v", e.latest().Status)
+	}
 }

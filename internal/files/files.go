@@ -349,18 +349,22 @@ func (s *Source) syncWatches(w dirWatcher, dirs map[string]int) {
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
 			continue // a directory removed since the glob read it: the next scan no longer reads it
 		}
-		msg := err.Error()
-		switch {
-		case errors.Is(err, syscall.ENOSPC):
-			msg += " (the inotify watch limit, sysctl fs.inotify.max_user_watches)"
-		case errors.Is(err, syscall.EMFILE):
-			msg += " (the inotify instance limit, sysctl fs.inotify.max_user_instances)"
-		}
-		unwatched[d] = msg
+		unwatched[d] = WatchError(err)
 		s.errCounts[e][reasonWatch]++
 	}
 	s.logUnwatched(unwatched)
 	s.unwatched = unwatched
+}
+
+// WatchError says why a watch could not be added, naming the sysctl of the inotify limit it hit.
+func WatchError(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return err.Error() + " (the inotify watch limit, sysctl fs.inotify.max_user_watches)"
+	case errors.Is(err, syscall.EMFILE):
+		return err.Error() + " (the inotify instance limit, sysctl fs.inotify.max_user_instances)"
+	}
+	return err.Error()
 }
 
 // logUnwatched logs the unwatched directories when their number changes: one line for all of
