@@ -16,14 +16,11 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testexpo"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
@@ -73,27 +70,10 @@ func captured(t *testing.T, scenarios ...string) []byte {
 // families, with dir written as DIR.
 func render(t *testing.T, snap *source.Snapshot, dir string, families ...string) string {
 	t.Helper()
-	store := inventory.New("caddy")
-	store.Restart("caddy", true)(snap)
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(collector.New(store, func() time.Time { return now }))
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	for _, mf := range mfs {
-		for _, f := range families {
-			if mf.GetName() == f {
-				if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
+	text := testexpo.Families(t, "caddy", snap, now, families...)
 	// The intermediates' serials are random: their series are the files source's business.
 	var out []string
-	for _, l := range strings.SplitAfter(strings.ReplaceAll(buf.String(), dir, "DIR"), "\n") {
+	for _, l := range strings.SplitAfter(strings.ReplaceAll(text, dir, "DIR"), "\n") {
 		if !strings.Contains(l, `index="1"`) {
 			out = append(out, l)
 		}

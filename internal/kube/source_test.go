@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,11 +20,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testexpo"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testkube"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
@@ -49,25 +45,7 @@ var exposed = []string{
 // families.
 func expose(t *testing.T, snap *source.Snapshot) string {
 	t.Helper()
-	store := inventory.New("kubernetes")
-	store.Restart("kubernetes", true)(snap)
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(collector.New(store, func() time.Time { return now }))
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	for _, mf := range mfs {
-		for _, f := range exposed {
-			if mf.GetName() == f {
-				if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	return buf.String()
+	return testexpo.Families(t, "kubernetes", snap, now, exposed...)
 }
 
 // run starts the source with the kubernetes: section body (YAML flow mappings, e.g.
