@@ -64,19 +64,11 @@ func (s *Source) Run(ctx context.Context, publish func(*source.Snapshot)) {
 // Once lists the Secrets once and returns what it found; a watch that did not list before ctx
 // ended is a problem.
 func (s *Source) Once(ctx context.Context) *source.Snapshot {
+	// The first publish is the settled state: it ends the run, whose last state is then
+	// at least as recent.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var first *source.Snapshot
-	last := s.run(ctx, func(snap *source.Snapshot) {
-		if first == nil {
-			first = snap
-			cancel()
-		}
-	})
-	if first == nil {
-		return last
-	}
-	return first
+	return s.run(ctx, func(*source.Snapshot) { cancel() })
 }
 
 // run runs the watches until ctx ends and returns the snapshot of their last state.
@@ -231,9 +223,6 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 	}
 	slices.SortFunc(snap.Chains, func(a, b certs.Chain) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
-	})
-	slices.SortFunc(secretErrs, func(a, b secretKeyError) int {
-		return cmp.Or(cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.secret, b.secret), cmp.Compare(a.key, b.key))
 	})
 	slices.SortFunc(snap.Problems, func(a, b source.Problem) int { return cmp.Compare(a.Where, b.Where) })
 	snap.Metrics = metrics(watchErrs, secretErrs)

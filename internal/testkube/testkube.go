@@ -42,7 +42,6 @@ const startTimeout = 3 * time.Minute
 // Cluster is a running control plane. Its processes stop when the test that started it ends.
 type Cluster struct {
 	admin *rest.Config
-	owner testing.TB // the test that started it: its end stops the processes
 	// apiserver is the running kube-apiserver (nil while stopped); restart starts it again
 	// with the same flags, port and etcd.
 	apiserver *process
@@ -65,7 +64,7 @@ func Start(t testing.TB) *Cluster {
 	began := time.Now()
 	etcdURL := startEtcd(ctx, t, etcdBin, dir)
 	etcdReady := time.Since(began)
-	c := &Cluster{owner: t}
+	c := &Cluster{}
 	c.admin, c.apiserver, c.restart = startAPIServer(ctx, t, apiserverBin, dir, etcdURL)
 	t.Logf("testkube: control plane ready in %v (etcd %v)", time.Since(began).Round(time.Millisecond), etcdReady.Round(time.Millisecond))
 	return c
@@ -165,10 +164,10 @@ func startEtcd(ctx context.Context, t testing.TB, bin, dir string) string {
 
 // startAPIServer starts kube-apiserver on a free port and returns its admin configuration, the
 // process, and how to start it again on that port (for a test t whose failures it reports;
-// the process still stops when owner ends).
-func startAPIServer(ctx context.Context, owner testing.TB, bin, dir, etcdURL string) (*rest.Config, *process, func(t testing.TB) *process) {
-	t := owner
+// the process still stops when t ends).
+func startAPIServer(ctx context.Context, t testing.TB, bin, dir, etcdURL string) (*rest.Config, *process, func(t testing.TB) *process) {
 	t.Helper()
+	owner := t
 	// The serving certificate, the admin token and the service-account keys are made here, so
 	// no credential outlives the test.
 	ca := testcerts.New(testcerts.Options{CN: "testkube CA", IsCA: true})
