@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"slices"
 	"strings"
 	"time"
 )
@@ -52,5 +51,10 @@ func (c Cert) ExceedsMaxValidity() bool { return c.Validity() > MaxValidity(c.No
 // ClientAuth reports whether the certificate may authenticate a TLS client: its extended key
 // usages include clientAuth or anyExtendedKeyUsage, or it has none (no restriction).
 func (c Cert) ClientAuth() bool {
-	return slices.ContainsFunc(strings.Split(c.EKU, ","), func(u string) bool { return u == "client_auth" || u == "any" })
+	for u := range strings.SplitSeq(c.EKU, ",") {
+		if u == "client_auth" || u == "any" {
+			return true
+		}
+	}
+	return false
 }

@@ -126,7 +126,6 @@ type entry struct {
 	roots    *x509.CertPool // from ca_file; nil: the system roots
 	password string
 	labels   certs.Labels // owner labels, sorted once
-	usage    string       // certs.UsageClient for a `usage: client` entry, else ""
 }
 
 type errKey struct{ path, reason string }
@@ -150,7 +149,7 @@ func New(entries []config.Files, certbotConfigDir string, logger *slog.Logger, c
 		s.liveDir = filepath.Join(filepath.Clean(certbotConfigDir), "live")
 	}
 	for _, e := range entries {
-		s.entries = append(s.entries, entry{Files: e, name: strings.Join(e.Paths, ","), labels: certs.NewLabels(e.Labels), usage: usage(e.Usage)})
+		s.entries = append(s.entries, entry{Files: e, name: strings.Join(e.Paths, ","), labels: certs.NewLabels(e.Labels)})
 		s.errCounts = append(s.errCounts, source.NewErrors(ErrorReasons...))
 		s.lastOK = append(s.lastOK, time.Time{})
 	}

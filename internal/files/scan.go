@@ -467,7 +467,7 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 	c := &certs.Chain{
 		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
 		Labels:   e.labels,
-		Usage:    e.usage,
+		Usage:    usage(e.Usage),
 		Certs:    p.certs,
 		Verify:   p.verify(xs, e.roots, now),
 		Changed:  p.ver.changed(),
