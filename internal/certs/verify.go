@@ -139,7 +139,7 @@ func classify(err error, chain []*x509.Certificate, now time.Time) string {
 // through the presented certificates to the last one on that path (extra unrelated
 // certificates, such as a stale intermediate left in a hand-made bundle, are not on it):
 //   - a CA (an intermediate whose issuer is unknown, or a root nobody trusts): an expired
-//     intermediate when one was presented, else an unknown authority (a private CA without
+//     intermediate when one on that path expired, else an unknown authority (a private CA without
 //     ca_file, a staging CA);
 //   - a self-signed leaf: an unknown authority;
 //   - a leaf whose issuer was not presented (CheckSignatureFrom never takes a non-CA as issuer):
@@ -149,24 +149,23 @@ func classify(err error, chain []*x509.Certificate, now time.Time) string {
 //     issues from its root and is not configured as ca_file: unknown_authority, which a file
 //     does not page for, rather than a broken file that pages.
 func unknownIssuer(chain []*x509.Certificate, now time.Time) string {
-	top := chain[0]
-	for range chain[1:] {
-		if selfSigned(top) {
-			break
-		}
+	path := []*x509.Certificate{chain[0]} // from the leaf up, through the presented issuers
+	for top := chain[0]; len(path) < len(chain) && !selfSigned(top); {
 		i := slices.IndexFunc(chain[1:], func(c *x509.Certificate) bool { return c != top && top.CheckSignatureFrom(c) == nil })
 		if i < 0 {
 			break
 		}
 		top = chain[1+i]
+		path = append(path, top)
 	}
+	top := path[len(path)-1]
 	if !top.IsCA {
 		if len(top.IssuingCertificateURL) > 0 && !selfSigned(top) {
 			return ReasonIncompleteChain
 		}
 		return ReasonUnknownAuthority
 	}
-	for _, c := range chain[1:] {
+	for _, c := range path[1:] {
 		if c.NotAfter.Before(now) {
 			return ReasonExpiredIntermediate
 		}

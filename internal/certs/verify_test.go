@@ -35,6 +35,8 @@ func TestVerifyReasons(t *testing.T) {
 	privateLeaf := testcerts.New(testcerts.Options{Issuer: private, Now: now, NotAfter: now.Add(200 * day)})
 	privateDead := testcerts.New(testcerts.Options{CN: "Private Dead Intermediate", IsCA: true, Issuer: private, NotBefore: now.Add(-100 * day), NotAfter: now.Add(-day)})
 	privateDeadLeaf := testcerts.New(testcerts.Options{Issuer: privateDead, NotBefore: now.Add(-2 * day), NotAfter: now.Add(60 * day)})
+	privateInter := testcerts.New(testcerts.Options{CN: "Private Intermediate", IsCA: true, Issuer: private, Now: now})
+	privateInterLeaf := testcerts.New(testcerts.Options{Issuer: privateInter, Now: now})
 	otherInterAIA := testcerts.New(testcerts.Options{CN: "Other AIA Intermediate", IsCA: true, Issuer: other.Root, Now: now, IssuerURLs: aia})
 	otherAIAInterLeaf := testcerts.New(testcerts.Options{Issuer: otherInterAIA, Now: now, IssuerURLs: aia})
 	// A critical extension nobody understands: a verification failure of no known kind.
@@ -75,6 +77,9 @@ func TestVerifyReasons(t *testing.T) {
 		{"wrong expired intermediate", x(leaf, deadInter), "", ReasonIncompleteChain, deadInter.Cert.NotAfter},
 		{"expired intermediate", x(deadLeaf, deadInter), "", ReasonExpiredIntermediate, deadInter.Cert.NotAfter},
 		{"expired intermediate, untrusted root sent", x(privateDeadLeaf, privateDead, private), "", ReasonExpiredIntermediate, privateDead.Cert.NotAfter},
+		// An expired intermediate off the leaf's path (a stale one left in the bundle) is not the
+		// chain's: the complete private chain is still an unknown authority.
+		{"stale expired intermediate off the path", x(privateInterLeaf, privateInter, privateDead), "", ReasonUnknownAuthority, privateDead.Cert.NotAfter},
 		{"unknown authority", x(otherLeaf, other.Intermediate, other.Root), "", ReasonUnknownAuthority, otherLeaf.Cert.NotAfter},
 		{"unknown authority, root not sent", x(otherLeaf, other.Intermediate), "", ReasonUnknownAuthority, otherLeaf.Cert.NotAfter},
 		// An intermediate's issuer URL points at its root: the chain is complete, the root unknown.
