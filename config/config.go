@@ -120,6 +120,9 @@ func Parse(data []byte) (*Config, error) {
 		if nullSection(&root, "kubernetes") {
 			cfg.Kubernetes = &Kubernetes{} // a bare `kubernetes:` is the in-cluster defaults
 		}
+		if nullSection(&root, "kubernetes", "cert_manager") {
+			cfg.Kubernetes.CertManager = &KubeCertManager{}
+		}
 		if nullSection(&root, "caddy") {
 			cfg.Caddy = List[Caddy]{{}} // a bare `caddy:` is one instance with the defaults
 		}

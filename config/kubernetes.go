@@ -29,6 +29,19 @@ type Kubernetes struct {
 	LiftAnnotations map[string]string `yaml:"lift_annotations,omitempty"`
 	// Labels are static owner labels on every certificate of the section.
 	Labels Labels `yaml:"labels,omitempty"`
+	// CertManager also follows cert-manager's Certificates in the same namespaces; nil when
+	// the key is absent (it needs rights on cert-manager's resources).
+	CertManager *KubeCertManager `yaml:"cert_manager,omitempty"`
+}
+
+// KubeCertManager is `kubernetes.cert_manager:`: the renewal state of cert-manager's
+// Certificates (certificates.cert-manager.io), as cert_renewal_failure.
+type KubeCertManager struct {
+	// ACME also reads the ACME Orders and Challenges (acme.cert-manager.io) of the
+	// Certificates' namespaces: a failed ACME validation reaches a Certificate only as `order
+	// is in "invalid" state`, its cause is on them. Default true; false for clusters without
+	// ACME issuers, which then need no rights on those resources.
+	ACME *bool `yaml:"acme,omitempty"`
 }
 
 // KubeNamespaces selects the namespaces whose Secrets are read.
@@ -78,6 +91,9 @@ func (k *Kubernetes) defaults() {
 	}
 	if k.MaxValueSize == 0 {
 		k.MaxValueSize = 256 << 10
+	}
+	if cm := k.CertManager; cm != nil && cm.ACME == nil {
+		cm.ACME = new(true)
 	}
 }
 

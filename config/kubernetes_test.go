@@ -23,6 +23,9 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n", []Kubernetes{{Secrets: KubeSecrets{Types: []string{"kubernetes.io/tls"}, Keys: []string{"tls.crt"}}, MaxValueSize: 256 << 10}}},
 		{"kubernetes: {}\n", []Kubernetes{def(Kubernetes{})}},
 		{"files: []\n", nil},
+		// A bare cert_manager: is the defaults, as a bare kubernetes: is.
+		{"kubernetes:\n  cert_manager:\n", []Kubernetes{def(Kubernetes{CertManager: &KubeCertManager{}})}},
+		{"kubernetes: {cert_manager: {acme: false}}\n", []Kubernetes{def(Kubernetes{CertManager: &KubeCertManager{ACME: new(false)}})}},
 		{`kubernetes:
   kubeconfig: /etc/kube/config
   namespaces: {include: [web, db], exclude: [kube-system]}
@@ -62,6 +65,8 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  lift_labels: {team: a}\n  lift_annotations: {team: a}\n", "kubernetes.lift_labels.team: also lifted from an annotation in kubernetes.lift_annotations"},
 		{"kubernetes:\n  lift_labels: {a: x, b: x, c: x, d: x, e: x}\n  lift_annotations: {f: x, g: x, h: x, i: x}\n", "kubernetes: 9 lifted labels and annotations, at most 8"},
 		{"files:\n  - paths: [a]\n    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1}\n  - paths: [b]\n    labels: {i: 1, j: 1, k: 1, l: 1, m: 1, n: 1, o: 1, p: 1}\nkubernetes:\n  lift_labels: {q: x}\n", "kubernetes: the config uses more than 16 distinct owner label names"},
+		{"kubernetes:\n  cert_manager: {orders: false}\n", "kubernetes.cert_manager.orders: field not found (line 2)"},
+		{"kubernetes:\n  cert_manager: {acme: sometimes}\n", "cannot unmarshal !!str `sometimes` into bool"},
 		{"kubernetes: 3\n", "cannot unmarshal !!int `3` into config.Kubernetes"},
 	})
 }

@@ -41,25 +41,34 @@ func listPath(section string, i, n int) string {
 	return fmt.Sprintf("%s[%d]", section, i)
 }
 
-// nullSection says whether the document sets the top-level key to null (a bare `certbot:`):
-// YAML decodes that to a zero value, which would disable the section although the key asks
-// for it with its defaults.
-func nullSection(root *yaml.Node, key string) bool {
+// nullSection says whether the document sets the key at path (a top-level key, or one nested
+// in mappings) to null (a bare `certbot:`): YAML decodes that to a zero value, which would
+// disable the section although the key asks for it with its defaults.
+func nullSection(root *yaml.Node, path ...string) bool {
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	if n.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			v := n.Content[i+1]
-			if v.Kind == yaml.AliasNode {
-				v = v.Alias
+	for depth, key := range path {
+		if n.Kind != yaml.MappingNode {
+			return false
+		}
+		var v *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				v = n.Content[i+1]
 			}
+		}
+		if v == nil {
+			return false
+		}
+		if v.Kind == yaml.AliasNode {
+			v = v.Alias
+		}
+		if depth == len(path)-1 {
 			return v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
 		}
+		n = v
 	}
 	return false
 }

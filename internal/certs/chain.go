@@ -24,6 +24,10 @@ const (
 	SourceCaddy      = "caddy"
 )
 
+// ClientCertManager is the renewal client of the Secrets cert-manager writes (their chains'
+// Location.Source is SourceKubernetes, their lineage the Certificate's namespace/name).
+const ClientCertManager = "cert-manager"
+
 // Revocation is the leaf's revocation status as established by one method.
 type Revocation struct {
 	Method    string    `json:"method"` // ocsp_staple or crl

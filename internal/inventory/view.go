@@ -125,15 +125,19 @@ type renewalKey struct{ client, lineage string }
 
 // Renewal returns the renewal state of the lineage of chains at loc, nil when no source knows
 // it. A lineage of stored files (Location.Source "file") is certbot's (the files source names
-// only the lineages of certbot's live/); an ACME client's own store (lego, caddy) names its
-// chains' source after the client.
+// only the lineages of certbot's live/), one of a Kubernetes Secret is cert-manager's (the
+// Certificate that writes it); an ACME client's own store (lego, caddy) names its chains'
+// source after the client.
 func (v *View) Renewal(loc certs.Location) *source.Renewal {
 	if v == nil || loc.Lineage == "" || loc.Source == certs.SourceProbe {
 		return nil
 	}
 	client := loc.Source
-	if client == certs.SourceFile {
+	switch client {
+	case certs.SourceFile:
 		client = "certbot"
+	case certs.SourceKubernetes:
+		client = certs.ClientCertManager
 	}
 	return v.renewals[renewalKey{client, loc.Lineage}]
 }

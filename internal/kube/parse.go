@@ -76,6 +76,11 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 	now := p.now()
 	labels := p.labels(s)
 	changed := changedAt(s)
+	var lineage string
+	if c := s.Annotations[certificateNameAnnotation]; c != "" && p.cfg.CertManager != nil {
+		// Joins the chains to the renewal state of the Certificate that wrote them.
+		lineage = s.Namespace + "/" + c
+	}
 	var roots *x509.CertPool // nil: the system roots
 	// ca.crt is the root whether or not it is a matched key (by default it is not: see the
 	// default secrets.keys).
@@ -104,7 +109,7 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 			continue
 		}
 		c := certs.Chain{
-			Location: certs.Location{Source: certs.SourceKubernetes, Namespace: s.Namespace, Secret: s.Name, Key: k},
+			Location: certs.Location{Source: certs.SourceKubernetes, Lineage: lineage, Namespace: s.Namespace, Secret: s.Name, Key: k},
 			Labels:   labels,
 			Certs:    make([]certs.Cert, len(xs)),
 			Changed:  changed,

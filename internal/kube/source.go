@@ -12,7 +12,10 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
@@ -112,7 +115,8 @@ func (s *Source) run(ctx context.Context, publish func(*source.Snapshot)) *sourc
 	}
 }
 
-// watchers makes the source's watches with its API client.
+// watchers makes the source's watches with its API client: per namespace (or the whole
+// cluster), one per Secret type and, with cert_manager, one per cert-manager resource.
 func (s *Source) watchers() ([]*watcher, error) {
 	rc, err := RESTConfig(s.cfg.Kubeconfig)
 	if err != nil {
@@ -130,43 +134,69 @@ func (s *Source) watchers() ([]*watcher, error) {
 		}
 		p.password = strings.TrimRight(string(b), "\r\n")
 	}
+	var dyn dynamic.Interface
+	if s.cfg.CertManager != nil {
+		if dyn, err = dynamic.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kubernetes: %w", err)
+		}
+	}
 	var ws []*watcher
+	add := func(ns, status string, res resource) {
+		ws = append(ws, &watcher{namespace: ns, status: status, res: res, pageSize: s.pageSize, now: s.clock.Now, log: s.log,
+			items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)})
+	}
 	for _, ns := range s.namespaces() {
-		for _, typ := range s.cfg.Secrets.Types {
-			sel := []fields.Selector{fields.OneTermEqualSelector("type", typ)}
-			apiNS := ns
-			if ns == allNamespaces {
-				apiNS = ""
-				// Left out by the API server, so their Secrets are never sent.
-				for _, ex := range s.cfg.Namespaces.Exclude {
-					sel = append(sel, fields.OneTermNotEqualSelector("metadata.namespace", ex))
-				}
+		var sel []fields.Selector
+		if ns == allNamespaces {
+			// Left out by the API server, so their objects are never sent.
+			for _, ex := range s.cfg.Namespaces.Exclude {
+				sel = append(sel, fields.OneTermNotEqualSelector("metadata.namespace", ex))
 			}
-			ws = append(ws, &watcher{namespace: ns, typ: typ, selector: fields.AndSelectors(sel...).String(),
-				secrets: cs.CoreV1().Secrets(apiNS), pageSize: s.pageSize, parser: p, now: s.clock.Now, log: s.log,
-				items: map[string]*secretCerts{}, errors: source.NewErrors(ErrorReasons...)})
+		}
+		for _, typ := range s.cfg.Secrets.Types {
+			typeSel := append([]fields.Selector{fields.OneTermEqualSelector("type", typ)}, sel...)
+			add(ns, ns, &secrets{typ: typ, selector: fields.AndSelectors(typeSel...).String(), client: cs.CoreV1(), parser: p})
+		}
+		if cm := s.cfg.CertManager; cm != nil {
+			for _, res := range certManagerResources(dyn, fields.AndSelectors(sel...).String(), *cm.ACME) {
+				add(ns, certManagerStatus+ns, res)
+			}
 		}
 	}
 	return ws, nil
+}
+
+// statusNames are the source_up names of the source's watches, in order.
+func (s *Source) statusNames() []string {
+	var out []string
+	for _, ns := range s.namespaces() {
+		out = append(out, ns)
+		if s.cfg.CertManager != nil {
+			out = append(out, certManagerStatus+ns)
+		}
+	}
+	return out
 }
 
 // failed is the snapshot of a source whose client could not be made: every watch is down.
 func (s *Source) failed(err error) *source.Snapshot {
 	var watchErrs []watchError
 	snap := &source.Snapshot{}
-	for _, ns := range s.namespaces() {
+	for _, name := range s.statusNames() {
 		errs := source.NewErrors(ErrorReasons...)
 		errs[reasonConfig]++
-		snap.Status = append(snap.Status, source.Status{Source: statusSource, Name: ns, Errors: errs, Error: err.Error()})
-		watchErrs = append(watchErrs, watchError{ns, reasonConfig})
+		snap.Status = append(snap.Status, source.Status{Source: statusSource, Name: name, Errors: errs, Error: err.Error()})
+	}
+	for _, ns := range s.namespaces() {
+		watchErrs = append(watchErrs, watchError{ns, "secrets", reasonConfig})
 	}
 	snap.Problems = []source.Problem{{Source: certs.SourceKubernetes, Where: "kubernetes", Reason: reasonConfig, Message: err.Error()}}
-	snap.Metrics = metrics(watchErrs, nil)
+	snap.Metrics = metrics(watchErrs, nil, nil)
 	return snap
 }
 
 // watchError is one failing watch, a series of cert_expiry_exporter_kubernetes_watch_error.
-type watchError struct{ namespace, reason string }
+type watchError struct{ namespace, resource, reason string }
 
 // secretKeyError is one Secret key without a usable certificate, a series of
 // cert_expiry_exporter_kubernetes_secret_error.
@@ -180,16 +210,17 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 	status := map[string]*source.Status{}
 	var watchErrs []watchError
 	var secretErrs []secretKeyError
+	cm := map[string][]*unstructured.Unstructured{} // cert-manager's objects by resource
 	for _, w := range ws {
 		st := w.state()
 		settled = settled && (st.synced || st.reason != "")
-		ns := status[w.namespace]
+		ns := status[w.status]
 		if ns == nil {
-			ns = &source.Status{Source: statusSource, Name: w.namespace, Up: true, LastSuccess: st.lastSuccess, Errors: source.NewErrors(ErrorReasons...)}
-			status[w.namespace] = ns
+			ns = &source.Status{Source: statusSource, Name: w.status, Up: true, LastSuccess: st.lastSuccess, Errors: source.NewErrors(ErrorReasons...)}
+			status[w.status] = ns
 		}
-		// A namespace is up when each of its watches (one per type) is; it last worked when
-		// the least recent of them did.
+		// A namespace is up when each of its watches (one per Secret type, or per cert-manager
+		// resource) is; it last worked when the least recent of them did.
 		ns.Up = ns.Up && st.synced && st.reason == ""
 		if st.lastSuccess.Before(ns.LastSuccess) {
 			ns.LastSuccess = st.lastSuccess
@@ -197,58 +228,74 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 		for r, n := range st.errors {
 			ns.Errors[r] += n
 		}
-		where := w.typ + " Secrets in namespace " + w.namespace
 		switch {
 		case st.reason != "":
 			// Why the namespace is down, as logged: the first of its failing watches.
 			ns.Error = cmp.Or(ns.Error, st.msg)
-			if !slices.Contains(watchErrs, watchError{w.namespace, st.reason}) {
-				watchErrs = append(watchErrs, watchError{w.namespace, st.reason})
+			if e := (watchError{w.namespace, w.res.name(), st.reason}); !slices.Contains(watchErrs, e) {
+				watchErrs = append(watchErrs, e)
 			}
-			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: where, Reason: st.reason, Message: st.msg})
+			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: st.reason, Message: st.msg})
 		case !st.synced:
-			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: where, Reason: reasonUnavailable, Message: "not listed yet"})
+			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: reasonUnavailable, Message: "not listed yet"})
 		}
-		for _, sc := range st.items {
-			snap.Chains = append(snap.Chains, sc.chains...)
-			for _, e := range sc.errs {
-				secretErrs = append(secretErrs, secretKeyError{sc.Namespace, sc.Name, e.Key, e.Reason})
-				snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
-					Where: sc.Namespace + "/" + sc.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
+		for _, o := range st.items {
+			switch o := o.(type) {
+			case *secretCerts:
+				snap.Chains = append(snap.Chains, o.chains...)
+				for _, e := range o.errs {
+					secretErrs = append(secretErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
+					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
+						Where: o.Namespace + "/" + o.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
+				}
+			case *unstructured.Unstructured:
+				cm[w.res.name()] = append(cm[w.res.name()], o)
 			}
 		}
 	}
-	for _, ns := range s.namespaces() {
-		snap.Status = append(snap.Status, *status[ns])
+	for _, name := range s.statusNames() {
+		snap.Status = append(snap.Status, *status[name])
+	}
+	var crtErrs []certificateError
+	if s.cfg.CertManager != nil {
+		var problems []source.Problem
+		snap.Renewals, problems, crtErrs = renewals(cm[certificatesGVR.Resource], cm[ordersGVR.Resource], cm[challengesGVR.Resource])
+		snap.Problems = append(snap.Problems, problems...)
 	}
 	slices.SortFunc(snap.Chains, func(a, b certs.Chain) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
 	})
 	slices.SortFunc(snap.Problems, func(a, b source.Problem) int { return cmp.Compare(a.Where, b.Where) })
-	snap.Metrics = metrics(watchErrs, secretErrs)
+	snap.Metrics = metrics(watchErrs, secretErrs, crtErrs)
 	return snap, settled
 }
 
 var (
 	watchErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_watch_error",
-		"1 per namespace (* for the cluster-wide watch) whose Secrets cannot be listed or watched, with the reason.",
-		[]string{"namespace", "reason"}, nil)
+		"1 per namespace (* for the cluster-wide watch) and resource (secrets, certificates, orders, challenges) that cannot be listed or watched, with the reason.",
+		[]string{"namespace", "resource", "reason"}, nil)
 	secretErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_secret_error",
 		"1 per Secret key that holds no usable certificate, with the reason.",
 		[]string{"namespace", "secret", "key", "reason"}, nil)
+	certificateErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_certificate_error",
+		"1 per cert-manager Certificate whose status cannot be read, with the reason.",
+		[]string{"namespace", "certificate", "reason"}, nil)
 )
 
 // metrics emits the source's error series; nil when there is none.
-func metrics(watchErrs []watchError, secretErrs []secretKeyError) func(chan<- prometheus.Metric) {
-	if len(watchErrs) == 0 && len(secretErrs) == 0 {
+func metrics(watchErrs []watchError, secretErrs []secretKeyError, crtErrs []certificateError) func(chan<- prometheus.Metric) {
+	if len(watchErrs) == 0 && len(secretErrs) == 0 && len(crtErrs) == 0 {
 		return nil
 	}
 	return func(ch chan<- prometheus.Metric) {
 		for _, e := range watchErrs {
-			ch <- prometheus.MustNewConstMetric(watchErrorDesc, prometheus.GaugeValue, 1, e.namespace, e.reason)
+			ch <- prometheus.MustNewConstMetric(watchErrorDesc, prometheus.GaugeValue, 1, e.namespace, e.resource, e.reason)
 		}
 		for _, e := range secretErrs {
 			ch <- prometheus.MustNewConstMetric(secretErrorDesc, prometheus.GaugeValue, 1, e.namespace, e.secret, e.key, e.reason)
+		}
+		for _, e := range crtErrs {
+			ch <- prometheus.MustNewConstMetric(certificateErrorDesc, prometheus.GaugeValue, 1, e.namespace, e.name, reasonStatus)
 		}
 	}
 }

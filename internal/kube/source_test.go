@@ -31,14 +31,16 @@ import (
 // now is the source's (fake) clock and the scrape time; the certificates are made around it.
 var now = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 
-// exposed are the families the goldens show: the certificates' validity and the source's
-// health (cert_info and the chain series carry the Secret's write time, which is real).
+// exposed are the families the goldens show: the certificates' validity, cert-manager's
+// renewals and the source's health (cert_info and the chain series carry the Secret's write time, which is real).
 var exposed = []string{
 	"cert_not_after_timestamp_seconds",
 	"cert_expiry_exporter_source_up",
 	"cert_expiry_exporter_source_last_success_timestamp_seconds",
 	"cert_expiry_exporter_kubernetes_watch_error",
 	"cert_expiry_exporter_kubernetes_secret_error",
+	"cert_expiry_exporter_kubernetes_certificate_error",
+	"cert_renewal_failure",
 }
 
 // expose publishes snap as the exporter does and returns the exposition of the exposed
@@ -174,6 +176,7 @@ var jan, feb = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 2, 1
 // seconds), each subtest in namespaces (or a Secret type) of its own.
 func TestSource(t *testing.T) {
 	c := testkube.Start(t)
+	c.InstallCertManagerCRDs(t)
 	admin := c.Clientset(t)
 	pki := testcerts.NewPKI("Kube", now)
 
@@ -260,16 +263,16 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}})
 		var log testwait.Buffer
 		latest := run(t, sa, defaultPageSize, "namespaces: {include: [allowed, denied]}", &log)
-		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) whose Secrets cannot be listed or watched, with the reason.
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
-cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden"} 1
+cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden",resource="secrets"} 1
 `+status("allowed 1 "+nowSeconds, "denied 0 -")+notAfter(chainSeries(pki, "allowed", "ok", "3ed", "1.7987616e+09")))
 		// The reflector retries every few seconds; the log says it once.
 		snap := latest.Await(t, "a second forbidden list", func(snap *source.Snapshot) bool {
 			return slices.ContainsFunc(snap.Status, func(st source.Status) bool { return st.Name == "denied" && st.Errors[reasonForbidden] >= 2 })
 		})
 		const msg = `secrets is forbidden: User "system:serviceaccount:allowed:exporter" cannot list resource "secrets" in API group "" in the namespace "denied"`
-		want := `level=WARN msg="kubernetes watch failing" namespace=denied type=kubernetes.io/tls reason=forbidden err="` + strings.ReplaceAll(msg, `"`, `\"`) + `"` + "\n"
+		want := `level=WARN msg="kubernetes watch failing" namespace=denied resource="kubernetes.io/tls Secrets" reason=forbidden err="` + strings.ReplaceAll(msg, `"`, `\"`) + `"` + "\n"
 		if got := log.String(); got != want {
 			t.Errorf("log:\n%s\nwant:\n%s", got, want)
 		}
@@ -280,6 +283,8 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden
 			}
 		}
 	})
+
+	testCertManager(t, c, admin, pki)
 
 	// Last: the API server is away in between. The certificates last listed stay, the
 	// namespace is down with reason unavailable, and once the server is back a Secret written
@@ -292,9 +297,9 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden
 		awaitExposition(t, latest, status("restart 1 "+nowSeconds)+before)
 
 		c.StopAPIServer(t)
-		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) whose Secrets cannot be listed or watched, with the reason.
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
-cert_expiry_exporter_kubernetes_watch_error{namespace="restart",reason="unavailable"} 1
+cert_expiry_exporter_kubernetes_watch_error{namespace="restart",reason="unavailable",resource="secrets"} 1
 `+status("restart 0 "+nowSeconds)+before)
 
 		c.StartAPIServer(t)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -33,10 +35,12 @@ const (
 // a failing list or watch.
 var ErrorReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
 
-// Reasons are those of the source's problems: a failing list or watch (ErrorReasons) and a
-// Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error). The
-// /certificates page links a runbook section for each.
-var Reasons = append(slices.Clone(ErrorReasons), "parse", "empty", "password", reasonTooLarge)
+// Reasons are those of the source's problems: a failing list or watch (ErrorReasons), a
+// Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error) and a
+// cert-manager Certificate whose status cannot be read
+// (cert_expiry_exporter_kubernetes_certificate_error). The /certificates page links a runbook
+// section for each.
+var Reasons = append(slices.Clone(ErrorReasons), "parse", "empty", "password", reasonTooLarge, reasonStatus)
 
 // defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
 // their data (each page is parsed and its data dropped before the next is asked for).
@@ -47,43 +51,50 @@ const defaultPageSize = 500
 // while it is away.
 var backoff = wait.Backoff{Duration: 500 * time.Millisecond, Cap: 5 * time.Second, Steps: 1 << 30, Factor: 2, Jitter: 0.5}
 
-// secretCertsList is a LIST page as the reflector sees it: the page's Secrets parsed, their
-// data already dropped.
-type secretCertsList struct {
-	metav1.TypeMeta
-	metav1.ListMeta
-	Items []*secretCerts
-}
-
-// DeepCopyObject returns l: it is never modified.
-func (l *secretCertsList) DeepCopyObject() runtime.Object { return l }
-
-// watcher is one reflector: the Secrets of one type in one namespace (or the whole cluster),
-// those it keeps and the outcome of its latest list or watch call. The reflector calls
-// it from its goroutine; the snapshot reads it from another.
+// watcher is one reflector: the objects of one resource in one namespace (or the whole
+// cluster), those it keeps and the outcome of its latest list or watch call. The reflector
+// calls it from its goroutine; the snapshot reads it from another.
 type watcher struct {
 	namespace string // allNamespaces: the whole cluster
-	typ       string // the Secret type
-	selector  string // the field selector: the type, and the excluded namespaces
-	secrets   typedcorev1.SecretInterface
-	pageSize  int64
-	parser    *parser
-	now       func() time.Time
-	log       *slog.Logger
-	changed   func() // called after every change; must not call back into the watcher
+	// status is the name of the source_up series the watch counts in: the namespace for
+	// Secrets, cert-manager/<namespace> for cert-manager's resources, so that either fails
+	// alone.
+	status   string
+	res      resource
+	pageSize int64
+	now      func() time.Time
+	log      *slog.Logger
+	changed  func() // called after every change; must not call back into the watcher
 
 	mu          sync.Mutex
-	items       map[string]*secretCerts // by namespace/name
-	synced      bool                    // a list arrived
-	reason, msg string                  // of the latest failure, "" once a call worked again
+	items       map[string]runtime.Object // by namespace/name, as res keeps them
+	synced      bool                      // a list arrived
+	reason, msg string                    // of the latest failure, "" once a call worked again
 	lastSuccess time.Time
 	errors      map[string]uint64
 }
 
+// resource is what a watcher lists and watches (the Secrets of one type, or one of
+// cert-manager's resources) and what it keeps of each object.
+type resource interface {
+	// String names the watch in the log and the problems: "kubernetes.io/tls Secrets".
+	String() string
+	// name is the `resource` label of cert_expiry_exporter_kubernetes_watch_error.
+	name() string
+	// list is a page of objects, already as kept.
+	list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error)
+	watch(ctx context.Context, namespace string, opts metav1.ListOptions) (watch.Interface, error)
+	// keep is what is kept of the object of a watch event.
+	keep(ev watch.Event) runtime.Object
+	// expected is the type keep returns, which the reflector checks.
+	expected() runtime.Object
+}
+
+func (w *watcher) where() string { return w.res.String() + " in namespace " + w.namespace }
+
 func (w *watcher) run(ctx context.Context) {
 	b := backoff
-	r := cache.NewReflectorWithOptions(w, &secretCerts{}, w, cache.ReflectorOptions{
-		Name: w.typ + " Secrets in namespace " + w.namespace, Backoff: &b})
+	r := cache.NewReflectorWithOptions(w, w.res.expected(), w, cache.ReflectorOptions{Name: w.where(), Backoff: &b})
 	r.WatchListPageSize = w.pageSize
 	r.RunWithContext(ctx)
 }
@@ -110,68 +121,120 @@ func (w *watcher) report(err error) {
 	// Once per change, not per retry: a forbidden namespace is retried every few seconds.
 	switch {
 	case err != nil && (reason != prev || msg != prevMsg):
-		w.log.Warn("kubernetes watch failing", "namespace", w.namespace, "type", w.typ, "reason", reason, "err", err)
+		w.log.Warn("kubernetes watch failing", "namespace", w.namespace, "resource", w.res.String(), "reason", reason, "err", err)
 	case err == nil && prev != "":
-		w.log.Info("kubernetes watch working again", "namespace", w.namespace, "type", w.typ)
+		w.log.Info("kubernetes watch working again", "namespace", w.namespace, "resource", w.res.String())
 	}
 	w.changed()
 }
 
-// List is a page of Secrets. It is never asked at resource version "0": the API server's
-// watch cache answers that with every Secret at once, ignoring the page size.
+// apiNamespace is the namespace of the API calls: "" for the whole cluster.
+func (w *watcher) apiNamespace() string {
+	if w.namespace == allNamespaces {
+		return ""
+	}
+	return w.namespace
+}
+
+// List is a page of objects. It is never asked at resource version "0": the API server's
+// watch cache answers that with every object at once, ignoring the page size.
 func (w *watcher) List(opts metav1.ListOptions) (runtime.Object, error) {
 	return w.ListWithContext(context.Background(), opts)
 }
 
 func (w *watcher) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-	opts.FieldSelector = w.selector
 	if opts.ResourceVersion == "0" {
 		opts.ResourceVersion = ""
 	}
-	l, err := w.secrets.List(ctx, opts)
+	l, err := w.res.list(ctx, w.apiNamespace(), opts)
 	w.report(err)
-	if err != nil {
-		return nil, err
-	}
-	out := &secretCertsList{ListMeta: l.ListMeta, Items: make([]*secretCerts, len(l.Items))}
-	for i := range l.Items {
-		out.Items[i] = w.parser.parse(&l.Items[i])
-	}
-	return out, nil
+	return l, err
 }
 
 func (w *watcher) Watch(opts metav1.ListOptions) (watch.Interface, error) {
 	return w.WatchWithContext(context.Background(), opts)
 }
 
-// WatchWithContext parses each Secret as it arrives; a deletion or a bookmark keeps only the
-// name and version. An error in the stream (the rights revoked, the version expired) is
-// reported here: the reflector only ends the watch and starts another.
+// WatchWithContext keeps what the resource keeps of each object as it arrives. An error in
+// the stream (the rights revoked, the version expired) is reported here: the reflector only
+// ends the watch and starts another.
 func (w *watcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	opts.FieldSelector = w.selector
-	in, err := w.secrets.Watch(ctx, opts)
+	in, err := w.res.watch(ctx, w.apiNamespace(), opts)
 	w.report(err)
 	if err != nil {
 		return nil, err
 	}
 	return watch.Filter(in, func(ev watch.Event) (watch.Event, bool) {
-		s, ok := ev.Object.(*corev1.Secret)
-		switch {
-		case ev.Type == watch.Error:
+		if ev.Type == watch.Error {
 			w.report(apierrors.FromObject(ev.Object))
-		case !ok:
-		case ev.Type == watch.Added || ev.Type == watch.Modified:
-			ev.Object = w.parser.parse(s)
-		default:
-			ev.Object = meta(s)
+		} else {
+			ev.Object = w.res.keep(ev)
 		}
 		return ev, true
 	}), nil
 }
 
 // IsWatchListSemanticsUnSupported keeps the reflector on paged LISTs: a streaming watch-list
-// would gather every Secret, with its data, in a temporary store before handing them over.
+// would gather every object, Secrets with their data, in a temporary store before handing
+// them over.
 func (w *watcher) IsWatchListSemanticsUnSupported() bool { return true }
+
+// secretCertsList is a LIST page of Secrets as the reflector sees it: the page's Secrets
+// parsed, their data already dropped.
+type secretCertsList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []*secretCerts
+}
+
+// DeepCopyObject returns l: it is never modified.
+func (l *secretCertsList) DeepCopyObject() runtime.Object { return l }
+
+// secrets are the Secrets of one type, parsed as they arrive.
+type secrets struct {
+	typ string
+	// selector is the field selector: the type, and the excluded namespaces.
+	selector string
+	client   typedcorev1.SecretsGetter
+	parser   *parser
+}
+
+func (r *secrets) String() string { return r.typ + " Secrets" }
+
+func (r *secrets) name() string { return "secrets" }
+
+func (r *secrets) expected() runtime.Object { return &secretCerts{} }
+
+func (r *secrets) list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
+	opts.FieldSelector = r.selector
+	l, err := r.client.Secrets(namespace).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := &secretCertsList{ListMeta: l.ListMeta, Items: make([]*secretCerts, len(l.Items))}
+	for i := range l.Items {
+		out.Items[i] = r.parser.parse(&l.Items[i])
+	}
+	return out, nil
+}
+
+func (r *secrets) watch(ctx context.Context, namespace string, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.FieldSelector = r.selector
+	return r.client.Secrets(namespace).Watch(ctx, opts)
+}
+
+// keep parses an added or modified Secret; a deletion or a bookmark keeps only the name and
+// version.
+func (r *secrets) keep(ev watch.Event) runtime.Object {
+	s, ok := ev.Object.(*corev1.Secret)
+	switch {
+	case !ok:
+		return ev.Object
+	case ev.Type == watch.Added || ev.Type == watch.Modified:
+		return r.parser.parse(s)
+	}
+	return meta(s)
+}
 
 // classify maps a list or watch error to its reason; "" for what the reflector handles by
 // itself (a resource version too old: it lists again) and for a stop.
@@ -199,13 +262,16 @@ func classify(err error) string {
 // The watcher is its reflector's store (cache.ReflectorStore).
 
 func storeKey(o any) string {
-	s := o.(*secretCerts)
-	return s.Namespace + "/" + s.Name
+	m, err := apimeta.Accessor(o)
+	if err != nil {
+		panic(err) // every resource keeps objects with metadata
+	}
+	return m.GetNamespace() + "/" + m.GetName()
 }
 
 func (w *watcher) Add(o any) error {
 	w.mu.Lock()
-	w.items[storeKey(o)] = o.(*secretCerts)
+	w.items[storeKey(o)] = o.(runtime.Object)
 	w.mu.Unlock()
 	w.changed()
 	return nil
@@ -222,9 +288,9 @@ func (w *watcher) Delete(o any) error {
 }
 
 func (w *watcher) Replace(list []any, _ string) error {
-	items := make(map[string]*secretCerts, len(list))
+	items := make(map[string]runtime.Object, len(list))
 	for _, o := range list {
-		items[storeKey(o)] = o.(*secretCerts)
+		items[storeKey(o)] = o.(runtime.Object)
 	}
 	w.mu.Lock()
 	w.items, w.synced = items, true
@@ -237,7 +303,7 @@ func (w *watcher) Resync() error { return nil }
 
 // watcherState is a copy of what the snapshot reads.
 type watcherState struct {
-	items       []*secretCerts
+	items       []runtime.Object
 	synced      bool
 	reason, msg string
 	lastSuccess time.Time
@@ -248,12 +314,9 @@ func (w *watcher) state() watcherState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := watcherState{synced: w.synced, reason: w.reason, msg: w.msg,
-		lastSuccess: w.lastSuccess, errors: make(map[string]uint64, len(w.errors)), items: make([]*secretCerts, 0, len(w.items))}
-	for k, n := range w.errors {
-		st.errors[k] = n
-	}
-	for _, s := range w.items {
-		st.items = append(st.items, s)
+		lastSuccess: w.lastSuccess, errors: maps.Clone(w.errors), items: make([]runtime.Object, 0, len(w.items))}
+	for _, o := range w.items {
+		st.items = append(st.items, o)
 	}
 	return st
 }

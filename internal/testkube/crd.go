@@ -16,37 +16,60 @@ import (
 	"k8s.io/client-go/dynamic"
 )
 
-//go:embed certificates.cert-manager.io.yaml
-var certificateCRD []byte
+// cert-manager's CRDs, trimmed: the fields the exporter reads are typed, the rest is kept as
+// sent.
+var (
+	//go:embed certificates.cert-manager.io.yaml
+	certificateCRD []byte
+	//go:embed orders.acme.cert-manager.io.yaml
+	orderCRD []byte
+	//go:embed challenges.acme.cert-manager.io.yaml
+	challengeCRD []byte
+)
 
-// CertificateGVR is cert-manager's Certificate resource.
-var CertificateGVR = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+// cert-manager's resources: Certificates, and the ACME Orders and Challenges.
+var (
+	CertificateGVR = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+	OrderGVR       = schema.GroupVersionResource{Group: "acme.cert-manager.io", Version: "v1", Resource: "orders"}
+	ChallengeGVR   = schema.GroupVersionResource{Group: "acme.cert-manager.io", Version: "v1", Resource: "challenges"}
+)
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
 // crdTimeout bounds the wait for a new CRD to be established and served.
 const crdTimeout = time.Minute
 
-// InstallCertificateCRD installs cert-manager's Certificate CRD (trimmed: the fields the
-// exporter reads are typed, the rest is kept as sent) and waits until Certificates are served.
-func (c *Cluster) InstallCertificateCRD(t testing.TB) {
+// InstallCertManagerCRDs installs cert-manager's Certificate, Order and Challenge CRDs and
+// waits until the three resources are served.
+func (c *Cluster) InstallCertManagerCRDs(t testing.TB) {
 	t.Helper()
-	var crd unstructured.Unstructured
-	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(certificateCRD), 4096).Decode(&crd.Object); err != nil {
-		t.Fatalf("testkube: CRD manifest: %v", err)
-	}
 	dyn, err := dynamic.NewForConfig(c.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), crdTimeout)
 	defer cancel()
+	for _, m := range []struct {
+		manifest []byte
+		gvr      schema.GroupVersionResource
+	}{{certificateCRD, CertificateGVR}, {orderCRD, OrderGVR}, {challengeCRD, ChallengeGVR}} {
+		installCRD(ctx, t, dyn, m.manifest, m.gvr)
+	}
+}
+
+// installCRD creates the CRD of manifest and waits until gvr is served.
+func installCRD(ctx context.Context, t testing.TB, dyn dynamic.Interface, manifest []byte, gvr schema.GroupVersionResource) {
+	t.Helper()
+	var crd unstructured.Unstructured
+	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifest), 4096).Decode(&crd.Object); err != nil {
+		t.Fatalf("testkube: CRD manifest: %v", err)
+	}
 	if _, err := dyn.Resource(crdGVR).Create(ctx, &crd, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("testkube: create CRD %s: %v", crd.GetName(), err)
 	}
 	// Established: the API server accepted the names; then the resource must also be routed,
 	// which follows a moment later.
-	err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		got, err := dyn.Resource(crdGVR).Get(ctx, crd.GetName(), metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -62,7 +85,7 @@ func (c *Cluster) InstallCertificateCRD(t testing.TB) {
 	})
 	if err == nil {
 		err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			_, err := dyn.Resource(CertificateGVR).List(ctx, metav1.ListOptions{Limit: 1})
+			_, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
 			if apierrors.IsNotFound(err) {
 				return false, nil
 			}

@@ -114,7 +114,7 @@ func TestControlPlane(t *testing.T) {
 	})
 
 	t.Run("certificate status subresource", func(t *testing.T) {
-		c.InstallCertificateCRD(t)
+		c.InstallCertManagerCRDs(t)
 		certs := dynamic.NewForConfigOrDie(c.Config()).Resource(CertificateGVR).Namespace("certs")
 		crt := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "cert-manager.io/v1",
