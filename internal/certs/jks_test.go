@@ -112,7 +112,8 @@ func TestDecodeJKS(t *testing.T) {
 			d[len(d)/2] ^= 1
 			return d
 		}(), password: "changeit", err: errJKSPassword.Error(), reason: "password"},
-		{name: "truncated", data: keystoreJKS[:len(keystoreJKS)/2], password: "changeit", err: "JKS: malformed: entry 0 truncated", reason: "parse"},
+		{name: "truncated in the key", data: keystoreJKS[:60], password: "changeit", err: "JKS: malformed: entry 0 truncated", reason: "parse"},
+		{name: "truncated after the key entry", data: keystoreJKS[:len(keystoreJKS)-sha1.Size-len(pki.Root.DER)], password: "changeit", err: "JKS: malformed: entry 1 truncated", reason: "parse"},
 		{name: "digest cut off", data: keystoreJKS[:len(keystoreJKS)-5], password: "changeit", err: "JKS: malformed: read digest: read 20 bytes: unexpected EOF", reason: "parse"},
 		{name: "magic alone", data: jksBody(jksMagic), err: "JKS: malformed: truncated header", reason: "parse"},
 		{name: "unknown version", data: jksBody(jksMagic, 3, 0), err: "JKS: malformed: unknown version 3", reason: "parse"},
