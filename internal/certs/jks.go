@@ -90,7 +90,7 @@ func decodeJKS(data []byte, password string) ([]*x509.Certificate, []string, err
 		}
 	}
 	if len(out) == 0 && len(errs) == 0 {
-		errs = append(errs, errNoCert)
+		errs = append(errs, ErrNoCertificate)
 	}
 	return out, aliases, errors.Join(errs...)
 }

@@ -55,8 +55,9 @@ type parsed struct {
 	verifyRes certs.VerifyResult
 	roots     *x509.CertPool
 	until     time.Time
-	key       *keyCheck      // nil until check_key looked at the file
-	pool      *x509.CertPool // the certificates, when the file is an entry's ca_file
+	key       *keyCheck       // nil until check_key looked at the file
+	pool      *x509.CertPool  // the certificates, when the file is an entry's ca_file
+	crls      []certs.CRLInfo // the file's CRLs (decodeWithCRLs)
 }
 
 // noRoots trusts nothing: the roots of an entry whose ca_file cannot be read, which must not
@@ -79,6 +80,7 @@ type job struct {
 type fileResult struct {
 	chain *certs.Chain
 	errs  []FileError
+	crls  []certs.CRLInfo
 }
 
 type lineageResult struct {
@@ -183,6 +185,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	snap := &source.Snapshot{Chains: make([]certs.Chain, 0, len(results))}
 	byLine := map[string]lineageResult{}
 	found := make([]bool, len(s.entries))
+	var crls []crlFile
 	for k, r := range results {
 		j := jobs[k]
 		if held[j.lineage] {
@@ -191,6 +194,10 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		}
 		if r.chain != nil {
 			snap.Chains = append(snap.Chains, *r.chain)
+			found[j.entry] = true
+		}
+		if len(r.crls) > 0 {
+			crls = append(crls, crlFile{j.path, r.crls})
 			found[j.entry] = true
 		}
 		for _, fe := range r.errs {
@@ -228,7 +235,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	if len(s.unwatched) > 0 {
 		snap.Problems = append(snap.Problems, s.unwatchedProblem())
 	}
-	snap.Metrics = ErrorMetrics(errs)
+	snap.Metrics = joinMetrics(ErrorMetrics(errs), crlMetrics(crls))
 	s.evict()
 	return snap, retry
 }
@@ -461,6 +468,7 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 	if p.err != nil {
 		r.errs = append(r.errs, *p.err)
 	}
+	r.crls = p.crls
 	if len(p.certs) == 0 {
 		return r
 	}
@@ -566,7 +574,7 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 // decode parses file content; a decode problem is recorded next to whatever was found.
 func decode(path string, data []byte, password string) (*parsed, []*x509.Certificate) {
 	p := &parsed{password: password}
-	xs, aliases, err := certs.DecodeAliases(data, password)
+	xs, aliases, err := decodeWithCRLs(p, data, password)
 	if len(xs) > 0 {
 		p.certs = make([]certs.Cert, len(xs))
 	}
