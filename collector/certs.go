@@ -30,6 +30,7 @@ var locationLabels = []struct {
 	{"namespace", func(l *certs.Location) string { return l.Namespace }},
 	{"secret", func(l *certs.Location) string { return l.Secret }},
 	{"key", func(l *certs.Location) string { return l.Key }},
+	{"module", func(l *certs.Location) string { return l.Module }},
 }
 
 // certKeyLabels follow the location labels on every certificate series.
