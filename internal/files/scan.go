@@ -76,9 +76,12 @@ type job struct {
 	lineage string
 }
 
-type fileResult struct {
-	chain *certs.Chain
-	errs  []FileError
+// loaded is what the jobs found, in job order. The chains are written in place into one slice that
+// becomes the snapshot's (a chain without certificates is none): at 100k files a chain
+// allocated per file and copied into the snapshot was 33 MB of garbage at the heap's peak.
+type loaded struct {
+	chains []certs.Chain
+	errs   [][]FileError
 }
 
 type lineageResult struct {
@@ -180,23 +183,25 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		}
 	}
 
-	snap := &source.Snapshot{Chains: make([]certs.Chain, 0, len(results))}
 	byLine := map[string]lineageResult{}
 	found := make([]bool, len(s.entries))
-	for k, r := range results {
-		j := jobs[k]
+	kept := 0
+	for k, j := range jobs {
 		if held[j.lineage] {
 			found[j.entry] = true
 			continue
 		}
-		if r.chain != nil {
-			snap.Chains = append(snap.Chains, *r.chain)
+		if len(results.chains[k].Certs) > 0 {
+			results.chains[kept] = results.chains[k]
+			kept++
 			found[j.entry] = true
 		}
-		for _, fe := range r.errs {
+		for _, fe := range results.errs[k] {
 			addErr(fe, j.entry)
 		}
 	}
+	clear(results.chains[kept:])
+	snap := &source.Snapshot{Chains: results.chains[:kept]}
 	for l := range held {
 		prev := s.lastByLine[l]
 		snap.Chains = append(snap.Chains, prev.chains...)
@@ -399,8 +404,8 @@ func (s *Source) loadOptions(e *entry) []FileError {
 }
 
 // loadAll loads jobs in parallel; results are in job order.
-func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) []fileResult {
-	results := make([]fileResult, len(jobs))
+func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) loaded {
+	results := loaded{chains: make([]certs.Chain, len(jobs)), errs: make([][]FileError, len(jobs))}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(s.workers, max(1, len(jobs))); w++ {
@@ -408,7 +413,7 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				results[k] = s.loadJob(jobs[k], keyGlobs, changed, now)
+				results.errs[k] = s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now)
 			}
 		}()
 	}
@@ -423,7 +428,8 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 	return results
 }
 
-func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) fileResult {
+// loadJob fills c with the chain of j's file, if it holds certificates, and returns the errors.
+func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) []FileError {
 	e := &s.entries[j.entry]
 	var (
 		p  *parsed
@@ -452,19 +458,19 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 		checkKey = checkKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
 	}
 	if fe != nil {
-		return fileResult{errs: []FileError{*fe}}
+		return []FileError{*fe}
 	}
 	if p == nil { // a directory, or a file removed since the glob listed it
-		return fileResult{}
+		return nil
 	}
-	var r fileResult
+	var errs []FileError
 	if p.err != nil {
-		r.errs = append(r.errs, *p.err)
+		errs = append(errs, *p.err)
 	}
 	if len(p.certs) == 0 {
-		return r
+		return errs
 	}
-	c := &certs.Chain{
+	*c = certs.Chain{
 		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
 		Labels:   e.labels,
 		Usage:    usage(e.Usage),
@@ -479,11 +485,10 @@ func (s *Source) loadJob(j job, keyGlobs [][]match, changed map[string]struct{},
 		match, fe := p.checkKey(xs, key)
 		c.KeyMatch = match
 		if fe != nil {
-			r.errs = append(r.errs, *fe)
+			errs = append(errs, *fe)
 		}
 	}
-	r.chain = c
-	return r
+	return errs
 }
 
 // cached returns the cache entry of path without looking at the file, nil if there is none to
