@@ -17,8 +17,10 @@ import (
 var (
 	ErrEmpty     = errors.New("empty file")
 	errTruncated = errors.New("truncated PEM block")
-	errNoCert    = errors.New("no certificate found")
-	ErrPassword  = errors.New("PKCS#12: wrong or missing password")
+	// ErrNoCertificate: nothing decoded as a certificate (nor a key). A CRL file says so too;
+	// DecodeCRLs tells it apart.
+	ErrNoCertificate = errors.New("no certificate found")
+	ErrPassword      = errors.New("PKCS#12: wrong or missing password")
 	// ErrKeyOnly: PEM holding private keys and no certificate, e.g. a key matched by a broad glob.
 	ErrKeyOnly = errors.New("private key only, no certificate")
 )
@@ -49,7 +51,7 @@ func Decode(data []byte, password string) ([]*x509.Certificate, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, ErrEmpty
 	}
-	if bytes.Contains(data, pemStart) {
+	if IsPEM(data) {
 		return decodePEM(data)
 	}
 	if certs, err := x509.ParseCertificates(data); err == nil && len(certs) > 0 {
@@ -92,7 +94,7 @@ func decodePEM(data []byte) ([]*x509.Certificate, error) {
 		if sawKey {
 			return nil, ErrKeyOnly
 		}
-		errs = append(errs, errNoCert)
+		errs = append(errs, ErrNoCertificate)
 	}
 	return out, errors.Join(errs...)
 }
@@ -118,7 +120,7 @@ func decodePKCS12(data []byte, password string) ([]*x509.Certificate, error) {
 		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
 			return nil, ErrPassword
 		}
-		return nil, errNoCert
+		return nil, ErrNoCertificate
 	}
 	return limit(append([]*x509.Certificate{leaf}, chain...))
 }

@@ -55,8 +55,9 @@ type parsed struct {
 	verifyRes certs.VerifyResult
 	roots     *x509.CertPool
 	until     time.Time
-	key       *keyCheck      // nil until check_key looked at the file
-	pool      *x509.CertPool // the certificates, when the file is an entry's ca_file
+	key       *keyCheck       // nil until check_key looked at the file
+	pool      *x509.CertPool  // the certificates, when the file is an entry's ca_file
+	crls      []certs.CRLInfo // the file's CRLs (decodeWithCRLs)
 }
 
 // noRoots trusts nothing: the roots of an entry whose ca_file cannot be read, which must not
@@ -82,6 +83,7 @@ type job struct {
 type loaded struct {
 	chains []certs.Chain
 	errs   [][]FileError
+	crls   [][]certs.CRLInfo
 }
 
 type lineageResult struct {
@@ -186,6 +188,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	byLine := map[string]lineageResult{}
 	found := make([]bool, len(s.entries))
 	kept := 0
+	var crls []crlFile
 	for k, j := range jobs {
 		if held[j.lineage] {
 			found[j.entry] = true
@@ -194,6 +197,10 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		if len(results.chains[k].Certs) > 0 {
 			results.chains[kept] = results.chains[k]
 			kept++
+			found[j.entry] = true
+		}
+		if len(results.crls[k]) > 0 {
+			crls = append(crls, crlFile{j.path, results.crls[k]})
 			found[j.entry] = true
 		}
 		for _, fe := range results.errs[k] {
@@ -233,7 +240,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	if len(s.unwatched) > 0 {
 		snap.Problems = append(snap.Problems, s.unwatchedProblem())
 	}
-	snap.Metrics = ErrorMetrics(errs)
+	snap.Metrics = joinMetrics(ErrorMetrics(errs), crlMetrics(crls))
 	s.evict()
 	return snap, retry
 }
@@ -405,7 +412,7 @@ func (s *Source) loadOptions(e *entry) []FileError {
 
 // loadAll loads jobs in parallel; results are in job order.
 func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) loaded {
-	results := loaded{chains: make([]certs.Chain, len(jobs)), errs: make([][]FileError, len(jobs))}
+	results := loaded{chains: make([]certs.Chain, len(jobs)), errs: make([][]FileError, len(jobs)), crls: make([][]certs.CRLInfo, len(jobs))}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(s.workers, max(1, len(jobs))); w++ {
@@ -413,7 +420,7 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				results.errs[k] = s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now)
+				results.errs[k], results.crls[k] = s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now)
 			}
 		}()
 	}
@@ -428,8 +435,9 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 	return results
 }
 
-// loadJob fills c with the chain of j's file, if it holds certificates, and returns the errors.
-func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) []FileError {
+// loadJob fills c with the chain of j's file, if it holds certificates, and returns the errors
+// and the file's CRLs.
+func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) ([]FileError, []certs.CRLInfo) {
 	e := &s.entries[j.entry]
 	var (
 		p  *parsed
@@ -458,17 +466,17 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 		checkKey = checkKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
 	}
 	if fe != nil {
-		return []FileError{*fe}
+		return []FileError{*fe}, nil
 	}
 	if p == nil { // a directory, or a file removed since the glob listed it
-		return nil
+		return nil, nil
 	}
 	var errs []FileError
 	if p.err != nil {
 		errs = append(errs, *p.err)
 	}
 	if len(p.certs) == 0 {
-		return errs
+		return errs, p.crls
 	}
 	*c = certs.Chain{
 		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
@@ -488,7 +496,7 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 			errs = append(errs, *fe)
 		}
 	}
-	return errs
+	return errs, p.crls
 }
 
 // cached returns the cache entry of path without looking at the file, nil if there is none to
@@ -571,7 +579,7 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 // decode parses file content; a decode problem is recorded next to whatever was found.
 func decode(path string, data []byte, password string) (*parsed, []*x509.Certificate) {
 	p := &parsed{password: password}
-	xs, err := certs.Decode(data, password)
+	xs, err := decodeWithCRLs(p, data, password)
 	if len(xs) > 0 {
 		p.certs = make([]certs.Cert, len(xs))
 	}

@@ -130,7 +130,9 @@ type Row struct {
 	Lineage string `json:"lineage"`
 	Target  string `json:"target"`
 	IP      string `json:"ip"`
-	Index   int    `json:"index"`
+	// Module is the probe module whose client certificate the row is (source client).
+	Module string `json:"module,omitempty"`
+	Index  int    `json:"index"`
 	// Labels are the owner labels of the config entry that found the chain ({} when none).
 	Labels certs.Labels `json:"labels"`
 
@@ -308,7 +310,7 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 	x := Row{
 		Judged:   i == 0 && !c.IsCA,
 		Problems: []Finding{},
-		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Index: i, Labels: ch.Labels,
+		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module, Index: i, Labels: ch.Labels,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
 		Lifetime:      int64(c.Lifetime() / time.Second),
@@ -387,7 +389,11 @@ func (x *Row) judgePolicies(ch *certs.Chain) {
 			x.raise(Warning, "CertificateValidityTooLong", "", fmt.Sprintf("valid for %d days, longer than the %d days ballot SC-081 allows a publicly-trusted certificate issued at %s",
 				c.ValidityDays(), certs.MaxValidity(c.NotBefore)/(24*time.Hour), c.NotBefore.UTC().Format(time.RFC3339)))
 		case certs.PolicyClientAuth:
-			x.raise(Critical, "CertificateClientAuthMissing", "", "used as a client certificate (usage: client) but its extended key usage lacks clientAuth")
+			how := "usage: client"
+			if ch.Source == certs.SourceClient {
+				how = "probe module " + ch.Module + "'s tls_config.cert_file"
+			}
+			x.raise(Critical, "CertificateClientAuthMissing", "", "used as a client certificate ("+how+") but its extended key usage lacks clientAuth")
 		}
 	}
 }

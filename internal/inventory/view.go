@@ -176,12 +176,15 @@ func (v *View) Statuses() []source.Status {
 	return out
 }
 
-// kinds says whether chains hold served (probed) and stored chains.
+// kinds says whether chains hold served (probed) and stored chains. A probe module's client
+// certificate is neither: no server serves it, so it has no deployment to drift from.
 func kinds(chains []certs.Chain) (served, stored bool) {
 	for i := range chains {
-		if chains[i].Source == certs.SourceProbe {
+		switch chains[i].Source {
+		case certs.SourceProbe:
 			served = true
-		} else {
+		case certs.SourceClient:
+		default:
 			stored = true
 		}
 		if served && stored {
@@ -196,7 +199,7 @@ func chainsOf(snaps []*source.Snapshot, served bool) []*certs.Chain {
 	var out []*certs.Chain
 	for _, s := range snaps {
 		for i := range s.Chains {
-			if c := &s.Chains[i]; (c.Source == certs.SourceProbe) == served {
+			if c := &s.Chains[i]; c.Source != certs.SourceClient && (c.Source == certs.SourceProbe) == served {
 				out = append(out, c)
 			}
 		}
