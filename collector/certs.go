@@ -37,9 +37,10 @@ var locationLabels = []struct {
 var certKeyLabels = []string{"domain", "issuer", "serial", "index"}
 
 // certInfoLabels are cert_info's; the owner labels of the config entries follow them.
-var certInfoLabels = append(slices.Clone(certLabels), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku")
+var certInfoLabels = append(slices.Clone(certLabels), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku", "alias")
 
-// maxLabelBytes bounds label values taken from certificates (sans, subject, domain, issuer, serial).
+// maxLabelBytes bounds label values taken from certificates (sans, subject, domain, issuer, serial)
+// and from the files holding them (a keystore alias).
 const maxLabelBytes = 256
 
 var (
@@ -216,7 +217,7 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 		}
 		if want(certInfo) {
 			info := append(l, Bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
-				onlyTrue(x.IsCA), onlyTrue(v.Staging(x, *loc)), x.EKU)
+				onlyTrue(x.IsCA), onlyTrue(v.Staging(x, *loc)), x.EKU, Bounded(x.Alias))
 			names := v.LabelNames()
 			for _, n := range names {
 				info = append(info, c.Labels.Get(n))

@@ -31,6 +31,9 @@ type Cert struct {
 	Staging bool     `json:"staging"`
 	// EKU is the extended key usage set as cert_info's eku label writes it (ekuLabel).
 	EKU string `json:"eku,omitempty"`
+	// Alias is the Java keystore entry the certificate is in ("" outside a keystore): set by
+	// the reader of the file (DecodeAliases), not by New.
+	Alias string `json:"alias,omitempty"`
 	// cnDomain: Domain is the subject common name; dnsNames: how many of SANs are DNS names
 	// (they come first). Together they give Names without the parsed certificate.
 	cnDomain  bool

@@ -31,7 +31,7 @@ func DecodeReason(err error) string {
 	switch {
 	case errors.Is(err, ErrEmpty):
 		return "empty"
-	case errors.Is(err, ErrPassword):
+	case errors.Is(err, ErrPassword), errors.Is(err, errJKSPassword):
 		return "password"
 	}
 	return "parse"
@@ -44,13 +44,29 @@ const maxCerts = 10000
 var pemStart = []byte("-----BEGIN ")
 
 // Decode returns every certificate in data, which may be PEM (any number of blocks; non
-// certificate blocks such as keys are skipped unparsed), DER (one or concatenated), or PKCS#12
-// (opened with password). With PEM, the good certificates are returned along with an error
-// about the bad blocks, so one broken block does not hide the others.
+// certificate blocks such as keys are skipped unparsed), DER (one or concatenated), PKCS#12 or
+// a JKS Java keystore (both opened with password). With PEM and JKS, the good certificates are
+// returned along with an error about the bad blocks or entries, so one broken block does not
+// hide the others.
 func Decode(data []byte, password string) ([]*x509.Certificate, error) {
+	xs, _, err := DecodeAliases(data, password)
+	return xs, err
+}
+
+// DecodeAliases is Decode that also returns, for a Java keystore, the alias of the entry each
+// certificate is in (aliases[i] is certs[i]'s); aliases is nil for the other formats.
+func DecodeAliases(data []byte, password string) (certs []*x509.Certificate, aliases []string, err error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, ErrEmpty
+		return nil, nil, ErrEmpty
 	}
+	if isJavaKeystore(data) {
+		return decodeJKS(data, password)
+	}
+	certs, err = decodeOther(data, password)
+	return certs, nil, err
+}
+
+func decodeOther(data []byte, password string) ([]*x509.Certificate, error) {
 	if IsPEM(data) {
 		return decodePEM(data)
 	}

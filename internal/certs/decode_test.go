@@ -141,6 +141,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(testcerts.Bundle(leaf, pki.Intermediate), "")
 	f.Add(leaf.DER, "")
 	f.Add(leaf.PKCS12("pw", pki.Intermediate), "pw")
+	f.Add(testcerts.JKS("pw", testcerts.JKSEntry{Alias: "a", Key: true, Chain: []*testcerts.Cert{leaf}}), "pw")
 	f.Add(leaf.KeyPEM(), "")
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB"), "")
 	f.Fuzz(func(t *testing.T, data []byte, password string) {

@@ -11,25 +11,27 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
-// decodeWithCRLs decodes a file's certificates and keeps its CRLs in p: a files: entry may name
-// CRL files (a server's ssl_crl bundle, a distribution point's download) beside certificate
-// files, told apart by content as PEM, DER and PKCS#12 are. A file of CRLs only has no
+// decodeWithCRLs decodes a file's certificates (with their aliases, for a Java keystore) and
+// keeps its CRLs in p: a files: entry may name CRL files (a server's ssl_crl bundle, a
+// distribution point's download) beside certificate files, told apart by content as PEM, DER,
+// PKCS#12 and JKS are. A file of CRLs only has no
 // certificate, which is then no error; a CRL block that does not parse is.
-func decodeWithCRLs(p *parsed, data []byte, password string) ([]*x509.Certificate, error) {
+func decodeWithCRLs(p *parsed, data []byte, password string) ([]*x509.Certificate, []string, error) {
 	crls, found, crlErr := certs.DecodeCRLs(data)
 	p.crls = crls
 	var (
-		xs  []*x509.Certificate
-		err error
+		xs      []*x509.Certificate
+		aliases []string
+		err     error
 	)
 	// A DER CRL is nothing else; PEM may hold certificates beside its CRL blocks.
 	if !found || certs.IsPEM(data) {
-		xs, err = certs.Decode(data, password)
+		xs, aliases, err = certs.DecodeAliases(data, password)
 	}
 	if found && errors.Is(err, certs.ErrNoCertificate) {
 		err = nil
 	}
-	return xs, errors.Join(err, crlErr)
+	return xs, aliases, errors.Join(err, crlErr)
 }
 
 // crlFile is the CRLs of one file.

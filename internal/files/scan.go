@@ -47,7 +47,7 @@ type parsed struct {
 	ver      fileKey
 	certs    []certs.Cert
 	err      *FileError // decoding problem; certificates may still have been found
-	password string     // what a PKCS#12 file was opened with
+	password string     // what a PKCS#12 file or Java keystore was opened with
 	gen      uint64     // last scan that used it
 	racy     bool
 	// The chain check, valid for roots until the clock passes until (zero: forever).
@@ -579,12 +579,15 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 // decode parses file content; a decode problem is recorded next to whatever was found.
 func decode(path string, data []byte, password string) (*parsed, []*x509.Certificate) {
 	p := &parsed{password: password}
-	xs, err := decodeWithCRLs(p, data, password)
+	xs, aliases, err := decodeWithCRLs(p, data, password)
 	if len(xs) > 0 {
 		p.certs = make([]certs.Cert, len(xs))
 	}
 	for i, c := range xs {
 		p.certs[i] = certs.New(c)
+		if aliases != nil {
+			p.certs[i].Alias = aliases[i]
+		}
 	}
 	if errors.Is(err, certs.ErrKeyOnly) {
 		return p, xs // a key caught by a broad glob is not a certificate file, nor an error

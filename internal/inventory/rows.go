@@ -120,7 +120,8 @@ type Problem = source.Problem
 type Row struct {
 	Severity Severity `json:"severity"`
 	// Judged rows are the ones the alert rules page on and `check` counts: the first certificate
-	// of a file or served chain, unless it is a CA certificate (a CA bundle).
+	// of a file or served chain, or of a Java keystore's entry, unless it is a CA certificate
+	// (a CA bundle, a trust store).
 	Judged bool `json:"judged"`
 	// Problems explain the severity besides the days left (renewal overdue, revoked…).
 	Problems []Finding `json:"problems"`
@@ -133,6 +134,8 @@ type Row struct {
 	// Module is the probe module whose client certificate the row is (source client).
 	Module string `json:"module,omitempty"`
 	Index  int    `json:"index"`
+	// Alias is the Java keystore entry the certificate is in (certs.Cert.Alias).
+	Alias string `json:"alias,omitempty"`
 	// Labels are the owner labels of the config entry that found the chain ({} when none).
 	Labels certs.Labels `json:"labels"`
 
@@ -308,9 +311,9 @@ func Summarize(rows []Row) Summary {
 func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresholds) Row {
 	left := c.NotAfter.Sub(now)
 	x := Row{
-		Judged:   i == 0 && !c.IsCA,
+		Judged:   (i == 0 || c.Alias != "" && c.Alias != ch.Certs[i-1].Alias) && !c.IsCA,
 		Problems: []Finding{},
-		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module, Index: i, Labels: ch.Labels,
+		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module, Index: i, Alias: c.Alias, Labels: ch.Labels,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
 		Lifetime:      int64(c.Lifetime() / time.Second),
