@@ -49,6 +49,9 @@ func TestDrift(t *testing.T) {
 	pubFiles(&source.Snapshot{Chains: []certs.Chain{file(lineagePath, "a", t0.Add(-60*24*time.Hour), old),
 		file("/srv/a-only.pem", "", t0, subset), file("/etc/ssl/chain.pem", "", t0, certs.New(pki.Intermediate.Cert))}})
 	check("no probe yet", nil)
+	if store.View().joined.idx != nil {
+		t.Fatal("no probe yet: the stored chains were indexed for a join that has nothing to pair")
+	}
 	pubTargets(&source.Snapshot{Chains: []certs.Chain{served("127.0.0.1", t0, old), served("::1", t0, old)}})
 	check("in sync", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", time.Time{}, false)})
 

@@ -29,7 +29,8 @@ type View struct {
 // joined is what the drift join read: the snapshots holding served and stored chains (each
 // immutable), the grace, and the index of the stored chains. A publish that changes none of
 // them (certbot's, ARI's) reuses the join, one that changes only served chains (a probe)
-// reuses the index: at 100k stored chains each costs ~100 ms.
+// reuses the index: at 100k stored chains each costs ~100 ms. Without a served chain there is
+// nothing to join and no index (10 MB at 100k files).
 type joined struct {
 	served, stored []*source.Snapshot
 	grace          time.Duration
@@ -54,8 +55,8 @@ func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
 	switch {
 	case sameStored && slices.Equal(prev.joined.served, v.joined.served) && prev.joined.grace == grace:
 		v.joined.idx, v.Drift = prev.joined.idx, prev.Drift
-	default:
-		if sameStored {
+	case len(v.joined.served) > 0:
+		if sameStored && prev.joined.idx != nil {
 			v.joined.idx = prev.joined.idx
 		} else {
 			v.joined.idx = indexStored(chainsOf(v.joined.stored, false))
