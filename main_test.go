@@ -113,6 +113,20 @@ func TestStampVersion(t *testing.T) {
 	}
 }
 
+// TestTuneGC: the exporter's GC target unless GOGC is set, which wins.
+func TestTuneGC(t *testing.T) {
+	saved := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(saved) })
+	tuneGC(func(string) (string, bool) { return "", false })
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("GOGC unset: GC percent %d, want %d", got, gcPercent)
+	}
+	tuneGC(func(k string) (string, bool) { return "200", k == "GOGC" })
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set: GC percent %d, want it left alone (100)", got)
+	}
+}
+
 // TestRunExitCodes: a bad config is exit 1 at start (serve and --config.check alike), a good
 // one passes --config.check; the error names the field (checked in config and exporter tests).
 func TestRunExitCodes(t *testing.T) {

@@ -59,6 +59,7 @@ type Thresholds struct {
 	RenewalOverdueGrace model.Duration `yaml:"renewal_overdue_grace"`
 	ChainExpiringSoon   model.Duration `yaml:"chain_expiring_soon"`
 	ClientMaxRunGap     model.Duration `yaml:"client_max_run_gap"`
+	CRLStaleSoon        model.Duration `yaml:"crl_stale_soon"`
 }
 
 // ParseConfig decodes config.yml strictly: a misspelt key is an error, not a silent default.
@@ -96,6 +97,7 @@ func ParseConfig(data []byte) (Config, error) {
 		"thresholds.renewal_overdue_grace": t.RenewalOverdueGrace,
 		"thresholds.chain_expiring_soon":   t.ChainExpiringSoon,
 		"thresholds.client_max_run_gap":    t.ClientMaxRunGap,
+		"thresholds.crl_stale_soon":        t.CRLStaleSoon,
 	} {
 		if d <= 0 {
 			return Config{}, fmt.Errorf("%s: %s must be a positive duration", ConfigFile, name)

@@ -30,15 +30,17 @@ var locationLabels = []struct {
 	{"namespace", func(l *certs.Location) string { return l.Namespace }},
 	{"secret", func(l *certs.Location) string { return l.Secret }},
 	{"key", func(l *certs.Location) string { return l.Key }},
+	{"module", func(l *certs.Location) string { return l.Module }},
 }
 
 // certKeyLabels follow the location labels on every certificate series.
 var certKeyLabels = []string{"domain", "issuer", "serial", "index"}
 
 // certInfoLabels are cert_info's; the owner labels of the config entries follow them.
-var certInfoLabels = append(slices.Clone(certLabels), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku")
+var certInfoLabels = append(slices.Clone(certLabels), "subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku", "alias")
 
-// maxLabelBytes bounds label values taken from certificates (sans, subject, domain, issuer, serial).
+// maxLabelBytes bounds label values taken from certificates (sans, subject, domain, issuer, serial)
+// and from the files holding them (a keystore alias).
 const maxLabelBytes = 256
 
 var (
@@ -198,7 +200,7 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 		return
 	}
 	for i, x := range c.Certs {
-		l := append(cl[:nl], bounded(x.Domain), bounded(x.Issuer), bounded(x.Serial), strconv.Itoa(i))
+		l := append(cl[:nl], Bounded(x.Domain), Bounded(x.Issuer), Bounded(x.Serial), strconv.Itoa(i))
 		// A CA certificate behind the leaf is never paged on by itself (the chain's earliest
 		// expiry is cert_chain_expiry_timestamp_seconds) and has no renewal point: its NotAfter
 		// and cert_info are enough to find it, and half of a fullchain's series go.
@@ -214,8 +216,8 @@ func collectChain(emit emitter, only *family, c *certs.Chain, now time.Time, v *
 			emit(certNotBefore, Unix(x.NotBefore), l...)
 		}
 		if want(certInfo) {
-			info := append(l, bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
-				onlyTrue(x.IsCA), onlyTrue(v.Staging(x, *loc)), x.EKU)
+			info := append(l, Bounded(x.Subject), joinBounded(x.SANs, maxLabelBytes), x.KeyType, x.SigAlg,
+				onlyTrue(x.IsCA), onlyTrue(v.Staging(x, *loc)), x.EKU, Bounded(x.Alias))
 			names := v.LabelNames()
 			for _, n := range names {
 				info = append(info, c.Labels.Get(n))
@@ -245,9 +247,9 @@ func joinBounded(s []string, limit int) string {
 	return cut(strings.Join(s, ","), limit)
 }
 
-// bounded cuts a label value taken from a certificate (attacker-controlled for probes) to
+// Bounded cuts a label value taken from a certificate or CRL (attacker-controlled for probes) to
 // maxLabelBytes bytes; the location labels still keep two certificates apart.
-func bounded(s string) string { return cut(s, maxLabelBytes) }
+func Bounded(s string) string { return cut(s, maxLabelBytes) }
 
 // cut shortens s to at most limit bytes on a rune boundary, marking the cut with an ellipsis.
 func cut(s string, limit int) string {

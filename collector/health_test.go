@@ -79,10 +79,10 @@ func TestJoinBounded(t *testing.T) {
 
 func TestBoundedLabel(t *testing.T) {
 	long := strings.Repeat("a", 1000)
-	if got := bounded(long); got != long[:maxLabelBytes]+"…" {
-		t.Errorf("bounded(1000 bytes) = %d bytes", len(got))
+	if got := Bounded(long); got != long[:maxLabelBytes]+"…" {
+		t.Errorf("Bounded(1000 bytes) = %d bytes", len(got))
 	}
-	if got := bounded("www.example.com"); got != "www.example.com" {
+	if got := Bounded("www.example.com"); got != "www.example.com" {
 		t.Errorf("bounded changed a short value: %q", got)
 	}
 }

@@ -31,7 +31,7 @@ var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 var ReservedLabels = []string{
 	// certificate and chain series, cert_info
 	"source", "domain", "issuer", "serial", "path", "index", "lineage", "target", "ip",
-	"subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku", "method",
+	"subject", "sans", "key_type", "signature_algorithm", "is_ca", "staging", "eku", "alias", "method",
 	"reason", "policy",
 	// probe, certbot, ARI, health series
 	"module", "version", "cipher", "name", "hook", "result", "server", "authenticator",

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs what the end-to-end suite (go test -tags e2e ./e2e/...) runs: Prometheus,
 # Alertmanager, nginx with its mail module, openssl and certbot from Debian, and Pebble (the
-# ACME test server) with pebble-challtestsrv from source, and the Kubernetes control plane
+# ACME test server) with pebble-challtestsrv from source, the JDK's keytool (Java keystores the
+# certs tests read), and the Kubernetes control plane
 # (etcd, kube-apiserver: e2e/install-kube.sh). Idempotent: installed tools are kept.
 set -eu
 
 PEBBLE_VERSION=v2.10.1
 
 need_apt=
-for tool in prometheus prometheus-alertmanager nginx openssl certbot lego caddy; do
+for tool in prometheus prometheus-alertmanager nginx openssl certbot lego caddy keytool; do
 	command -v "$tool" >/dev/null 2>&1 || need_apt=1
 done
 [ -e /usr/lib/nginx/modules/ngx_mail_module.so ] || need_apt=1
@@ -17,7 +18,8 @@ if [ -n "$need_apt" ]; then
 	[ "$(id -u)" = 0 ] || SUDO=sudo
 	$SUDO apt-get update
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
-		prometheus prometheus-alertmanager nginx libnginx-mod-mail openssl certbot lego caddy
+		prometheus prometheus-alertmanager nginx libnginx-mod-mail openssl certbot lego caddy \
+		default-jre-headless
 	# The packages start system services on default ports; the suite runs its own instances.
 	for svc in prometheus prometheus-alertmanager prometheus-node-exporter nginx caddy; do
 		$SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true

@@ -27,6 +27,9 @@ type nginxSite struct {
 	// clientCA, when set, makes an HTTPS listener require a client certificate issued under it
 	// (mTLS): nginx refuses a missing or unverifiable one with a 400.
 	clientCA string
+	// crl, with clientCA, is the ssl_crl file: nginx checks every client certificate of the
+	// chain against it and refuses them all once a CRL in it is past its nextUpdate.
+	crl string
 }
 
 // startNginx runs nginx in the foreground with its own prefix under dir. Mail listeners get an
@@ -44,7 +47,7 @@ func startNginx(t testing.TB, dir string, sites ...nginxSite) *proc {
         ssl_certificate %s;
         ssl_certificate_key %s;%s
         location / { return 200 "ok\n"; }
-    }`, s.listen, s.cert, s.key, clientVerify(s.clientCA))
+    }`, s.listen, s.cert, s.key, clientVerify(s.clientCA, s.crl))
 			continue
 		}
 		hasMail = true
@@ -85,11 +88,15 @@ http {
 	return p
 }
 
-func clientVerify(ca string) string {
+func clientVerify(ca, crl string) string {
 	if ca == "" {
 		return ""
 	}
-	return fmt.Sprintf("\n        ssl_verify_client on;\n        ssl_verify_depth 2;\n        ssl_client_certificate %s;", ca)
+	v := fmt.Sprintf("\n        ssl_verify_client on;\n        ssl_verify_depth 2;\n        ssl_client_certificate %s;", ca)
+	if crl != "" {
+		v += fmt.Sprintf("\n        ssl_crl %s;", crl)
+	}
+	return v
 }
 
 func loadMail(hasMail bool, t testing.TB) string {

@@ -55,6 +55,7 @@ var errorReasons = map[string][]string{
 	"lego_store":      files.ErrorReasons,
 	"lego_log":        lego.LogErrorReasons,
 	"caddy_store":     files.ErrorReasons,
+	"client":          files.ErrorReasons,
 	"caddy_log":       caddy.LogErrorReasons,
 	"targets":         slices.Concat(probe.FailureReasons, probe.ProblemReasons),
 	"ari":             ari.Reasons,

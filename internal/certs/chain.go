@@ -13,6 +13,9 @@ type Location struct {
 	Namespace string `json:"namespace,omitempty"`
 	Secret    string `json:"secret,omitempty"`
 	Key       string `json:"key,omitempty"`
+	// Module names the probe module whose client certificate (tls_config.cert_file) the chain
+	// is (source client): two modules may use one file.
+	Module string `json:"module,omitempty"`
 }
 
 // Sources of a Location. Lego and Caddy name the chains of their certificate stores.
@@ -22,6 +25,8 @@ const (
 	SourceKubernetes = "kubernetes"
 	SourceLego       = "lego"
 	SourceCaddy      = "caddy"
+	// SourceClient is a probe module's own client certificate file (mTLS).
+	SourceClient = "client"
 )
 
 // ClientCertManager is the renewal client of the Secrets cert-manager writes (their chains'

@@ -17,8 +17,10 @@ import (
 var (
 	ErrEmpty     = errors.New("empty file")
 	errTruncated = errors.New("truncated PEM block")
-	errNoCert    = errors.New("no certificate found")
-	ErrPassword  = errors.New("PKCS#12: wrong or missing password")
+	// ErrNoCertificate: nothing decoded as a certificate (nor a key). A CRL file says so too;
+	// DecodeCRLs tells it apart.
+	ErrNoCertificate = errors.New("no certificate found")
+	ErrPassword      = errors.New("PKCS#12: wrong or missing password")
 	// ErrKeyOnly: PEM holding private keys and no certificate, e.g. a key matched by a broad glob.
 	ErrKeyOnly = errors.New("private key only, no certificate")
 )
@@ -29,7 +31,7 @@ func DecodeReason(err error) string {
 	switch {
 	case errors.Is(err, ErrEmpty):
 		return "empty"
-	case errors.Is(err, ErrPassword):
+	case errors.Is(err, ErrPassword), errors.Is(err, errJKSPassword):
 		return "password"
 	}
 	return "parse"
@@ -42,14 +44,30 @@ const maxCerts = 10000
 var pemStart = []byte("-----BEGIN ")
 
 // Decode returns every certificate in data, which may be PEM (any number of blocks; non
-// certificate blocks such as keys are skipped unparsed), DER (one or concatenated), or PKCS#12
-// (opened with password). With PEM, the good certificates are returned along with an error
-// about the bad blocks, so one broken block does not hide the others.
+// certificate blocks such as keys are skipped unparsed), DER (one or concatenated), PKCS#12 or
+// a JKS Java keystore (both opened with password). With PEM and JKS, the good certificates are
+// returned along with an error about the bad blocks or entries, so one broken block does not
+// hide the others.
 func Decode(data []byte, password string) ([]*x509.Certificate, error) {
+	xs, _, err := DecodeAliases(data, password)
+	return xs, err
+}
+
+// DecodeAliases is Decode that also returns, for a Java keystore, the alias of the entry each
+// certificate is in (aliases[i] is certs[i]'s); aliases is nil for the other formats.
+func DecodeAliases(data []byte, password string) (certs []*x509.Certificate, aliases []string, err error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, ErrEmpty
+		return nil, nil, ErrEmpty
 	}
-	if bytes.Contains(data, pemStart) {
+	if isJavaKeystore(data) {
+		return decodeJKS(data, password)
+	}
+	certs, err = decodeOther(data, password)
+	return certs, nil, err
+}
+
+func decodeOther(data []byte, password string) ([]*x509.Certificate, error) {
+	if IsPEM(data) {
 		return decodePEM(data)
 	}
 	if certs, err := x509.ParseCertificates(data); err == nil && len(certs) > 0 {
@@ -92,7 +110,7 @@ func decodePEM(data []byte) ([]*x509.Certificate, error) {
 		if sawKey {
 			return nil, ErrKeyOnly
 		}
-		errs = append(errs, errNoCert)
+		errs = append(errs, ErrNoCertificate)
 	}
 	return out, errors.Join(errs...)
 }
@@ -118,7 +136,7 @@ func decodePKCS12(data []byte, password string) ([]*x509.Certificate, error) {
 		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
 			return nil, ErrPassword
 		}
-		return nil, errNoCert
+		return nil, ErrNoCertificate
 	}
 	return limit(append([]*x509.Certificate{leaf}, chain...))
 }

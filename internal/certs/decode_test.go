@@ -51,7 +51,7 @@ func TestDecode(t *testing.T) {
 		{"pkcs12 asking for 8 million iterations", costlyPKCS12(t, leaf), "pw", nil, errTooCostly},
 		{"empty", nil, "", nil, ErrEmpty},
 		{"whitespace", []byte(" \n\t\n"), "", nil, ErrEmpty},
-		{"garbage", []byte("not a certificate"), "", nil, errNoCert},
+		{"garbage", []byte("not a certificate"), "", nil, ErrNoCertificate},
 		{"key only", leaf.KeyPEM(), "", nil, ErrKeyOnly},
 		{"truncated second block", full[:len(full)-40], "", []string{l}, errTruncated},
 		{"truncated only block", leaf.PEM()[:100], "", nil, errTruncated},
@@ -141,6 +141,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(testcerts.Bundle(leaf, pki.Intermediate), "")
 	f.Add(leaf.DER, "")
 	f.Add(leaf.PKCS12("pw", pki.Intermediate), "pw")
+	f.Add(testcerts.JKS("pw", testcerts.JKSEntry{Alias: "a", Key: true, Chain: []*testcerts.Cert{leaf}}), "pw")
 	f.Add(leaf.KeyPEM(), "")
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB"), "")
 	f.Fuzz(func(t *testing.T, data []byte, password string) {

@@ -185,8 +185,11 @@ func countDown(s []inventory.SourceState) int {
 
 func where(x inventory.Row) string {
 	s := x.Path
-	if x.Source == certs.SourceProbe {
+	switch x.Source {
+	case certs.SourceProbe:
 		s = x.Target + " (" + x.IP + ")"
+	case certs.SourceClient:
+		s += " (client certificate of module " + x.Module + ")"
 	}
 	if x.Index > 0 {
 		s += fmt.Sprintf(" #%d", x.Index)

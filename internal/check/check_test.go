@@ -316,3 +316,20 @@ file $DIR/missing/*.pem: no_match: no file matches
 		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, got, want)
 	}
 }
+
+// TestWhere: the table's WHERE column names a file, a served address, or a probe module's
+// client certificate file with its module.
+func TestWhere(t *testing.T) {
+	for _, tc := range []struct {
+		row  inventory.Row
+		want string
+	}{
+		{inventory.Row{Source: "file", Path: "/etc/ssl/a.pem", Index: 1}, "/etc/ssl/a.pem #1"},
+		{inventory.Row{Source: "probe", Target: "a.example:443", IP: "192.0.2.1"}, "a.example:443 (192.0.2.1)"},
+		{inventory.Row{Source: "client", Path: "/etc/prom/client.pem", Module: "mtls"}, "/etc/prom/client.pem (client certificate of module mtls)"},
+	} {
+		if got := where(tc.row); got != tc.want {
+			t.Errorf("where(%+v) = %q, want %q", tc.row, got, tc.want)
+		}
+	}
+}

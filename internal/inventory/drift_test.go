@@ -49,6 +49,9 @@ func TestDrift(t *testing.T) {
 	pubFiles(&source.Snapshot{Chains: []certs.Chain{file(lineagePath, "a", t0.Add(-60*24*time.Hour), old),
 		file("/srv/a-only.pem", "", t0, subset), file("/etc/ssl/chain.pem", "", t0, certs.New(pki.Intermediate.Cert))}})
 	check("no probe yet", nil)
+	if store.View().joined.idx != nil {
+		t.Fatal("no probe yet: the stored chains were indexed for a join that has nothing to pair")
+	}
 	pubTargets(&source.Snapshot{Chains: []certs.Chain{served("127.0.0.1", t0, old), served("::1", t0, old)}})
 	check("in sync", []Drift{pair("127.0.0.1", time.Time{}, false), pair("::1", time.Time{}, false)})
 
@@ -79,4 +82,23 @@ func TestDrift(t *testing.T) {
 	// The targets source stops: nothing to compare.
 	store.Restart("targets", false)
 	check("no targets", nil)
+}
+
+// TestDriftIgnoresClientCerts: a probe module's client certificate is no server's: a newer one
+// for the names an endpoint serves is not "renewed but not deployed", and it does not pair.
+func TestDriftIgnoresClientCerts(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("DriftClient", t0)
+	leaf := func(notBefore time.Time) certs.Cert {
+		return certs.New(pki.Leaf(testcerts.Options{DNSNames: []string{"c.example"}, NotBefore: notBefore, NotAfter: notBefore.Add(90 * 24 * time.Hour)}).Cert)
+	}
+	store := New("client", "targets")
+	store.SetGrace(time.Hour)
+	store.Restart("client", true)(&source.Snapshot{Chains: []certs.Chain{{
+		Location: certs.Location{Source: certs.SourceClient, Path: "/etc/prom/client.pem", Module: "mtls"}, Certs: []certs.Cert{leaf(t0)}, Changed: t0}}})
+	store.Restart("targets", true)(&source.Snapshot{Chains: []certs.Chain{{
+		Location: certs.Location{Source: certs.SourceProbe, Target: "c.example:443", IP: "127.0.0.1"}, Certs: []certs.Cert{leaf(t0.Add(-60 * 24 * time.Hour))}, Seen: t0.Add(2 * time.Hour)}}})
+	if d := store.View().Drift; len(d) != 0 {
+		t.Errorf("drift %+v, want none: a client certificate is not deployed to the endpoint", d)
+	}
 }

@@ -120,7 +120,8 @@ type Problem = source.Problem
 type Row struct {
 	Severity Severity `json:"severity"`
 	// Judged rows are the ones the alert rules page on and `check` counts: the first certificate
-	// of a file or served chain, unless it is a CA certificate (a CA bundle).
+	// of a file or served chain, or of a Java keystore's entry, unless it is a CA certificate
+	// (a CA bundle, a trust store).
 	Judged bool `json:"judged"`
 	// Problems explain the severity besides the days left (renewal overdue, revoked…).
 	Problems []Finding `json:"problems"`
@@ -130,7 +131,11 @@ type Row struct {
 	Lineage string `json:"lineage"`
 	Target  string `json:"target"`
 	IP      string `json:"ip"`
-	Index   int    `json:"index"`
+	// Module is the probe module whose client certificate the row is (source client).
+	Module string `json:"module,omitempty"`
+	Index  int    `json:"index"`
+	// Alias is the Java keystore entry the certificate is in (certs.Cert.Alias).
+	Alias string `json:"alias,omitempty"`
 	// Labels are the owner labels of the config entry that found the chain ({} when none).
 	Labels certs.Labels `json:"labels"`
 
@@ -306,9 +311,9 @@ func Summarize(rows []Row) Summary {
 func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresholds) Row {
 	left := c.NotAfter.Sub(now)
 	x := Row{
-		Judged:   i == 0 && !c.IsCA,
+		Judged:   (i == 0 || c.Alias != "" && c.Alias != ch.Certs[i-1].Alias) && !c.IsCA,
 		Problems: []Finding{},
-		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Index: i, Labels: ch.Labels,
+		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module, Index: i, Alias: c.Alias, Labels: ch.Labels,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
 		Lifetime:      int64(c.Lifetime() / time.Second),
@@ -387,7 +392,11 @@ func (x *Row) judgePolicies(ch *certs.Chain) {
 			x.raise(Warning, "CertificateValidityTooLong", "", fmt.Sprintf("valid for %d days, longer than the %d days ballot SC-081 allows a publicly-trusted certificate issued at %s",
 				c.ValidityDays(), certs.MaxValidity(c.NotBefore)/(24*time.Hour), c.NotBefore.UTC().Format(time.RFC3339)))
 		case certs.PolicyClientAuth:
-			x.raise(Critical, "CertificateClientAuthMissing", "", "used as a client certificate (usage: client) but its extended key usage lacks clientAuth")
+			how := "usage: client"
+			if ch.Source == certs.SourceClient {
+				how = "probe module " + ch.Module + "'s tls_config.cert_file"
+			}
+			x.raise(Critical, "CertificateClientAuthMissing", "", "used as a client certificate ("+how+") but its extended key usage lacks clientAuth")
 		}
 	}
 }

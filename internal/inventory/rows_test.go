@@ -378,3 +378,28 @@ func TestClientAuthFinding(t *testing.T) {
 		t.Errorf("row %d: %v %+v, want critical %+v", x.Index, x.Severity, x.Problems, want)
 	}
 }
+
+// TestKeystoreEntriesJudged: in a Java keystore, the first certificate of every key entry is a
+// leaf the alerts page on (cert_expiry_seconds of a non-CA certificate, whatever its index), so
+// the page and `check` judge each, not only the file's first; CA certificates stay unjudged.
+func TestKeystoreEntriesJudged(t *testing.T) {
+	f := fixture{testcerts.NewPKI("Keystore", now)}
+	ks := chain(file("/opt/app/keystore.jks", ""), certs.ReasonOK,
+		f.leaf("a.test", 1, 10*day, 90*day), f.pki.Intermediate, f.leaf("b.test", 2, 80*day, 90*day), f.pki.Root)
+	for i, a := range []string{"a", "a", "b", "root"} {
+		ks.Certs[i].Alias = a
+	}
+	ks.Verify.ChainExpiry = ks.Certs[0].NotAfter // as verified: a.test, its intermediate, the root
+	r := Build(viewOf(&source.Snapshot{Chains: []certs.Chain{ks}}), now, DefaultThresholds)
+	var got []string
+	for _, x := range r.Certificates {
+		got = append(got, x.Alias+"#"+strconv.Itoa(x.Index)+" judged="+strconv.FormatBool(x.Judged)+" "+x.Severity.String())
+	}
+	want := []string{"b#2 judged=true warning", "a#0 judged=true ok", "a#1 judged=false ok", "root#3 judged=false ok"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+	if r.Summary.Worst != Warning {
+		t.Errorf("worst %v, want warning (b.test is past its renewal point)", r.Summary.Worst)
+	}
+}

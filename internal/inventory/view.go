@@ -29,7 +29,8 @@ type View struct {
 // joined is what the drift join read: the snapshots holding served and stored chains (each
 // immutable), the grace, and the index of the stored chains. A publish that changes none of
 // them (certbot's, ARI's) reuses the join, one that changes only served chains (a probe)
-// reuses the index: at 100k stored chains each costs ~100 ms.
+// reuses the index: at 100k stored chains each costs ~100 ms. Without a served chain there is
+// nothing to join and no index (10 MB at 100k files).
 type joined struct {
 	served, stored []*source.Snapshot
 	grace          time.Duration
@@ -54,8 +55,8 @@ func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
 	switch {
 	case sameStored && slices.Equal(prev.joined.served, v.joined.served) && prev.joined.grace == grace:
 		v.joined.idx, v.Drift = prev.joined.idx, prev.Drift
-	default:
-		if sameStored {
+	case len(v.joined.served) > 0:
+		if sameStored && prev.joined.idx != nil {
 			v.joined.idx = prev.joined.idx
 		} else {
 			v.joined.idx = indexStored(chainsOf(v.joined.stored, false))
@@ -179,12 +180,15 @@ func (v *View) Statuses() []source.Status {
 	return out
 }
 
-// kinds says whether chains hold served (probed) and stored chains.
+// kinds says whether chains hold served (probed) and stored chains. A probe module's client
+// certificate is neither: no server serves it, so it has no deployment to drift from.
 func kinds(chains []certs.Chain) (served, stored bool) {
 	for i := range chains {
-		if chains[i].Source == certs.SourceProbe {
+		switch chains[i].Source {
+		case certs.SourceProbe:
 			served = true
-		} else {
+		case certs.SourceClient:
+		default:
 			stored = true
 		}
 		if served && stored {
@@ -199,7 +203,7 @@ func chainsOf(snaps []*source.Snapshot, served bool) []*certs.Chain {
 	var out []*certs.Chain
 	for _, s := range snaps {
 		for i := range s.Chains {
-			if c := &s.Chains[i]; (c.Source == certs.SourceProbe) == served {
+			if c := &s.Chains[i]; c.Source != certs.SourceClient && (c.Source == certs.SourceProbe) == served {
 				out = append(out, c)
 			}
 		}

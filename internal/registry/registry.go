@@ -6,6 +6,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/ari"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/caddy"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certbot"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/clientcert"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/kube"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/lego"
@@ -21,5 +22,6 @@ var Sources = source.Registry{
 	caddy.Factory,
 	kube.Factory,
 	probe.Targets,
+	clientcert.Factory,
 	ari.Factory,
 }

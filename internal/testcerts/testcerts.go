@@ -1,5 +1,5 @@
 // Package testcerts makes certificates at run time for tests and the demo: CA → intermediate →
-// leaf with any dates, key types, hosts, revocation pointers, and the PEM/DER/PKCS#12/CRL/OCSP
+// leaf with any dates, key types, hosts, revocation pointers, and the PEM/DER/PKCS#12/JKS/CRL/OCSP
 // encodings around them. Nothing here is ever committed as a file, so nothing can expire in git.
 //
 // Generation errors are programming errors here (bad template), so functions panic.
@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	keystore "github.com/pavlo-v-chernykh/keystore-go/v4"
 	"golang.org/x/crypto/ocsp"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
@@ -256,6 +257,45 @@ func TrustStore(password string, certs ...*Cert) []byte {
 		panic(err)
 	}
 	return data
+}
+
+// JKSEntry is one entry of a Java keystore: with Key, a private key entry holding Chain[0]'s key
+// and Chain as its certificate chain; else a trusted certificate entry holding Chain[0].
+type JKSEntry struct {
+	Alias string
+	Key   bool
+	Chain []*Cert
+}
+
+// JKS encodes the entries as a Java keystore (JKS) with keystore-go's writer, the store and
+// its keys protected by password.
+func JKS(password string, entries ...JKSEntry) []byte {
+	ks := keystore.New(keystore.WithCaseExactAliases())
+	for _, e := range entries {
+		var err error
+		created := e.Chain[0].Cert.NotBefore
+		if e.Key {
+			key, kerr := x509.MarshalPKCS8PrivateKey(e.Chain[0].Key)
+			if kerr != nil {
+				panic(kerr)
+			}
+			chain := make([]keystore.Certificate, len(e.Chain))
+			for i, c := range e.Chain {
+				chain[i] = keystore.Certificate{Type: "X509", Content: c.DER}
+			}
+			err = ks.SetPrivateKeyEntry(e.Alias, keystore.PrivateKeyEntry{CreationTime: created, PrivateKey: key, CertificateChain: chain}, []byte(password))
+		} else {
+			err = ks.SetTrustedCertificateEntry(e.Alias, keystore.TrustedCertificateEntry{CreationTime: created, Certificate: keystore.Certificate{Type: "X509", Content: e.Chain[0].DER}})
+		}
+		if err != nil {
+			panic(err)
+		}
+	}
+	var b bytes.Buffer
+	if err := ks.Store(&b, []byte(password)); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
 }
 
 // CRL makes a DER CRL signed by issuer listing the serials as revoked.

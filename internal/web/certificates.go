@@ -345,7 +345,7 @@ func problemRunbook(p inventory.Problem) string {
 		return runbook("CertExpiryExporterErrors", "kubernetes-"+p.Reason)
 	case !slices.Contains(files.Reasons, p.Reason):
 		return runbook("CertExpiryExporterErrors", "files-"+p.Reason)
-	case p.Source == certs.SourceFile:
+	case p.Source == certs.SourceFile, p.Source == certs.SourceClient:
 		return runbook("CertExpiryExporterFileError", p.Reason)
 	}
 	return runbook("CertExpiryExporterErrors", p.Source+"_store-"+p.Reason)

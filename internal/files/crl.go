@@ -1,0 +1,89 @@
+package files
+
+import (
+	"crypto/x509"
+	"errors"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+)
+
+// decodeWithCRLs decodes a file's certificates (with their aliases, for a Java keystore) and
+// keeps its CRLs in p: a files: entry may name CRL files (a server's ssl_crl bundle, a
+// distribution point's download) beside certificate files, told apart by content as PEM, DER,
+// PKCS#12 and JKS are. A file of CRLs only has no
+// certificate, which is then no error; a CRL block that does not parse is.
+func decodeWithCRLs(p *parsed, data []byte, password string) ([]*x509.Certificate, []string, error) {
+	crls, found, crlErr := certs.DecodeCRLs(data)
+	p.crls = crls
+	var (
+		xs      []*x509.Certificate
+		aliases []string
+		err     error
+	)
+	// A DER CRL is nothing else; PEM may hold certificates beside its CRL blocks.
+	if !found || certs.IsPEM(data) {
+		xs, aliases, err = certs.DecodeAliases(data, password)
+	}
+	if found && errors.Is(err, certs.ErrNoCertificate) {
+		err = nil
+	}
+	return xs, aliases, errors.Join(err, crlErr)
+}
+
+// crlFile is the CRLs of one file.
+type crlFile struct {
+	path string
+	crls []certs.CRLInfo
+}
+
+var (
+	crlLabels     = []string{"path", "index", "issuer"}
+	crlThisUpdate = prometheus.NewDesc("cert_crl_this_update_timestamp_seconds",
+		"A stored CRL's thisUpdate (when it was published) as a Unix timestamp.", crlLabels, nil)
+	crlNextUpdate = prometheus.NewDesc("cert_crl_next_update_timestamp_seconds",
+		"A stored CRL's nextUpdate (by when its issuer publishes the next one) as a Unix timestamp; absent when it has none.", crlLabels, nil)
+)
+
+// crlMetrics emits the CRL families of the files found: two series per CRL, by its file and
+// position there (index), so that a republished CRL keeps its series.
+func crlMetrics(files []crlFile) func(chan<- prometheus.Metric) {
+	if len(files) == 0 {
+		return nil
+	}
+	return func(ch chan<- prometheus.Metric) {
+		for _, f := range files {
+			for i, c := range f.crls {
+				lv := []string{f.path, strconv.Itoa(i), collector.Bounded(c.Issuer)}
+				ch <- prometheus.MustNewConstMetric(crlThisUpdate, prometheus.GaugeValue, collector.Unix(c.ThisUpdate), lv...)
+				if !c.NextUpdate.IsZero() {
+					ch <- prometheus.MustNewConstMetric(crlNextUpdate, prometheus.GaugeValue, collector.Unix(c.NextUpdate), lv...)
+				}
+			}
+		}
+	}
+}
+
+// joinMetrics emits the series of every non-nil fs; nil when there are none.
+func joinMetrics(fs ...func(chan<- prometheus.Metric)) func(chan<- prometheus.Metric) {
+	var out []func(chan<- prometheus.Metric)
+	for _, f := range fs {
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return func(ch chan<- prometheus.Metric) {
+		for _, f := range out {
+			f(ch)
+		}
+	}
+}
