@@ -77,7 +77,7 @@ func Verify(chain []*x509.Certificate, o VerifyOptions) VerifyResult {
 		}
 	}
 	r := VerifyResult{Reason: ReasonOK, ChainExpiry: earliest(best), Chain: best, Public: o.Roots == nil}
-	if !inOrder(chain) {
+	if !onPath(chain, chains) && !inOrder(chain) {
 		r.Reason, r.Error = ReasonWrongOrder, "certificates are not in issuing order (leaf, then each issuer)"
 	}
 	return r
@@ -91,6 +91,18 @@ func earliest(chain []*x509.Certificate) time.Time {
 		}
 	}
 	return t
+}
+
+// onPath: the presented certificates are, in order, the start of a path that verified, so each
+// is issued by the next without checking the signatures again (a probe's most costly step after
+// the handshake; the usual case, leaf and intermediates with or without the root).
+func onPath(chain []*x509.Certificate, verified [][]*x509.Certificate) bool {
+	for _, v := range verified {
+		if len(chain) <= len(v) && slices.EqualFunc(chain, v[:len(chain)], (*x509.Certificate).Equal) {
+			return true
+		}
+	}
+	return false
 }
 
 // inOrder: each certificate is issued by the next one, for as long as the next is an issuer at
