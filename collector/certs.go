@@ -137,12 +137,20 @@ func (g *gauge) Write(m *dto.Metric) error {
 func chanEmitter(ch chan<- prometheus.Metric) emitter {
 	return func(f *family, v float64, lv ...string) {
 		vals := slices.Clone(lv) // lv is the caller's scratch
-		pairs := make([]dto.LabelPair, len(vals))
-		g := &gauge{desc: f.desc, value: v, labels: make([]*dto.LabelPair, 0, len(vals))}
+		// Room for the labels set only: most location labels are empty on any one source's
+		// series (a file has no target, ip, namespace, secret, key, module).
+		n := 0
+		for _, x := range vals {
+			if x != "" {
+				n++
+			}
+		}
+		pairs := make([]dto.LabelPair, 0, n)
+		g := &gauge{desc: f.desc, value: v, labels: make([]*dto.LabelPair, 0, n)}
 		for _, i := range f.order {
 			if vals[i] != "" {
-				pairs[i] = dto.LabelPair{Name: &f.labels[i], Value: &vals[i]}
-				g.labels = append(g.labels, &pairs[i])
+				pairs = append(pairs, dto.LabelPair{Name: &f.labels[i], Value: &vals[i]})
+				g.labels = append(g.labels, &pairs[len(pairs)-1])
 			}
 		}
 		ch <- g
