@@ -21,6 +21,8 @@ import (
 type legoHost struct {
 	pb        *pebble
 	path, log string
+	// server replaces Pebble's directory URL when set (a CA that cannot be reached).
+	server string
 }
 
 // run invokes lego once with args after the global flags, appending its output to the log.
@@ -32,7 +34,11 @@ func (h *legoHost) run(t testing.TB, httpPort int, args ...string) error {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	base := []string{"--path", h.path, "--server", h.pb.dirURL, "--email", "admin@e2e.test", "--accept-tos",
+	server := h.pb.dirURL
+	if h.server != "" {
+		server = h.server
+	}
+	base := []string{"--path", h.path, "--server", server, "--email", "admin@e2e.test", "--accept-tos",
 		"--http", "--http.port", fmt.Sprintf("127.0.0.1:%d", httpPort)}
 	cmd := exec.Command(bin, append(base, args...)...)
 	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+h.pb.caBundle)
@@ -158,6 +164,15 @@ func TestScenario14LegoPebble(t *testing.T) {
 	}
 	pb.cts(t, "clear-servfail", fmt.Sprintf(`{"host":"www.%s."}`, name))
 	waitLines(t, e, failure("dns", 1), fmt.Sprintf(`cert_renewal_consecutive_failures{client="lego",lineage=%q} 3`, name))
+
+	// The CA's directory on a closed port: lego fails before it names the certificate, which
+	// gets the run's reason; no attempt is counted.
+	h.server = fmt.Sprintf("https://127.0.0.1:%d/dir", freePort(t))
+	if err := h.run(t, pb.httpPort, renew...); err == nil {
+		t.Fatalf("lego renew with the CA unreachable succeeded\n%s", readLog(t, h.log))
+	}
+	h.server = ""
+	waitLines(t, e, failure("network", 1), run(false), fmt.Sprintf(`cert_renewal_consecutive_failures{client="lego",lineage=%q} 3`, name))
 
 	// Fixed: the next renewal works and the failure is gone.
 	if err := h.run(t, pb.httpPort, renew...); err != nil {

@@ -92,7 +92,11 @@ func TestLegoRealLogsMeaning(t *testing.T) {
 		// Failures before lego names the certificate: the run fails, no outcome is touched.
 		"renew-no-account": {"", false, Failed, "account", 0, false},
 		"issue-ca-down":    {"", false, Failed, "network", 0, false},
+		// The renewal cron's run with the CA unreachable: the certificate is not named either.
+		"renew-ca-down": {"", false, Failed, "network", 0, false},
 	}
+	// Captured with lego 4.9.1 only: the session that added them had no 4.30 binary.
+	only491 := map[string]bool{"renew-ca-down": true}
 	dirs, _ := filepath.Glob("testdata/lego-*")
 	if len(dirs) == 0 {
 		t.Fatal("no lego captures")
@@ -100,6 +104,9 @@ func TestLegoRealLogsMeaning(t *testing.T) {
 	for _, dir := range dirs {
 		for file, w := range tests {
 			path := filepath.Join(dir, file+".log")
+			if only491[file] && filepath.Base(dir) != "lego-4.9.1" {
+				continue
+			}
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)

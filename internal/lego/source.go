@@ -56,6 +56,10 @@ type follower struct {
 	// newest is the last completed run in the log; seen says there is one.
 	newest logparse.LegoRun
 	seen   bool
+	// runFail is the last completed run that failed before naming its certificate (nil: none),
+	// and since the lineages whose own runs completed after it.
+	runFail *logparse.LegoRun
+	since   map[string]bool
 	// dropped is the part of the folder's bounds already counted and logged.
 	dropped uint64
 }
@@ -177,8 +181,38 @@ func (f *follower) take(runs []logparse.LegoRun) bool {
 	if len(runs) == 0 {
 		return false
 	}
+	for i := range runs {
+		f.note(&runs[i])
+	}
 	f.newest, f.seen = runs[len(runs)-1], true
 	return true
+}
+
+// note follows, in log order, which run-level failure stands for which lineage.
+func (f *follower) note(run *logparse.LegoRun) {
+	switch {
+	case run.Name == "" && run.Result == logparse.Failed:
+		r := *run
+		f.runFail, f.since = &r, map[string]bool{}
+	case run.Name != "" && f.runFail != nil:
+		f.since[logparse.LegoFileName(run.Name)] = true
+	}
+}
+
+// runFailure is the run-level failure that stands for the lineage, or nil: the last run that
+// failed before naming its certificate (the completed one, or the one under way once it has
+// failed), unless a run of the lineage itself completed after it.
+func (f *follower) runFailure(lineage string) *logparse.LegoRun {
+	if cur := f.fold.Current(); cur != nil && cur.Result == logparse.Failed && cur.Name == "" {
+		return cur
+	}
+	if f.runFail == nil || f.since[lineage] {
+		return nil
+	}
+	if cur := f.fold.Current(); cur != nil && cur.Result != logparse.Attempted && logparse.LegoFileName(cur.Name) == lineage {
+		return nil // the lineage's own run, saved or failed, though a hook failure may still follow
+	}
+	return f.runFail
 }
 
 func later(a, b time.Time) time.Time {
@@ -199,6 +233,7 @@ func (s *Source) current() *source.Snapshot {
 		fileErrs = append(fileErrs, files.FileError{Path: p.Where, Reason: p.Reason, Message: p.Message})
 	}
 	stored := map[string]string{} // lineage → domain
+	at := map[string]string{}     // lineage → the installation's path
 	for i := range out.Chains {
 		c := &out.Chains[i]
 		domain := ""
@@ -218,7 +253,7 @@ func (s *Source) current() *source.Snapshot {
 			c.Certs = slices.Clone(c.Certs)
 			c.Certs[0].Domain, domain = m.Domain, m.Domain
 		}
-		stored[c.Lineage] = domain
+		stored[c.Lineage], at[c.Lineage] = domain, filepath.Dir(filepath.Dir(c.Path))
 	}
 	for _, m := range s.meta {
 		m.Settle(s.log, client)
@@ -254,6 +289,22 @@ func (s *Source) current() *source.Snapshot {
 	for _, lineage := range slices.Sorted(maps.Keys(stored)) {
 		if !have[lineage] {
 			names = append(names, acmestate.Stored(client, lineage, stored[lineage], ""))
+		}
+	}
+	for i := range names {
+		n := &names[i]
+		for _, f := range s.logs {
+			if f.cfg.Path != at[n.Lineage] {
+				continue
+			}
+			if run := f.runFailure(n.Lineage); run != nil {
+				// lego stopped before naming the certificate it was run for (CA unreachable,
+				// account not registered, a bad flag): it renewed none, so every stored
+				// certificate of the installation carries that run's reason until its own
+				// next run, as certbot's lineages do. One page per certificate, through
+				// CertificateRenewalFailed; no attempt is counted.
+				n.Reason, n.Message, n.Problems = run.Reason, run.Error, nil
+			}
 		}
 	}
 	slices.SortFunc(names, func(a, b acmestate.Name) int { return strings.Compare(a.Lineage, b.Lineage) })

@@ -185,9 +185,15 @@ func TestStates(t *testing.T) {
 		{[]string{"issue", "renew-hook-fails", "renew-not-due"}, "hook", true},
 		{[]string{"issue", "renew-hook-fails", "renew-connection"}, "connection", false},
 		{[]string{"issue", "renew-hook-fails", "renew-success"}, "none", true},
-		// A failure before lego names the certificate fails the run, not the certificate.
-		{[]string{"issue", "renew-no-account"}, "none", false},
-		{[]string{"issue", "issue-ca-down"}, "none", false},
+		// A failure before lego names the certificate fails the run and, as certbot's, every
+		// stored certificate with its reason, until the certificate's own next run.
+		{[]string{"issue", "renew-no-account"}, "account", false},
+		{[]string{"issue", "issue-ca-down"}, "network", false},
+		{[]string{"issue", "issue-ca-down", "renew-success"}, "none", true},
+		{[]string{"issue", "renew-no-account", "renew-not-due"}, "none", true},
+		{[]string{"issue", "renew-no-account", "renew-connection"}, "connection", false},
+		// Another name's run says nothing about this certificate.
+		{[]string{"issue", "issue-ca-down", "issue-rejected"}, "network", false},
 		// A failed first issue of a name the store does not hold is no certificate to watch.
 		{[]string{"issue", "issue-rejected"}, "none", false},
 		{nil, "", false},
@@ -307,4 +313,39 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestRunFailsBeforeNaming: the renewal cron's lego run with the CA's directory unreachable
+// (captured against a closed port after a real issue from Pebble) names no certificate; the
+// stored certificate carries the run's reason, so CertificateRenewalFailed pages with the
+// runbook's network section, and no attempt is counted.
+func TestRunFailsBeforeNaming(t *testing.T) {
+	s := newStore(t)
+	s.logs("issue", "renew-ca-down")
+	later := time.Date(2026, 12, 3, 16, 0, 0, 0, time.UTC) // after renew-ca-down's capture
+	snap := newSource([]config.Lego{s.cfg()}, slog.New(slog.DiscardHandler), clockwork.NewFakeClockAt(later)).Once(context.Background())
+	expose(t, snap, fmt.Sprintf(`
+# HELP cert_renewal_client_last_run_success 1 when the renewal client's newest run ended without a failure.
+# TYPE cert_renewal_client_last_run_success gauge
+cert_renewal_client_last_run_success{client="lego",log=%[1]q} 0
+# HELP cert_renewal_client_last_run_timestamp_seconds Start of the newest run of the renewal client seen in its log; 0 when no run was seen in the log history.
+# TYPE cert_renewal_client_last_run_timestamp_seconds gauge
+cert_renewal_client_last_run_timestamp_seconds{client="lego",log=%[1]q} 1.796313154e+09
+# HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
+# TYPE cert_renewal_failure gauge
+cert_renewal_failure{client="lego",domain="a.example.test",lineage="a.example.test",reason="network"} 1
+# HELP cert_renewal_consecutive_failures Failed attempts since the last success: the retries a success ends.
+# TYPE cert_renewal_consecutive_failures gauge
+cert_renewal_consecutive_failures{client="lego",lineage="a.example.test"} 0
+# HELP cert_renewal_attempts_total Attempts to obtain or renew the certificate seen in the client's log (history replay included).
+# TYPE cert_renewal_attempts_total counter
+cert_renewal_attempts_total{client="lego",lineage="a.example.test"} 1
+# HELP cert_renewal_last_success_timestamp_seconds Last attempt on the certificate that did not fail.
+# TYPE cert_renewal_last_success_timestamp_seconds gauge
+cert_renewal_last_success_timestamp_seconds{client="lego",lineage="a.example.test"} 1.796197595e+09
+`, s.log), "cert_renewal_client_last_run_success", "cert_renewal_client_last_run_timestamp_seconds", "cert_renewal_failure",
+		"cert_renewal_consecutive_failures", "cert_renewal_attempts_total", "cert_renewal_last_success_timestamp_seconds")
+	if len(snap.Renewals) != 1 || !strings.HasPrefix(snap.Renewals[0].Message, "Could not create client: get directory at ") {
+		t.Errorf("renewals %+v", snap.Renewals)
+	}
 }

@@ -46,6 +46,9 @@ lg renew-no-account --server "$ca" --email other@example.test $http $a renew --d
 lg issue-rejected --server "$ca" $http -d blocked-domain.example run
 # The CA cannot be reached at all (run: renew would first miss an account for that server).
 lg issue-ca-down --server https://127.0.0.1:14009/dir $http -d b.example.test run
+# The CA unreachable for a renewal cron runs (stopped CA, blocked egress): lego fails before it
+# names the certificate.
+lg renew-ca-down --server https://127.0.0.1:14009/dir $http $a renew --days 9999 --no-random-sleep
 # A staging directory: a second account under accounts/127.0.0.1_14001/.
 lg issue-staging --server "$staging_ca" $http -d s.example.test run
 
