@@ -29,6 +29,10 @@ const maxCRLs = 100
 // pemCRL is the PEM type of a CRL (RFC 7468 5).
 const pemCRL = "X509 CRL"
 
+// pemCRLStart begins every PEM CRL block: a PEM file without it (every certificate file) is not
+// decoded a second time looking for CRLs.
+var pemCRLStart = []byte("-----BEGIN " + pemCRL + "-----")
+
 // DecodeCRLs returns the CRLs in data: its PEM "X509 CRL" blocks, beside any certificates, or
 // data that is one DER CRL (a distribution point's download, *.crl). found reports whether data
 // holds a CRL at all (a PEM CRL block, parsed or not, or DER that parses as one): Decode's
@@ -40,6 +44,9 @@ func DecodeCRLs(data []byte) (crls []CRLInfo, found bool, err error) {
 			return []CRLInfo{crlInfo(rl)}, true, nil
 		}
 		return nil, false, nil // not a CRL: Decode says what it is not
+	}
+	if !bytes.Contains(data, pemCRLStart) {
+		return nil, false, nil
 	}
 	var errs []error
 	rest := data
