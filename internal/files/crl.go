@@ -48,13 +48,18 @@ var (
 		"A stored CRL's nextUpdate (by when its issuer publishes the next one) as a Unix timestamp; absent when it has none.", crlLabels, nil)
 )
 
-// crlMetrics emits the CRL families of the files found: two series per CRL, by its file and
-// position there (index), so that a republished CRL keeps its series.
-func crlMetrics(files []crlFile) func(chan<- prometheus.Metric) {
+// snapshotMetrics emits the file error series and the CRL families of the files found (two
+// series per CRL, by its file and position there (index), so that a republished CRL keeps its
+// series); nil when there are none.
+func snapshotMetrics(errs []FileError, files []crlFile) func(chan<- prometheus.Metric) {
+	errMetrics := ErrorMetrics(errs)
 	if len(files) == 0 {
-		return nil
+		return errMetrics
 	}
 	return func(ch chan<- prometheus.Metric) {
+		if errMetrics != nil {
+			errMetrics(ch)
+		}
 		for _, f := range files {
 			for i, c := range f.crls {
 				lv := []string{f.path, strconv.Itoa(i), collector.Bounded(c.Issuer)}
@@ -63,27 +68,6 @@ func crlMetrics(files []crlFile) func(chan<- prometheus.Metric) {
 					ch <- prometheus.MustNewConstMetric(crlNextUpdate, prometheus.GaugeValue, collector.Unix(c.NextUpdate), lv...)
 				}
 			}
-		}
-	}
-}
-
-// joinMetrics emits the series of every non-nil fs; nil when there are none.
-func joinMetrics(fs ...func(chan<- prometheus.Metric)) func(chan<- prometheus.Metric) {
-	var out []func(chan<- prometheus.Metric)
-	for _, f := range fs {
-		if f != nil {
-			out = append(out, f)
-		}
-	}
-	switch len(out) {
-	case 0:
-		return nil
-	case 1:
-		return out[0]
-	}
-	return func(ch chan<- prometheus.Metric) {
-		for _, f := range out {
-			f(ch)
 		}
 	}
 }

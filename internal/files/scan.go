@@ -240,7 +240,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	if len(s.unwatched) > 0 {
 		snap.Problems = append(snap.Problems, s.unwatchedProblem())
 	}
-	snap.Metrics = joinMetrics(ErrorMetrics(errs), crlMetrics(crls))
+	snap.Metrics = snapshotMetrics(errs, crls)
 	s.evict()
 	return snap, retry
 }
