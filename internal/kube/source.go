@@ -51,11 +51,25 @@ type Source struct {
 }
 
 // namespaces are the watches' namespaces: each included one, else the whole cluster.
-func (s *Source) namespaces() []string {
-	if len(s.cfg.Namespaces.Include) > 0 {
-		return s.cfg.Namespaces.Include
+func (s *Source) namespaces() []string { return namespacesOf(s.cfg) }
+
+func namespacesOf(cfg *config.Kubernetes) []string {
+	if len(cfg.Namespaces.Include) > 0 {
+		return cfg.Namespaces.Include
 	}
 	return []string{allNamespaces}
+}
+
+// excluded are the field selectors of the watches of namespace ns: the excluded namespaces
+// are left out by the API server, so their objects are never sent.
+func excluded(cfg *config.Kubernetes, ns string) []fields.Selector {
+	var sel []fields.Selector
+	if ns == allNamespaces {
+		for _, ex := range cfg.Namespaces.Exclude {
+			sel = append(sel, fields.OneTermNotEqualSelector("metadata.namespace", ex))
+		}
+	}
+	return sel
 }
 
 // Run follows the Secrets and publishes once every watch has listed (or failed), then after
@@ -142,17 +156,10 @@ func (s *Source) watchers() ([]*watcher, error) {
 	}
 	var ws []*watcher
 	add := func(ns, status string, res resource) {
-		ws = append(ws, &watcher{namespace: ns, status: status, res: res, pageSize: s.pageSize, now: s.clock.Now, log: s.log,
-			items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)})
+		ws = append(ws, newWatcher(ns, status, res, s.pageSize, s.clock.Now, s.log))
 	}
 	for _, ns := range s.namespaces() {
-		var sel []fields.Selector
-		if ns == allNamespaces {
-			// Left out by the API server, so their objects are never sent.
-			for _, ex := range s.cfg.Namespaces.Exclude {
-				sel = append(sel, fields.OneTermNotEqualSelector("metadata.namespace", ex))
-			}
-		}
+		sel := excluded(s.cfg, ns)
 		for _, typ := range s.cfg.Secrets.Types {
 			typeSel := append([]fields.Selector{fields.OneTermEqualSelector("type", typ)}, sel...)
 			add(ns, ns, &secrets{typ: typ, selector: fields.AndSelectors(typeSel...).String(), client: cs.CoreV1(), parser: p})
@@ -206,14 +213,59 @@ type secretKeyError struct{ namespace, secret, key, reason string }
 // failed (the first publish waits for that).
 func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 	snap := &source.Snapshot{}
-	settled := true
-	status := map[string]*source.Status{}
-	var watchErrs []watchError
+	h := watchHealth(ws, s.statusNames())
+	snap.Status, snap.Problems = h.status, h.problems
 	var secretErrs []secretKeyError
 	cm := map[string][]*unstructured.Unstructured{} // cert-manager's objects by resource
+	for i, w := range ws {
+		for _, o := range h.items[i] {
+			switch o := o.(type) {
+			case *secretCerts:
+				snap.Chains = append(snap.Chains, o.chains...)
+				for _, e := range o.errs {
+					secretErrs = append(secretErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
+					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
+						Where: o.Namespace + "/" + o.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
+				}
+			case *unstructured.Unstructured:
+				cm[w.res.name()] = append(cm[w.res.name()], o)
+			}
+		}
+	}
+	var crtErrs []certificateError
+	if s.cfg.CertManager != nil {
+		var problems []source.Problem
+		snap.Renewals, problems, crtErrs = renewals(cm[certificatesGVR.Resource], cm[ordersGVR.Resource], cm[challengesGVR.Resource])
+		snap.Problems = append(snap.Problems, problems...)
+	}
+	slices.SortFunc(snap.Chains, func(a, b certs.Chain) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
+	})
+	slices.SortFunc(snap.Problems, func(a, b source.Problem) int { return cmp.Compare(a.Where, b.Where) })
+	snap.Metrics = metrics(h.watchErrs, secretErrs, crtErrs)
+	return snap, h.settled
+}
+
+// health is the state of a source's watches.
+type health struct {
+	// status has one entry per source_up name, in the order given.
+	status    []source.Status
+	problems  []source.Problem
+	watchErrs []watchError
+	// settled: every watch has listed or failed (the first publish waits for that).
+	settled bool
+	// items are the objects each watch keeps, in the watches' order.
+	items [][]runtime.Object
+}
+
+// watchHealth reads the watches' state; names are the source_up names of their status.
+func watchHealth(ws []*watcher, names []string) health {
+	h := health{settled: true}
+	status := map[string]*source.Status{}
 	for _, w := range ws {
 		st := w.state()
-		settled = settled && (st.synced || st.reason != "")
+		h.items = append(h.items, st.items)
+		h.settled = h.settled && (st.synced || st.reason != "")
 		ns := status[w.status]
 		if ns == nil {
 			ns = &source.Status{Source: statusSource, Name: w.status, Up: true, LastSuccess: st.lastSuccess, Errors: source.NewErrors(ErrorReasons...)}
@@ -232,42 +284,18 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 		case st.reason != "":
 			// Why the namespace is down, as logged: the first of its failing watches.
 			ns.Error = cmp.Or(ns.Error, st.msg)
-			if e := (watchError{w.namespace, w.res.name(), st.reason}); !slices.Contains(watchErrs, e) {
-				watchErrs = append(watchErrs, e)
+			if e := (watchError{w.namespace, w.res.name(), st.reason}); !slices.Contains(h.watchErrs, e) {
+				h.watchErrs = append(h.watchErrs, e)
 			}
-			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: st.reason, Message: st.msg})
+			h.problems = append(h.problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: st.reason, Message: st.msg})
 		case !st.synced:
-			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: reasonUnavailable, Message: "not listed yet"})
-		}
-		for _, o := range st.items {
-			switch o := o.(type) {
-			case *secretCerts:
-				snap.Chains = append(snap.Chains, o.chains...)
-				for _, e := range o.errs {
-					secretErrs = append(secretErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
-					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
-						Where: o.Namespace + "/" + o.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
-				}
-			case *unstructured.Unstructured:
-				cm[w.res.name()] = append(cm[w.res.name()], o)
-			}
+			h.problems = append(h.problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: reasonUnavailable, Message: "not listed yet"})
 		}
 	}
-	for _, name := range s.statusNames() {
-		snap.Status = append(snap.Status, *status[name])
+	for _, name := range names {
+		h.status = append(h.status, *status[name])
 	}
-	var crtErrs []certificateError
-	if s.cfg.CertManager != nil {
-		var problems []source.Problem
-		snap.Renewals, problems, crtErrs = renewals(cm[certificatesGVR.Resource], cm[ordersGVR.Resource], cm[challengesGVR.Resource])
-		snap.Problems = append(snap.Problems, problems...)
-	}
-	slices.SortFunc(snap.Chains, func(a, b certs.Chain) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
-	})
-	slices.SortFunc(snap.Problems, func(a, b source.Problem) int { return cmp.Compare(a.Where, b.Where) })
-	snap.Metrics = metrics(watchErrs, secretErrs, crtErrs)
-	return snap, settled
+	return h
 }
 
 var (

@@ -298,6 +298,7 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden
 	})
 
 	testCertManager(t, c, admin, pki)
+	testIngresses(t, c, admin, pki)
 
 	// Last: the API server is away in between. The certificates last listed stay, the
 	// namespace is down with reason unavailable, and once the server is back a Secret written

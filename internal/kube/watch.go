@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Reasons of a failing list or watch, the `reason` of
@@ -36,11 +38,11 @@ const (
 var ErrorReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
 
 // Reasons are those of the source's problems: a failing list or watch (ErrorReasons), a
-// Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error) and a
+// Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error), a
 // cert-manager Certificate whose status cannot be read
-// (cert_expiry_exporter_kubernetes_certificate_error). The /certificates page links a runbook
-// section for each.
-var Reasons = append(slices.Clone(ErrorReasons), "parse", "empty", "password", reasonTooLarge, reasonStatus)
+// (cert_expiry_exporter_kubernetes_certificate_error) and an Ingress whose hosts are not
+// probed. The /certificates page links a runbook section for each.
+var Reasons = append(slices.Clone(ErrorReasons), "parse", "empty", "password", reasonTooLarge, reasonStatus, reasonNoAddress, reasonTooManyTargets)
 
 // defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
 // their data (each page is parsed and its data dropped before the next is asked for).
@@ -88,6 +90,11 @@ type resource interface {
 	keep(ev watch.Event) runtime.Object
 	// expected is the type keep returns, which the reflector checks.
 	expected() runtime.Object
+}
+
+func newWatcher(ns, status string, res resource, pageSize int64, now func() time.Time, log *slog.Logger) *watcher {
+	return &watcher{namespace: ns, status: status, res: res, pageSize: pageSize, now: now, log: log,
+		items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
 }
 
 func (w *watcher) where() string { return w.res.String() + " in namespace " + w.namespace }
