@@ -154,9 +154,9 @@ func testIngresses(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface
 		e := runExporter(t, c.Config(), "namespaces: {include: [ing]}, ingresses: {port: "+srv.Port+", interval: 1m}", clock)
 		target := host + ":" + srv.Port
 		drift := func(v string) string {
-			return "# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file with the same names holds, for longer than drift.grace_period; 0 while it matches.\n" +
+			return "# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.\n" +
 				"# TYPE cert_served_outdated gauge\n" +
-				`cert_served_outdated{domain="` + host + `",ip="127.0.0.1",lineage="",path="",target="` + target + `"} ` + v + "\n"
+				`cert_served_outdated{domain="` + host + `",ip="127.0.0.1",key="tls.crt",lineage="",namespace="ing",path="",secret="web",target="` + target + `"} ` + v + "\n"
 		}
 		probeOK := "# HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).\n" +
 			"# TYPE cert_probe_success gauge\n" +
