@@ -228,6 +228,10 @@ func (c *Config) validate() error {
 			if err := in.validate("kubernetes.ingresses", c.Modules); err != nil {
 				return err
 			}
+			// Refused rather than ignored: the Ingresses would be watched in every namespace.
+			if c.Kubernetes.Namespaces.LabelSelector != "" {
+				return fieldError("kubernetes.ingresses", "not supported with kubernetes.namespaces.label_selector yet: name the namespaces in kubernetes.namespaces.include")
+			}
 		}
 	}
 	if err := c.Probe.validate("probe"); err != nil {

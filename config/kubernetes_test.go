@@ -33,6 +33,7 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  ingresses:\n", []Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "tls", Port: 443, Interval: model.Duration(5 * time.Minute)}})}},
 		{"modules: {in: {timeout: 3s}}\nkubernetes: {ingresses: {module: in, address: 'ingress-nginx-controller.ingress-nginx.svc:8443', port: 8443, interval: 1m}}\n",
 			[]Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "in", Address: "ingress-nginx-controller.ingress-nginx.svc:8443", Port: 8443, Interval: model.Duration(time.Minute)}})}},
+		{"kubernetes: {namespaces: {label_selector: 'team in (web,db),!legacy'}}\n", []Kubernetes{def(Kubernetes{Namespaces: KubeNamespaces{LabelSelector: "team in (web,db),!legacy"}})}},
 		{`kubernetes:
   kubeconfig: /etc/kube/config
   namespaces: {include: [web, db], exclude: [kube-system]}
@@ -55,7 +56,6 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  namespaces: {include: [a, a]}\n", `kubernetes.namespaces.include[1]: "a" listed twice`},
 		{"kubernetes:\n  namespaces: {include: [a], exclude: [b, a]}\n", `kubernetes.namespaces.exclude[1]: "a" is also included`},
 		{"kubernetes:\n  namespaces: {label_selector: 'a=b=c'}\n", "kubernetes.namespaces.label_selector: "},
-		{"kubernetes:\n  namespaces: {label_selector: team=a}\n", "kubernetes.namespaces.label_selector: not supported yet: name the namespaces in kubernetes.namespaces.include"},
 		{"kubernetes:\n  secrets: {types: ['a b']}\n", `kubernetes.secrets.types[0]: "a b" is not a Secret type`},
 		{"kubernetes:\n  secrets: {types: [Opaque, Opaque]}\n", `kubernetes.secrets.types[1]: "Opaque" listed twice`},
 		{"kubernetes:\n  secrets: {keys: ['[']}\n", `kubernetes.secrets.keys[0]: bad glob "["`},
@@ -82,6 +82,7 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  ingresses: {interval: 10ms}\n", "kubernetes.ingresses.interval: must be at least 1s"},
 		{"kubernetes:\n  ingresses: {address: 'https://ctl'}\n", `kubernetes.ingresses.address: target "https://ctl" is a URL`},
 		{"kubernetes:\n  ingresses: {adress: ctl}\n", "kubernetes.ingresses.adress: field not found (line 2)"},
+		{"kubernetes:\n  namespaces: {label_selector: team=web}\n  ingresses: {}\n", "kubernetes.ingresses: not supported with kubernetes.namespaces.label_selector yet"},
 	})
 }
 

@@ -15,7 +15,7 @@ type Drift struct {
 	Target, IP, Path, Lineage string
 	// Namespace, Secret and Key name the stored chain when it is a Secret's (Path is then "").
 	Namespace, Secret, Key string
-	Domain                    string // of the served leaf
+	Domain                 string // of the served leaf
 	// Since is when the stored chain got its newer certificate (its last change, else the
 	// leaf's NotBefore); zero while the endpoint serves the stored certificate or a newer one.
 	Since time.Time

@@ -91,14 +91,6 @@ type IngressSource struct {
 // ingressState is the source's snapshot State: the probes' own, for the source replacing it.
 type ingressState struct{ probes any }
 
-func (s *IngressSource) statusNames() []string {
-	var out []string
-	for _, ns := range namespacesOf(s.cfg.Kubernetes) {
-		out = append(out, ingressStatus+ns)
-	}
-	return out
-}
-
 func (s *IngressSource) watchers() ([]*watcher, error) {
 	rc, err := RESTConfig(s.cfg.Kubernetes.Kubeconfig)
 	if err != nil {
@@ -110,7 +102,11 @@ func (s *IngressSource) watchers() ([]*watcher, error) {
 	}
 	var ws []*watcher
 	for _, ns := range namespacesOf(s.cfg.Kubernetes) {
-		res := &ingresses{selector: fields.AndSelectors(excluded(s.cfg.Kubernetes, ns)...).String(), client: cs.NetworkingV1()}
+		var sel []fields.Selector
+		if ns == allNamespaces {
+			sel = excluded(s.cfg.Kubernetes, "metadata.namespace")
+		}
+		res := &ingresses{selector: fields.AndSelectors(sel...).String(), client: cs.NetworkingV1()}
 		ws = append(ws, newWatcher(ns, ingressStatus+ns, res, s.pageSize, s.clock.Now, s.log))
 	}
 	return ws, nil
@@ -159,7 +155,7 @@ func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot))
 			return
 		case <-changed:
 		}
-		h := watchHealth(ws, s.statusNames())
+		h := watchHealth(ws)
 		var problems []source.Problem
 		if h.settled {
 			var targets []probe.Target
@@ -200,13 +196,13 @@ func (s *IngressSource) Once(ctx context.Context) *source.Snapshot {
 	for _, w := range ws {
 		wg.Go(func() { w.run(wctx) })
 	}
-	h := watchHealth(ws, s.statusNames())
+	h := watchHealth(ws)
 	for !h.settled && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-changed:
 		}
-		h = watchHealth(ws, s.statusNames())
+		h = watchHealth(ws)
 	}
 	cancel()
 	wg.Wait()
