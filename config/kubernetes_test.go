@@ -81,7 +81,7 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  ingresses: {port: 70000}\n", "kubernetes.ingresses.port: must be between 1 and 65535"},
 		{"kubernetes:\n  ingresses: {interval: 10ms}\n", "kubernetes.ingresses.interval: must be at least 1s"},
 		{"kubernetes:\n  ingresses: {address: 'https://ctl'}\n", `kubernetes.ingresses.address: target "https://ctl" is a URL`},
-		{"kubernetes:\n  ingresses: {adress: ctl}\n", "kubernetes.ingresses.adress: field not found (line 2)"},
+		{"kubernetes:\n  ingresses: {addr: ctl}\n", "kubernetes.ingresses.addr: field not found (line 2)"},
 		{"kubernetes:\n  namespaces: {label_selector: team=web}\n  ingresses: {}\n", "kubernetes.ingresses: not supported with kubernetes.namespaces.label_selector yet"},
 	})
 }
