@@ -347,6 +347,8 @@ func (s *scheduler) Once(ctx context.Context) *source.Snapshot {
 	for _, p := range last.Probes {
 		probed[p.Target] = true
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, e := range s.entries {
 		if !probed[e.t.Target.Target] {
 			out.Problems = append(out.Problems, source.Problem{Source: certs.SourceProbe, Where: e.t.Target.Target, Reason: failTimeout, Message: "not probed before the check's deadline"})
@@ -380,14 +382,16 @@ func (s *scheduler) start(e *entry) {
 	}
 	ctx, stop := context.WithCancel(s.ctx)
 	e.stop = stop
+	t, sem, repeat, publish := e.t, s.sem, s.repeat, s.publish
 	s.loops.Go(func() {
 		defer stop()
-		s.loop(ctx, e, s.sem, s.repeat, s.publish)
+		s.loop(ctx, e, t, sem, repeat, publish)
 	})
 }
 
-func (s *scheduler) loop(ctx context.Context, e *entry, sem chan struct{}, repeat bool, publish func(*targetsSnapshot)) {
-	t := e.t // its probe settings do not change while the entry lives (set)
+// loop probes t, e's target as it started: its probe settings do not change while e lives
+// (set makes a new entry for a changed target).
+func (s *scheduler) loop(ctx context.Context, e *entry, t Target, sem chan struct{}, repeat bool, publish func(*targetsSnapshot)) {
 	interval := time.Duration(t.Interval)
 	opts := s.opts
 	opts.ServerName = t.ServerName

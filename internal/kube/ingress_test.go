@@ -151,7 +151,9 @@ func testIngresses(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface
 
 		// The Secret's write time (the drift's start) is the API server's: the clock starts at it.
 		clock := clockwork.NewFakeClockAt(time.Now())
-		e := runExporter(t, c.Config(), "namespaces: {include: [ing]}, ingresses: {port: "+srv.Port+", interval: 1m}", clock)
+		// With the rights of examples/kubernetes/rbac.yaml.
+		sa := c.ServiceAccountConfig(t, "ing", "exporter", testkube.Grant{Rules: shippedRules(t)})
+		e := runExporter(t, sa, "namespaces: {include: [ing]}, ingresses: {port: "+srv.Port+", interval: 1m}", clock)
 		target := host + ":" + srv.Port
 		drift := func(v string) string {
 			return "# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.\n" +
