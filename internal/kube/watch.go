@@ -35,12 +35,18 @@ const (
 // a failing list or watch.
 var ErrorReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
 
-// Reasons are those of the source's problems: a failing list or watch (ErrorReasons), a
-// Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error) and a
-// cert-manager Certificate whose status cannot be read
-// (cert_expiry_exporter_kubernetes_certificate_error). The /certificates page links a runbook
-// section for each.
-var Reasons = append(slices.Clone(ErrorReasons), "parse", "empty", "password", reasonTooLarge, reasonStatus)
+// SecretReasons are those of cert_expiry_exporter_kubernetes_secret_error, a Secret key
+// without a usable certificate: certs.DecodeReason's and too_large.
+var SecretReasons = []string{"parse", "empty", "password", reasonTooLarge}
+
+// CertificateReasons are those of cert_expiry_exporter_kubernetes_certificate_error, a
+// cert-manager Certificate whose status cannot be read.
+var CertificateReasons = []string{reasonStatus}
+
+// Reasons are those of the source's problems: a failing list or watch (ErrorReasons), and the
+// per-object errors (SecretReasons, CertificateReasons), which CertExpiryExporterKubernetesObjectError
+// pages for. The /certificates page links a runbook section for each.
+var Reasons = slices.Concat(ErrorReasons, SecretReasons, CertificateReasons)
 
 // defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
 // their data (each page is parsed and its data dropped before the next is asked for).
