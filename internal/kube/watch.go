@@ -170,14 +170,55 @@ func (w *watcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions)
 	if err != nil {
 		return nil, err
 	}
-	return watch.Filter(in, func(ev watch.Event) (watch.Event, bool) {
+	k := &keptWatch{in: in, out: make(chan watch.Event), stop: make(chan struct{})}
+	go k.run(func(ev watch.Event) watch.Event {
 		if ev.Type == watch.Error {
 			w.report(apierrors.FromObject(ev.Object))
 		} else {
 			ev.Object = w.res.keep(ev)
 		}
-		return ev, true
-	}), nil
+		return ev
+	})
+	return k, nil
+}
+
+// keptWatch passes the events of a watch through keep. Unlike watch.Filter, it ends when
+// stopped: the reflector stops reading before it stops the watch (a restart, a reload, the
+// source's end), and watch.Filter's goroutine would wait forever to hand over an event it had
+// taken, holding the watcher and every object it keeps.
+type keptWatch struct {
+	in       watch.Interface
+	out      chan watch.Event
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+func (k *keptWatch) ResultChan() <-chan watch.Event { return k.out }
+
+func (k *keptWatch) Stop() {
+	k.stopOnce.Do(func() {
+		close(k.stop)
+		k.in.Stop()
+	})
+}
+
+func (k *keptWatch) run(keep func(watch.Event) watch.Event) {
+	defer close(k.out)
+	for {
+		select {
+		case ev, ok := <-k.in.ResultChan():
+			if !ok {
+				return
+			}
+			select {
+			case k.out <- keep(ev):
+			case <-k.stop:
+				return
+			}
+		case <-k.stop:
+			return
+		}
+	}
 }
 
 // IsWatchListSemanticsUnSupported keeps the reflector on paged LISTs: a streaming watch-list
