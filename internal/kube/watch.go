@@ -148,7 +148,15 @@ func (w *watcher) List(opts metav1.ListOptions) (runtime.Object, error) {
 	return w.ListWithContext(context.Background(), opts)
 }
 
+// errUnpaged answers the one unpaged LIST the reflector's pager asks for: its fallback when
+// a continue token expired (a list that outlived etcd's compaction), a response holding every
+// Secret with its data. The expiry makes the reflector list again from the first page.
+var errUnpaged = apierrors.NewResourceExpired("an unpaged list is not asked for: listing again page by page")
+
 func (w *watcher) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+	if opts.Limit == 0 {
+		return nil, errUnpaged
+	}
 	if opts.ResourceVersion == "0" {
 		opts.ResourceVersion = ""
 	}
