@@ -33,10 +33,6 @@ const certManagerStatus = "cert-manager/"
 // of cert_expiry_exporter_kubernetes_certificate_error.
 const reasonStatus = "status"
 
-// certificateNameAnnotation names, on a Secret cert-manager writes, the Certificate it was
-// written for: the Secret's chains belong to that Certificate's renewal (their lineage).
-const certificateNameAnnotation = "cert-manager.io/certificate-name"
-
 // objects are the objects of one of cert-manager's resources, kept as the dynamic client
 // decodes them less the fields no classification reads.
 type objects struct {
@@ -97,8 +93,8 @@ func (r *objects) trim(u *unstructured.Unstructured) {
 			kept[f] = v
 		}
 	}
-	if c, ok := u.GetAnnotations()[certificateNameAnnotation]; ok {
-		kept["annotations"] = map[string]any{certificateNameAnnotation: c}
+	if c, ok := u.GetAnnotations()[certmanager.CertificateNameAnnotation]; ok {
+		kept["annotations"] = map[string]any{certmanager.CertificateNameAnnotation: c}
 	}
 	out["metadata"] = kept
 	for _, f := range r.fields {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certmanager"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testkube"
 )
@@ -127,7 +128,7 @@ func testCertManager(t *testing.T, c *testkube.Cluster, admin kubernetes.Interfa
 		c.EnsureNamespace(t, "cm")
 		// The Secret cert-manager wrote for Certificate shop: its chains are the lineage's.
 		secret := tlsSecret(corev1.SecretTypeTLS, "cm", "shop-tls", 3001, jan, pki)
-		secret.Annotations = map[string]string{certificateNameAnnotation: "shop", "cert-manager.io/issuer-name": "letsencrypt"}
+		secret.Annotations = map[string]string{certmanager.CertificateNameAnnotation: "shop", "cert-manager.io/issuer-name": "letsencrypt"}
 		create(t, admin, secret)
 		createCM(t, dyn, testkube.CertificateGVR, certificateJSON("cm", "shop"), shopReady)
 		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [cm]}, cert_manager: {}", nil)
