@@ -22,8 +22,12 @@ func TestIngressTargets(t *testing.T) {
 		ing.Status.LoadBalancer.Ingress = addrs
 		return ing
 	}
-	ip := func(a string) networkingv1.IngressLoadBalancerIngress { return networkingv1.IngressLoadBalancerIngress{IP: a} }
-	name := func(a string) networkingv1.IngressLoadBalancerIngress { return networkingv1.IngressLoadBalancerIngress{Hostname: a} }
+	ip := func(a string) networkingv1.IngressLoadBalancerIngress {
+		return networkingv1.IngressLoadBalancerIngress{IP: a}
+	}
+	name := func(a string) networkingv1.IngressLoadBalancerIngress {
+		return networkingv1.IngressLoadBalancerIngress{Hostname: a}
+	}
 	ings := []runtime.Object{
 		lb(ingress("b", "web", "web", "WWW.example.test.", "*.example.test", "www.example.test"), ip("10.0.0.2")),
 		lb(ingress("a", "web", "web", "www.example.test", "api.example.test"), ip("10.0.0.1"), name("lb.cloud.test")),
