@@ -52,8 +52,9 @@ type KubeNamespaces struct {
 	// Exclude leaves namespaces out on the server (a field selector), so their Secrets are
 	// never sent.
 	Exclude []string `yaml:"exclude,omitempty"`
-	// LabelSelector would keep the namespaces whose labels match; validation refuses it until
-	// the source watches namespaces.
+	// LabelSelector keeps the namespaces whose labels match (and, with Include, are listed):
+	// the source watches the namespaces and runs each matching one's watches alone, as for
+	// Include, while it matches.
 	LabelSelector string `yaml:"label_selector,omitempty"`
 }
 
@@ -119,9 +120,6 @@ func (k *Kubernetes) validate(p string) error {
 		if _, err := labels.Parse(k.Namespaces.LabelSelector); err != nil {
 			return fieldError(ns+".label_selector", "%v", err)
 		}
-		// Refused rather than ignored: reading every namespace while the config says only
-		// some would export (and alert on) what the user meant to leave out.
-		return fieldError(ns+".label_selector", "not supported yet: name the namespaces in %s.include, or leave some out with %s.exclude", ns, ns)
 	}
 	for i, t := range k.Secrets.Types {
 		if errs := validation.IsQualifiedName(t); len(errs) > 0 {

@@ -26,6 +26,7 @@ func TestKubernetes(t *testing.T) {
 		// A bare cert_manager: is the defaults, as a bare kubernetes: is.
 		{"kubernetes:\n  cert_manager:\n", []Kubernetes{def(Kubernetes{CertManager: &KubeCertManager{}})}},
 		{"kubernetes: {cert_manager: {acme: false}}\n", []Kubernetes{def(Kubernetes{CertManager: &KubeCertManager{ACME: new(false)}})}},
+		{"kubernetes: {namespaces: {label_selector: 'team in (web,db),!legacy'}}\n", []Kubernetes{def(Kubernetes{Namespaces: KubeNamespaces{LabelSelector: "team in (web,db),!legacy"}})}},
 		{`kubernetes:
   kubeconfig: /etc/kube/config
   namespaces: {include: [web, db], exclude: [kube-system]}
@@ -48,7 +49,6 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  namespaces: {include: [a, a]}\n", `kubernetes.namespaces.include[1]: "a" listed twice`},
 		{"kubernetes:\n  namespaces: {include: [a], exclude: [b, a]}\n", `kubernetes.namespaces.exclude[1]: "a" is also included`},
 		{"kubernetes:\n  namespaces: {label_selector: 'a=b=c'}\n", "kubernetes.namespaces.label_selector: "},
-		{"kubernetes:\n  namespaces: {label_selector: team=a}\n", "kubernetes.namespaces.label_selector: not supported yet: name the namespaces in kubernetes.namespaces.include"},
 		{"kubernetes:\n  secrets: {types: ['a b']}\n", `kubernetes.secrets.types[0]: "a b" is not a Secret type`},
 		{"kubernetes:\n  secrets: {types: [Opaque, Opaque]}\n", `kubernetes.secrets.types[1]: "Opaque" listed twice`},
 		{"kubernetes:\n  secrets: {keys: ['[']}\n", `kubernetes.secrets.keys[0]: bad glob "["`},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,6 +30,10 @@ const statusSource = "kubernetes"
 
 // allNamespaces is the namespace label (and source_up name) of the cluster-wide watch.
 const allNamespaces = "*"
+
+// namespacesStatus prefixes the label selector in the source_up name of the namespace watch
+// (a namespace name has no slash).
+const namespacesStatus = "namespaces/"
 
 // Factory is the `kubernetes:` source.
 var Factory = source.Factory{
@@ -74,9 +80,11 @@ func (s *Source) Once(ctx context.Context) *source.Snapshot {
 	return s.run(ctx, func(*source.Snapshot) { cancel() })
 }
 
-// run runs the watches until ctx ends and returns the snapshot of their last state.
+// run runs the watches until ctx ends and returns the snapshot of their last state. With
+// namespaces.label_selector it watches the namespaces and runs each matching one's watches
+// while it matches: a namespace relabelled out is dropped with its Secrets at once.
 func (s *Source) run(ctx context.Context, publish func(*source.Snapshot)) *source.Snapshot {
-	ws, err := s.watchers()
+	c, err := s.client()
 	if err != nil {
 		s.log.Error("kubernetes source not started", "err", err)
 		snap := s.failed(err)
@@ -85,29 +93,56 @@ func (s *Source) run(ctx context.Context, publish func(*source.Snapshot)) *sourc
 		return snap
 	}
 	changed := make(chan struct{}, 1)
-	for _, w := range ws {
-		// A burst of events (a relist) makes one snapshot once the loop below is free.
-		w.changed = func() {
-			select {
-			case changed <- struct{}{}:
-			default:
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := func(ctx context.Context, ws []*watcher) {
+		for _, w := range ws {
+			// A burst of events (a relist) makes one snapshot once the loop below is free.
+			w.changed = func() {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+			wg.Go(func() { w.run(ctx) })
+		}
+	}
+	groups := map[string]*group{} // by namespace
+	follow := func(names []string) {
+		for ns, g := range groups {
+			if !slices.Contains(names, ns) {
+				g.stop()
+				delete(groups, ns)
+			}
+		}
+		for _, ns := range names {
+			if groups[ns] == nil {
+				gctx, cancel := context.WithCancel(ctx)
+				g := &group{ws: c.watchers(ns), stop: cancel}
+				start(gctx, g.ws)
+				groups[ns] = g
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	for _, w := range ws {
-		wg.Go(func() { w.run(ctx) })
+	var nsw *watcher
+	if sel := s.cfg.Namespaces.LabelSelector; sel != "" {
+		nsw = c.namespaceWatcher(sel)
+		start(ctx, []*watcher{nsw})
+	} else {
+		follow(s.namespaces())
 	}
-	defer wg.Wait()
 	published := false
 	for {
 		select {
 		case <-ctx.Done():
-			snap, _ := s.snapshot(ws)
+			snap, _ := s.snapshot(nsw, groups)
 			return snap
 		case <-changed:
 		}
-		snap, settled := s.snapshot(ws)
+		if nsw != nil {
+			follow(s.selected(nsw))
+		}
+		snap, settled := s.snapshot(nsw, groups)
 		if published || settled {
 			published = true
 			publish(snap)
@@ -115,59 +150,108 @@ func (s *Source) run(ctx context.Context, publish func(*source.Snapshot)) *sourc
 	}
 }
 
-// watchers makes the source's watches with its API client: per namespace (or the whole
-// cluster), one per Secret type and, with cert_manager, one per cert-manager resource.
-func (s *Source) watchers() ([]*watcher, error) {
+// group is the watches of one namespace (or the whole cluster).
+type group struct {
+	ws   []*watcher
+	stop context.CancelFunc
+}
+
+// selected are the namespaces the namespace watch holds (those matching the label selector,
+// less the excluded ones), and of those only the included ones when include is set too.
+func (s *Source) selected(nsw *watcher) []string {
+	var out []string
+	for _, o := range nsw.state().items {
+		n := o.(*corev1.Namespace).Name
+		if inc := s.cfg.Namespaces.Include; len(inc) == 0 || slices.Contains(inc, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// client makes what the watches share: the API clients and the Secret parser.
+func (s *Source) client() (*client, error) {
 	rc, err := RESTConfig(s.cfg.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
+	c := &client{src: s, parser: &parser{cfg: s.cfg, now: s.clock.Now}}
+	if c.cs, err = kubernetes.NewForConfig(rc); err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	p := &parser{cfg: s.cfg, now: s.clock.Now}
 	if f := s.cfg.Secrets.PKCS12PasswordFile; f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes.secrets.pkcs12_password_file: %w", err)
 		}
-		p.password = strings.TrimRight(string(b), "\r\n")
+		c.parser.password = strings.TrimRight(string(b), "\r\n")
 	}
-	var dyn dynamic.Interface
 	if s.cfg.CertManager != nil {
-		if dyn, err = dynamic.NewForConfig(rc); err != nil {
+		if c.dyn, err = dynamic.NewForConfig(rc); err != nil {
 			return nil, fmt.Errorf("kubernetes: %w", err)
 		}
 	}
-	var ws []*watcher
-	add := func(ns, status string, res resource) {
-		ws = append(ws, &watcher{namespace: ns, status: status, res: res, pageSize: s.pageSize, now: s.clock.Now, log: s.log,
-			items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)})
-	}
-	for _, ns := range s.namespaces() {
-		var sel []fields.Selector
-		if ns == allNamespaces {
-			// Left out by the API server, so their objects are never sent.
-			for _, ex := range s.cfg.Namespaces.Exclude {
-				sel = append(sel, fields.OneTermNotEqualSelector("metadata.namespace", ex))
-			}
-		}
-		for _, typ := range s.cfg.Secrets.Types {
-			typeSel := append([]fields.Selector{fields.OneTermEqualSelector("type", typ)}, sel...)
-			add(ns, ns, &secrets{typ: typ, selector: fields.AndSelectors(typeSel...).String(), client: cs.CoreV1(), parser: p})
-		}
-		if cm := s.cfg.CertManager; cm != nil {
-			for _, res := range certManagerResources(dyn, fields.AndSelectors(sel...).String(), *cm.ACME) {
-				add(ns, certManagerStatus+ns, res)
-			}
-		}
-	}
-	return ws, nil
+	return c, nil
 }
 
-// statusNames are the source_up names of the source's watches, in order.
+type client struct {
+	src    *Source
+	cs     kubernetes.Interface
+	dyn    dynamic.Interface
+	parser *parser
+}
+
+func (c *client) watcher(ns, status string, res resource) *watcher {
+	s := c.src
+	return &watcher{namespace: ns, status: status, res: res, pageSize: s.pageSize, now: s.clock.Now, log: s.log,
+		items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
+}
+
+// excluded is the field selector of the excluded namespaces on field (metadata.namespace of
+// namespaced objects, metadata.name of namespaces): the API server leaves their objects out,
+// so they are never sent.
+func (c *client) excluded(field string) []fields.Selector {
+	var sel []fields.Selector
+	for _, ex := range c.src.cfg.Namespaces.Exclude {
+		sel = append(sel, fields.OneTermNotEqualSelector(field, ex))
+	}
+	return sel
+}
+
+// watchers are the watches of namespace ns (or the whole cluster): one per Secret type and,
+// with cert_manager, one per cert-manager resource.
+func (c *client) watchers(ns string) []*watcher {
+	cfg := c.src.cfg
+	var sel []fields.Selector
+	if ns == allNamespaces {
+		sel = c.excluded("metadata.namespace")
+	}
+	var ws []*watcher
+	for _, typ := range cfg.Secrets.Types {
+		typeSel := append([]fields.Selector{fields.OneTermEqualSelector("type", typ)}, sel...)
+		ws = append(ws, c.watcher(ns, ns, &secrets{typ: typ, selector: fields.AndSelectors(typeSel...).String(), client: c.cs.CoreV1(), parser: c.parser}))
+	}
+	if cm := cfg.CertManager; cm != nil {
+		for _, res := range certManagerResources(c.dyn, fields.AndSelectors(sel...).String(), *cm.ACME) {
+			ws = append(ws, c.watcher(ns, certManagerStatus+ns, res))
+		}
+	}
+	return ws
+}
+
+// namespaceWatcher watches the namespaces matching the label selector, less the excluded ones.
+func (c *client) namespaceWatcher(labelSelector string) *watcher {
+	return c.watcher(allNamespaces, namespacesStatus+labelSelector, &namespaces{labels: labelSelector,
+		fields: fields.AndSelectors(c.excluded("metadata.name")...).String(), client: c.cs.CoreV1()})
+}
+
+// statusNames are the source_up names of the source's watches, in order; with a label
+// selector only the namespace watch's, the others come and go with the namespaces.
 func (s *Source) statusNames() []string {
+	if sel := s.cfg.Namespaces.LabelSelector; sel != "" {
+		return []string{namespacesStatus + sel}
+	}
 	var out []string
 	for _, ns := range s.namespaces() {
 		out = append(out, ns)
@@ -187,8 +271,12 @@ func (s *Source) failed(err error) *source.Snapshot {
 		errs[reasonConfig]++
 		snap.Status = append(snap.Status, source.Status{Source: statusSource, Name: name, Errors: errs, Error: err.Error()})
 	}
-	for _, ns := range s.namespaces() {
-		watchErrs = append(watchErrs, watchError{ns, "secrets", reasonConfig})
+	if s.cfg.Namespaces.LabelSelector != "" {
+		watchErrs = append(watchErrs, watchError{allNamespaces, "namespaces", reasonConfig})
+	} else {
+		for _, ns := range s.namespaces() {
+			watchErrs = append(watchErrs, watchError{ns, "secrets", reasonConfig})
+		}
 	}
 	snap.Problems = []source.Problem{{Source: certs.SourceKubernetes, Where: "kubernetes", Reason: reasonConfig, Message: err.Error()}}
 	snap.Metrics = metrics(watchErrs, nil, nil)
@@ -202,10 +290,19 @@ type watchError struct{ namespace, resource, reason string }
 // cert_expiry_exporter_kubernetes_secret_error.
 type secretKeyError struct{ namespace, secret, key, reason string }
 
-// snapshot renders the watches' current state, and says whether every watch has listed or
-// failed (the first publish waits for that).
-func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
+// snapshot renders the watches' current state (the namespace watch, if any, and each
+// namespace's), and says whether every watch has listed or failed (the first publish waits
+// for that).
+func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snapshot, bool) {
+	var ws []*watcher
+	if nsw != nil {
+		ws = append(ws, nsw)
+	}
+	for _, ns := range slices.Sorted(maps.Keys(groups)) {
+		ws = append(ws, groups[ns].ws...)
+	}
 	snap := &source.Snapshot{}
+	var names []string // source_up names, in the watches' order
 	settled := true
 	status := map[string]*source.Status{}
 	var watchErrs []watchError
@@ -218,6 +315,7 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 		if ns == nil {
 			ns = &source.Status{Source: statusSource, Name: w.status, Up: true, LastSuccess: st.lastSuccess, Errors: source.NewErrors(ErrorReasons...)}
 			status[w.status] = ns
+			names = append(names, w.status)
 		}
 		// A namespace is up when each of its watches (one per Secret type, or per cert-manager
 		// resource) is; it last worked when the least recent of them did.
@@ -253,7 +351,7 @@ func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 			}
 		}
 	}
-	for _, name := range s.statusNames() {
+	for _, name := range names {
 		snap.Status = append(snap.Status, *status[name])
 	}
 	var crtErrs []certificateError

@@ -297,6 +297,53 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden
 		}
 	})
 
+	// namespaces.label_selector with the least rights it needs: namespaces cluster-wide, Secrets
+	// only in the namespaces that match. A namespace relabelled in brings its Secrets, one
+	// relabelled out takes them away.
+	t.Run("namespace label selector", func(t *testing.T) {
+		setTeam := func(ns, team string) {
+			t.Helper()
+			n, err := admin.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.Labels = map[string]string{"team": team}
+			if _, err := admin.CoreV1().Namespaces().Update(t.Context(), n, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		secretRights := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}
+		grants := []testkube.Grant{{Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"list", "watch"}}}}}
+		for i, ns := range []string{"sel-a", "sel-b", "sel-x"} {
+			c.EnsureNamespace(t, ns)
+			setTeam(ns, map[string]string{"sel-b": "db"}[ns]+map[bool]string{true: "web"}[ns != "sel-b"])
+			create(t, admin, tlsSecret(corev1.SecretTypeTLS, ns, "web", 1100+int64(i), jan, pki))
+			grants = append(grants, testkube.Grant{Namespace: ns, Rules: secretRights})
+		}
+		sa := c.ServiceAccountConfig(t, "sel-a", "exporter", grants...)
+		const section = "namespaces: {label_selector: team=web, exclude: [sel-x]}"
+		latest := run(t, sa, defaultPageSize, section, nil)
+		a := chainSeries(pki, "sel-a", "web", "44c", "1.7987616e+09")
+		b := chainSeries(pki, "sel-b", "web", "44d", "1.7987616e+09")
+		awaitExposition(t, latest, status("namespaces/team=web 1 "+nowSeconds, "sel-a 1 "+nowSeconds)+notAfter(a))
+
+		setTeam("sel-b", "web")
+		awaitExposition(t, latest, status("namespaces/team=web 1 "+nowSeconds, "sel-a 1 "+nowSeconds, "sel-b 1 "+nowSeconds)+notAfter(a, b))
+
+		setTeam("sel-a", "ops")
+		awaitExposition(t, latest, status("namespaces/team=web 1 "+nowSeconds, "sel-b 1 "+nowSeconds)+notAfter(b))
+
+		// Without the right to list namespaces, nothing is read, and the health says why.
+		noNS := c.ServiceAccountConfig(t, "sel-b", "exporter", testkube.Grant{Namespace: "sel-b", Rules: secretRights})
+		awaitExposition(t, run(t, noNS, defaultPageSize, section, nil), `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+# TYPE cert_expiry_exporter_kubernetes_watch_error gauge
+cert_expiry_exporter_kubernetes_watch_error{namespace="*",reason="forbidden",resource="namespaces"} 1
+# HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.
+# TYPE cert_expiry_exporter_source_up gauge
+cert_expiry_exporter_source_up{name="namespaces/team=web",source="kubernetes"} 0
+`)
+	})
+
 	testCertManager(t, c, admin, pki)
 
 	// Last: the API server is away in between. The certificates last listed stay, the

@@ -90,7 +90,12 @@ type resource interface {
 	expected() runtime.Object
 }
 
-func (w *watcher) where() string { return w.res.String() + " in namespace " + w.namespace }
+func (w *watcher) where() string {
+	if _, ok := w.res.(*namespaces); ok {
+		return w.res.String() // cluster-scoped
+	}
+	return w.res.String() + " in namespace " + w.namespace
+}
 
 func (w *watcher) run(ctx context.Context) {
 	b := backoff
@@ -234,6 +239,51 @@ func (r *secrets) keep(ev watch.Event) runtime.Object {
 		return r.parser.parse(s)
 	}
 	return meta(s)
+}
+
+// namespaces are the namespaces matching a label selector, kept by name alone: the watches
+// of the Secrets follow them.
+type namespaces struct {
+	labels string
+	// fields is the field selector: the excluded namespaces.
+	fields string
+	client typedcorev1.NamespacesGetter
+}
+
+func (r *namespaces) String() string { return "namespaces labelled " + r.labels }
+
+func (r *namespaces) name() string { return "namespaces" }
+
+func (r *namespaces) expected() runtime.Object { return &corev1.Namespace{} }
+
+func (r *namespaces) list(ctx context.Context, _ string, opts metav1.ListOptions) (runtime.Object, error) {
+	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
+	l, err := r.client.Namespaces().List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.Items {
+		l.Items[i] = *nameOnly(&l.Items[i])
+	}
+	return l, nil
+}
+
+// watch sees a namespace relabelled out of the selector as deleted: the API server sends a
+// DELETED event for an object that stops matching.
+func (r *namespaces) watch(ctx context.Context, _ string, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
+	return r.client.Namespaces().Watch(ctx, opts)
+}
+
+func (r *namespaces) keep(ev watch.Event) runtime.Object {
+	if n, ok := ev.Object.(*corev1.Namespace); ok {
+		return nameOnly(n)
+	}
+	return ev.Object
+}
+
+func nameOnly(n *corev1.Namespace) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n.Name, ResourceVersion: n.ResourceVersion}}
 }
 
 // classify maps a list or watch error to its reason; "" for what the reflector handles by
