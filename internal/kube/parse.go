@@ -119,7 +119,6 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 			c.Certs[i] = certs.New(x)
 		}
 		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
-		c.Verify.Chain = nil // it would keep the certificates alive
 		out.chains = append(out.chains, c)
 	}
 	return out
