@@ -74,12 +74,12 @@ func TestGenerateUsesConfig(t *testing.T) {
 		// verify_selector narrows both the probe and the file branch.
 		{`cert_chain_verified{path!~".*/cert[.]pem", source=`, 2, 0},
 		{`cert_chain_verified{source="probe", source=`, 0, 2},
-		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 25, 0},
+		{"https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/", 26, 0},
 		// Every alert but CertExpiryExporterDown holds; the Down page text names the hold.
-		{"keep_firing_for: 1h\n", 23, 0},
-		{"keep_firing_for: 2h\n", 0, 23},
+		{"keep_firing_for: 1h\n", 24, 0},
+		{"keep_firing_for: 2h\n", 0, 24},
 		{"for: 5m\n", 2, 1}, // CertificateKeyMismatch's stays
-		{"for: 15m\n", 3, 4},
+		{"for: 15m\n", 4, 5},
 		{"(firing ones keep firing for up to 1h)", 1, 0},
 		{"(firing ones keep firing for up to 2h)", 0, 1},
 		// Owner labels: the six certificate alerts, three chain alerts and CertificateNotDeployed.

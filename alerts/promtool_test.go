@@ -72,7 +72,7 @@ func TestPrometheusSnippet(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "check", "config", cfg).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "SUCCESS: 24 rules found") {
+	if err != nil || !strings.Contains(string(out), "SUCCESS: 25 rules found") {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
 }

@@ -16,20 +16,15 @@ import (
 
 // State is one Certificate's renewal as its status (and its ACME objects) tell it.
 type State struct {
-	Namespace, Name string
-	// Secret is spec.secretName: the Secret the certificate is written to.
-	Secret  string
+	Name    string
 	Domains []string
-	// Ready is the Ready condition; ReadyReason its reason as cert-manager wrote it.
-	Ready       bool
-	ReadyReason string
 	// Reason is "none" while nothing fails, else a reason of logparse.Reasons; Message the
 	// text it was read from.
 	Reason  string
 	Message string
-	// Zero times: not in the status.
-	RenewalTime, NotAfter, LastFailure time.Time
-	FailedAttempts                     int64
+	// LastFailure is status.lastFailureTime; zero when not in the status.
+	LastFailure    time.Time
+	FailedAttempts int64
 }
 
 // Failed reports whether the Certificate's issuance is failing or it is not Ready.
@@ -45,15 +40,16 @@ const incorrectCertificate = "IncorrectCertificate"
 // message, copied into the Issuing condition): the reason is on the Order and its Challenges.
 const invalidOrder = `order is in "invalid" state`
 
-// certificateNameAnnotation names the Certificate a CertificateRequest (and so its Order)
-// was made for.
-const certificateNameAnnotation = "cert-manager.io/certificate-name"
+// CertificateNameAnnotation names the Certificate an object of cert-manager was made for: a
+// CertificateRequest (and so its Order, which carries the request's annotations) and the
+// Secret the certificate is written to.
+const CertificateNameAnnotation = "cert-manager.io/certificate-name"
 
 // Classify is a Certificate's state from its object and the Orders and Challenges of its
 // namespace (the ones not its own are ignored). A status cert-manager cannot have written is
 // an error naming the field.
 func Classify(crt *unstructured.Unstructured, orders, challenges []*unstructured.Unstructured) (State, error) {
-	s := State{Namespace: crt.GetNamespace(), Name: crt.GetName(), Reason: "none"}
+	s := State{Name: crt.GetName(), Reason: "none"}
 	var err error
 	str := func(path ...string) string {
 		v, _, e := unstructured.NestedString(crt.Object, path...)
@@ -62,7 +58,6 @@ func Classify(crt *unstructured.Unstructured, orders, challenges []*unstructured
 		}
 		return v
 	}
-	s.Secret = str("spec", "secretName")
 	if cn := str("spec", "commonName"); cn != "" {
 		s.Domains = append(s.Domains, cn)
 	}
@@ -75,10 +70,13 @@ func Classify(crt *unstructured.Unstructured, orders, challenges []*unstructured
 			s.Domains = append(s.Domains, n)
 		}
 	}
+	// renewalTime and notAfter are not read, but cert-manager always writes them in this
+	// format: another one means another writer, whose status is not cert-manager's word.
+	var renewalTime, notAfter time.Time
 	for _, t := range []struct {
 		field string
 		to    *time.Time
-	}{{"renewalTime", &s.RenewalTime}, {"notAfter", &s.NotAfter}, {"lastFailureTime", &s.LastFailure}} {
+	}{{"renewalTime", &renewalTime}, {"notAfter", &notAfter}, {"lastFailureTime", &s.LastFailure}} {
 		if v := str("status", t.field); v != "" {
 			if *t.to, e = time.Parse(time.RFC3339, v); e != nil {
 				return s, fmt.Errorf("status.%s: %w", t.field, e)
@@ -96,7 +94,6 @@ func Classify(crt *unstructured.Unstructured, orders, challenges []*unstructured
 		return s, err
 	}
 	ready, issuing := conds["Ready"], conds["Issuing"]
-	s.Ready, s.ReadyReason = ready.status == "True", ready.reason
 	switch {
 	case issuing.status == "False" && issuing.reason == "Denied":
 		// The issuing controller copies the CertificateRequest's condition: an approver
@@ -225,7 +222,7 @@ func ownOrder(msg, name string, orders []*unstructured.Unstructured) *unstructur
 	}
 	var newest *unstructured.Unstructured
 	for _, o := range orders {
-		if o.GetAnnotations()[certificateNameAnnotation] == name &&
+		if o.GetAnnotations()[CertificateNameAnnotation] == name &&
 			(newest == nil || newest.GetCreationTimestamp().Time.Before(o.GetCreationTimestamp().Time)) {
 			newest = o
 		}

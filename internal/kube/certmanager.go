@@ -33,10 +33,6 @@ const certManagerStatus = "cert-manager/"
 // of cert_expiry_exporter_kubernetes_certificate_error.
 const reasonStatus = "status"
 
-// certificateNameAnnotation names, on a Secret cert-manager writes, the Certificate it was
-// written for: the Secret's chains belong to that Certificate's renewal (their lineage).
-const certificateNameAnnotation = "cert-manager.io/certificate-name"
-
 // objects are the objects of one of cert-manager's resources, kept as the dynamic client
 // decodes them less the fields no classification reads.
 type objects struct {
@@ -44,10 +40,17 @@ type objects struct {
 	// selector is the field selector: the excluded namespaces.
 	selector string
 	client   dynamic.Interface
-	// drop are fields dropped as objects arrive: an Order holds its CSR and, once valid, the
-	// whole issued chain, which would double what the Secrets cost.
-	drop [][]string
+	// fields are those kept besides keptMetadata; all others are dropped as objects arrive.
+	// cert-manager keeps old CertificateRequests, and their Orders, up to a Certificate's
+	// revisionHistoryLimit (without one, all of them): Orders pile up, one per issuance, each
+	// with its CSR, the issued chain, its authorizations and their challenges.
+	fields [][]string
 }
+
+// keptMetadata are the metadata fields the store and the classification read: the key, the
+// version the reflector resumes from, and what ties an Order to its Certificate (the
+// certificate-name annotation, the newest by creation) and a Challenge to its Order.
+var keptMetadata = []string{"name", "namespace", "uid", "resourceVersion", "creationTimestamp", "ownerReferences"}
 
 func (r *objects) String() string { return r.gvr.GroupResource().String() }
 
@@ -79,21 +82,36 @@ func (r *objects) keep(ev watch.Event) runtime.Object {
 	return ev.Object
 }
 
+// trim replaces u's fields with those kept. A kept field under one that is not an object is
+// left out: nothing cert-manager wrote, and the classification reads it as absent.
 func (r *objects) trim(u *unstructured.Unstructured) {
-	u.SetManagedFields(nil)
-	for _, f := range r.drop {
-		unstructured.RemoveNestedField(u.Object, f...)
+	out := map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind()}
+	md, _, _ := unstructured.NestedMap(u.Object, "metadata")
+	kept := map[string]any{}
+	for _, f := range keptMetadata {
+		if v, ok := md[f]; ok {
+			kept[f] = v
+		}
 	}
+	if c, ok := u.GetAnnotations()[certmanager.CertificateNameAnnotation]; ok {
+		kept["annotations"] = map[string]any{certmanager.CertificateNameAnnotation: c}
+	}
+	out["metadata"] = kept
+	for _, f := range r.fields {
+		if v, ok, err := unstructured.NestedFieldNoCopy(u.Object, f...); ok && err == nil {
+			_ = unstructured.SetNestedField(out, v, f...) // out holds only objects on the way
+		}
+	}
+	u.Object = out
 }
 
 // certManagerResources are the resources the section follows.
 func certManagerResources(client dynamic.Interface, selector string, acme bool) []resource {
-	out := []resource{&objects{gvr: certificatesGVR, selector: selector, client: client}}
+	out := []resource{&objects{gvr: certificatesGVR, selector: selector, client: client, fields: [][]string{{"spec"}, {"status"}}}}
 	if acme {
 		out = append(out,
-			&objects{gvr: ordersGVR, selector: selector, client: client,
-				drop: [][]string{{"spec", "request"}, {"status", "certificate"}}},
-			&objects{gvr: challengesGVR, selector: selector, client: client})
+			&objects{gvr: ordersGVR, selector: selector, client: client, fields: [][]string{{"status", "reason"}}},
+			&objects{gvr: challengesGVR, selector: selector, client: client, fields: [][]string{{"status", "reason"}, {"status", "state"}}})
 	}
 	return out
 }

@@ -11,9 +11,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certmanager"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testkube"
 )
@@ -126,7 +128,7 @@ func testCertManager(t *testing.T, c *testkube.Cluster, admin kubernetes.Interfa
 		c.EnsureNamespace(t, "cm")
 		// The Secret cert-manager wrote for Certificate shop: its chains are the lineage's.
 		secret := tlsSecret(corev1.SecretTypeTLS, "cm", "shop-tls", 3001, jan, pki)
-		secret.Annotations = map[string]string{certificateNameAnnotation: "shop", "cert-manager.io/issuer-name": "letsencrypt"}
+		secret.Annotations = map[string]string{certmanager.CertificateNameAnnotation: "shop", "cert-manager.io/issuer-name": "letsencrypt"}
 		create(t, admin, secret)
 		createCM(t, dyn, testkube.CertificateGVR, certificateJSON("cm", "shop"), shopReady)
 		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [cm]}, cert_manager: {}", nil)
@@ -187,4 +189,52 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="cmdenied",reason="forbidd
 cert_expiry_exporter_kubernetes_watch_error{namespace="cmdenied",reason="forbidden",resource="orders"} 1
 `+status("cert-manager/cmdenied 0 -", "cmdenied 1 "+nowSeconds)+notAfter(chainSeries(pki, "cmdenied", "web", "bba", "1.7987616e+09")))
 	})
+}
+
+// Of cert-manager's objects only what the classification reads is kept: Orders pile up, one
+// per issuance, each with its CSR, chain and authorizations.
+func TestCertManagerObjectsTrimmed(t *testing.T) {
+	const (
+		managed = `"managedFields":[{"manager":"cert-manager-orders","operation":"Update","time":"2026-12-02T10:05:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:status":{}}}],
+		"uid":"u1","resourceVersion":"7","creationTimestamp":"2026-12-02T10:00:00Z","generation":1,"labels":{"app":"shop"},"finalizers":["acme.cert-manager.io/finalizer"]`
+		lastApplied = `"kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{}}"`
+	)
+	order := strings.Replace(shopOrder, `"annotations":{`, managed+`,"annotations":{`+lastApplied+`,`, 1)
+	order = strings.TrimSuffix(order, "}") + `,"status":{"state":"invalid","reason":"Failed to finalize Order: 403 urn:ietf:params:acme:error:unauthorized","url":"https://acme.example/order/1",
+	"certificate":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==","authorizations":[{"url":"https://acme.example/authz/1","identifier":"shop.example.test","initialState":"pending",
+	"challenges":[{"type":"http-01","url":"https://acme.example/chall/1","token":"t1"},{"type":"dns-01","url":"https://acme.example/chall/2","token":"t2"}]}]}}`
+	challenge := strings.Replace(strings.ReplaceAll(shopChallenge, "%UID%", "u1"), `"ownerReferences"`, managed+`,"ownerReferences"`, 1)
+	challenge = strings.TrimSuffix(challenge, "}") + `,"status":` + shopChallengeInvalid + `}`
+	crt := strings.Replace(certificateJSON("cm", "shop"), `"name":"shop"}`, `"name":"shop",`+managed+`,"annotations":{`+lastApplied+`}}`, 1)
+	crt = strings.TrimSuffix(crt, "}") + `,"status":` + shopFailing + `}`
+	const meta = `"creationTimestamp":"2026-12-02T10:00:00Z","resourceVersion":"7","uid":"u1"`
+	res := certManagerResources(nil, "", true)
+	for _, c := range []struct {
+		res       resource
+		obj, want string
+	}{
+		{res[1], order, `{"apiVersion":"acme.cert-manager.io/v1","kind":"Order","metadata":{"annotations":{"cert-manager.io/certificate-name":"shop"},` + meta + `,
+		"name":"shop-2-3514128424","namespace":"cm"},"status":{"reason":"Failed to finalize Order: 403 urn:ietf:params:acme:error:unauthorized"}}`},
+		{res[2], challenge, `{"apiVersion":"acme.cert-manager.io/v1","kind":"Challenge","metadata":{` + meta + `,"name":"shop-2-3514128424-2705829930","namespace":"cm",
+		"ownerReferences":[{"apiVersion":"acme.cert-manager.io/v1","kind":"Order","name":"shop-2-3514128424","uid":"u1","controller":true,"blockOwnerDeletion":true}]},
+		"status":{"state":"invalid","reason":` + mustJSON(t, cmObject(t, challenge).Object["status"].(map[string]any)["reason"]) + `}}`},
+		// A Certificate keeps its spec and status, which Classify reads and checks.
+		{res[0], crt, `{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{` + meta + `,"name":"shop","namespace":"cm"},
+		"spec":` + mustJSON(t, cmObject(t, crt).Object["spec"]) + `,"status":` + mustJSON(t, cmObject(t, crt).Object["status"]) + `}`},
+	} {
+		got := mustJSON(t, c.res.keep(watch.Event{Type: watch.Added, Object: cmObject(t, c.obj)}).(*unstructured.Unstructured).Object)
+		if want := mustJSON(t, cmObject(t, c.want).Object); got != want {
+			t.Errorf("%s kept as\n%s\nwant\n%s", c.res, got, want)
+		}
+	}
+}
+
+// mustJSON is v as JSON, maps with sorted keys.
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certmanager"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
@@ -77,7 +78,7 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 	labels := p.labels(s)
 	changed := changedAt(s)
 	var lineage string
-	if c := s.Annotations[certificateNameAnnotation]; c != "" && p.cfg.CertManager != nil {
+	if c := s.Annotations[certmanager.CertificateNameAnnotation]; c != "" && p.cfg.CertManager != nil {
 		// Joins the chains to the renewal state of the Certificate that wrote them.
 		lineage = s.Namespace + "/" + c
 	}
@@ -118,7 +119,6 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 			c.Certs[i] = certs.New(x)
 		}
 		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
-		c.Verify.Chain = nil // it would keep the certificates alive
 		out.chains = append(out.chains, c)
 	}
 	return out

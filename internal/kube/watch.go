@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Reasons of a failing list or watch, the `reason` of
@@ -35,12 +37,23 @@ const (
 // a failing list or watch.
 var ErrorReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound, reasonUnavailable, reasonConfig, reasonError}
 
-// Reasons are those of the source's problems: a failing list or watch (ErrorReasons), a
-// Secret key without a usable certificate (cert_expiry_exporter_kubernetes_secret_error) and a
-// cert-manager Certificate whose status cannot be read
-// (cert_expiry_exporter_kubernetes_certificate_error). The /certificates page links a runbook
-// section for each.
-var Reasons = append(slices.Clone(ErrorReasons), "parse", "empty", "password", reasonTooLarge, reasonStatus)
+// SecretReasons are those of cert_expiry_exporter_kubernetes_secret_error, a Secret key
+// without a usable certificate: certs.DecodeReason's and too_large.
+var SecretReasons = []string{"parse", "empty", "password", reasonTooLarge}
+
+// CertificateReasons are those of cert_expiry_exporter_kubernetes_certificate_error, a
+// cert-manager Certificate whose status cannot be read.
+var CertificateReasons = []string{reasonStatus}
+
+// IngressReasons are those of an Ingress whose hosts are not probed (kubernetes.ingresses):
+// problems on /certificates only, like the watch errors explained in CertExpiryExporterErrors.
+var IngressReasons = []string{reasonNoAddress, reasonTooManyTargets}
+
+// Reasons are those of the source's problems: a failing list or watch (ErrorReasons), the
+// per-object errors (SecretReasons, CertificateReasons), which CertExpiryExporterKubernetesObjectError
+// pages for, and the Ingresses not probed (IngressReasons). The /certificates page links a
+// runbook section for each.
+var Reasons = slices.Concat(ErrorReasons, SecretReasons, CertificateReasons, IngressReasons)
 
 // defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
 // their data (each page is parsed and its data dropped before the next is asked for).
@@ -88,6 +101,11 @@ type resource interface {
 	keep(ev watch.Event) runtime.Object
 	// expected is the type keep returns, which the reflector checks.
 	expected() runtime.Object
+}
+
+func newWatcher(ns, status string, res resource, pageSize int64, now func() time.Time, log *slog.Logger) *watcher {
+	return &watcher{namespace: ns, status: status, res: res, pageSize: pageSize, now: now, log: log,
+		items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
 }
 
 func (w *watcher) where() string {
@@ -147,7 +165,15 @@ func (w *watcher) List(opts metav1.ListOptions) (runtime.Object, error) {
 	return w.ListWithContext(context.Background(), opts)
 }
 
+// errUnpaged answers the one unpaged LIST the reflector's pager asks for: its fallback when
+// a continue token expired (a list that outlived etcd's compaction), a response holding every
+// Secret with its data. The expiry makes the reflector list again from the first page.
+var errUnpaged = apierrors.NewResourceExpired("an unpaged list is not asked for: listing again page by page")
+
 func (w *watcher) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+	if opts.Limit == 0 {
+		return nil, errUnpaged
+	}
 	if opts.ResourceVersion == "0" {
 		opts.ResourceVersion = ""
 	}
@@ -169,14 +195,55 @@ func (w *watcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions)
 	if err != nil {
 		return nil, err
 	}
-	return watch.Filter(in, func(ev watch.Event) (watch.Event, bool) {
+	k := &keptWatch{in: in, out: make(chan watch.Event), stop: make(chan struct{})}
+	go k.run(func(ev watch.Event) watch.Event {
 		if ev.Type == watch.Error {
 			w.report(apierrors.FromObject(ev.Object))
 		} else {
 			ev.Object = w.res.keep(ev)
 		}
-		return ev, true
-	}), nil
+		return ev
+	})
+	return k, nil
+}
+
+// keptWatch passes the events of a watch through keep. Unlike watch.Filter, it ends when
+// stopped: the reflector stops reading before it stops the watch (a restart, a reload, the
+// source's end), and watch.Filter's goroutine would wait forever to hand over an event it had
+// taken, holding the watcher and every object it keeps.
+type keptWatch struct {
+	in       watch.Interface
+	out      chan watch.Event
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+func (k *keptWatch) ResultChan() <-chan watch.Event { return k.out }
+
+func (k *keptWatch) Stop() {
+	k.stopOnce.Do(func() {
+		close(k.stop)
+		k.in.Stop()
+	})
+}
+
+func (k *keptWatch) run(keep func(watch.Event) watch.Event) {
+	defer close(k.out)
+	for {
+		select {
+		case ev, ok := <-k.in.ResultChan():
+			if !ok {
+				return
+			}
+			select {
+			case k.out <- keep(ev):
+			case <-k.stop:
+				return
+			}
+		case <-k.stop:
+			return
+		}
+	}
 }
 
 // IsWatchListSemanticsUnSupported keeps the reflector on paged LISTs: a streaming watch-list

@@ -19,6 +19,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/kube"
 )
 
 var (
@@ -341,8 +342,12 @@ func problemRunbook(p inventory.Problem) string {
 	switch {
 	case p.Source == certs.SourceProbe:
 		return runbook("CertificateProbeFailed", p.Reason)
-	case p.Source == certs.SourceKubernetes:
+	case p.Source == certs.SourceKubernetes && (slices.Contains(kube.ErrorReasons, p.Reason) || slices.Contains(kube.IngressReasons, p.Reason)):
 		return runbook("CertExpiryExporterErrors", "kubernetes-"+p.Reason)
+	case p.Source == certs.SourceKubernetes:
+		// A Secret key without a usable certificate, or a cert-manager Certificate whose status
+		// cannot be read: the page of CertExpiryExporterKubernetesObjectError.
+		return runbook("CertExpiryExporterKubernetesObjectError", p.Reason)
 	case !slices.Contains(files.Reasons, p.Reason):
 		return runbook("CertExpiryExporterErrors", "files-"+p.Reason)
 	case p.Source == certs.SourceFile, p.Source == certs.SourceClient:
