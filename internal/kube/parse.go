@@ -39,6 +39,9 @@ type secretCerts struct {
 	metav1.ObjectMeta // Name, Namespace and ResourceVersion only
 	chains            []certs.Chain
 	errs              []secretError
+	// until is the first validity bound (NotBefore, NotAfter) of its chains after the parse,
+	// zero when there is none: their verdicts (Verify) hold until then.
+	until time.Time
 }
 
 // DeepCopyObject returns s: it is never modified.
@@ -119,6 +122,9 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 			c.Certs[i] = certs.New(x)
 		}
 		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
+		if b := certs.NextBound(now, xs, c.Verify.Chain); !b.IsZero() && (out.until.IsZero() || b.Before(out.until)) {
+			out.until = b
+		}
 		c.Verify.Chain = nil // it would keep the certificates alive
 		out.chains = append(out.chains, c)
 	}

@@ -204,7 +204,7 @@ type client struct {
 
 func (c *client) watcher(ns, status string, res resource) *watcher {
 	s := c.src
-	return &watcher{namespace: ns, status: status, res: res, pageSize: s.pageSize, now: s.clock.Now, log: s.log,
+	return &watcher{namespace: ns, status: status, res: res, pageSize: s.pageSize, clock: s.clock, log: s.log,
 		items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
 }
 
