@@ -81,8 +81,16 @@ func startPebbleRetryAfter(t testing.TB, dir string, retryAfter int) *pebble {
 	writeFile(t, cfgFile, cfg)
 	cmd := exec.Command(pebbleBin, "-config", cfgFile, "-dnsserver", loopbackAddr("127.0.0.1", dnsPort), "-strict=false")
 	// Validation stays real; only the random sleeps, nonce rejections and authorization reuse
-	// (which would let a renewal skip its challenge) are turned off.
-	cmd.Env = append(envWithout("PEBBLE_"), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
+	// (which would let a renewal skip its challenge; 0 still reuses one time in a hundred, so
+	// lego runs also give their authorizations back) are turned off.
+	// GOMAXPROCS=1: Pebble 2.10.1 read-locks an order twice in one request (WebFrontEndImpl.Order,
+	// then orderForDisplay); the issuing goroutine's order.Lock() landing between the two
+	// deadlocks that order, then the whole database, so the client's poll right after finalize
+	// never gets an answer ("timeout awaiting response headers"), however long it waits. On two
+	// threads a busy machine stretches that window to a time slice; on one, the issuing
+	// goroutine, started first, runs to its end before the poll is read, unless the runtime
+	// preempts it (10 ms) at that very point.
+	cmd.Env = append(envWithout("PEBBLE_"), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0", "GOMAXPROCS=1")
 	pb := startTestProc(t, "pebble", cmd, filepath.Join(dir, "pebble.log"))
 	waitTCP(t, pb, loopbackAddr("127.0.0.1", acmePort), 30*time.Second)
 	waitTCP(t, pb, loopbackAddr("127.0.0.1", mgmtPort), 30*time.Second)

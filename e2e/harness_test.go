@@ -116,6 +116,28 @@ func exporterBinary(t testing.TB) string {
 	return exporterBuild.path
 }
 
+// runs counts each scenario's runs in this process.
+var runs struct {
+	sync.Mutex
+	n map[string]int
+}
+
+// runLabel is the scenario label of this run of sc in the shared stack: sc itself, then sc-run2,
+// sc-run3… under -count, so that a run does not see the alerts of an earlier run's faults,
+// which stay firing for keep_firing_for after it ends.
+func runLabel(sc string) string {
+	runs.Lock()
+	defer runs.Unlock()
+	if runs.n == nil {
+		runs.n = map[string]int{}
+	}
+	runs.n[sc]++
+	if n := runs.n[sc]; n > 1 {
+		return fmt.Sprintf("%s-run%d", sc, n)
+	}
+	return sc
+}
+
 // testDir is a fresh directory under the suite directory, world-readable so that processes
 // running as another user (nginx workers, the exporter as nobody) can enter it.
 func testDir(t testing.TB, name string) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testexpo"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testuser"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
@@ -276,5 +277,74 @@ func TestRunFollowsRolledLog(t *testing.T) {
 	mu.Unlock()
 	if n := len(again.Renewals); n != 2 || again.Renewals[0].Reason != "connection" || !again.Renewals[0].LastSuccess.Equal(lastSuccess) || lastSuccess.IsZero() {
 		t.Errorf("replayed after a restart: %+v", again.Renewals)
+	}
+}
+
+// TestUnreadableStorage: a storage dir the exporter may not enter (Caddy keeps its own 0700)
+// and, in another instance's storage, a certificate that is a symlink to itself: each a clear
+// error series and problem naming the path at once, and the rest still exported.
+func TestUnreadableStorage(t *testing.T) {
+	if testuser.Nobody(t, "^TestUnreadableStorage$") {
+		return
+	}
+	dir := t.TempDir()
+	const issuer = "acme-v02.api.letsencrypt.org-directory"
+	closed, good := filepath.Join(dir, "closed"), filepath.Join(dir, "good")
+	pki := testcerts.NewPKI("Caddy Test", now)
+	storeCert(t, closed, issuer, "b.example.test", 0xb, pki, "")
+	storeCert(t, good, issuer, "a.example.test", 0xa, pki, "")
+	loop := filepath.Join(good, "certificates", issuer, "loop.example.test", "loop.example.test.crt")
+	if err := os.MkdirAll(filepath.Dir(loop), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.Symlink(loop, loop), os.Chmod(closed, 0)); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(closed, 0o755) // for t.TempDir's removal
+	cfg, err := config.Parse([]byte("caddy:\n  - storage_dir: " + closed + "\n  - storage_dir: " + good + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Factory.New(cfg, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	snap := s.Once(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("Once blocked")
+	}
+	got := render(t, snap, dir, "cert_expiry_exporter_source_up", "cert_expiry_exporter_file_error", "cert_not_after_timestamp_seconds", "cert_expiry_exporter_errors_total")
+	want := `# HELP cert_expiry_exporter_errors_total Errors by source and fixed reason.
+# TYPE cert_expiry_exporter_errors_total counter
+cert_expiry_exporter_errors_total{reason="dangling_symlink",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="empty",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="io",source="caddy_store"} 1
+cert_expiry_exporter_errors_total{reason="no_match",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="not_found",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="parse",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="password",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="permission",source="caddy_store"} 1
+cert_expiry_exporter_errors_total{reason="too_large",source="caddy_store"} 0
+cert_expiry_exporter_errors_total{reason="watch",source="caddy_store"} 0
+# HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
+# TYPE cert_expiry_exporter_file_error gauge
+cert_expiry_exporter_file_error{path="DIR/closed/certificates",reason="permission"} 1
+cert_expiry_exporter_file_error{path="DIR/good/certificates/acme-v02.api.letsencrypt.org-directory/loop.example.test/loop.example.test.crt",reason="io"} 1
+# HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.
+# TYPE cert_expiry_exporter_source_up gauge
+cert_expiry_exporter_source_up{name="DIR/closed",source="caddy_store"} 0
+cert_expiry_exporter_source_up{name="DIR/good",source="caddy_store"} 1
+# HELP cert_not_after_timestamp_seconds Certificate NotAfter as a Unix timestamp.
+# TYPE cert_not_after_timestamp_seconds gauge
+cert_not_after_timestamp_seconds{domain="a.example.test",index="0",issuer="Caddy Test Intermediate CA",lineage="a.example.test",path="DIR/good/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.crt",serial="a",source="caddy"} 1.803888e+09
+`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	var problems []string
+	for _, p := range snap.Problems {
+		problems = append(problems, p.Source+" "+strings.TrimPrefix(p.Where, dir)+" "+p.Reason)
+	}
+	if want := []string{"caddy /closed/certificates permission", "caddy /good/certificates/" + issuer + "/loop.example.test/loop.example.test.crt io"}; !slices.Equal(problems, want) {
+		t.Errorf("problems %q, want %q", problems, want)
 	}
 }

@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testuser"
 )
 
 func TestFormats(t *testing.T) {
@@ -152,10 +151,7 @@ func mapsEqual(a, b map[string]string) bool {
 }
 
 func TestPermission(t *testing.T) {
-	if os.Geteuid() == 0 {
-		// Root reads files whatever their mode (and CI runs as root): run this test again as
-		// nobody, in a copy of the test binary that nobody may execute.
-		runAsNobody(t, "^TestPermission$")
+	if testuser.Nobody(t, "^TestPermission$") {
 		return
 	}
 	now := time.Now()
@@ -584,39 +580,6 @@ func TestPartialScan(t *testing.T) {
 	want["quiet/a.pem"] = serial(v2["quiet/a.pem"])
 	if got := serials(scanOnce(t, s)); !mapsEqual(got, want) {
 		t.Errorf("full scan: %v, want %v", got, want)
-	}
-}
-
-// runAsNobody runs the named tests of this test binary as the user nobody and fails with their
-// output when they fail.
-func runAsNobody(t *testing.T, pattern string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "files-test-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "files.test")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run="+pattern, "-test.v")
-	cmd.Dir = dir
-	cmd.Env = []string{"HOME=" + dir, "TMPDIR=" + os.TempDir(), "PATH=/usr/bin:/bin"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("as nobody: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+strings.Trim(pattern, "^$")) {
-		t.Fatalf("as nobody, the test did not run:\n%s", out)
 	}
 }
 

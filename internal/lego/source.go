@@ -203,13 +203,14 @@ func (f *follower) note(run *logparse.LegoRun) {
 // failed before naming its certificate (the completed one, or the one under way once it has
 // failed), unless a run of the lineage itself completed after it.
 func (f *follower) runFailure(lineage string) *logparse.LegoRun {
-	if cur := f.fold.Current(); cur != nil && cur.Result == logparse.Failed && cur.Name == "" {
+	cur := f.fold.Current()
+	if cur != nil && cur.Result == logparse.Failed && cur.Name == "" {
 		return cur
 	}
 	if f.runFail == nil || f.since[lineage] {
 		return nil
 	}
-	if cur := f.fold.Current(); cur != nil && cur.Result != logparse.Attempted && logparse.LegoFileName(cur.Name) == lineage {
+	if cur != nil && cur.Result != logparse.Attempted && logparse.LegoFileName(cur.Name) == lineage {
 		return nil // the lineage's own run, saved or failed, though a hook failure may still follow
 	}
 	return f.runFail
@@ -240,7 +241,8 @@ func (s *Source) current() *source.Snapshot {
 		if len(c.Certs) > 0 {
 			domain = c.Certs[0].Domain
 		}
-		meta := s.meta[filepath.Dir(filepath.Dir(c.Path))] // <path>/certificates/<name>.crt
+		inst := filepath.Dir(filepath.Dir(c.Path)) // <path>/certificates/<name>.crt
+		meta := s.meta[inst]
 		if meta == nil {
 			continue
 		}
@@ -253,7 +255,7 @@ func (s *Source) current() *source.Snapshot {
 			c.Certs = slices.Clone(c.Certs)
 			c.Certs[0].Domain, domain = m.Domain, m.Domain
 		}
-		stored[c.Lineage], at[c.Lineage] = domain, filepath.Dir(filepath.Dir(c.Path))
+		stored[c.Lineage], at[c.Lineage] = domain, inst
 	}
 	for _, m := range s.meta {
 		m.Settle(s.log, client)
@@ -265,7 +267,24 @@ func (s *Source) current() *source.Snapshot {
 	for _, st := range store.Status {
 		storeUp = storeUp && st.Up
 	}
+	byPath := make(map[string]*follower, len(s.logs)) // the config refuses two entries with one path
+	for _, f := range s.logs {
+		byPath[f.cfg.Path] = f
+	}
 	var names []acmestate.Name
+	add := func(n acmestate.Name) {
+		if f := byPath[at[n.Lineage]]; f != nil {
+			if run := f.runFailure(n.Lineage); run != nil {
+				// lego stopped before naming the certificate it was run for (CA unreachable,
+				// account not registered, a bad flag): it renewed none, so every stored
+				// certificate of the installation carries that run's reason until its own
+				// next run, as certbot's lineages do. One page per certificate, through
+				// CertificateRenewalFailed; no attempt is counted.
+				n.Reason, n.Message, n.Problems = run.Reason, run.Error, nil
+			}
+		}
+		names = append(names, n)
+	}
 	have := map[string]bool{}
 	for _, f := range s.logs {
 		for _, o := range f.fold.Outcomes() {
@@ -281,30 +300,14 @@ func (s *Source) current() *source.Snapshot {
 				// renewal whose hook works; a later failure's own reason comes first.
 				n.Reason, n.Message = "hook", o.Hook
 			}
-			names = append(names, n)
+			add(n)
 		}
 		out.Clients = append(out.Clients, f.client())
 		out.Status = append(out.Status, f.status())
 	}
 	for _, lineage := range slices.Sorted(maps.Keys(stored)) {
 		if !have[lineage] {
-			names = append(names, acmestate.Stored(client, lineage, stored[lineage], ""))
-		}
-	}
-	for i := range names {
-		n := &names[i]
-		for _, f := range s.logs {
-			if f.cfg.Path != at[n.Lineage] {
-				continue
-			}
-			if run := f.runFailure(n.Lineage); run != nil {
-				// lego stopped before naming the certificate it was run for (CA unreachable,
-				// account not registered, a bad flag): it renewed none, so every stored
-				// certificate of the installation carries that run's reason until its own
-				// next run, as certbot's lineages do. One page per certificate, through
-				// CertificateRenewalFailed; no attempt is counted.
-				n.Reason, n.Message, n.Problems = run.Reason, run.Error, nil
-			}
+			add(acmestate.Stored(client, lineage, stored[lineage], ""))
 		}
 	}
 	slices.SortFunc(names, func(a, b acmestate.Name) int { return strings.Compare(a.Lineage, b.Lineage) })

@@ -192,6 +192,8 @@ func TestStates(t *testing.T) {
 		{[]string{"issue", "issue-ca-down", "renew-success"}, "none", true},
 		{[]string{"issue", "renew-no-account", "renew-not-due"}, "none", true},
 		{[]string{"issue", "renew-no-account", "renew-connection"}, "connection", false},
+		// The same for a stored certificate whose own runs are older than the history read.
+		{[]string{"issue-ca-down"}, "network", false},
 		// Another name's run says nothing about this certificate.
 		{[]string{"issue", "issue-ca-down", "issue-rejected"}, "network", false},
 		// A failed first issue of a name the store does not hold is no certificate to watch.
@@ -347,5 +349,35 @@ cert_renewal_last_success_timestamp_seconds{client="lego",lineage="a.example.tes
 		"cert_renewal_consecutive_failures", "cert_renewal_attempts_total", "cert_renewal_last_success_timestamp_seconds")
 	if len(snap.Renewals) != 1 || !strings.HasPrefix(snap.Renewals[0].Message, "Could not create client: get directory at ") {
 		t.Errorf("renewals %+v", snap.Renewals)
+	}
+}
+
+// TestRunFailureStaysInItsInstallation: a run that fails before naming its certificate stands
+// for the certificates of its own --path only, whichever of two installations it is in.
+func TestRunFailureStaysInItsInstallation(t *testing.T) {
+	for _, failing := range []int{0, 1} {
+		t.Run(fmt.Sprint("installation ", failing), func(t *testing.T) {
+			a, b := newStore(t), newStore(t)
+			// b holds another name, so the two installations' lineages are told apart.
+			for _, f := range []string{"crt", "issuer.crt", "key", "json"} {
+				if err := os.Remove(filepath.Join(b.dir, "certificates", "a.example.test."+f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.write("certificates/b.example.test.crt", testcerts.Bundle(b.pki.Leaf(testcerts.Options{DNSNames: []string{"b.example.test"}, Now: now}), b.pki.Intermediate))
+			a.logs("issue")
+			[]*store{a, b}[failing].logs("issue-ca-down")
+			var got []string
+			for _, r := range a.once(a.cfg(), b.cfg()).Renewals {
+				got = append(got, r.Lineage+"="+r.Reason)
+			}
+			want := [][]string{
+				{"a.example.test=network", "b.example.test="},
+				{"a.example.test=none", "b.example.test=network"},
+			}[failing]
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("renewals %v, want %v", got, want)
+			}
+		})
 	}
 }
