@@ -405,26 +405,28 @@ func (p *prober) fillChain(ctx context.Context, a *Addr, cs *tls.ConnectionState
 	for _, c := range peer {
 		a.Chain.Certs = append(a.Chain.Certs, certs.New(c))
 	}
-	a.Chain.Verify = certs.Verify(peer, certs.VerifyOptions{Roots: p.roots, DNSName: p.verifyDN, Now: now})
+	var path []*x509.Certificate
+	a.Chain.Verify, path = certs.VerifyPath(peer, certs.VerifyOptions{Roots: p.roots, DNSName: p.verifyDN, Now: now})
 	if len(peer) == 0 {
 		return
 	}
-	p.revocation(ctx, a, peer, cs.OCSPResponse)
+	p.revocation(ctx, a, peer, path, cs.OCSPResponse)
 	if a.Chain.Revocation != nil && a.Chain.Revocation.Revoked && a.Chain.Verify.OK() {
 		a.Chain.Verify.Reason, a.Chain.Verify.Error = certs.ReasonRevoked, "the leaf certificate is revoked ("+a.Chain.Revocation.Method+")"
 	}
 }
 
-// revocation reads the stapled OCSP response, else the CRL. Missing OCSP or CRL pointers are
-// normal and not errors; failures to check are problems of the address, never fatal to it.
-func (p *prober) revocation(ctx context.Context, a *Addr, peer []*x509.Certificate, staple []byte) {
+// revocation reads the stapled OCSP response, else the CRL. verified is the path the chain
+// verified along (nil when it did not). Missing OCSP or CRL pointers are normal and not errors;
+// failures to check are problems of the address, never fatal to it.
+func (p *prober) revocation(ctx context.Context, a *Addr, peer, verified []*x509.Certificate, staple []byte) {
 	tag := firstNonEmpty(a.IP, p.host)
 	leaf := peer[0]
 	// The issuer of a verified path is trusted; otherwise the server chose it, and only a
 	// staple (no network access) is read against it.
 	var trusted, issuer *x509.Certificate
-	if v := a.Chain.Verify.Chain; len(v) > 1 {
-		trusted, issuer = v[1], v[1]
+	if len(verified) > 1 {
+		trusted, issuer = verified[1], verified[1]
 	} else if len(peer) > 1 {
 		issuer = peer[1]
 	}

@@ -29,15 +29,16 @@ type Cert struct {
 	SigAlg  string   `json:"signature_algorithm"`
 	IsCA    bool     `json:"is_ca"`
 	Staging bool     `json:"staging"`
+	// cnDomain: Domain is the subject common name; dnsNames: how many of SANs are DNS names
+	// (they come first). Together they give Names without the parsed certificate. Next to the
+	// two bools, the four fit in one word (a Cert is kept per certificate of a tree).
+	cnDomain bool
+	dnsNames int32
 	// EKU is the extended key usage set as cert_info's eku label writes it (ekuLabel).
 	EKU string `json:"eku,omitempty"`
 	// Alias is the Java keystore entry the certificate is in ("" outside a keystore): set by
 	// the reader of the file (DecodeAliases), not by New.
-	Alias string `json:"alias,omitempty"`
-	// cnDomain: Domain is the subject common name; dnsNames: how many of SANs are DNS names
-	// (they come first). Together they give Names without the parsed certificate.
-	cnDomain  bool
-	dnsNames  int32
+	Alias     string    `json:"alias,omitempty"`
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 	// AuthorityKeyID and SerialDER identify the certificate the way its CA does (RFC 9773 ARI):

@@ -37,8 +37,6 @@ type VerifyResult struct {
 	// ChainExpiry is the earliest NotAfter along the best verified chain, or along the given
 	// certificates when none verifies.
 	ChainExpiry time.Time `json:"chain_expiry"`
-	// Chain is the verified chain used for ChainExpiry (nil when not verified).
-	Chain []*x509.Certificate `json:"-"`
 	// Public: the chain verified against the system roots (no ca_file replaced them), so its CA
 	// is held to the WebPKI's rules (ballot SC-081's maximum validity). A private CA added to the
 	// host's trust store counts as public; giving its entry a ca_file makes it private.
@@ -50,8 +48,16 @@ func (r VerifyResult) OK() bool { return r.Reason == ReasonOK }
 
 // Verify checks chain[0] as the leaf with chain[1:] as intermediates.
 func Verify(chain []*x509.Certificate, o VerifyOptions) VerifyResult {
+	r, _ := VerifyPath(chain, o)
+	return r
+}
+
+// VerifyPath is Verify that also returns the verified path ChainExpiry was taken from (nil when
+// none verified). The path is not in the VerifyResult: results live in snapshots (one per file
+// of a tree), and the path's parsed certificates cost kilobytes each.
+func VerifyPath(chain []*x509.Certificate, o VerifyOptions) (VerifyResult, []*x509.Certificate) {
 	if len(chain) == 0 {
-		return VerifyResult{Reason: ReasonNoCertificate, Error: "no certificate"}
+		return VerifyResult{Reason: ReasonNoCertificate, Error: "no certificate"}, nil
 	}
 	leaf := chain[0]
 	inter := x509.NewCertPool()
@@ -66,7 +72,8 @@ func Verify(chain []*x509.Certificate, o VerifyOptions) VerifyResult {
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
-		return VerifyResult{Reason: classify(err, chain, o.Now), Error: err.Error(), ChainExpiry: earliest(chain)}
+		// The same message for every file of one untrusted CA: held once.
+		return VerifyResult{Reason: classify(err, chain, o.Now), Error: intern(err.Error()), ChainExpiry: earliest(chain)}, nil
 	}
 	// Several paths can verify (cross-signs); clients pick a working one, so judge the chain by
 	// the path that lives longest, and a stale cross-signed root sent along raises no alarm.
@@ -76,11 +83,11 @@ func Verify(chain []*x509.Certificate, o VerifyOptions) VerifyResult {
 			best = c
 		}
 	}
-	r := VerifyResult{Reason: ReasonOK, ChainExpiry: earliest(best), Chain: best, Public: o.Roots == nil}
+	r := VerifyResult{Reason: ReasonOK, ChainExpiry: earliest(best), Public: o.Roots == nil}
 	if !onPath(chain, chains) && !inOrder(chain) {
 		r.Reason, r.Error = ReasonWrongOrder, "certificates are not in issuing order (leaf, then each issuer)"
 	}
-	return r
+	return r, best
 }
 
 func earliest(chain []*x509.Certificate) time.Time {

@@ -18,7 +18,9 @@ import (
 // certificate, which is then no error; a CRL block that does not parse is.
 func decodeWithCRLs(p *parsed, data []byte, password string) ([]*x509.Certificate, []string, error) {
 	crls, found, crlErr := certs.DecodeCRLs(data)
-	p.crls = crls
+	if len(crls) > 0 {
+		p.edit().crls = crls
+	}
 	var (
 		xs      []*x509.Certificate
 		aliases []string

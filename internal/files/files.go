@@ -88,7 +88,7 @@ type Source struct {
 	cacheMu    sync.Mutex         // guards cache and keys against the scan's workers
 	cache      map[string]*parsed // by path, as the glob spelled it
 	keys       map[fileKey]keyEntry
-	gen        uint64
+	gen        uint32            // scans so far (wraps harmlessly: only compared for equality)
 	failing    map[errKey]string // path+reason → message currently reported (log once per change)
 	unsettled  map[string]time.Time
 	lastByLine map[string]lineageResult

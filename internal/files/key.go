@@ -104,7 +104,7 @@ type keyCheck struct {
 // keyFresh reports whether the key check needs no certificate: the key is unusable, or the
 // check was made against this version of the key.
 func (p *parsed) keyFresh(k keyRef) bool {
-	return k.err != nil || p.key != nil && p.key.ver == k.ver
+	return k.err != nil || p.more().key != nil && p.more().key.ver == k.ver
 }
 
 // checkKey tells whether the private key k matches the leaf of xs (the file's certificates,
@@ -114,8 +114,8 @@ func (p *parsed) checkKey(xs []*x509.Certificate, k keyRef) (*bool, *FileError) 
 		return nil, k.err
 	}
 	if !p.keyFresh(k) {
-		p.key = &keyCheck{ver: k.ver, match: certs.KeyMatches(xs[0], k.pub)}
+		p.edit().key = &keyCheck{ver: k.ver, match: certs.KeyMatches(xs[0], k.pub)}
 	}
-	m := p.key.match
+	m := p.more().key.match
 	return &m, nil
 }

@@ -21,10 +21,14 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
-// fileKey identifies one version of one file: the path it was opened by, its inode, and what a
-// rewrite changes (size, mtime, ctime).
+// fileKey identifies one version of one file: the path it was opened by and its fileVersion.
 type fileKey struct {
-	path         string
+	path string
+	fileVersion
+}
+
+// fileVersion is what a rewrite of a file changes: its inode, size, mtime and ctime.
+type fileVersion struct {
 	dev, ino     uint64
 	size         int64
 	mtime, ctime int64
@@ -32,7 +36,7 @@ type fileKey struct {
 
 // changed is when the file version last changed: the later of its mtime and ctime (a copy can
 // keep an old mtime, never an old ctime).
-func (k fileKey) changed() time.Time { return time.Unix(0, max(k.mtime, k.ctime)) }
+func (v fileVersion) changed() time.Time { return time.Unix(0, max(v.mtime, v.ctime)) }
 
 // racyWindow: a file modified this recently may be rewritten again within the same timestamp
 // tick with the same size, so its cache entry is not trusted by the next scan (as git does).
@@ -42,22 +46,46 @@ const racyWindow = 2 * time.Second
 
 // parsed is the decoded content of one file version and the outcome of its checks. The parsed
 // certificates are not kept (they cost kilobytes each, and a tree may hold 100k): the rare
-// check that has to be redone re-reads the file.
+// check that has to be redone re-reads the file. One is kept per file (the cache is keyed by
+// path), so what only some files have is apart, in rare.
 type parsed struct {
-	ver      fileKey
-	certs    []certs.Cert
-	err      *FileError // decoding problem; certificates may still have been found
-	password string     // what a PKCS#12 file or Java keystore was opened with
-	gen      uint64     // last scan that used it
-	racy     bool
+	ver   fileVersion
+	certs []certs.Cert
+	// gen is the last scan that used it; a uint32 (a scan a second wraps in 136 years) shares a
+	// word with the two bools.
+	gen  uint32
+	racy bool
 	// The chain check, valid for roots until the clock passes until (zero: forever).
 	verified  bool
 	verifyRes certs.VerifyResult
 	roots     *x509.CertPool
 	until     time.Time
-	key       *keyCheck       // nil until check_key looked at the file
-	pool      *x509.CertPool  // the certificates, when the file is an entry's ca_file
-	crls      []certs.CRLInfo // the file's CRLs (decodeWithCRLs)
+	rare      *rare // nil for most files
+}
+
+// rare is what only some files have: 100k entries without it are 6 MB smaller.
+type rare struct {
+	err      *FileError      // decoding problem; certificates may still have been found
+	password string          // what a PKCS#12 file or Java keystore was opened with
+	key      *keyCheck       // nil until check_key looked at the file
+	pool     *x509.CertPool  // the certificates, when the file is an entry's ca_file
+	crls     []certs.CRLInfo // the file's CRLs (decodeWithCRLs)
+}
+
+// more returns the file's rare part, the zero value when it has none.
+func (p *parsed) more() rare {
+	if p.rare == nil {
+		return rare{}
+	}
+	return *p.rare
+}
+
+// edit returns the file's rare part to set a field of.
+func (p *parsed) edit() *rare {
+	if p.rare == nil {
+		p.rare = &rare{}
+	}
+	return p.rare
 }
 
 // noRoots trusts nothing: the roots of an entry whose ca_file cannot be read, which must not
@@ -67,7 +95,7 @@ var noRoots = x509.NewCertPool()
 type keyEntry struct {
 	pub crypto.PublicKey
 	err *FileError
-	gen uint64
+	gen uint32
 }
 
 // job is one matched file to load.
@@ -82,8 +110,14 @@ type job struct {
 // allocated per file and copied into the snapshot was 33 MB of garbage at the heap's peak.
 type loaded struct {
 	chains []certs.Chain
-	errs   [][]FileError
-	crls   [][]certs.CRLInfo
+	// more is a job's errors and CRLs, nil for the usual file that has neither (a slice of
+	// each per job was 4.8 MB at 100k files).
+	more []*jobMore
+}
+
+type jobMore struct {
+	errs []FileError
+	crls []certs.CRLInfo
 }
 
 type lineageResult struct {
@@ -199,11 +233,15 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 			kept++
 			found[j.entry] = true
 		}
-		if len(results.crls[k]) > 0 {
-			crls = append(crls, crlFile{j.path, results.crls[k]})
+		m := results.more[k]
+		if m == nil {
+			continue
+		}
+		if len(m.crls) > 0 {
+			crls = append(crls, crlFile{j.path, m.crls})
 			found[j.entry] = true
 		}
-		for _, fe := range results.errs[k] {
+		for _, fe := range m.errs {
 			addErr(fe, j.entry)
 		}
 	}
@@ -386,7 +424,7 @@ func (s *Source) loadOptions(e *entry) []FileError {
 	e.roots = nil
 	if e.CAFile != "" {
 		p, xs, fe := s.load(e.CAFile, "", 16<<20, false)
-		if p != nil && p.pool == nil && xs == nil { // cached as a certificate file, without them
+		if p != nil && p.more().pool == nil && xs == nil { // cached as a certificate file, without them
 			p, xs, fe = s.load(e.CAFile, "", 16<<20, true)
 		}
 		if fe != nil {
@@ -394,17 +432,18 @@ func (s *Source) loadOptions(e *entry) []FileError {
 		}
 		e.roots = noRoots
 		if p != nil {
-			if p.err != nil {
-				errs = append(errs, *p.err)
+			if err := p.more().err; err != nil {
+				errs = append(errs, *err)
 			}
 			// Built once per version of the file: the chain checks are cached per pool.
-			if p.pool == nil {
-				p.pool = x509.NewCertPool()
+			if p.more().pool == nil {
+				pool := x509.NewCertPool()
 				for _, c := range xs {
-					p.pool.AddCert(c)
+					pool.AddCert(c)
 				}
+				p.edit().pool = pool
 			}
-			e.roots = p.pool
+			e.roots = p.more().pool
 		}
 	}
 	return errs
@@ -412,7 +451,7 @@ func (s *Source) loadOptions(e *entry) []FileError {
 
 // loadAll loads jobs in parallel; results are in job order.
 func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) loaded {
-	results := loaded{chains: make([]certs.Chain, len(jobs)), errs: make([][]FileError, len(jobs)), crls: make([][]certs.CRLInfo, len(jobs))}
+	results := loaded{chains: make([]certs.Chain, len(jobs)), more: make([]*jobMore, len(jobs))}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(s.workers, max(1, len(jobs))); w++ {
@@ -420,7 +459,9 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				results.errs[k], results.crls[k] = s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now)
+				if errs, crls := s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now); errs != nil || crls != nil {
+					results.more[k] = &jobMore{errs, crls}
+				}
 			}
 		}()
 	}
@@ -472,11 +513,12 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 		return nil, nil
 	}
 	var errs []FileError
-	if p.err != nil {
-		errs = append(errs, *p.err)
+	more := p.more()
+	if more.err != nil {
+		errs = append(errs, *more.err)
 	}
 	if len(p.certs) == 0 {
-		return errs, p.crls
+		return errs, more.crls
 	}
 	*c = certs.Chain{
 		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
@@ -496,7 +538,7 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 			errs = append(errs, *fe)
 		}
 	}
-	return errs, p.crls
+	return errs, more.crls
 }
 
 // cached returns the cache entry of path without looking at the file, nil if there is none to
@@ -505,7 +547,7 @@ func (s *Source) cached(path, password string) *parsed {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	p, ok := s.cache[path]
-	if !ok || p.racy || p.password != password {
+	if !ok || p.racy || p.more().password != password {
 		return nil
 	}
 	p.gen = s.gen
@@ -543,7 +585,7 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 	ver := keyOf(path, fi)
 	s.cacheMu.Lock()
 	p, ok := s.cache[path]
-	ok = ok && p.ver == ver && !p.racy && p.password == password
+	ok = ok && p.ver == ver.fileVersion && !p.racy && p.more().password == password
 	if ok {
 		p.gen = s.gen
 	}
@@ -568,7 +610,7 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 		// Rewritten in place with the same size and times: parse it afresh.
 	}
 	p, xs := decode(path, data, password)
-	p.ver, p.racy = ver, time.Since(fi.ModTime()) < racyWindow
+	p.ver, p.racy = ver.fileVersion, time.Since(fi.ModTime()) < racyWindow
 	p.gen = s.gen
 	s.cacheMu.Lock()
 	s.cache[path] = p
@@ -578,7 +620,10 @@ func (s *Source) load(path, password string, maxSize int64, reread bool) (*parse
 
 // decode parses file content; a decode problem is recorded next to whatever was found.
 func decode(path string, data []byte, password string) (*parsed, []*x509.Certificate) {
-	p := &parsed{password: password}
+	p := &parsed{}
+	if password != "" {
+		p.edit().password = password
+	}
 	xs, aliases, err := decodeWithCRLs(p, data, password)
 	if len(xs) > 0 {
 		p.certs = make([]certs.Cert, len(xs))
@@ -593,7 +638,7 @@ func decode(path string, data []byte, password string) (*parsed, []*x509.Certifi
 		return p, xs // a key caught by a broad glob is not a certificate file, nor an error
 	}
 	if err != nil {
-		p.err = &FileError{Path: path, Reason: certs.DecodeReason(err), Message: err.Error()}
+		p.edit().err = &FileError{Path: path, Reason: certs.DecodeReason(err), Message: err.Error()}
 	}
 	return p, xs
 }
@@ -642,9 +687,8 @@ func (p *parsed) verify(xs []*x509.Certificate, roots *x509.CertPool, now time.T
 	if p.verifyFresh(roots, now) {
 		return p.verifyRes
 	}
-	r := certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
-	p.until = certs.NextBound(now, xs, r.Chain)
-	r.Chain = nil // not used for files, and it would keep the certificates alive
+	r, path := certs.VerifyPath(xs, certs.VerifyOptions{Roots: roots, Now: now})
+	p.until = certs.NextBound(now, xs, path)
 	p.verifyRes, p.verified, p.roots = r, true, roots
 	return r
 }

@@ -7,7 +7,7 @@ import (
 
 // keyOf identifies one version of one file: the inode, and what a rewrite or replacement changes.
 func keyOf(path string, fi fs.FileInfo) fileKey {
-	k := fileKey{path: path, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	k := fileKey{path: path, fileVersion: fileVersion{size: fi.Size(), mtime: fi.ModTime().UnixNano()}}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		k.dev, k.ino = st.Dev, st.Ino
 		k.ctime = st.Ctim.Nano()
@@ -21,5 +21,5 @@ func dirKey(dir string) (fileKey, bool) {
 	if err := syscall.Stat(dir, &st); err != nil {
 		return fileKey{}, false
 	}
-	return fileKey{dev: st.Dev, ino: st.Ino}, true
+	return fileKey{fileVersion: fileVersion{dev: st.Dev, ino: st.Ino}}, true
 }

@@ -9,7 +9,7 @@ import (
 
 // keyOf identifies one version of one file by size and mtime where no inode is available.
 func keyOf(path string, fi fs.FileInfo) fileKey {
-	return fileKey{path: path, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	return fileKey{path: path, fileVersion: fileVersion{size: fi.Size(), mtime: fi.ModTime().UnixNano()}}
 }
 
 // dirKey identifies a directory whatever path leads to it.

@@ -121,11 +121,11 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 		for i, x := range xs {
 			c.Certs[i] = certs.New(x)
 		}
-		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
-		if b := certs.NextBound(now, xs, c.Verify.Chain); !b.IsZero() && (out.until.IsZero() || b.Before(out.until)) {
+		var path []*x509.Certificate
+		c.Verify, path = certs.VerifyPath(xs, certs.VerifyOptions{Roots: roots, Now: now})
+		if b := certs.NextBound(now, xs, path); !b.IsZero() && (out.until.IsZero() || b.Before(out.until)) {
 			out.until = b
 		}
-		c.Verify.Chain = nil // it would keep the certificates alive
 		out.chains = append(out.chains, c)
 	}
 	return out
