@@ -7,12 +7,12 @@ import (
 )
 
 var servedOutdated = prometheus.NewDesc("cert_served_outdated",
-	"1 when the endpoint serves an older certificate than a local file with the same names holds, for longer than drift.grace_period; 0 while it matches.",
-	[]string{"target", "ip", "path", "lineage", "domain"}, nil)
+	"1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.",
+	[]string{"target", "ip", "path", "namespace", "secret", "key", "lineage", "domain"}, nil)
 
 // collectDrift emits the served-vs-disk join.
 func collectDrift(ch chan<- prometheus.Metric, drift []inventory.Drift) {
 	for _, d := range drift {
-		ch <- prometheus.MustNewConstMetric(servedOutdated, prometheus.GaugeValue, Bool(d.Outdated), d.Target, d.IP, d.Path, d.Lineage, d.Domain)
+		ch <- prometheus.MustNewConstMetric(servedOutdated, prometheus.GaugeValue, Bool(d.Outdated), d.Target, d.IP, d.Path, d.Namespace, d.Secret, d.Key, d.Lineage, d.Domain)
 	}
 }

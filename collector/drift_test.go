@@ -24,11 +24,11 @@ func TestDriftGolden(t *testing.T) {
 	}
 	c := funcCollector(func(ch chan<- prometheus.Metric) { collectDrift(ch, drift) })
 	want := `
-# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file with the same names holds, for longer than drift.grace_period; 0 while it matches.
+# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.
 # TYPE cert_served_outdated gauge
-cert_served_outdated{domain="a.example",ip="127.0.0.1",lineage="a",path="/etc/letsencrypt/live/a/fullchain.pem",target="a.example:443"} 0
-cert_served_outdated{domain="b.example",ip="127.0.0.1",lineage="b",path="/etc/letsencrypt/live/b/fullchain.pem",target="b.example:443"} 0
-cert_served_outdated{domain="c.example",ip="::1",lineage="",path="/srv/c.pem",target="c.example:443"} 1
+cert_served_outdated{domain="a.example",ip="127.0.0.1",key="",lineage="a",namespace="",path="/etc/letsencrypt/live/a/fullchain.pem",secret="",target="a.example:443"} 0
+cert_served_outdated{domain="b.example",ip="127.0.0.1",key="",lineage="b",namespace="",path="/etc/letsencrypt/live/b/fullchain.pem",secret="",target="b.example:443"} 0
+cert_served_outdated{domain="c.example",ip="::1",key="",lineage="",namespace="",path="/srv/c.pem",secret="",target="c.example:443"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Fatal(err)

@@ -123,6 +123,9 @@ func Parse(data []byte) (*Config, error) {
 		if nullSection(&root, "kubernetes", "cert_manager") {
 			cfg.Kubernetes.CertManager = &KubeCertManager{}
 		}
+		if nullSection(&root, "kubernetes", "ingresses") {
+			cfg.Kubernetes.Ingresses = &KubeIngresses{}
+		}
 		if nullSection(&root, "caddy") {
 			cfg.Caddy = List[Caddy]{{}} // a bare `caddy:` is one instance with the defaults
 		}
@@ -220,6 +223,15 @@ func (c *Config) validate() error {
 	if c.Kubernetes != nil {
 		if err := c.Kubernetes.validate("kubernetes"); err != nil {
 			return err
+		}
+		if in := c.Kubernetes.Ingresses; in != nil {
+			if err := in.validate("kubernetes.ingresses", c.Modules); err != nil {
+				return err
+			}
+			// Refused rather than ignored: the Ingresses would be watched in every namespace.
+			if c.Kubernetes.Namespaces.LabelSelector != "" {
+				return fieldError("kubernetes.ingresses", "not supported with kubernetes.namespaces.label_selector yet: name the namespaces in kubernetes.namespaces.include")
+			}
 		}
 	}
 	if err := c.Probe.validate("probe"); err != nil {

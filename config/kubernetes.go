@@ -3,9 +3,14 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -32,6 +37,76 @@ type Kubernetes struct {
 	// CertManager also follows cert-manager's Certificates in the same namespaces; nil when
 	// the key is absent (it needs rights on cert-manager's resources).
 	CertManager *KubeCertManager `yaml:"cert_manager,omitempty"`
+	// Ingresses probes the TLS hosts of the Ingresses in the same namespaces; nil when the key
+	// is absent (it needs rights on ingresses and dials the ingress controllers).
+	Ingresses *KubeIngresses `yaml:"ingresses,omitempty"`
+}
+
+// KubeIngresses is `kubernetes.ingresses:`: each `spec.tls` host of the section's Ingresses is
+// a background probe target, dialled from where the exporter runs (inside the cluster), so
+// that a controller still serving the certificate a Secret held before its renewal is
+// cert_served_outdated, as for a configured target and a file.
+type KubeIngresses struct {
+	// Module is the probe module (default tls); it must speak TLS at once (no starttls) and
+	// dial the address itself (no proxy_url).
+	Module string `yaml:"module,omitempty"`
+	// Address is dialled for every host, e.g. an ingress controller's Service
+	// ("ingress-nginx-controller.ingress-nginx.svc:443"); empty: each Ingress's
+	// status.loadBalancer.ingress addresses (ip, else hostname).
+	Address string `yaml:"address,omitempty"`
+	// Port is the port of the status addresses, and of Address when it names none (443).
+	Port int `yaml:"port,omitempty"`
+	// Interval is each host's probe interval (5m, as targets:).
+	Interval model.Duration `yaml:"interval,omitempty"`
+}
+
+func (i *KubeIngresses) defaults() {
+	if i.Module == "" {
+		i.Module = DefaultModule
+	}
+	if i.Port == 0 {
+		i.Port = 443
+	}
+	if i.Interval == 0 {
+		i.Interval = model.Duration(5 * time.Minute)
+	}
+}
+
+// validate checks the section against the probe modules.
+func (i *KubeIngresses) validate(p string, modules map[string]Module) error {
+	m, ok := modules[i.Module]
+	switch {
+	case !ok:
+		return fieldError(p+".module", "unknown module %q", i.Module)
+	case m.StartTLS != "":
+		return fieldError(p+".module", "module %q uses starttls %s; an Ingress serves TLS at once", i.Module, m.StartTLS)
+	case m.ProxyURL != nil:
+		// The proxy would resolve the Ingress's host itself, not dial the controller.
+		return fieldError(p+".module", "module %q uses proxy_url, which dials the host's own addresses, not the ingress controller's", i.Module)
+	case i.Port < 1 || i.Port > 65535:
+		return fieldError(p+".port", "must be between 1 and 65535")
+	case i.Interval < model.Duration(time.Second):
+		return fieldError(p+".interval", "must be at least 1s")
+	}
+	if i.Address != "" {
+		if _, _, err := ParseTarget(i.Address, ""); err != nil {
+			return fieldError(p+".address", "%v", err)
+		}
+	}
+	return nil
+}
+
+// IngressAddress is the address dialled for every host (host:port, the port defaulted to
+// Port), or "" when the Ingresses' status addresses are.
+func (i *KubeIngresses) IngressAddress() string {
+	if i.Address == "" {
+		return ""
+	}
+	host, port, _ := ParseTarget(i.Address, "") // validated
+	if _, _, err := net.SplitHostPort(i.Address); err != nil {
+		port = strconv.Itoa(i.Port) // none given
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // KubeCertManager is `kubernetes.cert_manager:`: the renewal state of cert-manager's
@@ -95,6 +170,9 @@ func (k *Kubernetes) defaults() {
 	}
 	if cm := k.CertManager; cm != nil && cm.ACME == nil {
 		cm.ACME = new(true)
+	}
+	if k.Ingresses != nil {
+		k.Ingresses.defaults()
 	}
 }
 

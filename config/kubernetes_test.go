@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // TestKubernetes: a bare `kubernetes:` is the in-cluster defaults; every field's error names its
@@ -26,6 +29,10 @@ func TestKubernetes(t *testing.T) {
 		// A bare cert_manager: is the defaults, as a bare kubernetes: is.
 		{"kubernetes:\n  cert_manager:\n", []Kubernetes{def(Kubernetes{CertManager: &KubeCertManager{}})}},
 		{"kubernetes: {cert_manager: {acme: false}}\n", []Kubernetes{def(Kubernetes{CertManager: &KubeCertManager{ACME: new(false)}})}},
+		// A bare ingresses: too.
+		{"kubernetes:\n  ingresses:\n", []Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "tls", Port: 443, Interval: model.Duration(5 * time.Minute)}})}},
+		{"modules: {in: {timeout: 3s}}\nkubernetes: {ingresses: {module: in, address: 'ingress-nginx-controller.ingress-nginx.svc:8443', port: 8443, interval: 1m}}\n",
+			[]Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "in", Address: "ingress-nginx-controller.ingress-nginx.svc:8443", Port: 8443, Interval: model.Duration(time.Minute)}})}},
 		{"kubernetes: {namespaces: {label_selector: 'team in (web,db),!legacy'}}\n", []Kubernetes{def(Kubernetes{Namespaces: KubeNamespaces{LabelSelector: "team in (web,db),!legacy"}})}},
 		{`kubernetes:
   kubeconfig: /etc/kube/config
@@ -68,6 +75,14 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  cert_manager: {orders: false}\n", "kubernetes.cert_manager.orders: field not found (line 2)"},
 		{"kubernetes:\n  cert_manager: {acme: sometimes}\n", "cannot unmarshal !!str `sometimes` into bool"},
 		{"kubernetes: 3\n", "cannot unmarshal !!int `3` into config.Kubernetes"},
+		{"kubernetes:\n  ingresses: {module: nope}\n", `kubernetes.ingresses.module: unknown module "nope"`},
+		{"modules: {smtp: {starttls: smtp}}\nkubernetes:\n  ingresses: {module: smtp}\n", `kubernetes.ingresses.module: module "smtp" uses starttls smtp; an Ingress serves TLS at once`},
+		{"modules: {p: {proxy_url: 'http://proxy:3128'}}\nkubernetes:\n  ingresses: {module: p}\n", `kubernetes.ingresses.module: module "p" uses proxy_url`},
+		{"kubernetes:\n  ingresses: {port: 70000}\n", "kubernetes.ingresses.port: must be between 1 and 65535"},
+		{"kubernetes:\n  ingresses: {interval: 10ms}\n", "kubernetes.ingresses.interval: must be at least 1s"},
+		{"kubernetes:\n  ingresses: {address: 'https://ctl'}\n", `kubernetes.ingresses.address: target "https://ctl" is a URL`},
+		{"kubernetes:\n  ingresses: {addr: ctl}\n", "kubernetes.ingresses.addr: field not found (line 2)"},
+		{"kubernetes:\n  namespaces: {label_selector: team=web}\n  ingresses: {}\n", "kubernetes.ingresses: not supported with kubernetes.namespaces.label_selector yet"},
 	})
 }
 
@@ -85,6 +100,25 @@ func TestLoadChecksKubernetesFiles(t *testing.T) {
 		}
 		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), field+": ") {
 			t.Errorf("%s: error %v, want it to name the field", field, err)
+		}
+	}
+}
+
+// TestIngressAddress: the address dialled for every host takes kubernetes.ingresses.port when it
+// names none.
+func TestIngressAddress(t *testing.T) {
+	for addr, want := range map[string]string{
+		"":                     "",
+		"ctl.ns.svc":           "ctl.ns.svc:8443",
+		"ctl.ns.svc:443":       "ctl.ns.svc:443",
+		"10.0.0.1":             "10.0.0.1:8443",
+		"fd00::1":              "[fd00::1]:8443",
+		"[fd00:0::1]:443":      "[fd00::1]:443",
+		"CTL.example.test:444": "CTL.example.test:444",
+	} {
+		in := KubeIngresses{Address: addr, Port: 8443}
+		if got := in.IngressAddress(); got != want {
+			t.Errorf("%q: %q, want %q", addr, got, want)
 		}
 	}
 }

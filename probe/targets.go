@@ -9,6 +9,8 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -41,6 +43,34 @@ var Targets = source.Factory{
 	},
 }
 
+// Discovered probes the targets a source discovers while it runs (the TLS hosts of Kubernetes
+// Ingresses), with the scheduler, probe code, bounds and series of targets:, so that a
+// discovered target is exported as a configured one is (source="probe", target, ip).
+type Discovered struct{ s *scheduler }
+
+// NewDiscovered makes a scheduler of no targets with cfg's modules and probe settings. prev is
+// the State of the probe snapshot the replaced source published last (a reload), or nil: the
+// targets of the first Set that it probed keep their last probe.
+func NewDiscovered(cfg *config.Config, env source.Env, prev any) *Discovered {
+	c := *cfg
+	c.Targets = nil
+	s := newScheduler(&c, env.Logger, env.Clock)
+	if p, ok := prev.(*targetsSnapshot); ok {
+		s.seed(p)
+	}
+	return &Discovered{s}
+}
+
+// Set replaces the targets (see scheduler.set); while Run runs it publishes at once.
+func (d *Discovered) Set(targets []Target) { d.s.set(targets) }
+
+// Run probes until ctx ends, publishing after every probe and every Set; publish must not
+// call back into d.
+func (d *Discovered) Run(ctx context.Context, publish func(*source.Snapshot)) { d.s.Run(ctx, publish) }
+
+// Once probes the targets set once, as the targets source's Once.
+func (d *Discovered) Once(ctx context.Context) *source.Snapshot { return d.s.Once(ctx) }
+
 // targetsHealth is source.Status.Source for targets.
 const targetsHealth = "targets"
 
@@ -65,7 +95,8 @@ type lastProbe struct {
 	// the order of Result.Addrs.
 	Served []served
 
-	module config.Module // the module's settings, to tell an unchanged target on reload
+	module    config.Module // the module's settings, to tell an unchanged target on reload
+	addresses []string      // Target.Addresses, likewise
 }
 
 // served is what one address served at its last successful probe.
@@ -130,22 +161,78 @@ func (s *targetsSnapshot) source() *source.Snapshot {
 	return &source.Snapshot{Chains: s.chains(), Problems: s.problems(), Status: s.Status, Metrics: s.collect, State: s}
 }
 
-// scheduler runs the background probes of one config.
-type scheduler struct {
-	cfg    *config.Config
-	logger *slog.Logger
-	clock  clockwork.Clock
-	now    func() time.Time
-	opts   Options
-	run    func(context.Context, string, config.Module, Options) Result // Run; tests wrap it
-
-	mu     sync.Mutex
-	probes []*lastProbe
-	status []source.Status
-	state  []string // last logged state per target, to log once per change
+// Target is one background probe target: a configured one (targets:), or one a source
+// discovered (an Ingress's TLS host), which may name the addresses to dial.
+type Target struct {
+	config.Target
+	// Addresses are dialled instead of the addresses the target's host resolves to: IPs, or
+	// names resolved at each probe (the Ingress controller a host is served by). The target's
+	// host stays the server name and is checked, with each address, against
+	// probe.allowed_targets.
+	Addresses []string
 }
 
-// newScheduler prepares a scheduler; nothing runs before Run.
+// same reports whether u probes as t does (the module's settings are the scheduler's), so
+// that t's loop and last probe stand for u.
+func (t *Target) same(u *Target) bool {
+	return t.Target.Target == u.Target.Target && t.Module == u.Module && t.ServerName == u.ServerName &&
+		t.Interval == u.Interval && slices.Equal(t.Addresses, u.Addresses)
+}
+
+// addresses resolves every name to the fixed addresses, in their order.
+type addresses struct {
+	addrs []string
+	next  Resolver
+}
+
+func (r addresses) LookupIPAddr(ctx context.Context, _ string) ([]net.IPAddr, error) {
+	var out []net.IPAddr
+	for _, a := range r.addrs {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, net.IPAddr{IP: ip.AsSlice(), Zone: ip.Zone()})
+			continue
+		}
+		ias, err := r.next.LookupIPAddr(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ias...)
+	}
+	return out, nil
+}
+
+// entry is one target of a scheduler and what its probes found.
+type entry struct {
+	t      Target
+	probe  *lastProbe // nil until probed
+	status source.Status
+	state  string             // last logged state, to log once per change
+	stop   context.CancelFunc // ends its loop; nil while not running
+}
+
+// scheduler runs the background probes of a list of targets: the configured ones, or those a
+// source discovers and changes with set.
+type scheduler struct {
+	modules     map[string]config.Module
+	concurrency int
+	logger      *slog.Logger
+	clock       clockwork.Clock
+	now         func() time.Time
+	opts        Options
+	run         func(context.Context, string, config.Module, Options) Result // Run; tests wrap it
+
+	mu      sync.Mutex
+	entries []*entry
+	prev    *targetsSnapshot // of the scheduler this one replaces (seed), for the first targets set
+	// While running: the context and publish function of new targets' loops, and their count.
+	ctx     context.Context
+	sem     chan struct{}
+	repeat  bool
+	publish func(*targetsSnapshot)
+	loops   sync.WaitGroup
+}
+
+// newScheduler prepares a scheduler of cfg's targets; nothing runs before Run.
 func newScheduler(cfg *config.Config, logger *slog.Logger, clock clockwork.Clock) *scheduler {
 	now := clock.Now
 	allow, err := newAllowList(cfg.Probe.AllowedTargets)
@@ -155,18 +242,19 @@ func newScheduler(cfg *config.Config, logger *slog.Logger, clock clockwork.Clock
 		allow, _ = newAllowList([]string{"refuse-all.invalid"})
 	}
 	s := &scheduler{
-		cfg: cfg, logger: logger, clock: clock, now: now,
-		opts:   Options{Now: now, Allow: allow, CRLs: newCRLCache(now)},
-		run:    Run,
-		probes: make([]*lastProbe, len(cfg.Targets)),
-		status: make([]source.Status, len(cfg.Targets)),
-		state:  make([]string, len(cfg.Targets)),
+		modules: cfg.Modules, concurrency: max(cfg.Probe.Concurrency, 1), logger: logger, clock: clock, now: now,
+		opts: Options{Now: now, Allow: allow, CRLs: newCRLCache(now)},
+		run:  Run,
 	}
-	reasons := append(slices.Clone(FailureReasons), ProblemReasons...)
-	for i, t := range cfg.Targets {
-		s.status[i] = source.Status{Source: targetsHealth, Name: t.Target, Errors: source.NewErrors(reasons...)}
+	for _, t := range cfg.Targets {
+		s.entries = append(s.entries, s.newEntry(Target{Target: t}))
 	}
 	return s
+}
+
+func (s *scheduler) newEntry(t Target) *entry {
+	reasons := append(slices.Clone(FailureReasons), ProblemReasons...)
+	return &entry{t: t, status: source.Status{Source: targetsHealth, Name: t.Target.Target, Errors: source.NewErrors(reasons...)}}
 }
 
 // seed starts the scheduler from prev, the snapshot of the scheduler it replaces (a reload):
@@ -174,22 +262,70 @@ func newScheduler(cfg *config.Config, logger *slog.Logger, clock clockwork.Clock
 // error counters and served chains, so that the first snapshot published does not drop the
 // series of the targets not probed yet. Call it before Run; a nil prev seeds nothing.
 func (s *scheduler) seed(prev *targetsSnapshot) {
-	if prev == nil {
+	s.prev = prev
+	for _, e := range s.entries {
+		s.seedEntry(e)
+	}
+}
+
+// seedEntry gives e the previous scheduler's probe of the same target, if any.
+func (s *scheduler) seedEntry(e *entry) {
+	if s.prev == nil {
 		return
 	}
-	for i, t := range s.cfg.Targets {
-		for j, p := range prev.Probes {
-			if p.Target == t.Target && p.Module == t.Module && p.ServerName == t.ServerName && reflect.DeepEqual(p.module, s.cfg.Modules[t.Module]) {
-				s.probes[i], s.status[i] = p, prev.Status[j]
-				// Owner labels are no probe setting: changed ones apply to the kept probe.
-				if l := certs.NewLabels(t.Labels); !slices.Equal(l, p.Labels) {
-					kept := *p
-					kept.Labels = l
-					s.probes[i] = &kept
-				}
-				break
-			}
+	for j, p := range s.prev.Probes {
+		if p.Target == e.t.Target.Target && p.Module == e.t.Module && p.ServerName == e.t.ServerName &&
+			slices.Equal(p.addresses, e.t.Addresses) && reflect.DeepEqual(p.module, s.modules[e.t.Module]) {
+			e.probe, e.status = relabel(p, e.t.Labels), s.prev.Status[j]
+			return
 		}
+	}
+}
+
+// relabel returns p with the owner labels l: they are no probe setting, so changed ones
+// apply to a kept probe.
+func relabel(p *lastProbe, l config.Labels) *lastProbe {
+	if nl := certs.NewLabels(l); !slices.Equal(nl, p.Labels) {
+		kept := *p
+		kept.Labels = nl
+		return &kept
+	}
+	return p
+}
+
+// set replaces the scheduler's targets: those probed as before keep their loop, last probe
+// and health; the others are started (while running) and the removed ones stopped, their
+// series gone from the snapshot published here.
+func (s *scheduler) set(targets []Target) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.entries
+	s.entries = make([]*entry, 0, len(targets))
+	for _, t := range targets {
+		i := slices.IndexFunc(old, func(e *entry) bool { return e != nil && e.t.same(&t) })
+		if i < 0 {
+			e := s.newEntry(t)
+			s.seedEntry(e)
+			s.entries = append(s.entries, e)
+			s.start(e)
+			continue
+		}
+		e := old[i]
+		old[i] = nil
+		if e.probe != nil {
+			e.probe = relabel(e.probe, t.Labels)
+		}
+		e.t = t
+		s.entries = append(s.entries, e)
+	}
+	for _, e := range old {
+		if e != nil && e.stop != nil {
+			e.stop()
+		}
+	}
+	s.prev = nil // seeds the first targets set only: a target removed and back later starts anew
+	if s.publish != nil {
+		s.publish(s.snapshot())
 	}
 }
 
@@ -211,27 +347,57 @@ func (s *scheduler) Once(ctx context.Context) *source.Snapshot {
 	for _, p := range last.Probes {
 		probed[p.Target] = true
 	}
-	for _, t := range s.cfg.Targets {
-		if !probed[t.Target] {
-			out.Problems = append(out.Problems, source.Problem{Source: certs.SourceProbe, Where: t.Target, Reason: failTimeout, Message: "not probed before the check's deadline"})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if !probed[e.t.Target.Target] {
+			out.Problems = append(out.Problems, source.Problem{Source: certs.SourceProbe, Where: e.t.Target.Target, Reason: failTimeout, Message: "not probed before the check's deadline"})
 		}
 	}
 	return out
 }
 
-// probeAll runs a loop per target: one probe, then one per interval while repeat.
+// probeAll runs a loop per target, and per target set later: one probe, then one per
+// interval while repeat. It returns once ctx ended and every loop did.
 func (s *scheduler) probeAll(ctx context.Context, repeat bool, publish func(*targetsSnapshot)) {
-	sem := make(chan struct{}, max(s.cfg.Probe.Concurrency, 1))
-	var wg sync.WaitGroup
-	for i := range s.cfg.Targets {
-		wg.Go(func() { s.loop(ctx, i, sem, repeat, publish) })
+	s.mu.Lock()
+	s.ctx, s.sem, s.repeat, s.publish = ctx, make(chan struct{}, s.concurrency), repeat, publish
+	for _, e := range s.entries {
+		s.start(e)
 	}
-	wg.Wait()
+	s.mu.Unlock()
+	if repeat {
+		<-ctx.Done()
+	}
+	s.loops.Wait()
+	s.mu.Lock()
+	s.publish = nil
+	s.mu.Unlock()
 }
 
-func (s *scheduler) loop(ctx context.Context, i int, sem chan struct{}, repeat bool, publish func(*targetsSnapshot)) {
-	t := s.cfg.Targets[i]
+// start runs e's loop, when the scheduler runs. Called with s.mu held.
+func (s *scheduler) start(e *entry) {
+	if s.ctx == nil || s.ctx.Err() != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	e.stop = stop
+	t, sem, repeat, publish := e.t, s.sem, s.repeat, s.publish
+	s.loops.Go(func() {
+		defer stop()
+		s.loop(ctx, e, t, sem, repeat, publish)
+	})
+}
+
+// loop probes t, e's target as it started: its probe settings do not change while e lives
+// (set makes a new entry for a changed target).
+func (s *scheduler) loop(ctx context.Context, e *entry, t Target, sem chan struct{}, repeat bool, publish func(*targetsSnapshot)) {
 	interval := time.Duration(t.Interval)
+	opts := s.opts
+	opts.ServerName = t.ServerName
+	if len(t.Addresses) > 0 {
+		opts.Resolver = addresses{addrs: t.Addresses, next: net.DefaultResolver}
+	}
 	timer := s.clock.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -245,14 +411,13 @@ func (s *scheduler) loop(ctx context.Context, i int, sem chan struct{}, repeat b
 			return
 		case sem <- struct{}{}:
 		}
-		opts := s.opts
-		opts.ServerName = t.ServerName
-		r := s.run(ctx, t.Target, s.cfg.Modules[t.Module], opts)
+		r := s.run(ctx, t.Target.Target, s.modules[t.Module], opts)
 		<-sem
 		if ctx.Err() != nil {
-			return // a probe cut short by shutdown or reload says nothing about the target
+			return // a probe cut short by shutdown, reload or removal says nothing about the target
 		}
-		s.record(i, &lastProbe{Target: t.Target, Module: t.Module, ServerName: t.ServerName, Labels: certs.NewLabels(t.Labels), At: s.now(), Result: r, module: s.cfg.Modules[t.Module]}, publish)
+		s.record(e, &lastProbe{Target: t.Target.Target, Module: t.Module, ServerName: t.ServerName, At: s.now(), Result: r,
+			module: s.modules[t.Module], addresses: t.Addresses}, publish)
 		if !repeat {
 			return
 		}
@@ -261,17 +426,21 @@ func (s *scheduler) loop(ctx context.Context, i int, sem chan struct{}, repeat b
 }
 
 // record stores a probe's outcome and publishes the new snapshot, under the lock so that
-// snapshots are published in order.
-func (s *scheduler) record(i int, p *lastProbe, publish func(*targetsSnapshot)) {
+// snapshots are published in order. A probe of a target removed meanwhile is dropped.
+func (s *scheduler) record(e *entry, p *lastProbe, publish func(*targetsSnapshot)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var prev []served
-	if s.probes[i] != nil {
-		prev = s.probes[i].Served
+	if !slices.Contains(s.entries, e) {
+		return
 	}
-	p.Served = carry(prev, &p.Result, p.At, staleIntervals*time.Duration(s.cfg.Targets[i].Interval))
-	s.probes[i] = p
-	st := &s.status[i]
+	p.Labels = certs.NewLabels(e.t.Labels)
+	var prev []served
+	if e.probe != nil {
+		prev = e.probe.Served
+	}
+	p.Served = carry(prev, &p.Result, p.At, staleIntervals*time.Duration(e.t.Interval))
+	e.probe = p
+	st := &e.status
 	st.Up, st.Error = p.Result.Success(), ""
 	if st.Up {
 		st.LastSuccess = p.At
@@ -295,23 +464,27 @@ func (s *scheduler) record(i int, p *lastProbe, publish func(*targetsSnapshot)) 
 	if !st.Up {
 		state = "failed: " + strings.Join(failures, ",")
 	}
-	if state != s.state[i] {
-		s.state[i] = state
+	if state != e.state {
+		e.state = state
 		if st.Up {
 			s.logger.Info("target probe succeeded", "target", p.Target, "module", p.Module)
 		} else {
 			s.logger.Warn("target probe failed", "target", p.Target, "module", p.Module, "reasons", failures, "err", st.Error)
 		}
 	}
+	publish(s.snapshot())
+}
 
+// snapshot is the targets probed at least once, in target order. Called with s.mu held.
+func (s *scheduler) snapshot() *targetsSnapshot {
 	snap := &targetsSnapshot{}
-	for j, q := range s.probes {
-		if q != nil {
-			snap.Probes = append(snap.Probes, q)
-			snap.Status = append(snap.Status, s.status[j])
+	for _, e := range s.entries {
+		if e.probe != nil {
+			snap.Probes = append(snap.Probes, e.probe)
+			snap.Status = append(snap.Status, e.status)
 		}
 	}
-	publish(snap)
+	return snap
 }
 
 // carry carries each address's last successful chain from prev over to the probe r that

@@ -82,7 +82,7 @@ func TestDemo(t *testing.T) {
 		`cert_renewal_consecutive_failures{client="caddy",lineage="caddy-failing.demo.test"} 2`,
 		`cert_chain_verified{lineage="caddy-ok.demo.test",path="` + w.Dir + `/caddy/certificates/acme-v02.api.letsencrypt.org-directory/caddy-ok.demo.test/caddy-ok.demo.test.crt",reason=`,
 		`cert_info{domain="caddy-ok.demo.test",eku="server_auth,client_auth",index="0",issuer="`,
-		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",lineage="",path="` + w.Dir + `/certs/www.demo.test.pem",target="` + w.Good + `"}`,
+		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",key="",lineage="",namespace="",path="` + w.Dir + `/certs/www.demo.test.pem",secret="",target="` + w.Good + `"}`,
 	}
 	var body string
 	testwait.Until(t, func() error {

@@ -9,11 +9,13 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
 
-// Drift is one probed address and one stored chain (a local file) whose leaves cover the same
-// names: cert_served_outdated.
+// Drift is one probed address and one stored chain (a local file, a Kubernetes Secret's key)
+// whose leaves cover the same names: cert_served_outdated.
 type Drift struct {
 	Target, IP, Path, Lineage string
-	Domain                    string // of the served leaf
+	// Namespace, Secret and Key name the stored chain when it is a Secret's (Path is then "").
+	Namespace, Secret, Key string
+	Domain                 string // of the served leaf
 	// Since is when the stored chain got its newer certificate (its last change, else the
 	// leaf's NotBefore); zero while the endpoint serves the stored certificate or a newer one.
 	Since time.Time
@@ -52,7 +54,7 @@ func indexStored(stored []*certs.Chain) storedIndex {
 }
 
 // joinDrift pairs every served chain with the stored chains whose leaf has the same names.
-// Sorted by target, ip, path; one pair per (target, ip, path), since a target probed by two
+// Sorted by target, ip, stored chain; one pair per (target, ip, stored chain), since a target probed by two
 // modules is one endpoint.
 func joinDrift(served []*certs.Chain, idx storedIndex, grace time.Duration) []Drift {
 	if len(served) == 0 || len(idx) == 0 {
@@ -65,7 +67,7 @@ func joinDrift(served []*certs.Chain, idx storedIndex, grace time.Duration) []Dr
 		}
 		leaf := s.Certs[0]
 		for _, d := range idx[nameKey(leaf)] {
-			p := Drift{Target: s.Target, IP: s.IP, Path: d.Path, Lineage: d.Lineage, Domain: leaf.Domain}
+			p := Drift{Target: s.Target, IP: s.IP, Path: d.Path, Lineage: d.Lineage, Namespace: d.Namespace, Secret: d.Secret, Key: d.Key, Domain: leaf.Domain}
 			if disk := d.Certs[0]; disk.NotBefore.After(leaf.NotBefore) {
 				p.Since = d.Changed
 				if p.Since.IsZero() {
@@ -78,11 +80,19 @@ func joinDrift(served []*certs.Chain, idx storedIndex, grace time.Duration) []Dr
 	}
 	slices.SortFunc(out, func(a, b Drift) int {
 		// Of two probes of one endpoint (two modules), the outdated one is kept.
-		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP), cmp.Compare(a.Path, b.Path), -cmpBool(a.Outdated, b.Outdated))
+		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP), cmp.Compare(a.Stored(), b.Stored()), -cmpBool(a.Outdated, b.Outdated))
 	})
 	return slices.CompactFunc(out, func(a, b Drift) bool {
-		return a.Target == b.Target && a.IP == b.IP && a.Path == b.Path
+		return a.Target == b.Target && a.IP == b.IP && a.Stored() == b.Stored()
 	})
+}
+
+// Stored names the stored chain: its path, or "Secret <namespace>/<secret> key <key>".
+func (d *Drift) Stored() string {
+	if d.Secret != "" {
+		return "Secret " + d.Namespace + "/" + d.Secret + " key " + d.Key
+	}
+	return d.Path
 }
 
 func cmpBool(a, b bool) int {

@@ -264,7 +264,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 				x := row(v, ch, j, c, now, th)
 				if d, ok := outdated[[2]string{ch.Target, ch.IP}]; ok && x.Judged && ch.Source == certs.SourceProbe {
 					// As CertificateNotDeployed.
-					x.raise(Warning, "CertificateNotDeployed", "", fmt.Sprintf("serves an older certificate than %s, which holds a newer one since %s", d.Path, d.Since.UTC().Format(time.RFC3339)))
+					x.raise(Warning, "CertificateNotDeployed", "", fmt.Sprintf("serves an older certificate than %s, which holds a newer one since %s", d.Stored(), d.Since.UTC().Format(time.RFC3339)))
 				}
 				r.Certificates = append(r.Certificates, x)
 			}

@@ -57,9 +57,11 @@ type Source struct {
 }
 
 // namespaces are the watches' namespaces: each included one, else the whole cluster.
-func (s *Source) namespaces() []string {
-	if len(s.cfg.Namespaces.Include) > 0 {
-		return s.cfg.Namespaces.Include
+func (s *Source) namespaces() []string { return namespacesOf(s.cfg) }
+
+func namespacesOf(cfg *config.Kubernetes) []string {
+	if len(cfg.Namespaces.Include) > 0 {
+		return cfg.Namespaces.Include
 	}
 	return []string{allNamespaces}
 }
@@ -204,16 +206,17 @@ type client struct {
 
 func (c *client) watcher(ns, status string, res resource) *watcher {
 	s := c.src
-	return &watcher{namespace: ns, status: status, res: res, pageSize: s.pageSize, clock: s.clock, log: s.log,
-		items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
+	return newWatcher(ns, status, res, s.pageSize, s.clock, s.log)
 }
 
 // excluded is the field selector of the excluded namespaces on field (metadata.namespace of
 // namespaced objects, metadata.name of namespaces): the API server leaves their objects out,
 // so they are never sent.
-func (c *client) excluded(field string) []fields.Selector {
+func (c *client) excluded(field string) []fields.Selector { return excluded(c.src.cfg, field) }
+
+func excluded(cfg *config.Kubernetes, field string) []fields.Selector {
 	var sel []fields.Selector
-	for _, ex := range c.src.cfg.Namespaces.Exclude {
+	for _, ex := range cfg.Namespaces.Exclude {
 		sel = append(sel, fields.OneTermNotEqualSelector(field, ex))
 	}
 	return sel
@@ -302,15 +305,60 @@ func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snaps
 		ws = append(ws, groups[ns].ws...)
 	}
 	snap := &source.Snapshot{}
-	var names []string // source_up names, in the watches' order
-	settled := true
-	status := map[string]*source.Status{}
-	var watchErrs []watchError
+	h := watchHealth(ws)
+	snap.Status, snap.Problems = h.status, h.problems
 	var secretErrs []secretKeyError
 	cm := map[string][]*unstructured.Unstructured{} // cert-manager's objects by resource
+	for i, w := range ws {
+		for _, o := range h.items[i] {
+			switch o := o.(type) {
+			case *secretCerts:
+				snap.Chains = append(snap.Chains, o.chains...)
+				for _, e := range o.errs {
+					secretErrs = append(secretErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
+					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
+						Where: o.Namespace + "/" + o.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
+				}
+			case *unstructured.Unstructured:
+				cm[w.res.name()] = append(cm[w.res.name()], o)
+			}
+		}
+	}
+	var crtErrs []certificateError
+	if s.cfg.CertManager != nil {
+		var problems []source.Problem
+		snap.Renewals, problems, crtErrs = renewals(cm[certificatesGVR.Resource], cm[ordersGVR.Resource], cm[challengesGVR.Resource])
+		snap.Problems = append(snap.Problems, problems...)
+	}
+	slices.SortFunc(snap.Chains, func(a, b certs.Chain) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
+	})
+	slices.SortFunc(snap.Problems, func(a, b source.Problem) int { return cmp.Compare(a.Where, b.Where) })
+	snap.Metrics = metrics(h.watchErrs, secretErrs, crtErrs)
+	return snap, h.settled
+}
+
+// health is the state of a source's watches.
+type health struct {
+	// status has one entry per source_up name, in the watches' order.
+	status    []source.Status
+	problems  []source.Problem
+	watchErrs []watchError
+	// settled: every watch has listed or failed (the first publish waits for that).
+	settled bool
+	// items are the objects each watch keeps, in the watches' order.
+	items [][]runtime.Object
+}
+
+// watchHealth reads the watches' state.
+func watchHealth(ws []*watcher) health {
+	h := health{settled: true}
+	var names []string // source_up names, in the watches' order
+	status := map[string]*source.Status{}
 	for _, w := range ws {
 		st := w.state()
-		settled = settled && (st.synced || st.reason != "")
+		h.items = append(h.items, st.items)
+		h.settled = h.settled && (st.synced || st.reason != "")
 		ns := status[w.status]
 		if ns == nil {
 			ns = &source.Status{Source: statusSource, Name: w.status, Up: true, LastSuccess: st.lastSuccess, Errors: source.NewErrors(ErrorReasons...)}
@@ -330,42 +378,18 @@ func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snaps
 		case st.reason != "":
 			// Why the namespace is down, as logged: the first of its failing watches.
 			ns.Error = cmp.Or(ns.Error, st.msg)
-			if e := (watchError{w.namespace, w.res.name(), st.reason}); !slices.Contains(watchErrs, e) {
-				watchErrs = append(watchErrs, e)
+			if e := (watchError{w.namespace, w.res.name(), st.reason}); !slices.Contains(h.watchErrs, e) {
+				h.watchErrs = append(h.watchErrs, e)
 			}
-			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: st.reason, Message: st.msg})
+			h.problems = append(h.problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: st.reason, Message: st.msg})
 		case !st.synced:
-			snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: reasonUnavailable, Message: "not listed yet"})
-		}
-		for _, o := range st.items {
-			switch o := o.(type) {
-			case *secretCerts:
-				snap.Chains = append(snap.Chains, o.chains...)
-				for _, e := range o.errs {
-					secretErrs = append(secretErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
-					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
-						Where: o.Namespace + "/" + o.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
-				}
-			case *unstructured.Unstructured:
-				cm[w.res.name()] = append(cm[w.res.name()], o)
-			}
+			h.problems = append(h.problems, source.Problem{Source: certs.SourceKubernetes, Where: w.where(), Reason: reasonUnavailable, Message: "not listed yet"})
 		}
 	}
 	for _, name := range names {
-		snap.Status = append(snap.Status, *status[name])
+		h.status = append(h.status, *status[name])
 	}
-	var crtErrs []certificateError
-	if s.cfg.CertManager != nil {
-		var problems []source.Problem
-		snap.Renewals, problems, crtErrs = renewals(cm[certificatesGVR.Resource], cm[ordersGVR.Resource], cm[challengesGVR.Resource])
-		snap.Problems = append(snap.Problems, problems...)
-	}
-	slices.SortFunc(snap.Chains, func(a, b certs.Chain) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
-	})
-	slices.SortFunc(snap.Problems, func(a, b source.Problem) int { return cmp.Compare(a.Where, b.Where) })
-	snap.Metrics = metrics(watchErrs, secretErrs, crtErrs)
-	return snap, settled
+	return h
 }
 
 var (

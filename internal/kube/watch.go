@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Reasons of a failing list or watch, the `reason` of
@@ -44,10 +46,15 @@ var SecretReasons = []string{"parse", "empty", "password", reasonTooLarge}
 // cert-manager Certificate whose status cannot be read.
 var CertificateReasons = []string{reasonStatus}
 
-// Reasons are those of the source's problems: a failing list or watch (ErrorReasons), and the
+// IngressReasons are those of an Ingress whose hosts are not probed (kubernetes.ingresses):
+// problems on /certificates only, like the watch errors explained in CertExpiryExporterErrors.
+var IngressReasons = []string{reasonNoAddress, reasonTooManyTargets}
+
+// Reasons are those of the source's problems: a failing list or watch (ErrorReasons), the
 // per-object errors (SecretReasons, CertificateReasons), which CertExpiryExporterKubernetesObjectError
-// pages for. The /certificates page links a runbook section for each.
-var Reasons = slices.Concat(ErrorReasons, SecretReasons, CertificateReasons)
+// pages for, and the Ingresses not probed (IngressReasons). The /certificates page links a
+// runbook section for each.
+var Reasons = slices.Concat(ErrorReasons, SecretReasons, CertificateReasons, IngressReasons)
 
 // defaultPageSize is the LIST page: a full list never holds more than one page of Secrets with
 // their data (each page is parsed and its data dropped before the next is asked for).
@@ -95,6 +102,11 @@ type resource interface {
 	keep(ev watch.Event) runtime.Object
 	// expected is the type keep returns, which the reflector checks.
 	expected() runtime.Object
+}
+
+func newWatcher(ns, status string, res resource, pageSize int64, clock clockwork.Clock, log *slog.Logger) *watcher {
+	return &watcher{namespace: ns, status: status, res: res, pageSize: pageSize, clock: clock, log: log,
+		items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
 }
 
 func (w *watcher) where() string {

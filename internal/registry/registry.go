@@ -22,6 +22,7 @@ var Sources = source.Registry{
 	caddy.Factory,
 	kube.Factory,
 	probe.Targets,
+	kube.Ingresses,
 	clientcert.Factory,
 	ari.Factory,
 }

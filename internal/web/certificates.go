@@ -342,7 +342,7 @@ func problemRunbook(p inventory.Problem) string {
 	switch {
 	case p.Source == certs.SourceProbe:
 		return runbook("CertificateProbeFailed", p.Reason)
-	case p.Source == certs.SourceKubernetes && slices.Contains(kube.ErrorReasons, p.Reason):
+	case p.Source == certs.SourceKubernetes && (slices.Contains(kube.ErrorReasons, p.Reason) || slices.Contains(kube.IngressReasons, p.Reason)):
 		return runbook("CertExpiryExporterErrors", "kubernetes-"+p.Reason)
 	case p.Source == certs.SourceKubernetes:
 		// A Secret key without a usable certificate, or a cert-manager Certificate whose status
