@@ -394,7 +394,7 @@ func watchHealth(ws []*watcher) health {
 
 var (
 	watchErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_watch_error",
-		"1 per namespace (* for the cluster-wide watch) and resource (secrets, certificates, orders, challenges) that cannot be listed or watched, with the reason.",
+		"1 per namespace (* for the cluster-wide watch) and resource (secrets, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.",
 		[]string{"namespace", "resource", "reason"}, nil)
 	secretErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_secret_error",
 		"1 per Secret key that holds no usable certificate, with the reason.",
