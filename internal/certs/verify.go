@@ -197,3 +197,19 @@ func unknownIssuer(chain []*x509.Certificate, now time.Time) string {
 func selfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
+
+// NextBound is the first NotBefore or NotAfter after now among the certificates (zero when
+// there is none): the verdict of a chain check (Verify) cannot change before then.
+func NextBound(now time.Time, lists ...[]*x509.Certificate) time.Time {
+	var t time.Time
+	for _, l := range lists {
+		for _, c := range l {
+			for _, b := range []time.Time{c.NotBefore, c.NotAfter.Add(time.Nanosecond)} {
+				if b.After(now) && (t.IsZero() || b.Before(t)) {
+					t = b
+				}
+			}
+		}
+	}
+	return t
+}

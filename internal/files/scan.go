@@ -688,25 +688,9 @@ func (p *parsed) verify(xs []*x509.Certificate, roots *x509.CertPool, now time.T
 		return p.verifyRes
 	}
 	r, path := certs.VerifyPath(xs, certs.VerifyOptions{Roots: roots, Now: now})
-	p.until = nextBound(now, xs, path)
+	p.until = certs.NextBound(now, xs, path)
 	p.verifyRes, p.verified, p.roots = r, true, roots
 	return r
-}
-
-// nextBound is the first NotBefore or NotAfter after now among the certificates: the verdict of
-// a chain check cannot change before then.
-func nextBound(now time.Time, lists ...[]*x509.Certificate) time.Time {
-	var t time.Time
-	for _, l := range lists {
-		for _, c := range l {
-			for _, b := range []time.Time{c.NotBefore, c.NotAfter.Add(time.Nanosecond)} {
-				if b.After(now) && (t.IsZero() || b.Before(t)) {
-					t = b
-				}
-			}
-		}
-	}
-	return t
 }
 
 func fileError(path string, err error) FileError {

@@ -107,7 +107,7 @@ func (s *IngressSource) watchers() ([]*watcher, error) {
 			sel = excluded(s.cfg.Kubernetes, "metadata.namespace")
 		}
 		res := &ingresses{selector: fields.AndSelectors(sel...).String(), client: cs.NetworkingV1()}
-		ws = append(ws, newWatcher(ns, ingressStatus+ns, res, s.pageSize, s.clock.Now, s.log))
+		ws = append(ws, newWatcher(ns, ingressStatus+ns, res, s.pageSize, s.clock, s.log))
 	}
 	return ws, nil
 }

@@ -39,6 +39,9 @@ type secretCerts struct {
 	metav1.ObjectMeta // Name, Namespace and ResourceVersion only
 	chains            []certs.Chain
 	errs              []secretError
+	// until is the first validity bound (NotBefore, NotAfter) of its chains after the parse,
+	// zero when there is none: their verdicts (Verify) hold until then.
+	until time.Time
 }
 
 // DeepCopyObject returns s: it is never modified.
@@ -118,7 +121,11 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 		for i, x := range xs {
 			c.Certs[i] = certs.New(x)
 		}
-		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
+		var path []*x509.Certificate
+		c.Verify, path = certs.VerifyPath(xs, certs.VerifyOptions{Roots: roots, Now: now})
+		if b := certs.NextBound(now, xs, path); !b.IsZero() && (out.until.IsZero() || b.Before(out.until)) {
+			out.until = b
+		}
 		out.chains = append(out.chains, c)
 	}
 	return out

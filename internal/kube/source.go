@@ -206,7 +206,7 @@ type client struct {
 
 func (c *client) watcher(ns, status string, res resource) *watcher {
 	s := c.src
-	return newWatcher(ns, status, res, s.pageSize, s.clock.Now, s.log)
+	return newWatcher(ns, status, res, s.pageSize, s.clock, s.log)
 }
 
 // excluded is the field selector of the excluded namespaces on field (metadata.namespace of

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testexpo"
@@ -55,6 +56,12 @@ func expose(t *testing.T, snap *source.Snapshot) string {
 // returns its latest snapshot holder; the source stops when the test ends.
 func run(t *testing.T, cred *rest.Config, pageSize int64, section string, log io.Writer) *testwait.Latest[*source.Snapshot] {
 	t.Helper()
+	return runClock(t, clockwork.NewFakeClockAt(now), cred, pageSize, section, log)
+}
+
+// runClock is run with the source's clock.
+func runClock(t *testing.T, clock clockwork.Clock, cred *rest.Config, pageSize int64, section string, log io.Writer) *testwait.Latest[*source.Snapshot] {
+	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, "kubernetes: {kubeconfig: %q, %s}\n", testkube.Kubeconfig(t, cred), section))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +75,7 @@ func run(t *testing.T, cred *rest.Config, pageSize int64, section string, log io
 			return a
 		}}))
 	}
-	src := Factory.New(cfg, source.Env{Logger: logger, Clock: clockwork.NewFakeClockAt(now)}).(*Source)
+	src := Factory.New(cfg, source.Env{Logger: logger, Clock: clock}).(*Source)
 	src.pageSize = pageSize
 	var latest testwait.Latest[*source.Snapshot]
 	ctx, cancel := context.WithCancel(context.Background())
@@ -342,6 +349,27 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="*",reason="forbidden",res
 # TYPE cert_expiry_exporter_source_up gauge
 cert_expiry_exporter_source_up{name="namespaces/team=web",source="kubernetes"} 0
 `)
+	})
+
+	// A chain's verdict is made when its Secret arrives, whose data is not kept: once a
+	// certificate in it becomes valid (or expires), the watch ends and the Secrets are listed
+	// and verified again.
+	t.Run("verdict after a validity bound", func(t *testing.T) {
+		c.EnsureNamespace(t, "bound")
+		leaf := pki.Leaf(testcerts.Options{CN: "soon.example.test", DNSNames: []string{"soon.example.test"}, NotBefore: now.Add(time.Hour), NotAfter: jan})
+		create(t, admin, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "bound", Name: "soon"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: testcerts.Bundle(leaf, pki.Intermediate), corev1.TLSPrivateKeyKey: leaf.KeyPEM(), "ca.crt": pki.Root.PEM()}})
+		clock := clockwork.NewFakeClockAt(now)
+		latest := runClock(t, clock, c.Config(), defaultPageSize, "namespaces: {include: [bound]}", nil)
+		verdict := func(want string) {
+			t.Helper()
+			latest.Await(t, "verdict "+want, func(snap *source.Snapshot) bool {
+				return len(snap.Chains) == 1 && snap.Chains[0].Verify.Reason == want
+			})
+		}
+		verdict(certs.ReasonNotYetValid)
+		clock.Advance(time.Hour + time.Second)
+		verdict(certs.ReasonOK)
 	})
 
 	testCertManager(t, c, admin, pki)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -75,7 +76,7 @@ type watcher struct {
 	status   string
 	res      resource
 	pageSize int64
-	now      func() time.Time
+	clock    clockwork.Clock
 	log      *slog.Logger
 	changed  func() // called after every change; must not call back into the watcher
 
@@ -103,8 +104,8 @@ type resource interface {
 	expected() runtime.Object
 }
 
-func newWatcher(ns, status string, res resource, pageSize int64, now func() time.Time, log *slog.Logger) *watcher {
-	return &watcher{namespace: ns, status: status, res: res, pageSize: pageSize, now: now, log: log,
+func newWatcher(ns, status string, res resource, pageSize int64, clock clockwork.Clock, log *slog.Logger) *watcher {
+	return &watcher{namespace: ns, status: status, res: res, pageSize: pageSize, clock: clock, log: log,
 		items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
 }
 
@@ -135,7 +136,7 @@ func (w *watcher) report(err error) {
 	w.mu.Lock()
 	prev, prevMsg := w.reason, w.msg
 	if err == nil {
-		w.reason, w.msg, w.lastSuccess = "", "", w.now()
+		w.reason, w.msg, w.lastSuccess = "", "", w.clock.Now()
 	} else {
 		w.reason, w.msg = reason, msg
 		w.errors[reason]++
@@ -196,6 +197,9 @@ func (w *watcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions)
 		return nil, err
 	}
 	k := &keptWatch{in: in, out: make(chan watch.Event), stop: make(chan struct{})}
+	if u := w.verdictsUntil(); !u.IsZero() {
+		k.relist = w.clock.After(u.Sub(w.clock.Now()))
+	}
 	go k.run(func(ev watch.Event) watch.Event {
 		if ev.Type == watch.Error {
 			w.report(apierrors.FromObject(ev.Object))
@@ -207,6 +211,25 @@ func (w *watcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions)
 	return k, nil
 }
 
+// verdictsUntil is the first validity bound of the kept Secrets' chains: their verdicts were
+// made when the Secrets arrived, without their data kept to check them again.
+func (w *watcher) verdictsUntil() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var t time.Time
+	for _, o := range w.items {
+		if s, ok := o.(*secretCerts); ok && !s.until.IsZero() && (t.IsZero() || s.until.Before(t)) {
+			t = s.until
+		}
+	}
+	return t
+}
+
+// errVerdictsStale ends a watch once a kept chain's verdict may have changed (a certificate in
+// it expired or became valid): like any expired watch it makes the reflector list again, and
+// the Secrets are parsed anew. Each watch (5 to 10 minutes) looks at the bound again.
+var errVerdictsStale = apierrors.NewResourceExpired("a certificate's validity bound passed: listing again to verify the chains anew")
+
 // keptWatch passes the events of a watch through keep. Unlike watch.Filter, it ends when
 // stopped: the reflector stops reading before it stops the watch (a restart, a reload, the
 // source's end), and watch.Filter's goroutine would wait forever to hand over an event it had
@@ -216,6 +239,8 @@ type keptWatch struct {
 	out      chan watch.Event
 	stop     chan struct{}
 	stopOnce sync.Once
+	// relist fires at the kept chains' first validity bound (nil: none): see errVerdictsStale.
+	relist <-chan time.Time
 }
 
 func (k *keptWatch) ResultChan() <-chan watch.Event { return k.out }
@@ -240,6 +265,12 @@ func (k *keptWatch) run(keep func(watch.Event) watch.Event) {
 			case <-k.stop:
 				return
 			}
+		case <-k.relist:
+			select {
+			case k.out <- watch.Event{Type: watch.Error, Object: &errVerdictsStale.ErrStatus}:
+			case <-k.stop:
+			}
+			return
 		case <-k.stop:
 			return
 		}

@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"testing"
 	"testing/synctest"
-	"time"
 
+	"github.com/jonboulle/clockwork"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,7 +56,7 @@ func (r streamed) watch(context.Context, string, metav1.ListOptions) (watch.Inte
 func TestWatchStopsWithAnEventUnread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		stream := watch.NewFakeWithChanSize(1, false)
-		w := &watcher{namespace: "n", res: streamed{stream: stream}, now: time.Now, log: slog.New(slog.DiscardHandler),
+		w := &watcher{namespace: "n", res: streamed{stream: stream}, clock: clockwork.NewRealClock(), log: slog.New(slog.DiscardHandler),
 			changed: func() {}, items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
 		wi, err := w.WatchWithContext(t.Context(), metav1.ListOptions{})
 		if err != nil {
@@ -78,7 +78,7 @@ func TestWatchStopsWithAnEventUnread(t *testing.T) {
 // the first page.
 func TestListNeverUnpaged(t *testing.T) {
 	var lists []metav1.ListOptions
-	w := &watcher{namespace: "n", res: streamed{lists: &lists}, pageSize: 1, now: time.Now, log: slog.New(slog.DiscardHandler),
+	w := &watcher{namespace: "n", res: streamed{lists: &lists}, pageSize: 1, clock: clockwork.NewRealClock(), log: slog.New(slog.DiscardHandler),
 		changed: func() {}, items: map[string]runtime.Object{}, errors: source.NewErrors(ErrorReasons...)}
 	// What the reflector's list does (client-go tools/cache.Reflector.list).
 	p := pager.New(pager.SimplePageFunc(func(opts metav1.ListOptions) (runtime.Object, error) {
