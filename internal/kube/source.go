@@ -47,7 +47,8 @@ var Factory = source.Factory{
 }
 
 // Source follows the TLS Secrets of a cluster: one reflector (LIST+WATCH) per Secret type and
-// included namespace, or per type for the whole cluster.
+// included namespace (or namespace matching namespaces.label_selector, which one more reflector
+// watches), or per type for the whole cluster.
 type Source struct {
 	cfg   *config.Kubernetes
 	log   *slog.Logger

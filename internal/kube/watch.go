@@ -72,7 +72,7 @@ type watcher struct {
 	namespace string // allNamespaces: the whole cluster
 	// status is the name of the source_up series the watch counts in: the namespace for
 	// Secrets, cert-manager/<namespace> for cert-manager's resources, so that either fails
-	// alone.
+	// alone; namespaces/<selector> for the namespace watch of namespaces.label_selector.
 	status   string
 	res      resource
 	pageSize int64
