@@ -80,7 +80,8 @@ func Handler(getConfig func() *config.Config, logger *slog.Logger, now func() ti
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
-		res := Run(ctx, target, m, Options{Now: now, Allow: allow, CRLs: crls})
+		debug := q.Get("debug") == "true"
+		res := Run(ctx, target, m, Options{Now: now, Allow: allow, CRLs: crls, Debug: debug})
 		logger.Debug("probe done", "target", target, "module", moduleName, "success", res.Success(), "failures", res.Failures(), "duration", res.Duration)
 		if res.Failure == failRefused {
 			http.Error(w, "refused: "+res.Error, http.StatusBadRequest)
@@ -89,7 +90,7 @@ func Handler(getConfig func() *config.Config, logger *slog.Logger, now func() ti
 
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(resultCollector{Result: &res, Module: moduleName, Now: now()})
-		if q.Get("debug") == "true" {
+		if debug {
 			writeDebug(w, &res, reg)
 			return
 		}

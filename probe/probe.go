@@ -61,6 +61,10 @@ const (
 	defaultTimeout = 10 * time.Second
 )
 
+// verified is shared by every probe of the process: background targets and /probe requests
+// mostly meet the same few chains again.
+var verified certs.VerifyCache
+
 // Resolver looks names up; *net.Resolver satisfies it, tests map names to loopback addresses.
 type Resolver interface {
 	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
@@ -74,6 +78,9 @@ type Options struct {
 	Now        func() time.Time // nil: time.Now
 	Allow      *AllowList       // nil: everything allowed
 	CRLs       *CRLCache        // nil: no CRL fetches (stapled OCSP is still read)
+	// Debug keeps the log lines of Result.Log (/probe?debug=true); without it no line is
+	// formatted, which is a measurable share of a probe's CPU.
+	Debug bool
 }
 
 // Result is one probe of a target: every address it resolved to.
@@ -190,7 +197,7 @@ func Run(ctx context.Context, target string, m config.Module, o Options) Result 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	p := &prober{m: m, o: o, now: o.Now, target: target, log: &debugLog{now: o.Now, start: o.Now()}}
+	p := &prober{m: m, o: o, now: o.Now, target: target, log: &debugLog{on: o.Debug, now: o.Now, start: o.Now()}}
 	res := p.run(ctx)
 	res.Target = target
 	res.Duration = p.now().Sub(p.log.start)
@@ -406,7 +413,7 @@ func (p *prober) fillChain(ctx context.Context, a *Addr, cs *tls.ConnectionState
 		a.Chain.Certs = append(a.Chain.Certs, certs.New(c))
 	}
 	var path []*x509.Certificate
-	a.Chain.Verify, path = certs.VerifyPath(peer, certs.VerifyOptions{Roots: p.roots, DNSName: p.verifyDN, Now: now})
+	a.Chain.Verify, path = verified.VerifyPath(peer, certs.VerifyOptions{Roots: p.roots, DNSName: p.verifyDN, Now: now})
 	if len(peer) == 0 {
 		return
 	}
@@ -503,6 +510,7 @@ func firstNonEmpty(s ...string) string {
 
 // debugLog collects the lines returned by /probe?debug=true.
 type debugLog struct {
+	on    bool
 	now   func() time.Time
 	start time.Time
 	mu    sync.Mutex
@@ -510,6 +518,9 @@ type debugLog struct {
 }
 
 func (l *debugLog) add(format string, args ...any) {
+	if !l.on {
+		return
+	}
 	line := fmt.Sprintf("%8.3fs ", l.now().Sub(l.start).Seconds()) + fmt.Sprintf(format, args...)
 	l.mu.Lock()
 	l.buf = append(l.buf, line)

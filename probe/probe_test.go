@@ -259,7 +259,7 @@ func TestCRL(t *testing.T) {
 	// An oversized CRL is refused, and the probe still succeeds without a revocation status.
 	small := newCRLCache(clock)
 	small.MaxBytes = 10
-	r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: small})
+	r := Run(context.Background(), s.Addr, m, Options{Debug: true, ServerName: "localhost", Now: clock, CRLs: small})
 	if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !strings.Contains(strings.Join(r.Log, "\n"), "crl_too_large: larger than 10 bytes") ||
 		!slices.Equal(r.AllProblems(), []string{problemCRLTooLarge}) {
 		t.Errorf("oversized CRL: %+v %v %s", r.Addrs[0].Chain.Revocation, r.AllProblems(), strings.Join(r.Log, "\n"))
@@ -293,7 +293,7 @@ func TestCRLProblems(t *testing.T) {
 	} {
 		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{hs.URL + tc.path}, Now: t0})
 		s := tlsServer(t, "127.0.0.1", certCfg(leaf, pki.Intermediate), nil)
-		r := Run(context.Background(), s.Addr, m, Options{ServerName: "localhost", Now: clock, CRLs: newCRLCache(clock)})
+		r := Run(context.Background(), s.Addr, m, Options{Debug: true, ServerName: "localhost", Now: clock, CRLs: newCRLCache(clock)})
 		log := strings.Join(r.Log, "\n")
 		if !r.Success() || r.Addrs[0].Chain.Revocation != nil || !slices.Equal(r.AllProblems(), []string{tc.problem}) ||
 			!strings.Contains(log, tc.log) || strings.Contains(log, "secret") {
@@ -360,7 +360,7 @@ func TestCRLAllowList(t *testing.T) {
 			inside.Store(0)
 			leaf := tc.pki.Leaf(testcerts.Options{DNSNames: []string{"localhost"}, CRLURLs: []string{tc.crlURL}, Now: t0})
 			s := tlsServer(t, "127.0.0.1", certCfg(leaf, tc.pki.Intermediate), nil)
-			r := Run(context.Background(), "localhost:"+s.Port, m, Options{Resolver: resolver, Allow: allow, Now: clock, CRLs: newCRLCache(clock)})
+			r := Run(context.Background(), "localhost:"+s.Port, m, Options{Debug: true, Resolver: resolver, Allow: allow, Now: clock, CRLs: newCRLCache(clock)})
 			log := strings.Join(r.Log, "\n")
 			// "status 418", not a bare 418: a port number can hold it.
 			if !r.Success() || !slices.Equal(r.AllProblems(), tc.problem) || !strings.Contains(log, tc.log) || strings.Contains(log, "secret") || strings.Contains(log, "status 418") {
@@ -386,13 +386,17 @@ func TestChainTooLong(t *testing.T) {
 		long.Certificate = append(long.Certificate, pki.Intermediate.DER)
 	}
 	s := tlsServer(t, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{long}}, nil)
-	r := Run(context.Background(), s.Addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock})
+	r := Run(context.Background(), s.Addr, caModule(t, pki), Options{Debug: true, ServerName: "localhost", Now: clock})
 	if !r.Success() || len(r.Addrs[0].Chain.Certs) != maxChainCerts || r.Addrs[0].Chain.Verify.Reason != certs.ReasonOK ||
 		!slices.Equal(r.Addrs[0].Problems, []string{problemChainTooLong}) || !slices.Equal(r.AllProblems(), []string{problemChainTooLong}) {
 		t.Fatalf("success %t, %d certificates, reason %s, problems %v", r.Success(), len(r.Addrs[0].Chain.Certs), r.Addrs[0].Chain.Verify.Reason, r.Addrs[0].Problems)
 	}
 	if log := strings.Join(r.Log, "\n"); !strings.Contains(log, "chain_too_long: keeping the first 16 of 21 certificates") {
 		t.Errorf("log:\n%s", log)
+	}
+	// Without Debug (every probe but /probe?debug=true) no line is kept.
+	if r := Run(context.Background(), s.Addr, caModule(t, pki), Options{ServerName: "localhost", Now: clock}); len(r.Log) != 0 {
+		t.Errorf("log without Debug: %q", r.Log)
 	}
 }
 
@@ -407,7 +411,7 @@ func TestTooManyAddresses(t *testing.T) {
 		ips = append(ips, fmt.Sprintf("127.0.1.%d", i))
 	}
 	m := config.Module{Timeout: model.Duration(5 * time.Second)}
-	r := Run(context.Background(), "many.test:"+port, m, Options{Resolver: fakeResolver{"many.test": ips}, Now: clock})
+	r := Run(context.Background(), "many.test:"+port, m, Options{Debug: true, Resolver: fakeResolver{"many.test": ips}, Now: clock})
 	if len(r.Addrs) != maxAddrs || r.Addrs[0].IP != "127.0.1.1" || r.Addrs[maxAddrs-1].IP != "127.0.1.16" ||
 		!slices.Equal(r.Problems, []string{problemTooManyAddrs}) || !slices.Equal(r.AllProblems(), []string{problemTooManyAddrs}) {
 		t.Fatalf("%d addresses, problems %v", len(r.Addrs), r.Problems)
