@@ -32,18 +32,6 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// gcPercent is the GC target the exporter runs with unless GOGC is set (as Prometheus runs with
-// 75). The heap is mostly the sources' snapshots, which live long: collecting at 1.5x the live
-// heap instead of Go's 2x cost no measurable CPU (100k files: cold start and scrapes) and cut
-// the peak RSS from ~240 to ~200 MiB (docs/performance.md).
-const gcPercent = 50
-
-func tuneGC(lookupEnv func(string) (string, bool)) {
-	if _, set := lookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
-}
-
 // stampVersion fills what `make build` stamps with -ldflags from the Go toolchain's build
 // record when a plain `go build` or `go install module@version` left it empty: the module
 // version (a tag, or a pseudo-version of the commit) and the commit time. The revision falls

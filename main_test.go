@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
@@ -113,17 +116,58 @@ func TestStampVersion(t *testing.T) {
 	}
 }
 
-// TestTuneGC: the exporter's GC target unless GOGC is set, which wins.
+// TestTuneGC: GOGC set wins; otherwise the target follows the live heap after each GC, 50 once
+// it is large and 100 again when it is small.
 func TestTuneGC(t *testing.T) {
-	saved := debug.SetGCPercent(100)
+	saved := debug.SetGCPercent(80)
 	t.Cleanup(func() { debug.SetGCPercent(saved) })
-	tuneGC(func(string) (string, bool) { return "", false })
-	if got := debug.SetGCPercent(100); got != gcPercent {
-		t.Errorf("GOGC unset: GC percent %d, want %d", got, gcPercent)
+	gogc := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
 	}
-	tuneGC(func(k string) (string, bool) { return "200", k == "GOGC" })
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GOGC set: GC percent %d, want it left alone (100)", got)
+	waitFor := func(want uint64) {
+		t.Helper()
+		testwait.Until(t, func() error {
+			runtime.GC()
+			if got := gogc(); got != want {
+				return fmt.Errorf("GC percent %d, want %d", got, want)
+			}
+			return nil
+		})
+	}
+
+	tuneGC(func(k string) (string, bool) { return "", k == "GOGC" })()
+	if got := gogc(); got != 80 {
+		t.Errorf("GOGC set (empty): GC percent %d, want it left alone (80)", got)
+	}
+
+	stop := tuneGC(func(string) (string, bool) { return "", false })
+	defer stop()
+	waitFor(gcPercentSmall) // the test binary's heap is a few MiB
+	ballast := make([]byte, gcLargeFrom+8<<20)
+	waitFor(gcPercentLarge)
+	runtime.KeepAlive(ballast)
+	ballast = nil
+	waitFor(gcPercentSmall)
+}
+
+func TestGCPercentFor(t *testing.T) {
+	for _, tc := range []struct {
+		live          uint64
+		current, want int
+	}{
+		{0, gcPercentSmall, gcPercentSmall},
+		{gcSmallBelow - 1, gcPercentLarge, gcPercentSmall},
+		{gcSmallBelow, gcPercentLarge, gcPercentLarge}, // between: what applies stays
+		{gcSmallBelow, gcPercentSmall, gcPercentSmall},
+		{gcLargeFrom - 1, gcPercentSmall, gcPercentSmall},
+		{gcLargeFrom, gcPercentSmall, gcPercentLarge},
+		{1 << 30, gcPercentLarge, gcPercentLarge},
+	} {
+		if got := gcPercentFor(tc.live, tc.current); got != tc.want {
+			t.Errorf("gcPercentFor(%d, %d) = %d, want %d", tc.live, tc.current, got, tc.want)
+		}
 	}
 }
 
