@@ -8,61 +8,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certmanager"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testkube"
 )
-
-// cmObject decodes a manifest written as JSON, as the dynamic client sends it.
-func cmObject(t *testing.T, s string) *unstructured.Unstructured {
-	t.Helper()
-	var u unstructured.Unstructured
-	if err := u.UnmarshalJSON([]byte(s)); err != nil {
-		t.Fatalf("%v: %s", err, s)
-	}
-	return &u
-}
-
-// createCM creates obj (without its status, which the API server drops on create) and then
-// writes status through the status subresource, as cert-manager's controllers do. It returns
-// the object as stored.
-func createCM(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, obj, status string) *unstructured.Unstructured {
-	t.Helper()
-	u := cmObject(t, obj)
-	created, err := dyn.Resource(gvr).Namespace(u.GetNamespace()).Create(t.Context(), u, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status != "" {
-		writeStatus(t, dyn, gvr, created.GetNamespace(), created.GetName(), status)
-	}
-	return created
-}
-
-// writeStatus replaces the status of namespace/name through the status subresource.
-func writeStatus(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, namespace, name, status string) {
-	t.Helper()
-	res := dyn.Resource(gvr).Namespace(namespace)
-	cur, err := res.Get(t.Context(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal([]byte(status), &st); err != nil {
-		t.Fatalf("%v: %s", err, status)
-	}
-	cur.Object["status"] = st
-	if _, err := res.UpdateStatus(t.Context(), cur, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("status of %s %s/%s: %v", gvr.Resource, namespace, name, err)
-	}
-}
 
 // certificateJSON is a Certificate of ns writing Secret <name>-tls for <name>.example.test.
 func certificateJSON(ns, name string) string {
@@ -122,15 +75,13 @@ func shopSeries(reason string) string {
 
 // testCertManager runs the cert-manager subtests on c, whose cert-manager CRDs are installed.
 func testCertManager(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface, pki *testcerts.PKI) {
-	dyn := dynamic.NewForConfigOrDie(c.Config())
-
 	t.Run("cert-manager renewal", func(t *testing.T) {
 		c.EnsureNamespace(t, "cm")
 		// The Secret cert-manager wrote for Certificate shop: its chains are the lineage's.
 		secret := tlsSecret(corev1.SecretTypeTLS, "cm", "shop-tls", 3001, jan, pki)
 		secret.Annotations = map[string]string{certmanager.CertificateNameAnnotation: "shop", "cert-manager.io/issuer-name": "letsencrypt"}
 		create(t, admin, secret)
-		createCM(t, dyn, testkube.CertificateGVR, certificateJSON("cm", "shop"), shopReady)
+		c.Create(t, testkube.CertificateGVR, certificateJSON("cm", "shop"), shopReady)
 		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [cm]}, cert_manager: {}", nil)
 		chains := notAfter(strings.ReplaceAll(chainSeries(pki, "cm", "shop-tls", "bb9", "1.7987616e+09"), `key="tls.crt",`, `key="tls.crt",lineage="cm/shop",`))
 		up := status("cert-manager/cm 1 "+nowSeconds, "cm 1 "+nowSeconds)
@@ -138,9 +89,9 @@ func testCertManager(t *testing.T, c *testkube.Cluster, admin kubernetes.Interfa
 
 		// The renewal fails on an invalid Order whose DNS-01 Challenge the CA refused: the
 		// Certificate only says `order is in "invalid" state`, the Challenge says why.
-		order := createCM(t, dyn, testkube.OrderGVR, shopOrder, shopOrderInvalid)
-		createCM(t, dyn, testkube.ChallengeGVR, strings.ReplaceAll(shopChallenge, "%UID%", string(order.GetUID())), shopChallengeInvalid)
-		writeStatus(t, dyn, testkube.CertificateGVR, "cm", "shop", shopFailing)
+		order := c.Create(t, testkube.OrderGVR, shopOrder, shopOrderInvalid)
+		c.Create(t, testkube.ChallengeGVR, strings.ReplaceAll(shopChallenge, "%UID%", string(order.GetUID())), shopChallengeInvalid)
+		c.WriteStatus(t, testkube.CertificateGVR, "cm", "shop", shopFailing)
 		awaitExposition(t, latest, up+chains+renewalFailure(shopSeries("dns")))
 		snap, _ := latest.Get()
 		if r := snap.Renewals[0]; !strings.Contains(r.Message, "NXDOMAIN looking up TXT for _acme-challenge.shop.example.test") || !r.LastAttempt.Equal(time.Date(2026, 12, 2, 10, 5, 0, 0, time.UTC)) {
@@ -148,20 +99,20 @@ func testCertManager(t *testing.T, c *testkube.Cluster, admin kubernetes.Interfa
 		}
 
 		// Between the failure and the retry Ready is still True: the failure stands.
-		writeStatus(t, dyn, testkube.CertificateGVR, "cm", "shop", shopBetweenRetries)
+		c.WriteStatus(t, testkube.CertificateGVR, "cm", "shop", shopBetweenRetries)
 		awaitExposition(t, latest, up+chains+renewalFailure(shopSeries("unknown")))
 
 		// Renewed: cert-manager clears lastFailureTime and rewrites the Secret.
-		writeStatus(t, dyn, testkube.CertificateGVR, "cm", "shop", shopRenewed)
+		c.WriteStatus(t, testkube.CertificateGVR, "cm", "shop", shopRenewed)
 		awaitExposition(t, latest, up+chains+renewalFailure(shopSeries("none")))
 	})
 
 	t.Run("cert-manager malformed status", func(t *testing.T) {
 		c.EnsureNamespace(t, "cmbad")
-		createCM(t, dyn, testkube.CertificateGVR, certificateJSON("cmbad", "ok"), shopReady)
+		c.Create(t, testkube.CertificateGVR, certificateJSON("cmbad", "ok"), shopReady)
 		// The CRD's date-time lets RFC 3339's lowercase t and z through, which cert-manager
 		// (metav1.Time) never writes: some other writer made this status.
-		createCM(t, dyn, testkube.CertificateGVR, certificateJSON("cmbad", "broken"), `{"conditions":[`+readyCondition+`],"notAfter":"2027-01-01t00:00:00z"}`)
+		c.Create(t, testkube.CertificateGVR, certificateJSON("cmbad", "broken"), `{"conditions":[`+readyCondition+`],"notAfter":"2027-01-01t00:00:00z"}`)
 		latest := run(t, c.Config(), defaultPageSize, "namespaces: {include: [cmbad]}, cert_manager: {}", nil)
 		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_certificate_error 1 per cert-manager Certificate whose status cannot be read, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_certificate_error gauge
@@ -178,7 +129,7 @@ cert_expiry_exporter_kubernetes_certificate_error{certificate="broken",namespace
 	t.Run("cert-manager forbidden", func(t *testing.T) {
 		c.EnsureNamespace(t, "cmdenied")
 		create(t, admin, tlsSecret(corev1.SecretTypeTLS, "cmdenied", "web", 3002, jan, pki))
-		createCM(t, dyn, testkube.CertificateGVR, certificateJSON("cmdenied", "web"), shopReady)
+		c.Create(t, testkube.CertificateGVR, certificateJSON("cmdenied", "web"), shopReady)
 		sa := c.ServiceAccountConfig(t, "cmdenied", "exporter", testkube.Grant{Namespace: "cmdenied",
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}})
 		latest := run(t, sa, defaultPageSize, "namespaces: {include: [cmdenied]}, cert_manager: {}", nil)
@@ -217,13 +168,13 @@ func TestCertManagerObjectsTrimmed(t *testing.T) {
 		"name":"shop-2-3514128424","namespace":"cm"},"status":{"reason":"Failed to finalize Order: 403 urn:ietf:params:acme:error:unauthorized"}}`},
 		{res[2], challenge, `{"apiVersion":"acme.cert-manager.io/v1","kind":"Challenge","metadata":{` + meta + `,"name":"shop-2-3514128424-2705829930","namespace":"cm",
 		"ownerReferences":[{"apiVersion":"acme.cert-manager.io/v1","kind":"Order","name":"shop-2-3514128424","uid":"u1","controller":true,"blockOwnerDeletion":true}]},
-		"status":{"state":"invalid","reason":` + mustJSON(t, cmObject(t, challenge).Object["status"].(map[string]any)["reason"]) + `}}`},
+		"status":{"state":"invalid","reason":` + mustJSON(t, testkube.Object(t, challenge).Object["status"].(map[string]any)["reason"]) + `}}`},
 		// A Certificate keeps its spec and status, which Classify reads and checks.
 		{res[0], crt, `{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{` + meta + `,"name":"shop","namespace":"cm"},
-		"spec":` + mustJSON(t, cmObject(t, crt).Object["spec"]) + `,"status":` + mustJSON(t, cmObject(t, crt).Object["status"]) + `}`},
+		"spec":` + mustJSON(t, testkube.Object(t, crt).Object["spec"]) + `,"status":` + mustJSON(t, testkube.Object(t, crt).Object["status"]) + `}`},
 	} {
-		got := mustJSON(t, c.res.keep(watch.Event{Type: watch.Added, Object: cmObject(t, c.obj)}).(*unstructured.Unstructured).Object)
-		if want := mustJSON(t, cmObject(t, c.want).Object); got != want {
+		got := mustJSON(t, c.res.keep(watch.Event{Type: watch.Added, Object: testkube.Object(t, c.obj)}).(*unstructured.Unstructured).Object)
+		if want := mustJSON(t, testkube.Object(t, c.want).Object); got != want {
 			t.Errorf("%s kept as\n%s\nwant\n%s", c.res, got, want)
 		}
 	}

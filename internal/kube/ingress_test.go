@@ -152,7 +152,7 @@ func testIngresses(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface
 		// The Secret's write time (the drift's start) is the API server's: the clock starts at it.
 		clock := clockwork.NewFakeClockAt(time.Now())
 		// With the rights of examples/kubernetes/rbac.yaml.
-		sa := c.ServiceAccountConfig(t, "ing", "exporter", testkube.Grant{Rules: shippedRules(t)})
+		sa := c.ServiceAccountConfig(t, "ing", "exporter", testkube.Grant{Rules: testkube.ClusterRoleRules(t, shippedRBAC)})
 		e := runExporter(t, sa, "namespaces: {include: [ing]}, ingresses: {port: "+srv.Port+", interval: 1m}", clock)
 		target := host + ":" + srv.Port
 		drift := func(v string) string {

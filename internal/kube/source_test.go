@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -174,6 +172,9 @@ func status(names ...string) string {
 }
 
 // nowSeconds is now as a sample value.
+// shippedRBAC holds the ClusterRole the examples ship.
+const shippedRBAC = "../../examples/kubernetes/rbac.yaml"
+
 const nowSeconds = "1.796292e+09"
 
 // Times the leaves end: 2027-01-01 and 2027-02-01 (1.7987616e+09 and 1.801440e+09).
@@ -255,7 +256,7 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 		const typ = "example.test/rbac"
 		c.EnsureNamespace(t, "shipped")
 		create(t, admin, tlsSecret(typ, "shipped", "web", 1007, jan, pki))
-		sa := c.ServiceAccountConfig(t, "shipped", "exporter", testkube.Grant{Rules: shippedRules(t)})
+		sa := c.ServiceAccountConfig(t, "shipped", "exporter", testkube.Grant{Rules: testkube.ClusterRoleRules(t, shippedRBAC)})
 		// cert-manager's resources too, cluster-wide: the Certificates of the other subtests
 		// are there (and are not what this checks), so only the health is compared.
 		latest := run(t, sa, defaultPageSize, "secrets: {types: ["+typ+"]}, cert_manager: {}", nil)
@@ -396,24 +397,4 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="restart",reason="unavaila
 		awaitExposition(t, latest, status("restart 1 "+nowSeconds)+
 			notAfter(chainSeries(pki, "restart", "before", "3f0", "1.7987616e+09"), chainSeries(pki, "restart", "after", "3f1", "1.7987616e+09")))
 	})
-}
-
-// shippedRules are the rules of the ClusterRole in examples/kubernetes/rbac.yaml.
-func shippedRules(t *testing.T) []rbacv1.PolicyRule {
-	t.Helper()
-	f, err := os.Open("../../examples/kubernetes/rbac.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dec := yaml.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		var role rbacv1.ClusterRole
-		if err := dec.Decode(&role); err != nil {
-			t.Fatalf("no ClusterRole in rbac.yaml: %v", err)
-		}
-		if role.Kind == "ClusterRole" {
-			return role.Rules
-		}
-	}
 }

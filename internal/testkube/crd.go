@@ -43,10 +43,7 @@ const crdTimeout = time.Minute
 // waits until the three resources are served.
 func (c *Cluster) InstallCertManagerCRDs(t testing.TB) {
 	t.Helper()
-	dyn, err := dynamic.NewForConfig(c.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	dyn := c.dynamic(t)
 	ctx, cancel := context.WithTimeout(context.Background(), crdTimeout)
 	defer cancel()
 	for _, m := range []struct {
