@@ -254,13 +254,15 @@ const wildcardLabel = "cert-expiry-exporter"
 
 // probeName is the server name (SNI) a probe of the stored name asks Caddy for: the leaf's DNS
 // name that the storage directory was made from (the directory is certmagic's lossy Safe key
-// of it), its `*` replaced by wildcardLabel; "" when there is none (an IP address certificate:
-// a handshake cannot name an IP).
+// of it), its `*` replaced by wildcardLabel; "" when there is none (an IP address certificate,
+// whose IP a handshake cannot name).
 func probeName(lineage string, c certs.Chain) string {
 	if len(c.Certs) == 0 {
 		return ""
 	}
 	for _, n := range c.Certs[0].Names() {
+		// An IP address certificate has no DNS name, and Names gives its CN: a target of an IP
+		// would be dialled at that IP, not at Caddy.
 		if logparse.CaddyStorageKey(n) != lineage || net.ParseIP(n) != nil {
 			continue
 		}
