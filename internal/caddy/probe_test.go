@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
 )
 
 const leIssuer = "acme-v02.api.letsencrypt.org-directory"
@@ -131,4 +133,57 @@ func TestProbeDrift(t *testing.T) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Error("Once took the whole deadline")
 	}
+}
+
+// TestProbeFollowsStorage: Run probes the names the storage holds as it changes: a name
+// stored later is probed, a name whose directory Caddy removed (its storage cleaning) has its
+// probe series gone.
+func TestProbeFollowsStorage(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "caddy")
+	pki := testcerts.NewPKI("Caddy Test", now)
+	a := storeCert(t, storage, leIssuer, "a.example.test", 0xa, pki, "")
+	b := pki.Leaf(testcerts.Options{DNSNames: []string{"b.example.test"}, Serial: big.NewInt(0xb), Now: now})
+	srv := sniServer(t, pki, map[string]*testcerts.Cert{"a.example.test": a, "b.example.test": b})
+	clock := clockwork.NewFakeClockAt(now)
+	s := Factory.New(probeConfig(t, dir, storage, srv.Addr, pki), source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clock})
+	var last testwait.Latest[*source.Snapshot]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx, last.Set)
+	}()
+	defer func() { cancel(); <-done }()
+	success := func(names ...string) string {
+		out := "# HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).\n# TYPE cert_probe_success gauge\n"
+		for _, n := range names {
+			out += `cert_probe_success{ip="127.0.0.1",module="caddy",target="` + n + `:PORT"} 1` + "\n"
+		}
+		return out
+	}
+	await := func(want string) {
+		t.Helper()
+		testwait.Until(t, func() error {
+			// The storage's rescan, should fsnotify miss the change.
+			clock.Advance(time.Second)
+			snap, ok := last.Get()
+			if !ok {
+				return errors.New("nothing published")
+			}
+			if got := strings.ReplaceAll(render(t, snap, dir, "cert_probe_success"), srv.Port, "PORT"); got != want {
+				return fmt.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+			return nil
+		})
+	}
+	await(success("a.example.test"))
+
+	storeLeaf(t, storage, leIssuer, b, pki, "")
+	await(success("a.example.test", "b.example.test"))
+
+	if err := os.RemoveAll(filepath.Join(storage, "certificates", leIssuer, "a.example.test")); err != nil {
+		t.Fatal(err)
+	}
+	await(success("b.example.test"))
 }
