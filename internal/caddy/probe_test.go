@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
 const leIssuer = "acme-v02.api.letsencrypt.org-directory"
@@ -186,4 +188,27 @@ func TestProbeFollowsStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	await(success("b.example.test"))
+}
+
+// TestProbeTargetsBounded: the names past maxTargets are a problem naming the storage where
+// the bound was reached, not targets; a name two instances store is the first one's.
+func TestProbeTargetsBounded(t *testing.T) {
+	cfg, err := config.Parse([]byte("caddy:\n  - {storage_dir: /a, probe: {}}\n  - {storage_dir: /b, probe: {}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := func(i int) probe.Target {
+		return probe.Target{Target: config.Target{Target: fmt.Sprintf("h%04d.example.test:443", i)}}
+	}
+	var a, b part
+	for i := range maxTargets - 1 {
+		a.targets = append(a.targets, target(i))
+	}
+	b.targets = []probe.Target{target(0), target(maxTargets), target(maxTargets + 1)}
+	got, problems := (&Source{cfg: cfg}).targets([]part{a, b})
+	want := []source.Problem{{Source: "caddy", Where: "/b", Reason: ReasonTooManyTargets,
+		Message: "more than 1000 names to probe: h1001.example.test:443 and the names after it are not probed"}}
+	if len(got) != maxTargets || got[len(got)-1].Target.Target != target(maxTargets).Target.Target || !reflect.DeepEqual(problems, want) {
+		t.Errorf("%d targets, last %s, problems %+v", len(got), got[len(got)-1].Target.Target, problems)
+	}
 }
