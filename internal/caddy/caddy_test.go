@@ -1,6 +1,7 @@
 package caddy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,8 +29,9 @@ import (
 // TestProbeRealCaddy: a real Caddy (Debian's, as e2e/install.sh installs it) serves the
 // certificates of its storage by SNI on one listener. Another instance sharing the storage
 // renews one name (its new certificate written to the storage): this Caddy keeps serving the
-// one it loaded, and with probe: that name is cert_served_outdated 1 while the other is 0. A
-// wildcard name is served for cert-expiry-exporter.<domain>, the name its probe asks for.
+// one it loaded, and with probe: that name is cert_served_outdated 1 while the other is 0,
+// until its config is loaded again. A wildcard name is served for
+// cert-expiry-exporter.<domain>, the name its probe asks for.
 func TestProbeRealCaddy(t *testing.T) {
 	bin, err := exec.LookPath("caddy")
 	if err != nil {
@@ -54,15 +57,10 @@ func TestProbeRealCaddy(t *testing.T) {
 	store(0xb1, now.Add(-48*time.Hour), "renewed.example.test")
 	store(0xc, now.Add(-24*time.Hour), "*.example.test")
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr, admin := freeAddr(t), freeAddr(t)
 	names := []string{"current.example.test", "renewed.example.test", "*.example.test"}
-	cfg, _ := json.Marshal(map[string]any{
-		"admin":   map[string]any{"disabled": true},
+	caddyCfg, _ := json.Marshal(map[string]any{
+		"admin":   map[string]any{"listen": admin},
 		"storage": map[string]any{"module": "file_system", "root": storage},
 		"apps": map[string]any{
 			"tls": map[string]any{
@@ -79,7 +77,7 @@ func TestProbeRealCaddy(t *testing.T) {
 		},
 	})
 	cfgFile := filepath.Join(dir, "caddy.json")
-	writeFile(t, cfgFile, cfg)
+	writeFile(t, cfgFile, caddyCfg)
 	cmd := exec.Command(bin, "run", "--config", cfgFile)
 	// Caddy keeps its autosaved config under XDG_CONFIG_HOME: the scratch dir, not $HOME.
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "share"))
@@ -113,12 +111,20 @@ func TestProbeRealCaddy(t *testing.T) {
 	store(0xb2, now.Add(-24*time.Hour), "renewed.example.test")
 	// The renewal's write time is the kernel's (its ctime): the probes are made two hours
 	// after it, past drift.grace_period.
-	s := Factory.New(probeConfig(t, dir, storage, addr, pki), source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(time.Now().Add(2 * time.Hour))})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	snap := s.Once(ctx)
 	_, port, _ := net.SplitHostPort(addr)
-	got := strings.ReplaceAll(render(t, snap, dir, "cert_served_outdated", "cert_probe_success"), port, "PORT")
+	cfg := probeConfig(t, dir, storage, addr, pki)
+	// check probes until the exposition is want (Caddy loads a config in the background).
+	check := func(want string) {
+		t.Helper()
+		testwait.Until(t, func() error {
+			s := Factory.New(cfg, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(time.Now().Add(2 * time.Hour))})
+			snap := s.Once(context.Background())
+			if got := strings.ReplaceAll(render(t, snap, dir, "cert_served_outdated", "cert_probe_success"), port, "PORT"); got != want || len(snap.Problems) > 0 {
+				return fmt.Errorf("got\n%s\nwant\n%s\nproblems %+v", got, want, snap.Problems)
+			}
+			return nil
+		})
+	}
 	crt := func(key string) string { return "DIR/caddy/certificates/" + issuer + "/" + key + "/" + key + ".crt" }
 	want := `# HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).
 # TYPE cert_probe_success gauge
@@ -129,12 +135,35 @@ cert_probe_success{ip="127.0.0.1",module="caddy",target="renewed.example.test:PO
 # TYPE cert_served_outdated gauge
 cert_served_outdated{domain="*.example.test",ip="127.0.0.1",key="",lineage="wildcard_.example.test",namespace="",path="` + crt("wildcard_.example.test") + `",secret="",target="cert-expiry-exporter.example.test:PORT"} 0
 cert_served_outdated{domain="current.example.test",ip="127.0.0.1",key="",lineage="current.example.test",namespace="",path="` + crt("current.example.test") + `",secret="",target="current.example.test:PORT"} 0
-cert_served_outdated{domain="renewed.example.test",ip="127.0.0.1",key="",lineage="renewed.example.test",namespace="",path="` + crt("renewed.example.test") + `",secret="",target="renewed.example.test:PORT"} 1
-`
-	if got != want {
-		t.Errorf("got\n%s\nwant\n%s", got, want)
+cert_served_outdated{domain="renewed.example.test",ip="127.0.0.1",key="",lineage="renewed.example.test",namespace="",path="` + crt("renewed.example.test") + `",secret="",target="renewed.example.test:PORT"} `
+	check(want + "1\n")
+
+	// The runbook's fix: the config loaded again, forced as `systemctl reload caddy` does
+	// (caddy reload --force), serves the stored certificate.
+	req, err := http.NewRequest(http.MethodPost, "http://"+admin+"/load", bytes.NewReader(caddyCfg))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range snap.Problems {
-		t.Errorf("problem %+v", p)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Cache-Control", "must-revalidate") // --force
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("caddy's /load: %s", resp.Status)
+	}
+	check(want + "0\n")
+}
+
+// freeAddr is a loopback address no one listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
