@@ -240,6 +240,8 @@ func (s *instance) current() part {
 		for _, lineage := range slices.Sorted(maps.Keys(stored)) {
 			if sn := stored[lineage].serverName; sn != "" {
 				p := s.cfg.Probe
+				// ServerName too: a module's tls_config.server_name must not send every name's
+				// handshake to one site.
 				out.targets = append(out.targets, probe.Target{Addresses: []string{host}, Target: config.Target{
 					Target: net.JoinHostPort(sn, port), ServerName: sn, Module: p.Module, Interval: p.Interval, Labels: s.cfg.Labels}})
 			}
