@@ -42,6 +42,11 @@ func TestCaddyOneOrList(t *testing.T) {
 	def := func(storage, log string) Caddy {
 		return Caddy{StorageDir: storage, LogFile: log, HistoryMaxAge: model.Duration(30 * 24 * time.Hour), RescanInterval: model.Duration(time.Minute)}
 	}
+	probed := func(storage string, p CaddyProbe) Caddy {
+		c := def(storage, "")
+		c.Probe = &p
+		return c
+	}
 	labelled := def(DefaultCaddyStorage, "")
 	labelled.Labels = Labels{"team": "web"}
 	checkSection(t, func(c *Config) []Caddy { return c.Caddy }, []parsed[Caddy]{
@@ -52,6 +57,12 @@ func TestCaddyOneOrList(t *testing.T) {
 			[]Caddy{def("/a", ""), {StorageDir: DefaultCaddyStorage, LogFile: "/b.log", HistoryMaxAge: model.Duration(30 * 24 * time.Hour), RescanInterval: model.Duration(5 * time.Minute)}}},
 		{"caddy:\n  labels: {team: web}\n", []Caddy{labelled}},
 		{"caddy: []\n", nil},
+		// probe: opt in; a bare one is the defaults, in a list too.
+		{"caddy:\n  probe:\n", []Caddy{probed(DefaultCaddyStorage, CaddyProbe{Address: "127.0.0.1:443", Module: "tls", Interval: model.Duration(5 * time.Minute)})}},
+		{"caddy:\n  - storage_dir: /a\n  - storage_dir: /b\n    probe:\n", []Caddy{def("/a", ""),
+			probed("/b", CaddyProbe{Address: "127.0.0.1:443", Module: "tls", Interval: model.Duration(5 * time.Minute)})}},
+		{"modules: {caddy: {timeout: 3s}}\ncaddy:\n  probe: {address: '[::1]:8443', module: caddy, interval: 1m}\n",
+			[]Caddy{probed(DefaultCaddyStorage, CaddyProbe{Address: "[::1]:8443", Module: "caddy", Interval: model.Duration(time.Minute)})}},
 		{"files: []\n", nil},
 	}, [][2]string{
 		{"caddy:\n  storage: /x\n", "caddy.storage: field not found (line 2)"},
@@ -65,6 +76,14 @@ func TestCaddyOneOrList(t *testing.T) {
 		{"caddy:\n  labels: {path: x}\n", `caddy.labels.path: "path" is a label the exporter or Prometheus sets`},
 		{"caddy:\n  - storage_dir: /a\n  - labels: {team: ''}\n", "caddy[1].labels.team: empty value"},
 		{"caddy: 3\n", "cannot unmarshal !!int `3` into []config.Caddy"},
+		{"caddy:\n  probe: {module: nope}\n", `caddy.probe.module: unknown module "nope"`},
+		{"modules: {smtp: {starttls: smtp}}\ncaddy:\n  - storage_dir: /a\n  - probe: {module: smtp}\n", `caddy[1].probe.module: module "smtp" uses starttls smtp; Caddy serves TLS at once`},
+		{"modules: {p: {proxy_url: 'http://proxy:3128'}}\ncaddy:\n  probe: {module: p}\n", `caddy.probe.module: module "p" uses proxy_url, which dials the host's own addresses, not Caddy's listener`},
+		{"caddy:\n  probe: {address: 'https://127.0.0.1'}\n", `caddy.probe.address: target "https://127.0.0.1" is a URL`},
+		{"caddy:\n  probe: {address: '127.0.0.1:0'}\n", `caddy.probe.address: target "127.0.0.1:0": bad port "0"`},
+		{"caddy:\n  probe: {interval: 10ms}\n", "caddy.probe.interval: must be at least 1s"},
+		{"caddy:\n  probe: {server_name: x}\n", "caddy.probe.server_name: field not found (line 2)"},
+		{"caddy:\n  - probe: {adress: x}\n", "caddy[0].probe.adress: field not found (line 2)"},
 	})
 }
 
@@ -98,4 +117,37 @@ func TestLegoOneOrList(t *testing.T) {
 			"caddy.labels: the config uses more than 16 distinct owner label names"},
 		{"lego: 3\n", "cannot unmarshal !!int `3` into []config.Lego"},
 	})
+}
+
+// TestCaddyProbeAddress: the address dialled for every name defaults its port to 443, and
+// HasTarget finds a name of targets: by host and port, the module's default port included.
+func TestCaddyProbeAddress(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1":          "127.0.0.1:443",
+		"127.0.0.1:8443":     "127.0.0.1:8443",
+		"::1":                "[::1]:443",
+		"[0::1]:8443":        "[::1]:8443",
+		"caddy.internal":     "caddy.internal:443",
+		"caddy.internal:444": "caddy.internal:444",
+	} {
+		c := Caddy{Probe: &CaddyProbe{Address: addr}}
+		if got := c.ProbeAddress(); got != want {
+			t.Errorf("%q: %q, want %q", addr, got, want)
+		}
+	}
+	if got := (&Caddy{}).ProbeAddress(); got != "" {
+		t.Errorf("without probe: %q", got)
+	}
+	cfg, err := Parse([]byte("targets: [{target: WWW.example.test}, {target: mail.example.test, module: smtp}]\nmodules: {smtp: {starttls: smtp}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]bool{
+		"www.example.test:443": true, "www.example.test:8443": false,
+		"mail.example.test:25": true, "mail.example.test:443": false, "other.example.test:443": false,
+	} {
+		if got := cfg.HasTarget(target); got != want {
+			t.Errorf("HasTarget(%q) = %v, want %v", target, got, want)
+		}
+	}
 }

@@ -201,7 +201,7 @@ func (c *Config) validate() error {
 	}
 	for i := range c.Caddy {
 		p := listPath("caddy", i, len(c.Caddy))
-		if err := c.Caddy[i].validate(p); err != nil {
+		if err := c.Caddy[i].validate(p, c.Modules); err != nil {
 			return err
 		}
 		for j := range i {

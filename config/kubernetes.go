@@ -74,15 +74,10 @@ func (i *KubeIngresses) defaults() {
 
 // validate checks the section against the probe modules.
 func (i *KubeIngresses) validate(p string, modules map[string]Module) error {
-	m, ok := modules[i.Module]
+	if err := validateDialModule(p+".module", i.Module, modules, "an Ingress", "the ingress controller's"); err != nil {
+		return err
+	}
 	switch {
-	case !ok:
-		return fieldError(p+".module", "unknown module %q", i.Module)
-	case m.StartTLS != "":
-		return fieldError(p+".module", "module %q uses starttls %s; an Ingress serves TLS at once", i.Module, m.StartTLS)
-	case m.ProxyURL != nil:
-		// The proxy would resolve the Ingress's host itself, not dial the controller.
-		return fieldError(p+".module", "module %q uses proxy_url, which dials the host's own addresses, not the ingress controller's", i.Module)
 	case i.Port < 1 || i.Port > 65535:
 		return fieldError(p+".port", "must be between 1 and 65535")
 	case i.Interval < model.Duration(time.Second):
@@ -92,6 +87,22 @@ func (i *KubeIngresses) validate(p string, modules map[string]Module) error {
 		if _, _, err := ParseTarget(i.Address, ""); err != nil {
 			return fieldError(p+".address", "%v", err)
 		}
+	}
+	return nil
+}
+
+// validateDialModule checks the module of targets a source discovers and dials at a server
+// of its own (server: who serves TLS, dialled: whose addresses): the handshake must start at
+// once, and a proxy would dial the name's own addresses instead.
+func validateDialModule(path, name string, modules map[string]Module, server, dialled string) error {
+	m, ok := modules[name]
+	switch {
+	case !ok:
+		return fieldError(path, "unknown module %q", name)
+	case m.StartTLS != "":
+		return fieldError(path, "module %q uses starttls %s; %s serves TLS at once", name, m.StartTLS, server)
+	case m.ProxyURL != nil:
+		return fieldError(path, "module %q uses proxy_url, which dials the host's own addresses, not %s", name, dialled)
 	}
 	return nil
 }

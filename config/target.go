@@ -57,3 +57,15 @@ func ParseTarget(target, starttls string) (host, port string, err error) {
 	}
 	return host, port, nil
 }
+
+// HasTarget reports whether target (host:port) is one of targets: (the same host and port):
+// a source that discovers targets leaves those to targets:, whose series they would repeat.
+func (c *Config) HasTarget(target string) bool {
+	for _, t := range c.Targets {
+		host, port, err := ParseTarget(t.Target, c.Modules[t.Module].StartTLS)
+		if err == nil && strings.EqualFold(net.JoinHostPort(host, port), target) {
+			return true
+		}
+	}
+	return false
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/logtail"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/probe"
 )
 
 // client names Caddy in the renewal series, the chains' Location.Source and the log lines.
@@ -159,6 +161,7 @@ type part struct {
 	status   []source.Status
 	names    []acmestate.Name
 	fileErrs []files.FileError
+	targets  []probe.Target // with probe: one per stored name, in name order
 }
 
 // current renders the storage's latest scan and the log's state.
@@ -170,6 +173,7 @@ func (s *instance) current() part {
 	type storedName struct {
 		domain, server string
 		changed        time.Time
+		serverName     string // what a probe of it asks for: probeName
 	}
 	stored := map[string]storedName{}
 	if s.last != nil {
@@ -199,7 +203,7 @@ func (s *instance) current() part {
 				} else if len(c.Certs) > 0 {
 					domain = c.Certs[0].Domain
 				}
-				stored[sf.Name] = storedName{domain: domain, server: server, changed: c.Changed}
+				stored[sf.Name] = storedName{domain: domain, server: server, changed: c.Changed, serverName: probeName(sf.Name, c)}
 			}
 		}
 		s.meta.Settle(s.log, client)
@@ -231,5 +235,43 @@ func (s *instance) current() part {
 	if s.tail != nil {
 		out.status = append(out.status, s.logStatus())
 	}
+	if addr := s.cfg.ProbeAddress(); addr != "" {
+		host, port, _ := net.SplitHostPort(addr)
+		for _, lineage := range slices.Sorted(maps.Keys(stored)) {
+			if sn := stored[lineage].serverName; sn != "" {
+				p := s.cfg.Probe
+				// ServerName too: a module's tls_config.server_name must not send every name's
+				// handshake to one site.
+				out.targets = append(out.targets, probe.Target{Addresses: []string{host}, Target: config.Target{
+					Target: net.JoinHostPort(sn, port), ServerName: sn, Module: p.Module, Interval: p.Interval, Labels: s.cfg.Labels}})
+			}
+		}
+	}
 	return out
+}
+
+// wildcardLabel stands for the `*` of a wildcard name in the name a probe asks for: Caddy
+// serves a wildcard certificate for any name it covers, and this one is no site of its own.
+const wildcardLabel = "cert-expiry-exporter"
+
+// probeName is the server name (SNI) a probe of the stored name asks Caddy for: the leaf's DNS
+// name that the storage directory was made from (the directory is certmagic's lossy Safe key
+// of it), its `*` replaced by wildcardLabel; "" when there is none (an IP address certificate,
+// whose IP a handshake cannot name).
+func probeName(lineage string, c certs.Chain) string {
+	if len(c.Certs) == 0 {
+		return ""
+	}
+	for _, n := range c.Certs[0].Names() {
+		// An IP address certificate has no DNS name, and Names gives its CN: a target of an IP
+		// would be dialled at that IP, not at Caddy.
+		if logparse.CaddyStorageKey(n) != lineage || net.ParseIP(n) != nil {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(n, "*."); ok {
+			return wildcardLabel + "." + rest
+		}
+		return n
+	}
+	return ""
 }

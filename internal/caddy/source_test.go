@@ -23,6 +23,7 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testexpo"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testuser"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/logparse"
 )
 
 // now is the tests' fixed time: after the captured logs (2026-12-02 07:4x UTC).
@@ -40,10 +41,24 @@ func writeFile(t *testing.T, path string, data []byte) {
 
 // storeCert writes certificates/<issuer>/<name>/<name>.crt (leaf and intermediate, as Caddy
 // stores them), the metadata meta, and a key that must never be read (it is no key at all).
-func storeCert(t *testing.T, root, issuer, name string, serial int64, pki *testcerts.PKI, meta string) {
+func storeCert(t *testing.T, root, issuer, name string, serial int64, pki *testcerts.PKI, meta string) *testcerts.Cert {
 	t.Helper()
 	leaf := pki.Leaf(testcerts.Options{DNSNames: []string{name}, Serial: big.NewInt(serial), Now: now,
 		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(89 * 24 * time.Hour)})
+	storeLeaf(t, root, issuer, leaf, pki, meta)
+	return leaf
+}
+
+// storeLeaf writes leaf as Caddy stores the certificate of its first name (`*.example.test`
+// under wildcard_.example.test), or of its IP address.
+func storeLeaf(t *testing.T, root, issuer string, leaf *testcerts.Cert, pki *testcerts.PKI, meta string) {
+	t.Helper()
+	var name string
+	if len(leaf.Cert.DNSNames) > 0 {
+		name = logparse.CaddyStorageKey(leaf.Cert.DNSNames[0])
+	} else {
+		name = logparse.CaddyStorageKey(leaf.Cert.IPAddresses[0].String())
+	}
 	dir := filepath.Join(root, "certificates", issuer, name)
 	writeFile(t, filepath.Join(dir, name+".crt"), testcerts.Bundle(leaf, pki.Intermediate))
 	writeFile(t, filepath.Join(dir, name+".key"), []byte("not read"))

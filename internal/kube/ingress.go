@@ -291,7 +291,7 @@ func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []sou
 	}
 	var out []probe.Target
 	for _, t := range slices.Sorted(maps.Keys(addrs)) {
-		if s.configured(t) {
+		if s.cfg.HasTarget(t) {
 			continue // targets: probes it, with the same series
 		}
 		if len(out) == maxIngressTargets {
@@ -304,17 +304,6 @@ func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []sou
 		out = append(out, probe.Target{Target: config.Target{Target: t, Module: in.Module, Interval: in.Interval}, Addresses: a})
 	}
 	return out, problems
-}
-
-// configured reports whether target is one of targets: (the same host and port).
-func (s *IngressSource) configured(target string) bool {
-	for _, t := range s.cfg.Targets {
-		host, port, err := config.ParseTarget(t.Target, s.cfg.Modules[t.Module].StartTLS)
-		if err == nil && strings.EqualFold(net.JoinHostPort(host, port), target) {
-			return true
-		}
-	}
-	return false
 }
 
 // tlsHosts are an Ingress's spec.tls hosts, lower case, without wildcards (no name to

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/caddy"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
@@ -335,7 +336,8 @@ func runbook(alert, reason string) string {
 }
 
 // problemRunbook is the runbook section of a source problem: a probe's, a file's, or an ACME
-// client store's (its Source is the client, as cert_expiry_exporter_errors_total's lego_store).
+// client store's (its Source is the client, as cert_expiry_exporter_errors_total's lego_store),
+// or Caddy's names past the probes' bound.
 // A directory that cannot be watched is no file's error, whichever source reads it through the
 // files source.
 func problemRunbook(p inventory.Problem) string {
@@ -348,6 +350,8 @@ func problemRunbook(p inventory.Problem) string {
 		// A Secret key without a usable certificate, or a cert-manager Certificate whose status
 		// cannot be read: the page of CertExpiryExporterKubernetesObjectError.
 		return runbook("CertExpiryExporterKubernetesObjectError", p.Reason)
+	case p.Source == certs.SourceCaddy && p.Reason == caddy.ReasonTooManyTargets:
+		return runbook("CertExpiryExporterErrors", "caddy-"+p.Reason)
 	case !slices.Contains(files.Reasons, p.Reason):
 		return runbook("CertExpiryExporterErrors", "files-"+p.Reason)
 	case p.Source == certs.SourceFile, p.Source == certs.SourceClient:

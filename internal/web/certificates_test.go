@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/caddy"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/files"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
@@ -157,5 +158,6 @@ func TestRunbookAnchors(t *testing.T) {
 	for _, r := range kube.Reasons {
 		link(problemRunbook(inventory.Problem{Source: certs.SourceKubernetes, Reason: r}))
 	}
+	link(problemRunbook(inventory.Problem{Source: certs.SourceCaddy, Reason: caddy.ReasonTooManyTargets}))
 	checkRepoLinks(t, b.String())
 }
