@@ -190,6 +190,8 @@ func where(x inventory.Row) string {
 		s = x.Target + " (" + x.IP + ")"
 	case certs.SourceClient:
 		s += " (client certificate of module " + x.Module + ")"
+	case certs.SourceKubernetes:
+		s = inventory.SecretPlace(x.Namespace, x.Secret, x.Key)
 	}
 	if x.Index > 0 {
 		s += fmt.Sprintf(" #%d", x.Index)

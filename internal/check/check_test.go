@@ -317,8 +317,8 @@ file $DIR/missing/*.pem: no_match: no file matches
 	}
 }
 
-// TestWhere: the table's WHERE column names a file, a served address, or a probe module's
-// client certificate file with its module.
+// TestWhere: the table's WHERE column names a file, a served address, a probe module's
+// client certificate file with its module, or a Kubernetes Secret's key.
 func TestWhere(t *testing.T) {
 	for _, tc := range []struct {
 		row  inventory.Row
@@ -327,6 +327,7 @@ func TestWhere(t *testing.T) {
 		{inventory.Row{Source: "file", Path: "/etc/ssl/a.pem", Index: 1}, "/etc/ssl/a.pem #1"},
 		{inventory.Row{Source: "probe", Target: "a.example:443", IP: "192.0.2.1"}, "a.example:443 (192.0.2.1)"},
 		{inventory.Row{Source: "client", Path: "/etc/prom/client.pem", Module: "mtls"}, "/etc/prom/client.pem (client certificate of module mtls)"},
+		{inventory.Row{Source: "kubernetes", Namespace: "shop", Secret: "web-tls", Key: "tls.crt", Index: 1}, "Secret shop/web-tls key tls.crt #1"},
 	} {
 		if got := where(tc.row); got != tc.want {
 			t.Errorf("where(%+v) = %q, want %q", tc.row, got, tc.want)

@@ -87,12 +87,17 @@ func joinDrift(served []*certs.Chain, idx storedIndex, grace time.Duration) []Dr
 	})
 }
 
-// Stored names the stored chain: its path, or "Secret <namespace>/<secret> key <key>".
+// Stored names the stored chain: its path, or its Secret's place (SecretPlace).
 func (d *Drift) Stored() string {
 	if d.Secret != "" {
-		return "Secret " + d.Namespace + "/" + d.Secret + " key " + d.Key
+		return SecretPlace(d.Namespace, d.Secret, d.Key)
 	}
 	return d.Path
+}
+
+// SecretPlace names a Kubernetes Secret's data key in texts: "Secret <namespace>/<secret> key <key>".
+func SecretPlace(namespace, secret, key string) string {
+	return "Secret " + namespace + "/" + secret + " key " + key
 }
 
 func cmpBool(a, b bool) int {

@@ -133,7 +133,11 @@ type Row struct {
 	IP      string `json:"ip"`
 	// Module is the probe module whose client certificate the row is (source client).
 	Module string `json:"module,omitempty"`
-	Index  int    `json:"index"`
+	// Namespace, Secret and Key name the Kubernetes Secret's data key the row is in (Path is "").
+	Namespace string `json:"namespace,omitempty"`
+	Secret    string `json:"secret,omitempty"`
+	Key       string `json:"key,omitempty"`
+	Index     int    `json:"index"`
 	// Alias is the Java keystore entry the certificate is in (certs.Cert.Alias).
 	Alias string `json:"alias,omitempty"`
 	// Labels are the owner labels of the config entry that found the chain ({} when none).
@@ -313,7 +317,8 @@ func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresh
 	x := Row{
 		Judged:   (i == 0 || c.Alias != "" && c.Alias != ch.Certs[i-1].Alias) && !c.IsCA,
 		Problems: []Finding{},
-		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module, Index: i, Alias: c.Alias, Labels: ch.Labels,
+		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module,
+		Namespace: ch.Namespace, Secret: ch.Secret, Key: ch.Key, Index: i, Alias: c.Alias, Labels: ch.Labels,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
 		Lifetime:      int64(c.Lifetime() / time.Second),

@@ -108,7 +108,8 @@ var sortKeys = map[string]func(a, b inventory.Row) int{
 	"domain":   func(a, b inventory.Row) int { return cmp.Compare(strings.ToLower(a.Domain), strings.ToLower(b.Domain)) },
 	"issuer":   func(a, b inventory.Row) int { return cmp.Compare(strings.ToLower(a.Issuer), strings.ToLower(b.Issuer)) },
 	"location": func(a, b inventory.Row) int {
-		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Path, b.Path), cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP))
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Path, b.Path), cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP),
+			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
 	},
 	"lineage": func(a, b inventory.Row) int { return cmp.Compare(a.Lineage, b.Lineage) },
 }
@@ -227,8 +228,12 @@ func labelText(l certs.Labels) string {
 }
 
 func searchText(r inventory.Row) string {
+	secret := ""
+	if r.Secret != "" { // so that "shop/web-tls" finds its rows
+		secret = inventory.SecretPlace(r.Namespace, r.Secret, r.Key)
+	}
 	return strings.ToLower(strings.Join(append([]string{r.Domain, r.Subject, r.Issuer, r.Serial, r.Path,
-		r.Lineage, r.Target, r.IP, r.Chain.Reason, labelText(r.Labels)}, append(slices.Clone(r.SANs), r.ProblemTexts()...)...), "\n"))
+		r.Lineage, r.Target, r.IP, secret, r.Chain.Reason, labelText(r.Labels)}, append(slices.Clone(r.SANs), r.ProblemTexts()...)...), "\n"))
 }
 
 type option struct {

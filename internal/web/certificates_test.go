@@ -161,3 +161,44 @@ func TestRunbookAnchors(t *testing.T) {
 	link(problemRunbook(inventory.Problem{Source: certs.SourceCaddy, Reason: caddy.ReasonTooManyTargets}))
 	checkRepoLinks(t, b.String())
 }
+
+// TestPageWhere: the where cell names each kind of place a certificate is found in, a
+// Kubernetes Secret's key among them, and the search finds a Secret by namespace/name.
+func TestPageWhere(t *testing.T) {
+	pki := testcerts.NewPKI("Where", pageNow)
+	var chains []certs.Chain
+	for i, loc := range []certs.Location{
+		{Source: certs.SourceFile, Path: "/etc/ssl/a.pem"},
+		{Source: certs.SourceProbe, Target: "b.test:443", IP: "192.0.2.1"},
+		{Source: certs.SourceClient, Path: "/etc/prom/client.pem", Module: "mtls"},
+		{Source: certs.SourceKubernetes, Namespace: "shop", Secret: "web-tls", Key: "tls.crt", Lineage: "shop/web"},
+	} {
+		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{fmt.Sprintf("w%d.test", i)}, NotBefore: pageNow.Add(-time.Hour), NotAfter: pageNow.Add(time.Duration(i+10) * 24 * time.Hour), Now: pageNow})
+		chains = append(chains, certs.Chain{Location: loc, Certs: []certs.Cert{certs.New(leaf.Cert)}})
+	}
+	store := inventory.New("test")
+	store.Restart("test", true)(&source.Snapshot{Chains: chains})
+	report := func() inventory.Report { return inventory.Build(store.View(), pageNow, inventory.DefaultThresholds) }
+	whereRE := regexp.MustCompile(`(?s)<td class="where">(.*?)</td>`)
+	cells := func(query string) []string {
+		rec := httptest.NewRecorder()
+		CertificatesHandler(report, false).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/certificates"+query, nil))
+		var got []string
+		for _, c := range whereRE.FindAllStringSubmatch(rec.Body.String(), -1) {
+			got = append(got, strings.TrimSpace(spaceRE.ReplaceAllString(tagRE.ReplaceAllString(c[1], " "), " ")))
+		}
+		return got
+	}
+	want := []string{
+		"file /etc/ssl/a.pem",
+		"probe b.test:443 at 192.0.2.1",
+		"client certificate of module mtls , file /etc/prom/client.pem",
+		"Secret shop/web-tls key tls.crt lineage shop/web",
+	}
+	if got := cells(""); !slices.Equal(got, want) {
+		t.Errorf("where cells:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := cells("?q=shop/web-tls"); !slices.Equal(got, want[3:]) {
+		t.Errorf("search shop/web-tls: %q, want %q", got, want[3:])
+	}
+}
