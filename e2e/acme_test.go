@@ -163,6 +163,28 @@ func (p *pebble) issue(t testing.TB, d certbotDirs, lineage, domain string) {
 	}
 }
 
+// freshAccount makes certbot's next runs use a new ACME account, registered in a scratch
+// config dir, in place of the one that got the certificates: Pebble reuses a still-valid
+// authorization of the same account one time in a hundred even with PEBBLE_AUTHZREUSE=0 (it
+// reuses unless rand.Intn(100) > the percentage), which would let a renewal meant to fail skip
+// its challenge and succeed. A new account has no authorization to reuse. (The renewal conf's
+// `account` stays: with --server on the command line certbot ignores it and takes the only
+// account there is.)
+func (p *pebble) freshAccount(t testing.TB, d certbotDirs) {
+	t.Helper()
+	scratch := newCertbotDirs(t, t.TempDir())
+	if out, err := p.certbot(t, scratch, "register"); err != nil {
+		t.Fatalf("certbot register: %v\n%s", err, out)
+	}
+	accounts := filepath.Join(d.config, "accounts")
+	if err := os.RemoveAll(accounts); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(scratch.config, "accounts"), accounts); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // lineage writes a certbot lineage the way certbot lays it out: versioned files in
 // archive/<name>/, relative symlinks in live/<name>/, and renewal/<name>.conf.
 type lineage struct {

@@ -100,6 +100,7 @@ certbot:
 		t.Fatalf("renewing ok: %v\n%s", err, out)
 	}
 	// certbot's standalone server listens where Pebble does not connect: "connection refused".
+	pb.freshAccount(t, d)
 	connFault := time.Now()
 	out, err := pb.certbot(t, d, "renew", "--cert-name", "conn", "--force-renewal", "--no-random-sleep-on-renew",
 		"--http-01-address", "127.0.0.1", "--http-01-port", fmt.Sprint(freePort(t)))
