@@ -82,9 +82,12 @@ func TestGenerateUsesConfig(t *testing.T) {
 		{"for: 15m\n", 4, 5},
 		{"(firing ones keep firing for up to 1h)", 1, 0},
 		{"(firing ones keep firing for up to 2h)", 0, 1},
-		// Owner labels: the six certificate alerts, three chain alerts and CertificateNotDeployed.
-		{"group_left(team, env) cert_info", 12, 0},
-		{"group_left(squad) cert_info", 0, 12},
+		// Owner labels: the eight certificate alerts (with the keystore alias), three chain
+		// alerts and CertificateNotDeployed.
+		{"group_left(alias, team, env) cert_info\n", 8, 0},
+		{"group_left(alias, squad) cert_info\n", 0, 8},
+		{"group_left(team, env) cert_info", 4, 0},
+		{"group_left(squad) cert_info", 0, 4},
 	} {
 		if n := bytes.Count(base, []byte(c.text)); n != c.base {
 			t.Errorf("default config: %q occurs %d times, want %d", c.text, n, c.base)
