@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -29,8 +30,10 @@ var caddyCerts = []caddyCert{
 // caddyHost lays out Caddy's storage (certificates/<issuer>/<name>/<name>.crt, .key, .json as
 // certmagic writes them) under dir/caddy and its JSON log, dir/log/caddy.log, in Caddy 2.6.2's
 // wording (as captured from a real Caddy against Pebble): one name renewed, the other's renewal
-// failing twice with the name's DNS server failing (SERVFAIL), with a retry scheduled.
-func caddyHost(dir string, pki *testcerts.PKI, now time.Time) error {
+// failing twice with the name's DNS server failing (SERVFAIL), with a retry scheduled. It
+// returns the certificates Caddy serves, the stored ones, for its TLS listener.
+func caddyHost(dir string, pki *testcerts.PKI, now time.Time) ([]tls.Certificate, error) {
+	var served []tls.Certificate
 	var log strings.Builder
 	line := func(t time.Time, level, logger, msg string, fields ...any) {
 		m := map[string]any{"level": level, "ts": float64(t.UnixNano()) / 1e9, "logger": logger, "msg": msg}
@@ -43,6 +46,7 @@ func caddyHost(dir string, pki *testcerts.PKI, now time.Time) error {
 	const ca = "https://acme-v02.api.letsencrypt.org/directory"
 	for i, c := range caddyCerts {
 		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{c.name}, Now: now, NotBefore: now.Add(-c.issued), NotAfter: now.Add(-c.issued + c.lifetime)})
+		served = append(served, leaf.TLS(pki.Intermediate))
 		store := filepath.Join(dir, "caddy", "certificates", caddyIssuer, c.name)
 		meta, _ := json.MarshalIndent(map[string]any{"sans": []string{c.name}, "issuer_data": map[string]any{
 			"url": fmt.Sprintf("https://acme-v02.api.letsencrypt.org/acme/cert/%x", leaf.Cert.SerialNumber), "ca": ca}}, "", "\t")
@@ -50,7 +54,7 @@ func caddyHost(dir string, pki *testcerts.PKI, now time.Time) error {
 			c.name + ".crt": testcerts.Bundle(leaf, pki.Intermediate), c.name + ".key": leaf.KeyPEM(), c.name + ".json": meta,
 		} {
 			if err := write(filepath.Join(store, name), data, 0o600); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		at := now.Add(-time.Duration(2-i) * time.Hour)
@@ -70,5 +74,5 @@ func caddyHost(dir string, pki *testcerts.PKI, now time.Time) error {
 				"attempt", attempt+1, "retrying_in", 60*(attempt+1), "elapsed", 2.0, "max_duration", 2592000)
 		}
 	}
-	return write(filepath.Join(dir, "log", "caddy.log"), []byte(log.String()), 0o600)
+	return served, write(filepath.Join(dir, "log", "caddy.log"), []byte(log.String()), 0o600)
 }

@@ -35,6 +35,8 @@ type World struct {
 	Good, Incomplete string
 	// ACME is the directory URL of the demo's loopback CA, which answers ARI requests.
 	ACME string
+	// Caddy is the demo Caddy's TLS listener (host:port), serving its stored certificates by SNI.
+	Caddy string
 
 	servers []*http.Server
 }
@@ -114,8 +116,13 @@ func New(now time.Time) (w *World, err error) {
 	if err := legoHost(dir, pki, now); err != nil {
 		return nil, err
 	}
-	// A Caddy host: Caddy renews its sites' certificates itself.
-	if err := caddyHost(dir, pki, now); err != nil {
+	// A Caddy host: Caddy renews its sites' certificates itself, and serves them on its TLS
+	// listener by SNI (caddy.probe dials it for every stored name).
+	caddyServed, err := caddyHost(dir, pki, now)
+	if err != nil {
+		return nil, err
+	}
+	if w.Caddy, err = w.listen(caddyServed...); err != nil {
 		return nil, err
 	}
 
@@ -228,6 +235,10 @@ lego:
 caddy:
   storage_dir: %[3]s/caddy
   log_file: %[3]s/log/caddy.log
+  probe:  # every stored name probed at Caddy's listener by SNI: served vs stored
+    address: %[7]s
+    module: demo
+    interval: 1m
 targets:
   - target: %[4]s
     module: demo
@@ -250,11 +261,12 @@ ari:
   directories:    # the demo CA on loopback answers for every certificate instead
     - paths: [%[1]s/live/*/fullchain.pem, %[3]s/certs/*.pem]
       directory: %[6]s
-`, le, ca, w.Dir, w.Good, w.Incomplete, w.ACME)
+`, le, ca, w.Dir, w.Good, w.Incomplete, w.ACME, w.Caddy)
 }
 
-// listen serves cert over TLS on a loopback port and returns its address.
-func (w *World) listen(cert tls.Certificate) (string, error) {
+// listen serves certs over TLS on a loopback port (the one whose names match the client's SNI,
+// else the first) and returns its address.
+func (w *World) listen(certs ...tls.Certificate) (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -268,7 +280,7 @@ func (w *World) listen(cert tls.Certificate) (string, error) {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	w.servers = append(w.servers, srv)
-	go func() { _ = srv.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}})) }()
+	go func() { _ = srv.Serve(tls.NewListener(l, &tls.Config{Certificates: certs})) }()
 	return l.Addr().String(), nil
 }
 

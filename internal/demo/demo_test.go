@@ -56,6 +56,7 @@ func TestDemo(t *testing.T) {
 		served <- e.Serve(ctx, h, &toolkit.FlagConfig{WebListenAddresses: &[]string{addr}, WebConfigFile: &noTLS})
 	}()
 
+	_, caddyPort, _ := net.SplitHostPort(w.Caddy)
 	// Every state of the demo, as the alert rules see it.
 	wants := []string{
 		`cert_expiry_seconds{domain="expired.demo.test",index="0"`,
@@ -82,6 +83,10 @@ func TestDemo(t *testing.T) {
 		`cert_renewal_consecutive_failures{client="caddy",lineage="caddy-failing.demo.test"} 2`,
 		`cert_chain_verified{lineage="caddy-ok.demo.test",path="` + w.Dir + `/caddy/certificates/acme-v02.api.letsencrypt.org-directory/caddy-ok.demo.test/caddy-ok.demo.test.crt",reason=`,
 		`cert_info{domain="caddy-ok.demo.test",eku="server_auth,client_auth",index="0",issuer="`,
+		// caddy.probe: both stored names served by Caddy's listener, the stored certificates.
+		`cert_chain_verified{ip="127.0.0.1",reason="ok",source="probe",target="caddy-ok.demo.test:` + caddyPort + `"} 1`,
+		`cert_chain_verified{ip="127.0.0.1",reason="ok",source="probe",target="caddy-failing.demo.test:` + caddyPort + `"} 1`,
+		`cert_served_outdated{domain="caddy-ok.demo.test",ip="127.0.0.1",key="",lineage="caddy-ok.demo.test",namespace="",path="` + w.Dir + `/caddy/certificates/acme-v02.api.letsencrypt.org-directory/caddy-ok.demo.test/caddy-ok.demo.test.crt",secret="",target="caddy-ok.demo.test:` + caddyPort + `"} 0`,
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",key="",lineage="",namespace="",path="` + w.Dir + `/certs/www.demo.test.pem",secret="",target="` + w.Good + `"}`,
 	}
 	var body string
@@ -122,7 +127,7 @@ func TestDemo(t *testing.T) {
 	if _, err := os.Stat(w.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists: %v", w.Dir, err)
 	}
-	for _, a := range []string{w.Good, w.Incomplete, addr} {
+	for _, a := range []string{w.Good, w.Incomplete, w.Caddy, addr} {
 		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still accepts connections", a)
