@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testkube"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testserver"
 )
 
@@ -21,7 +26,8 @@ const shippedDashboard = "../dashboards/cert_expiry_exporter.json"
 // TestDashboardQueries runs every query of the shipped Grafana dashboard, with its variables
 // filled in as Grafana would, against the suite's Prometheus scraping an exporter that has
 // certificate files, a certbot lineage and log, a lego installation and a Caddy instance (their
-// logs captured from real runs against Pebble), and a probe target. Grafana itself cannot run
+// logs captured from real runs against Pebble), a probe target, and TLS Secrets in a real
+// kube-apiserver. Grafana itself cannot run
 // here; this checks what it would send: each query must evaluate (no parse error, no
 // many-to-many match), and each query without a filtering comparison must return series.
 func TestDashboardQueries(t *testing.T) {
@@ -67,6 +73,21 @@ func TestDashboardQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := testserver.TLS(t, crt.TLS(pki.Intermediate)).Addr
+	// Kubernetes: a real kube-apiserver with a TLS Secret and one whose tls.crt holds no
+	// certificate, for the Kubernetes row.
+	const ns = "dashboard"
+	c := testkube.Start(t)
+	c.EnsureNamespace(t, ns)
+	for name, crtPEM := range map[string][]byte{
+		"web-tls": testcerts.Bundle(crt, pki.Intermediate),
+		"bad-tls": []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"),
+	} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{"tls.crt": crtPEM, "tls.key": []byte("not read")}}
+		if _, err := c.Clientset(t).CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e := startExporter(t, dir, fmt.Sprintf(`
 files:
   - paths: [%q]
@@ -89,11 +110,16 @@ modules:
     tls_config: {ca_file: %q}
 targets:
   - {target: %q, server_name: %s, interval: 1s}
+kubernetes:
+  kubeconfig: %q
+  namespaces: {include: [%s]}
 `, le+"/live/*/fullchain.pem", ca, le, logFile, lego, filepath.Join(dir, "lego.log"), filepath.Join(dir, "caddy"),
-		filepath.Join(dir, "caddy.log"), ca, target, domain), exporterOpts{})
+		filepath.Join(dir, "caddy.log"), ca, target, domain, testkube.Kubeconfig(t, c.Config()), ns), exporterOpts{})
 	s.register(t, sc, e)
 	// Counters need two samples for increase(); the probe needs its first run.
 	s.waitSeries(t, fmt.Sprintf(`count_over_time(cert_probe_success{scenario=%q}[1m]) >= 3`, sc), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_info{scenario=%q,source="kubernetes",index="0"}`, sc), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_expiry_exporter_kubernetes_secret_error{scenario=%q}`, sc), 1)
 
 	var data []byte
 	var d struct {
@@ -118,6 +144,7 @@ targets:
 	fill := strings.NewReplacer(
 		"$job", quote(jobName),
 		"$instance", quote(e.addr),
+		"$namespace", ".*", // All (the variable's allValue)
 		"$__rate_interval", "1m",
 	)
 	// label_values(metric, label): the variable's values are the label's values on metric.
@@ -144,9 +171,11 @@ targets:
 	// must have series here, except those this healthy, offline setup cannot have.
 	absentHere := map[string]string{
 		"cert_revoked": "no OCSP staple or CRL in this setup",
-		"cert_ari_window_start_timestamp_seconds": "ARI is off (offline)",
-		"cert_probe_failure":                      "absent while probes succeed",
-		"cert_expiry_exporter_file_error":         "absent while files are readable",
+		"cert_ari_window_start_timestamp_seconds":           "ARI is off (offline)",
+		"cert_probe_failure":                                "absent while probes succeed",
+		"cert_expiry_exporter_file_error":                   "absent while files are readable",
+		"cert_expiry_exporter_kubernetes_watch_error":       "absent while the watches work",
+		"cert_expiry_exporter_kubernetes_certificate_error": "no cert-manager in this setup",
 	}
 	selector := regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\{`)
 	checked := map[string]bool{}

@@ -272,8 +272,8 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("variable %s: %v", v.Name, err)
 		}
 	}
-	if !slices.Equal(vars, []string{"datasource", "job", "instance"}) {
-		t.Errorf("template variables %v, want [datasource job instance]", vars)
+	if !slices.Equal(vars, []string{"datasource", "job", "instance", "namespace"}) {
+		t.Errorf("template variables %v, want [datasource job instance namespace]", vars)
 	}
 	ds := datasource{Type: "prometheus", UID: "${datasource}"}
 	var queries int
