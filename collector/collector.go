@@ -1,9 +1,10 @@
 // Package collector renders the inventory as Prometheus metrics; it does no I/O. It owns the
-// families every source shares (certificates, chains, renewals, drift, source health); a
+// families every source shares (certificates, chains, renewals, ARI windows, drift, source health); a
 // source's own families come with its snapshot (source.Snapshot.Metrics).
 package collector
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -55,12 +56,14 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 // Collect emits every source's series and the sources' health.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	v, now := c.at()
+	windows := map[[3]string]bool{}
 	for _, s := range v.Snapshots {
 		if c.scrape == nil {
 			collectChains(ch, s.Chains, now, v)
 		}
 		collectRenewals(ch, s.Renewals)
 		collectClients(ch, s.Clients)
+		collectWindows(ch, s.Windows, windows)
 		if s.Metrics != nil {
 			s.Metrics(ch)
 		}
@@ -135,5 +138,28 @@ func collectClients(ch chan<- prometheus.Metric, clients []source.Client) {
 		}
 		ch <- prometheus.MustNewConstMetric(clientLastRun, prometheus.GaugeValue, Unix(c.LastRun), c.Name, c.Log)
 		ch <- prometheus.MustNewConstMetric(clientLastRunSuccess, prometheus.GaugeValue, Bool(c.LastRunSuccess), c.Name, c.Log)
+	}
+}
+
+var (
+	windowLabels = []string{"lineage", "domain", "serial"}
+	windowStart  = prometheus.NewDesc("cert_ari_window_start_timestamp_seconds", "Start of the renewal window the CA suggests (ACME Renewal Information, RFC 9773).", windowLabels, nil)
+	windowEnd    = prometheus.NewDesc("cert_ari_window_end_timestamp_seconds", "End of the renewal window the CA suggests; in the past when the CA wants the certificate replaced now.", windowLabels, nil)
+	windowInfo   = prometheus.NewDesc("cert_ari_info", "The CA's explanation URL for the renewal window; always 1.", append(slices.Clone(windowLabels), "explanation_url"), nil)
+)
+
+// collectWindows emits the CA's suggested renewal window of each certificate, as the ari
+// source fetched it or a renewal client stored it (Caddy). A certificate two sources know of
+// is the first one's (seen, across the snapshots of a scrape): each series must stay unique.
+func collectWindows(ch chan<- prometheus.Metric, windows []source.Window, seen map[[3]string]bool) {
+	for _, w := range windows {
+		l := [3]string{w.Lineage, w.Domain, w.Serial}
+		if seen[l] {
+			continue
+		}
+		seen[l] = true
+		ch <- prometheus.MustNewConstMetric(windowStart, prometheus.GaugeValue, Unix(w.Start), l[:]...)
+		ch <- prometheus.MustNewConstMetric(windowEnd, prometheus.GaugeValue, Unix(w.End), l[:]...)
+		ch <- prometheus.MustNewConstMetric(windowInfo, prometheus.GaugeValue, 1, w.Lineage, w.Domain, w.Serial, w.ExplanationURL)
 	}
 }

@@ -4,9 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
@@ -35,13 +32,21 @@ var Factory = source.Factory{
 }
 
 // subjectsOf picks the subjects from the other sources' snapshots: their stored chains, and
-// the ACME directory of each lineage a renewal client knows.
+// the ACME directory of each lineage a renewal client knows. A chain whose leaf's window a
+// renewal client keeps itself (Caddy stores the CA's answer beside the certificate) is not
+// asked about again.
 func subjectsOf(snaps []*source.Snapshot, cfg config.ARI, now time.Time) []subject {
 	var chains []certs.Chain
 	servers := map[string]string{}
+	known := map[certs.Key]bool{}
+	for _, s := range snaps {
+		for _, w := range s.Windows {
+			known[w.Cert] = true
+		}
+	}
 	for _, s := range snaps {
 		for _, c := range s.Chains {
-			if c.Source != certs.SourceProbe {
+			if c.Source != certs.SourceProbe && (len(c.Certs) == 0 || !known[c.Certs[0].Key()]) {
 				chains = append(chains, c)
 			}
 		}
@@ -52,21 +57,4 @@ func subjectsOf(snaps []*source.Snapshot, cfg config.ARI, now time.Time) []subje
 		}
 	}
 	return subjects(chains, servers, cfg, now)
-}
-
-var (
-	windowLabels = []string{"lineage", "domain", "serial"}
-	startDesc    = prometheus.NewDesc("cert_ari_window_start_timestamp_seconds", "Start of the renewal window the CA suggests (ACME Renewal Information, RFC 9773).", windowLabels, nil)
-	endDesc      = prometheus.NewDesc("cert_ari_window_end_timestamp_seconds", "End of the renewal window the CA suggests; in the past when the CA wants the certificate replaced now.", windowLabels, nil)
-	infoDesc     = prometheus.NewDesc("cert_ari_info", "The CA's explanation URL for the renewal window; always 1.", append(append([]string{}, windowLabels...), "explanation_url"), nil)
-)
-
-// collect emits the suggested renewal window of every certificate the CA was asked about.
-func (s *snapshot) collect(ch chan<- prometheus.Metric) {
-	for _, w := range s.windows {
-		l := []string{w.Lineage, w.Domain, w.Serial}
-		ch <- prometheus.MustNewConstMetric(startDesc, prometheus.GaugeValue, collector.Unix(w.Start), l...)
-		ch <- prometheus.MustNewConstMetric(endDesc, prometheus.GaugeValue, collector.Unix(w.End), l...)
-		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, append(l, w.ExplanationURL)...)
-	}
 }

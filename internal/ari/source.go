@@ -70,9 +70,9 @@ func (s *snapshot) lookup(c certs.Cert) (source.Window, bool) {
 	return s.windows[i], true
 }
 
-// source is the snapshot as every source publishes it, with the ARI window series.
+// source is the snapshot as every source publishes it (the collector renders its windows).
 func (s *snapshot) source() *source.Snapshot {
-	return &source.Snapshot{Windows: s.windows, Status: s.status, Metrics: s.collect, State: s}
+	return &source.Snapshot{Windows: s.windows, Status: s.status, State: s}
 }
 
 // options tune a Source; zero values take the defaults.

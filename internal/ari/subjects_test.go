@@ -7,6 +7,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
@@ -109,4 +110,29 @@ func mustURL(t *testing.T, s string) config.URL {
 		t.Fatal(err)
 	}
 	return config.URL{URL: u}
+}
+
+// TestSubjectsSkipKnownWindows: a certificate whose renewal client keeps the CA's window itself
+// (Caddy) is not asked about again; the others of the same snapshots are.
+func TestSubjectsSkipKnownWindows(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("Known", now)
+	leaf := func(name string) certs.Cert {
+		return certs.New(pki.Leaf(testcerts.Options{DNSNames: []string{name}, Now: now}).Cert)
+	}
+	stored, other := leaf("caddy.example"), leaf("file.example")
+	caddy := &source.Snapshot{
+		Chains:  []certs.Chain{{Location: certs.Location{Source: certs.SourceCaddy, Path: "/caddy/c.crt", Lineage: "caddy.example"}, Certs: []certs.Cert{stored}}},
+		Windows: []source.Window{{Cert: stored.Key(), Lineage: "caddy.example", Domain: "caddy.example", Serial: stored.Serial}},
+	}
+	files := &source.Snapshot{Chains: []certs.Chain{{Location: certs.Location{Source: certs.SourceFile, Path: "/opt/acme/f.pem"}, Certs: []certs.Cert{other}}}}
+	enabled := true
+	cfg := config.ARI{Enabled: &enabled, Directories: []config.ARIDirectory{{Paths: []string{"/caddy/*.crt", "/opt/acme/*.pem"}, Directory: mustURL(t, "https://ca.example/dir")}}}
+	var got []string
+	for _, s := range subjectsOf([]*source.Snapshot{caddy, files}, cfg, now) {
+		got = append(got, s.Cert.Domain)
+	}
+	if len(got) != 1 || got[0] != "file.example" {
+		t.Errorf("subjects %q, want only file.example", got)
+	}
 }

@@ -193,6 +193,7 @@ func (s *Source) merge(parts []part, problems []source.Problem, probed *source.S
 	seen := map[string]bool{}
 	for _, p := range parts {
 		out.Chains = append(out.Chains, p.chains...)
+		out.Windows = append(out.Windows, p.windows...)
 		out.Problems = append(out.Problems, p.problems...)
 		out.Status = append(out.Status, p.status...)
 		for _, n := range p.names {

@@ -157,6 +157,7 @@ func (s *instance) logStatus() source.Status {
 // part is what one instance contributes to the source's snapshot.
 type part struct {
 	chains   []certs.Chain
+	windows  []source.Window // the CA's renewal windows (ARI) Caddy stored
 	problems []source.Problem
 	status   []source.Status
 	names    []acmestate.Name
@@ -195,6 +196,14 @@ func (s *instance) current() part {
 			server := m.CA
 			if server == "" {
 				server = logparse.CaddyIssuerDirectory(sf.Issuer)
+			}
+			// Caddy ≥ 2.8 asks the CA for the renewal window (ARI, RFC 9773) and stores its
+			// answer in the metadata: published as the ari source's would be, so the renewal
+			// point is the CA's, without asking it again.
+			if !m.WindowStart.IsZero() && len(c.Certs) > 0 {
+				leaf := c.Certs[0]
+				out.windows = append(out.windows, source.Window{Cert: leaf.Key(), Lineage: sf.Name, Domain: leaf.Domain,
+					Serial: leaf.Serial, Directory: server, Start: m.WindowStart, End: m.WindowEnd})
 			}
 			if old, ok := stored[sf.Name]; !ok || c.Changed.After(old.changed) {
 				domain := ""

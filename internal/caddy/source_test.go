@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testexpo"
@@ -363,3 +366,60 @@ cert_not_after_timestamp_seconds{domain="a.example.test",index="0",issuer="Caddy
 		t.Errorf("problems %q, want %q", problems, want)
 	}
 }
+
+// TestStoredRenewalWindow: the renewal window Caddy (≥ 2.8) stored from the CA (ARI, in the
+// metadata as Caddy 2.11.9 writes it against Pebble) is the certificate's window series and its
+// renewal point, as one the ari source fetched would be; metadata without one publishes none.
+func TestStoredRenewalWindow(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "caddy")
+	pki := testcerts.NewPKI("Caddy ARI", now)
+	start, end := now.Add(40*24*time.Hour), now.Add(42*24*time.Hour)
+	leaf := storeCert(t, storage, "127.0.0.1-14000-dir", "a.example.test", 0xa1, pki, `{
+	"sans": ["a.example.test"],
+	"issuer_data": {
+		"url": "https://127.0.0.1:14000/certZ/a1",
+		"ca": "https://127.0.0.1:14000/dir",
+		"renewal_info": {
+			"suggestedWindow": {"start": "`+start.Format(time.RFC3339)+`", "end": "`+end.Format(time.RFC3339)+`"},
+			"_uniqueIdentifier": "9l_4Q1KEdKasCKH8UQhEWYDctNE.oQ",
+			"_retryAfter": "2026-12-02T13:41:37.127109466Z",
+			"_selectedTime": "`+start.Add(time.Hour).Format(time.RFC3339)+`"
+		}
+	}
+}`)
+	storeCert(t, storage, "127.0.0.1-14000-dir", "b.example.test", 0xb1, pki,
+		`{"sans":["b.example.test"],"issuer_data":{"url":"https://127.0.0.1:14000/certZ/b1","ca":"https://127.0.0.1:14000/dir"}}`)
+	snap := testSource(parse(t, "caddy:\n  storage_dir: "+storage+"\n")).Once(context.Background())
+	got := render(t, snap, dir, "cert_ari_window_start_timestamp_seconds", "cert_ari_window_end_timestamp_seconds", "cert_ari_info")
+	want := fmt.Sprintf(`# HELP cert_ari_info The CA's explanation URL for the renewal window; always 1.
+# TYPE cert_ari_info gauge
+cert_ari_info{domain="a.example.test",explanation_url="",lineage="a.example.test",serial="a1"} 1
+# HELP cert_ari_window_end_timestamp_seconds End of the renewal window the CA suggests; in the past when the CA wants the certificate replaced now.
+# TYPE cert_ari_window_end_timestamp_seconds gauge
+cert_ari_window_end_timestamp_seconds{domain="a.example.test",lineage="a.example.test",serial="a1"} %s
+# HELP cert_ari_window_start_timestamp_seconds Start of the renewal window the CA suggests (ACME Renewal Information, RFC 9773).
+# TYPE cert_ari_window_start_timestamp_seconds gauge
+cert_ari_window_start_timestamp_seconds{domain="a.example.test",lineage="a.example.test",serial="a1"} %s
+`, expoTime(end), expoTime(start))
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	store := inventory.New("caddy")
+	store.Restart("caddy", true)(snap)
+	for _, r := range inventory.Build(store.View(), now, inventory.DefaultThresholds).Certificates {
+		if r.Index != 0 {
+			continue
+		}
+		want := r.NotBefore.Add(r.NotAfter.Sub(r.NotBefore) * 2 / 3) // b: without a window
+		if r.Domain == leaf.Cert.DNSNames[0] {
+			want = start
+		}
+		if !r.RenewalDue.Equal(want) {
+			t.Errorf("%s: renewal due %v, want %v", r.Domain, r.RenewalDue, want)
+		}
+	}
+}
+
+// expoTime is t as the text exposition writes a timestamp value.
+func expoTime(t time.Time) string { return strconv.FormatFloat(float64(t.Unix()), 'g', -1, 64) }

@@ -103,8 +103,10 @@ type Window struct {
 	Start     time.Time `json:"start"`
 	End       time.Time `json:"end"`
 	// ExplanationURL is the CA's page about the window, when it gave one.
-	ExplanationURL string    `json:"explanation_url,omitempty"`
-	FetchedAt      time.Time `json:"fetched_at"`
+	ExplanationURL string `json:"explanation_url,omitempty"`
+	// FetchedAt is when the ari source asked; zero for a window a renewal client stored
+	// (Caddy's metadata does not say when it asked).
+	FetchedAt time.Time `json:"fetched_at,omitzero"`
 }
 
 // Status is one source instance's health as of its last pass. Errors holds cumulative counts
