@@ -23,7 +23,7 @@ func (c *Config) ModuleCerts() []ModuleCert {
 		if path == "" {
 			continue
 		}
-		f := Files{Paths: []string{EscapeGlob(path)}, Usage: UsageClient}
+		f := Files{Paths: []string{EscapeGlob(path)}, Usage: UsageClient, Labels: c.Modules[name].Labels}
 		f.defaults()
 		out = append(out, ModuleCert{Module: name, Files: f})
 	}

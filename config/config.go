@@ -275,6 +275,11 @@ func (c *Config) checkLabelNames() error {
 			return err
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
+		if err := c.Modules[name].Labels.countNames("modules."+name+".labels", seen); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -48,6 +48,8 @@ func TestParseErrors(t *testing.T) {
 		{"empty allow-list entry", "probe:\n  allowed_targets: ['']", "probe.allowed_targets[0]: empty pattern"},
 		{"reserved owner label", "files:\n  - paths: [a]\n    labels: {severity: page}", `files[0].labels.severity: "severity" is a label the exporter or Prometheus sets; choose another name`},
 		{"reserved owner label on a target", "targets:\n  - target: a:1\n    labels: {team: x, path: y}", `targets[0].labels.path: "path" is a label the exporter or Prometheus sets; choose another name`},
+		{"reserved owner label on a module", "modules:\n  mtls:\n    labels: {module: x}", `modules.mtls.labels.module: "module" is a label the exporter or Prometheus sets; choose another name`},
+		{"too many owner label names with a module", "files:\n  - paths: [a]\n    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1}\n  - paths: [b]\n    labels: {i: 1, j: 1, k: 1, l: 1, m: 1, n: 1, o: 1, p: 1}\nmodules:\n  mtls:\n    labels: {q: 1}", "modules.mtls.labels: the config uses more than 16 distinct owner label names"},
 		{"bad owner label name", "files:\n  - paths: [a]\n    labels: {team-name: x}", "files[0].labels.team-name: invalid label name (want [a-zA-Z_][a-zA-Z0-9_]*)"},
 		{"owner label for Prometheus", "files:\n  - paths: [a]\n    labels: {__x: y}", "files[0].labels.__x: label names starting with __ are reserved for Prometheus"},
 		{"empty owner label value", "files:\n  - paths: [a]\n    labels: {team: ''}", "files[0].labels.team: empty value"},

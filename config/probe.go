@@ -28,6 +28,10 @@ type Module struct {
 	IPProtocol string `yaml:"ip_protocol,omitempty"`
 	// CheckRevocation fetches CRLs from the distribution points (stapled OCSP is always read).
 	CheckRevocation *bool `yaml:"check_revocation,omitempty"`
+	// Labels are the owner labels of the module's client certificate (tls_config.cert_file):
+	// on its cert_info and its alerts, so that they reach whoever renews it. The probes of the
+	// module's targets carry their targets' labels.
+	Labels Labels `yaml:"labels,omitempty"`
 }
 
 // movedModuleKeys are the module keys that became tls_config's, for a clear error.
@@ -62,7 +66,7 @@ func (m *Module) validate(path string) error {
 	if m.ProxyURL != nil && m.ProxyURL.Scheme != "http" {
 		return fieldError(path+".proxy_url", "want an http:// CONNECT proxy, got scheme %q", m.ProxyURL.Scheme)
 	}
-	return nil
+	return m.Labels.validate(path + ".labels")
 }
 
 // validateTLSConfig checks the parts of a tls_config that the exporter reads itself

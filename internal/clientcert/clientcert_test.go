@@ -18,6 +18,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/collector"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testwait"
@@ -69,7 +70,7 @@ func newWorld(t *testing.T, now time.Time) *world {
 	write(t, filepath.Join(w.dir, "client1.pem"), []byte("matched by client[1].pem as a glob"))
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 modules:
-  mtls:  {tls_config: {cert_file: %[1]q, key_file: %[4]q}}
+  mtls:  {tls_config: {cert_file: %[1]q, key_file: %[4]q}, labels: {team: sre}}
   mtls2: {tls_config: {cert_file: %[1]q, key_file: %[4]q}}
   odd:   {tls_config: {cert_file: %[2]q, key_file: %[4]q}}
   gone:  {tls_config: {cert_file: %[3]q, key_file: %[4]q}}
@@ -86,8 +87,9 @@ modules:
 // TestModuleCerts: every module's client certificate is exported with source client and its
 // module, from its own file (a file two modules share is two chains), policed as a client's
 // (the renewed leaf lacking clientAuth breaks client_auth), health per module, one file error
-// series per file however many modules share it, a log line naming the module, and no key
-// read (the modules' key_file does not exist, and nothing complains).
+// series per file however many modules share it, a log line naming the module, the module's
+// owner labels on its chain, and no key read (the modules' key_file does not exist, and
+// nothing complains).
 func TestModuleCerts(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	w := newWorld(t, now)
@@ -124,6 +126,15 @@ cert_policy_violation%[7]s 1
 	if err := testutil.CollectAndCompare(snapCollector{only, now}, strings.NewReader(want),
 		"cert_not_after_timestamp_seconds", "cert_policy_violation", "cert_expiry_exporter_file_error"); err != nil {
 		t.Error(err)
+	}
+
+	// The module's owner labels are on its client certificate's chain, not on the other
+	// module's sharing the file.
+	for _, c := range snap.Chains {
+		want := map[string]certs.Labels{"mtls": {{Name: "team", Value: "sre"}}}[c.Module]
+		if !slices.Equal(c.Labels, want) {
+			t.Errorf("module %s: owner labels %v, want %v", c.Module, c.Labels, want)
+		}
 	}
 
 	var health []string
