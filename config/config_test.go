@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 )
 
 func TestParseErrors(t *testing.T) {
@@ -18,6 +21,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "filez: []", "filez: field not found (line 1)"},
 		{"unknown nested key names its path", "files:\n  - paths: [a]\n  - pathz: [b]", "files[1].pathz: field not found (line 3)"},
 		{"unknown module key", "modules:\n  smtp:\n    starttls: smtp\n    timout: 5s", "modules.smtp.timout: field not found (line 4)"},
+		{"inline cert not PEM", "modules:\n  m:\n    tls_config: {cert: nope, key: k}", "modules.m.tls_config.cert: not PEM certificates"},
+		{"inline cert a key", "modules:\n  m:\n    tls_config:\n      cert: \"-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n\"\n      key: k", `modules.m.tls_config.cert: PEM block 1 is a "PRIVATE KEY", want CERTIFICATE`},
+		{"inline cert garbage", "modules:\n  m:\n    tls_config:\n      cert: \"-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n\"\n      key: k", "modules.m.tls_config.cert: certificate 1: x509: malformed certificate"},
 		{"unknown certbot key", "certbot:\n  log: /x", "certbot.log: field not found (line 2)"},
 		{"files without paths", "files:\n  - exclude: [a]", "files[0].paths: must list at least one glob"},
 		{"bad glob", "files:\n  - paths: ['[']", `files[0].paths: bad glob "[" (#0): syntax error in pattern`},
@@ -173,16 +179,18 @@ func TestRedactedHidesSecrets(t *testing.T) {
 // TestRedactedURLsAndKeys: every secret a URL or tls_config can carry is hidden on /config:
 // userinfo passwords, query values (tokens), inline keys.
 func TestRedactedURLsAndKeys(t *testing.T) {
-	cfg, err := Parse([]byte(`
+	now := time.Now()
+	cert := testcerts.New(testcerts.Options{CN: "client", Now: now, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
+	cfg, err := Parse(fmt.Appendf(nil, `
 modules:
   p:
     proxy_url: http://user:s3cret@proxy.example:3128
-    tls_config: {cert: "-----BEGIN CERTIFICATE-----", key: "pr1vate"}
+    tls_config: {cert: %q, key: "pr1vate"}
 ari:
   directories:
     - paths: [/a/*.pem]
       directory: https://acme:pa55@ca.example/dir?token=t0ken&x=1
-`))
+`, cert.PEM()))
 	if err != nil {
 		t.Fatal(err)
 	}

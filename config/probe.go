@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"strings"
@@ -63,6 +66,9 @@ func (m *Module) validate(path string) error {
 	if err := validateTLSConfig(path+".tls_config", &m.TLSConfig); err != nil {
 		return err
 	}
+	if err := validateInlineCert(path+".tls_config.cert", m.TLSConfig.Cert); err != nil {
+		return err
+	}
 	if m.ProxyURL != nil && m.ProxyURL.Scheme != "http" {
 		return fieldError(path+".proxy_url", "want an http:// CONNECT proxy, got scheme %q", m.ProxyURL.Scheme)
 	}
@@ -82,6 +88,33 @@ func validateTLSConfig(path string, tc *promconfig.TLSConfig) error {
 	}
 	if tc.MaxVersion != 0 && tc.MinVersion > tc.MaxVersion {
 		return fieldError(path+".max_version", "must not be lower than min_version")
+	}
+	return nil
+}
+
+// validateInlineCert checks an inline client certificate at load time, as the client source
+// exports it: PEM blocks, each a certificate that parses.
+func validateInlineCert(path, data string) error {
+	if data == "" {
+		return nil
+	}
+	rest, n := []byte(data), 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		n++
+		if b.Type != "CERTIFICATE" {
+			return fieldError(path, "PEM block %d is a %q, want CERTIFICATE", n, b.Type)
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return fieldError(path, "certificate %d: %v", n, err)
+		}
+	}
+	if n == 0 || len(bytes.TrimSpace(rest)) > 0 {
+		return fieldError(path, "not PEM certificates")
 	}
 	return nil
 }

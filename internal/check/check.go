@@ -4,6 +4,7 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -189,7 +190,7 @@ func where(x inventory.Row) string {
 	case certs.SourceProbe:
 		s = x.Target + " (" + x.IP + ")"
 	case certs.SourceClient:
-		s += " (client certificate of module " + x.Module + ")"
+		s = cmp.Or(s, "inline tls_config.cert") + " (client certificate of module " + x.Module + ")"
 	case certs.SourceKubernetes:
 		s = inventory.SecretPlace(x.Namespace, x.Secret, x.Key)
 	}

@@ -327,6 +327,7 @@ func TestWhere(t *testing.T) {
 		{inventory.Row{Source: "file", Path: "/etc/ssl/a.pem", Index: 1}, "/etc/ssl/a.pem #1"},
 		{inventory.Row{Source: "probe", Target: "a.example:443", IP: "192.0.2.1"}, "a.example:443 (192.0.2.1)"},
 		{inventory.Row{Source: "client", Path: "/etc/prom/client.pem", Module: "mtls"}, "/etc/prom/client.pem (client certificate of module mtls)"},
+		{inventory.Row{Source: "client", Module: "inline"}, "inline tls_config.cert (client certificate of module inline)"},
 		{inventory.Row{Source: "kubernetes", Namespace: "shop", Secret: "web-tls", Key: "tls.crt", Index: 1}, "Secret shop/web-tls key tls.crt #1"},
 	} {
 		if got := where(tc.row); got != tc.want {

@@ -201,16 +201,20 @@ func TestRunFollowsFiles(t *testing.T) {
 // TestModuleCertsConfig: only modules with a cert_file are watched (an inline cert is no
 // file), each as a files: entry of usage client matching exactly its path.
 func TestModuleCertsConfig(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
+	now := time.Now()
+	inline := testcerts.New(testcerts.Options{CN: "inline", Now: now}).PEM()
+	cfg, err := config.Parse(fmt.Appendf(nil, `
 modules:
   a: {tls_config: {cert_file: "/etc/x/c*[1]?.pem", key_file: /etc/x/k.pem}}
-  inline: {tls_config: {cert: "-----BEGIN CERTIFICATE-----", key: "k"}}
-`))
+  inline: {tls_config: {cert: %q, key: "k"}}
+  none: {}
+`, inline))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := cfg.ModuleCerts()
-	if len(got) != 1 || got[0].Module != "a" || got[0].Files.Usage != config.UsageClient || !slices.Equal(got[0].Files.Paths, []string{`/etc/x/c\*\[1]\?.pem`}) {
+	if len(got) != 2 || got[0].Module != "a" || got[0].Files.Usage != config.UsageClient || !slices.Equal(got[0].Files.Paths, []string{`/etc/x/c\*\[1]\?.pem`}) || got[0].Inline != "" ||
+		got[1].Module != "inline" || got[1].Inline != string(inline) || len(got[1].Files.Paths) != 0 {
 		t.Fatalf("ModuleCerts = %+v", got)
 	}
 	if !config.MatchGlob(got[0].Files.Paths[0], "/etc/x/c*[1]?.pem") || config.MatchGlob(got[0].Files.Paths[0], "/etc/x/cx1y.pem") {
@@ -221,5 +225,61 @@ modules:
 	}
 	if _, ok := Factory.Part(&config.Config{}); ok {
 		t.Error("Part: configured without modules")
+	}
+}
+
+// TestInlineCert: a module's inline tls_config.cert is exported like its cert_file would be
+// (source client, its module, its owner labels, a client's policy), with no path; the module is
+// up; its chain's verdict is made again when one of its certificates expires (the injected
+// clock's timer, no wait).
+func TestInlineCert(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	pki := testcerts.NewPKI("Inline", now)
+	leaf := pki.Leaf(testcerts.Options{CN: "inline-client.test", Now: now, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		ExtKeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	cfg, err := config.Parse(fmt.Appendf(nil, "modules:\n  mtls:\n    tls_config: {cert: %q, key: k}\n    labels: {team: sre}\n",
+		testcerts.Bundle(leaf, pki.Intermediate)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClockAt(now)
+	src := New(cfg.ModuleCerts(), slog.New(slog.DiscardHandler), clock)
+	want := fmt.Sprintf(`# HELP cert_not_after_timestamp_seconds Certificate NotAfter as a Unix timestamp.
+# TYPE cert_not_after_timestamp_seconds gauge
+cert_not_after_timestamp_seconds{domain="inline-client.test",index="0",issuer="Inline Intermediate CA",module="mtls",serial=%[1]q,source="client"} %[2]v
+# HELP cert_policy_violation 1 for a leaf certificate that breaks the policy named by the policy label.
+# TYPE cert_policy_violation gauge
+cert_policy_violation{domain="inline-client.test",index="0",issuer="Inline Intermediate CA",module="mtls",policy="client_auth",serial=%[1]q,source="client"} 1
+`, leaf.Cert.SerialNumber.Text(16), float64(leaf.Cert.NotAfter.Unix()))
+	snap := src.Once(context.Background())
+	only := &source.Snapshot{}
+	for _, c := range snap.Chains {
+		c.Certs = c.Certs[:1]
+		only.Chains = append(only.Chains, c)
+	}
+	if err := testutil.CollectAndCompare(snapCollector{only, now}, strings.NewReader(want), "cert_not_after_timestamp_seconds", "cert_policy_violation"); err != nil {
+		t.Error(err)
+	}
+	if len(snap.Chains) != 1 || len(snap.Chains[0].Certs) != 2 || snap.Chains[0].Path != "" ||
+		!slices.Equal(snap.Chains[0].Labels, certs.Labels{{Name: "team", Value: "sre"}}) || snap.Chains[0].Verify.Reason != "unknown_authority" {
+		t.Fatalf("chains %+v", snap.Chains)
+	}
+	if len(snap.Status) != 1 || snap.Status[0].Name != "mtls" || !snap.Status[0].Up {
+		t.Errorf("status %+v", snap.Status)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	snaps := make(chan *source.Snapshot, 4)
+	go src.Run(ctx, func(s *source.Snapshot) { snaps <- s })
+	if first := <-snaps; first.Chains[0].Verify.Reason != "unknown_authority" {
+		t.Fatalf("first publish: %+v", first.Chains[0].Verify)
+	}
+	if err := clock.BlockUntilContext(ctx, 1); err != nil { // the leaf's NotAfter timer
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour + time.Second)
+	if next := <-snaps; next.Chains[0].Verify.Reason != "expired" {
+		t.Errorf("after the leaf's NotAfter: %+v", next.Chains[0].Verify)
 	}
 }

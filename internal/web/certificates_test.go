@@ -171,6 +171,7 @@ func TestPageWhere(t *testing.T) {
 		{Source: certs.SourceFile, Path: "/etc/ssl/a.pem"},
 		{Source: certs.SourceProbe, Target: "b.test:443", IP: "192.0.2.1"},
 		{Source: certs.SourceClient, Path: "/etc/prom/client.pem", Module: "mtls"},
+		{Source: certs.SourceClient, Module: "vault"},
 		{Source: certs.SourceKubernetes, Namespace: "shop", Secret: "web-tls", Key: "tls.crt", Lineage: "shop/web"},
 	} {
 		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{fmt.Sprintf("w%d.test", i)}, NotBefore: pageNow.Add(-time.Hour), NotAfter: pageNow.Add(time.Duration(i+10) * 24 * time.Hour), Now: pageNow})
@@ -193,12 +194,13 @@ func TestPageWhere(t *testing.T) {
 		"file /etc/ssl/a.pem",
 		"probe b.test:443 at 192.0.2.1",
 		"client certificate of module mtls , file /etc/prom/client.pem",
+		"client certificate of module vault , inline tls_config.cert",
 		"Secret shop/web-tls key tls.crt lineage shop/web",
 	}
 	if got := cells(""); !slices.Equal(got, want) {
 		t.Errorf("where cells:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if got := cells("?q=shop/web-tls"); !slices.Equal(got, want[3:]) {
-		t.Errorf("search shop/web-tls: %q, want %q", got, want[3:])
+	if got := cells("?q=shop/web-tls"); !slices.Equal(got, want[4:]) {
+		t.Errorf("search shop/web-tls: %q, want %q", got, want[4:])
 	}
 }
