@@ -423,3 +423,46 @@ cert_ari_window_start_timestamp_seconds{domain="a.example.test",lineage="a.examp
 
 // expoTime is t as the text exposition writes a timestamp value.
 func expoTime(t time.Time) string { return strconv.FormatFloat(float64(t.Unix()), 'g', -1, 64) }
+
+// TestTwoInstances: two Caddy instances on one host, each its storage, log and owner labels:
+// each one's certificates carry its labels, and a name both manage (a site moved from one to
+// the other) has one renewal state, the first instance's, so its series stay unique.
+func TestTwoInstances(t *testing.T) {
+	dir := t.TempDir()
+	pki := testcerts.NewPKI("Caddy Test", now)
+	const issuer = "acme-v02.api.letsencrypt.org-directory"
+	web, api := filepath.Join(dir, "web"), filepath.Join(dir, "api")
+	storeCert(t, web, issuer, "a.example.test", 0xa, pki, "")
+	storeCert(t, api, issuer, "a.example.test", 0xa2, pki, "")
+	storeCert(t, api, issuer, "www.a.example.test", 0xb, pki, "")
+	webLog, apiLog := filepath.Join(dir, "web.log"), filepath.Join(dir, "api.log")
+	// web's log: a.example.test issued and renewed; api's: both names, their renewals failing.
+	var aOnly []byte
+	for _, l := range bytes.SplitAfter(captured(t, "issue", "renew"), []byte("\n")) {
+		if bytes.Contains(l, []byte(`"a.example.test"`)) {
+			aOnly = append(aOnly, l...)
+		}
+	}
+	writeFile(t, webLog, aOnly)
+	writeFile(t, apiLog, captured(t, "issue", "renew-connection"))
+	cfg, err := config.Parse([]byte("caddy:\n  - storage_dir: " + web + "\n    log_file: " + webLog + "\n    labels: {team: web}\n" +
+		"  - storage_dir: " + api + "\n    log_file: " + apiLog + "\n    labels: {team: api}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := Factory.New(cfg, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)}).Once(context.Background())
+	got := render(t, snap, dir, "cert_renewal_failure", "cert_info")
+	want := `# HELP cert_info Descriptive certificate data; always 1.
+# TYPE cert_info gauge
+cert_info{domain="a.example.test",eku="server_auth,client_auth",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="a.example.test",path="DIR/api/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.crt",sans="a.example.test",serial="a2",signature_algorithm="ECDSA-SHA256",source="caddy",team="api"} 1
+cert_info{domain="a.example.test",eku="server_auth,client_auth",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="a.example.test",path="DIR/web/certificates/acme-v02.api.letsencrypt.org-directory/a.example.test/a.example.test.crt",sans="a.example.test",serial="a",signature_algorithm="ECDSA-SHA256",source="caddy",team="web"} 1
+cert_info{domain="www.a.example.test",eku="server_auth,client_auth",index="0",issuer="Caddy Test Intermediate CA",key_type="ecdsa-p256",lineage="www.a.example.test",path="DIR/api/certificates/acme-v02.api.letsencrypt.org-directory/www.a.example.test/www.a.example.test.crt",sans="www.a.example.test",serial="b",signature_algorithm="ECDSA-SHA256",source="caddy",team="api"} 1
+# HELP cert_renewal_failure 1 while the lineage's latest renewal attempt failed, with that failure's reason; 0 (reason none) after a success.
+# TYPE cert_renewal_failure gauge
+cert_renewal_failure{client="caddy",domain="a.example.test",lineage="a.example.test",reason="none"} 0
+cert_renewal_failure{client="caddy",domain="www.a.example.test",lineage="www.a.example.test",reason="connection"} 1
+`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
