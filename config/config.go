@@ -126,6 +126,9 @@ func Parse(data []byte) (*Config, error) {
 		if nullSection(&root, "kubernetes", "ingresses") {
 			cfg.Kubernetes.Ingresses = &KubeIngresses{}
 		}
+		if nullSection(&root, "kubernetes", "configmaps") {
+			cfg.Kubernetes.ConfigMaps = &KubeConfigMaps{}
+		}
 		if nullSection(&root, "caddy") {
 			cfg.Caddy = List[Caddy]{{}} // a bare `caddy:` is one instance with the defaults
 		}

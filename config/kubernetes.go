@@ -25,7 +25,8 @@ type Kubernetes struct {
 	Kubeconfig string         `yaml:"kubeconfig,omitempty"`
 	Namespaces KubeNamespaces `yaml:"namespaces,omitempty"`
 	Secrets    KubeSecrets    `yaml:"secrets,omitempty"`
-	// MaxValueSize caps one Secret value (bytes); a larger one is reported, not parsed.
+	// MaxValueSize caps one Secret (or ConfigMap) value (bytes); a larger one is reported, not
+	// parsed.
 	MaxValueSize int64 `yaml:"max_value_size,omitempty"`
 	// LiftLabels and LiftAnnotations map an owner label name to the name of an object label
 	// (or annotation) whose value it takes on cert_info, so that alerts route by what the
@@ -40,6 +41,21 @@ type Kubernetes struct {
 	// Ingresses probes the TLS hosts of the Ingresses in the same namespaces; nil when the key
 	// is absent (it needs rights on ingresses and dials the ingress controllers).
 	Ingresses *KubeIngresses `yaml:"ingresses,omitempty"`
+	// ConfigMaps also reads the CA bundles of the ConfigMaps in the same namespaces; nil when
+	// the key is absent (it needs rights on configmaps).
+	ConfigMaps *KubeConfigMaps `yaml:"configmaps,omitempty"`
+}
+
+// KubeConfigMaps is `kubernetes.configmaps:`: ConfigMaps holding CA bundles (trust-manager's
+// Bundles, kube-root-ca.crt, an application's ca.crt), so that a trust anchor's expiry is seen
+// before the clients that trust it fail. Every matching key is one bundle of CA certificates.
+type KubeConfigMaps struct {
+	// Keys are glob patterns of the data and binaryData keys read as certificates (PEM, DER,
+	// a PKCS#12 trust store without a password).
+	Keys []string `yaml:"keys,omitempty"`
+	// LabelSelector keeps the ConfigMaps whose labels match, on the server: the others are
+	// never sent.
+	LabelSelector string `yaml:"label_selector,omitempty"`
 }
 
 // KubeIngresses is `kubernetes.ingresses:`: each `spec.tls` host of the section's Ingresses is
@@ -185,6 +201,11 @@ func (k *Kubernetes) defaults() {
 	if k.Ingresses != nil {
 		k.Ingresses.defaults()
 	}
+	if cm := k.ConfigMaps; cm != nil && len(cm.Keys) == 0 {
+		// What trust-manager, cert-manager's CA injectors and kube-root-ca.crt name their
+		// bundles (ca.crt, trust-bundle.pem); the ConfigMap's other keys are configuration.
+		cm.Keys = []string{"*.crt", "*.pem"}
+	}
 }
 
 func (k *Kubernetes) validate(p string) error {
@@ -225,6 +246,18 @@ func (k *Kubernetes) validate(p string) error {
 		}
 		if ok, _ := path.Match(g, privateKeyName); ok {
 			return fieldError(f, "%q matches %s, the private key, which is never read; name the certificate keys", g, privateKeyName)
+		}
+	}
+	if cm := k.ConfigMaps; cm != nil {
+		for i, g := range cm.Keys {
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				return fieldError(fmt.Sprintf("%s.configmaps.keys[%d]", p, i), "bad glob %q", g)
+			}
+		}
+		if cm.LabelSelector != "" {
+			if _, err := labels.Parse(cm.LabelSelector); err != nil {
+				return fieldError(p+".configmaps.label_selector", "%v", err)
+			}
 		}
 	}
 	if k.MaxValueSize < 0 || k.MaxValueSize > maxKubeValueSize {

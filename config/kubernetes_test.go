@@ -33,6 +33,10 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  ingresses:\n", []Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "tls", Port: 443, Interval: model.Duration(5 * time.Minute)}})}},
 		{"modules: {in: {timeout: 3s}}\nkubernetes: {ingresses: {module: in, address: 'ingress-nginx-controller.ingress-nginx.svc:8443', port: 8443, interval: 1m}}\n",
 			[]Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "in", Address: "ingress-nginx-controller.ingress-nginx.svc:8443", Port: 8443, Interval: model.Duration(time.Minute)}})}},
+		// A bare configmaps: reads the *.crt and *.pem keys of every ConfigMap.
+		{"kubernetes:\n  configmaps:\n", []Kubernetes{def(Kubernetes{ConfigMaps: &KubeConfigMaps{Keys: []string{"*.crt", "*.pem"}}})}},
+		{"kubernetes: {configmaps: {keys: [ca.crt, 'bundle-*'], label_selector: 'trust.example.test/bundle=true'}}\n",
+			[]Kubernetes{def(Kubernetes{ConfigMaps: &KubeConfigMaps{Keys: []string{"ca.crt", "bundle-*"}, LabelSelector: "trust.example.test/bundle=true"}})}},
 		{"kubernetes: {namespaces: {label_selector: 'team in (web,db),!legacy'}}\n", []Kubernetes{def(Kubernetes{Namespaces: KubeNamespaces{LabelSelector: "team in (web,db),!legacy"}})}},
 		{`kubernetes:
   kubeconfig: /etc/kube/config
@@ -82,6 +86,12 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  ingresses: {interval: 10ms}\n", "kubernetes.ingresses.interval: must be at least 1s"},
 		{"kubernetes:\n  ingresses: {address: 'https://ctl'}\n", `kubernetes.ingresses.address: target "https://ctl" is a URL`},
 		{"kubernetes:\n  ingresses: {addr: ctl}\n", "kubernetes.ingresses.addr: field not found (line 2)"},
+		{"kubernetes:\n  configmaps: {keys: ['[']}\n", `kubernetes.configmaps.keys[0]: bad glob "["`},
+		{"kubernetes:\n  configmaps: {keys: ['']}\n", `kubernetes.configmaps.keys[0]: bad glob ""`},
+		{"kubernetes:\n  configmaps: {label_selector: 'a=b=c'}\n", "kubernetes.configmaps.label_selector: "},
+		{"kubernetes:\n  configmaps: {key: [ca.crt]}\n", "kubernetes.configmaps.key: field not found (line 2)"},
+		{"kubernetes:\n  configmaps: [ca.crt]\n", "cannot unmarshal !!seq into config.KubeConfigMaps"},
+		{"kubernetes:\n  lift_labels: {configmap: a}\n", `kubernetes.lift_labels.configmap: "configmap" is a label the exporter or Prometheus sets`},
 		{"kubernetes:\n  namespaces: {label_selector: team=web}\n  ingresses: {}\n", "kubernetes.ingresses: not supported with kubernetes.namespaces.label_selector yet"},
 	})
 }

@@ -35,7 +35,7 @@ var ReservedLabels = []string{
 	"reason", "policy",
 	// probe, certbot, ARI, health series
 	"module", "version", "cipher", "name", "hook", "result", "server", "authenticator",
-	"explanation_url", "client", "log", "namespace", "secret", "key",
+	"explanation_url", "client", "log", "namespace", "secret", "configmap", "key",
 	// Prometheus and Alertmanager
 	"job", "instance", "alertname", "alertstate", "severity", "le", "quantile",
 }
