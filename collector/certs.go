@@ -29,6 +29,7 @@ var locationLabels = []struct {
 	{"ip", func(l *certs.Location) string { return l.IP }},
 	{"namespace", func(l *certs.Location) string { return l.Namespace }},
 	{"secret", func(l *certs.Location) string { return l.Secret }},
+	{"configmap", func(l *certs.Location) string { return l.ConfigMap }},
 	{"key", func(l *certs.Location) string { return l.Key }},
 	{"module", func(l *certs.Location) string { return l.Module }},
 }
@@ -138,7 +139,7 @@ func chanEmitter(ch chan<- prometheus.Metric) emitter {
 	return func(f *family, v float64, lv ...string) {
 		vals := slices.Clone(lv) // lv is the caller's scratch
 		// Room for the labels set only: most location labels are empty on any one source's
-		// series (a file has no target, ip, namespace, secret, key, module).
+		// series (a file has no target, ip, namespace, secret, configmap, key, module).
 		n := 0
 		for _, x := range vals {
 			if x != "" {

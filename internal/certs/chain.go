@@ -9,9 +9,11 @@ type Location struct {
 	Lineage string `json:"lineage,omitempty"`
 	Target  string `json:"target,omitempty"`
 	IP      string `json:"ip,omitempty"`
-	// Namespace, Secret and Key name a Kubernetes Secret's data key.
+	// Namespace, Secret and Key name a Kubernetes Secret's data key; Namespace, ConfigMap and
+	// Key a ConfigMap's (a CA bundle). One of Secret and ConfigMap is set.
 	Namespace string `json:"namespace,omitempty"`
 	Secret    string `json:"secret,omitempty"`
+	ConfigMap string `json:"configmap,omitempty"`
 	Key       string `json:"key,omitempty"`
 	// Module names the probe module whose client certificate (tls_config.cert_file) the chain
 	// is (source client): two modules may use one file.
