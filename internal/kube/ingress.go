@@ -219,7 +219,7 @@ func merge(h *health, problems []source.Problem, p *source.Snapshot) *source.Sna
 		Status:   slices.Concat(h.status, p.Status),
 		State:    &ingressState{probes: p.State},
 	}
-	watchErrs := metrics(h.watchErrs, nil, nil)
+	watchErrs := metrics(h.watchErrs, nil, nil, nil)
 	if p.Metrics != nil || watchErrs != nil {
 		snap.Metrics = func(ch chan<- prometheus.Metric) {
 			if p.Metrics != nil {

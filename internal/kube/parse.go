@@ -47,7 +47,9 @@ type secretCerts struct {
 // DeepCopyObject returns s: it is never modified.
 func (s *secretCerts) DeepCopyObject() runtime.Object { return s }
 
-// secretError is a key of a Secret that holds no usable certificate.
+func (s *secretCerts) verdictsUntil() time.Time { return s.until }
+
+// secretError is a key of a Secret (or a ConfigMap) that holds no usable certificate.
 type secretError struct {
 	Key, Reason, Message string
 }
@@ -78,8 +80,8 @@ func (p *parser) parse(s *corev1.Secret) *secretCerts {
 	}
 	slices.Sort(keys)
 	now := p.now()
-	labels := p.labels(s)
-	changed := changedAt(s)
+	labels := p.labels(&s.ObjectMeta)
+	changed := changedAt(&s.ObjectMeta)
 	var lineage string
 	if c := s.Annotations[certmanager.CertificateNameAnnotation]; c != "" && p.cfg.CertManager != nil {
 		// Joins the chains to the renewal state of the Certificate that wrote them.
@@ -145,9 +147,10 @@ func (p *parser) matches(key string) bool {
 	return false
 }
 
-// labels are the owner labels of s's certificates: the static ones and those lifted from its
-// labels and annotations (left out when s has none of that name).
-func (p *parser) labels(s *corev1.Secret) certs.Labels {
+// labels are the owner labels of the certificates of object s (a Secret, a ConfigMap): the
+// static ones and those lifted from its labels and annotations (left out when s has none of
+// that name).
+func (p *parser) labels(s *metav1.ObjectMeta) certs.Labels {
 	m := make(map[string]string, len(p.cfg.Labels)+len(p.cfg.LiftLabels)+len(p.cfg.LiftAnnotations))
 	for n, v := range p.cfg.Labels {
 		m[n] = v
@@ -175,9 +178,9 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// changedAt is when the Secret was last written: the latest of its managed fields' times
-// (what the API server records per writer), else its creation.
-func changedAt(s *corev1.Secret) time.Time {
+// changedAt is when the object (a Secret, a ConfigMap) was last written: the latest of its
+// managed fields' times (what the API server records per writer), else its creation.
+func changedAt(s *metav1.ObjectMeta) time.Time {
 	t := s.CreationTimestamp.Time
 	for _, f := range s.ManagedFields {
 		if f.Time != nil && f.Time.After(t) {

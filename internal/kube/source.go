@@ -48,7 +48,8 @@ var Factory = source.Factory{
 
 // Source follows the TLS Secrets of a cluster: one reflector (LIST+WATCH) per Secret type and
 // included namespace (or namespace matching namespaces.label_selector, which one more reflector
-// watches), or per type for the whole cluster.
+// watches), or per type for the whole cluster; with configmaps, one more for the ConfigMaps of
+// each.
 type Source struct {
 	cfg   *config.Kubernetes
 	log   *slog.Logger
@@ -223,8 +224,8 @@ func excluded(cfg *config.Kubernetes, field string) []fields.Selector {
 	return sel
 }
 
-// watchers are the watches of namespace ns (or the whole cluster): one per Secret type and,
-// with cert_manager, one per cert-manager resource.
+// watchers are the watches of namespace ns (or the whole cluster): one per Secret type, with
+// cert_manager one per cert-manager resource, and with configmaps one of the ConfigMaps.
 func (c *client) watchers(ns string) []*watcher {
 	cfg := c.src.cfg
 	var sel []fields.Selector
@@ -240,6 +241,10 @@ func (c *client) watchers(ns string) []*watcher {
 		for _, res := range certManagerResources(c.dyn, fields.AndSelectors(sel...).String(), *cm.ACME) {
 			ws = append(ws, c.watcher(ns, certManagerStatus+ns, res))
 		}
+	}
+	if cm := cfg.ConfigMaps; cm != nil {
+		ws = append(ws, c.watcher(ns, configMapStatus+ns, &configMaps{labels: cm.LabelSelector,
+			fields: fields.AndSelectors(sel...).String(), client: c.cs.CoreV1(), parser: c.parser}))
 	}
 	return ws
 }
@@ -262,6 +267,9 @@ func (s *Source) statusNames() []string {
 		if s.cfg.CertManager != nil {
 			out = append(out, certManagerStatus+ns)
 		}
+		if s.cfg.ConfigMaps != nil {
+			out = append(out, configMapStatus+ns)
+		}
 	}
 	return out
 }
@@ -280,10 +288,13 @@ func (s *Source) failed(err error) *source.Snapshot {
 	} else {
 		for _, ns := range s.namespaces() {
 			watchErrs = append(watchErrs, watchError{ns, "secrets", reasonConfig})
+			if s.cfg.ConfigMaps != nil {
+				watchErrs = append(watchErrs, watchError{ns, "configmaps", reasonConfig})
+			}
 		}
 	}
 	snap.Problems = []source.Problem{{Source: certs.SourceKubernetes, Where: "kubernetes", Reason: reasonConfig, Message: err.Error()}}
-	snap.Metrics = metrics(watchErrs, nil, nil)
+	snap.Metrics = metrics(watchErrs, nil, nil, nil)
 	return snap
 }
 
@@ -291,7 +302,8 @@ func (s *Source) failed(err error) *source.Snapshot {
 type watchError struct{ namespace, resource, reason string }
 
 // secretKeyError is one Secret key without a usable certificate, a series of
-// cert_expiry_exporter_kubernetes_secret_error.
+// cert_expiry_exporter_kubernetes_secret_error (or, of a ConfigMap, of
+// cert_expiry_exporter_kubernetes_configmap_error, secret its name).
 type secretKeyError struct{ namespace, secret, key, reason string }
 
 // snapshot renders the watches' current state (the namespace watch, if any, and each
@@ -308,7 +320,7 @@ func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snaps
 	snap := &source.Snapshot{}
 	h := watchHealth(ws)
 	snap.Status, snap.Problems = h.status, h.problems
-	var secretErrs []secretKeyError
+	var secretErrs, configMapErrs []secretKeyError
 	cm := map[string][]*unstructured.Unstructured{} // cert-manager's objects by resource
 	for i, w := range ws {
 		for _, o := range h.items[i] {
@@ -319,6 +331,13 @@ func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snaps
 					secretErrs = append(secretErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
 					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
 						Where: o.Namespace + "/" + o.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
+				}
+			case *configMapCerts:
+				snap.Chains = append(snap.Chains, o.chains...)
+				for _, e := range o.errs {
+					configMapErrs = append(configMapErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
+					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
+						Where: "ConfigMap " + o.Namespace + "/" + o.Name + " key " + e.Key, Reason: e.Reason, Message: e.Message})
 				}
 			case *unstructured.Unstructured:
 				cm[w.res.name()] = append(cm[w.res.name()], o)
@@ -332,10 +351,10 @@ func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snaps
 		snap.Problems = append(snap.Problems, problems...)
 	}
 	slices.SortFunc(snap.Chains, func(a, b certs.Chain) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.ConfigMap, b.ConfigMap), cmp.Compare(a.Key, b.Key))
 	})
 	slices.SortFunc(snap.Problems, func(a, b source.Problem) int { return cmp.Compare(a.Where, b.Where) })
-	snap.Metrics = metrics(h.watchErrs, secretErrs, crtErrs)
+	snap.Metrics = metrics(h.watchErrs, secretErrs, configMapErrs, crtErrs)
 	return snap, h.settled
 }
 
@@ -395,19 +414,22 @@ func watchHealth(ws []*watcher) health {
 
 var (
 	watchErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_watch_error",
-		"1 per namespace (* for the cluster-wide watch) and resource (secrets, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.",
+		"1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.",
 		[]string{"namespace", "resource", "reason"}, nil)
 	secretErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_secret_error",
 		"1 per Secret key that holds no usable certificate, with the reason.",
 		[]string{"namespace", "secret", "key", "reason"}, nil)
+	configMapErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_configmap_error",
+		"1 per ConfigMap key that holds no CA certificate, with the reason.",
+		[]string{"namespace", "configmap", "key", "reason"}, nil)
 	certificateErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_certificate_error",
 		"1 per cert-manager Certificate whose status cannot be read, with the reason.",
 		[]string{"namespace", "certificate", "reason"}, nil)
 )
 
 // metrics emits the source's error series; nil when there is none.
-func metrics(watchErrs []watchError, secretErrs []secretKeyError, crtErrs []certificateError) func(chan<- prometheus.Metric) {
-	if len(watchErrs) == 0 && len(secretErrs) == 0 && len(crtErrs) == 0 {
+func metrics(watchErrs []watchError, secretErrs, configMapErrs []secretKeyError, crtErrs []certificateError) func(chan<- prometheus.Metric) {
+	if len(watchErrs) == 0 && len(secretErrs) == 0 && len(configMapErrs) == 0 && len(crtErrs) == 0 {
 		return nil
 	}
 	return func(ch chan<- prometheus.Metric) {
@@ -416,6 +438,9 @@ func metrics(watchErrs []watchError, secretErrs []secretKeyError, crtErrs []cert
 		}
 		for _, e := range secretErrs {
 			ch <- prometheus.MustNewConstMetric(secretErrorDesc, prometheus.GaugeValue, 1, e.namespace, e.secret, e.key, e.reason)
+		}
+		for _, e := range configMapErrs {
+			ch <- prometheus.MustNewConstMetric(configMapErrorDesc, prometheus.GaugeValue, 1, e.namespace, e.secret, e.key, e.reason)
 		}
 		for _, e := range crtErrs {
 			ch <- prometheus.MustNewConstMetric(certificateErrorDesc, prometheus.GaugeValue, 1, e.namespace, e.name, reasonStatus)

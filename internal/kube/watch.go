@@ -42,6 +42,11 @@ var ErrorReasons = []string{reasonForbidden, reasonUnauthorized, reasonNotFound,
 // without a usable certificate: certs.DecodeReason's and too_large.
 var SecretReasons = []string{"parse", "empty", "password", reasonTooLarge}
 
+// ConfigMapReasons are those of cert_expiry_exporter_kubernetes_configmap_error, a ConfigMap
+// key without a CA certificate: the same as a Secret key's (a PKCS#12 trust store with a
+// password is password: it is read without one).
+var ConfigMapReasons = SecretReasons
+
 // CertificateReasons are those of cert_expiry_exporter_kubernetes_certificate_error, a
 // cert-manager Certificate whose status cannot be read.
 var CertificateReasons = []string{reasonStatus}
@@ -51,7 +56,7 @@ var CertificateReasons = []string{reasonStatus}
 var IngressReasons = []string{reasonNoAddress, reasonTooManyTargets}
 
 // Reasons are those of the source's problems: a failing list or watch (ErrorReasons), the
-// per-object errors (SecretReasons, CertificateReasons), which CertExpiryExporterKubernetesObjectError
+// per-object errors (SecretReasons, which ConfigMapReasons are, CertificateReasons), which CertExpiryExporterKubernetesObjectError
 // pages for, and the Ingresses not probed (IngressReasons). The /certificates page links a
 // runbook section for each.
 var Reasons = slices.Concat(ErrorReasons, SecretReasons, CertificateReasons, IngressReasons)
@@ -71,8 +76,9 @@ var backoff = wait.Backoff{Duration: 500 * time.Millisecond, Cap: 5 * time.Secon
 type watcher struct {
 	namespace string // allNamespaces: the whole cluster
 	// status is the name of the source_up series the watch counts in: the namespace for
-	// Secrets, cert-manager/<namespace> for cert-manager's resources, so that either fails
-	// alone; namespaces/<selector> for the namespace watch of namespaces.label_selector.
+	// Secrets, cert-manager/<namespace> for cert-manager's resources, configmaps/<namespace>
+	// for ConfigMaps, so that each fails alone; namespaces/<selector> for the namespace watch
+	// of namespaces.label_selector.
 	status   string
 	res      resource
 	pageSize int64
@@ -211,18 +217,28 @@ func (w *watcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions)
 	return k, nil
 }
 
-// verdictsUntil is the first validity bound of the kept Secrets' chains: their verdicts were
-// made when the Secrets arrived, without their data kept to check them again.
+// verdictsUntil is the first validity bound of the kept Secrets' (and ConfigMaps') chains:
+// their verdicts were made when the objects arrived, without their data kept to check them
+// again.
 func (w *watcher) verdictsUntil() time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var t time.Time
 	for _, o := range w.items {
-		if s, ok := o.(*secretCerts); ok && !s.until.IsZero() && (t.IsZero() || s.until.Before(t)) {
-			t = s.until
+		if v, ok := o.(verdicts); ok {
+			if u := v.verdictsUntil(); !u.IsZero() && (t.IsZero() || u.Before(t)) {
+				t = u
+			}
 		}
 	}
 	return t
+}
+
+// verdicts is a kept object whose chains were verified on arrival: secretCerts, configMapCerts.
+type verdicts interface {
+	// verdictsUntil is the first validity bound of its chains after the parse (zero: none):
+	// their verdicts hold until then.
+	verdictsUntil() time.Time
 }
 
 // errVerdictsStale ends a watch once a kept chain's verdict may have changed (a certificate in

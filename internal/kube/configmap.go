@@ -1,0 +1,194 @@
+package kube
+
+// kubernetes.configmaps: the CA bundles of ConfigMaps (trust-manager's Bundle targets,
+// kube-root-ca.crt, an application's ca.crt), so that a trust anchor's expiry is seen before the
+// clients trusting it fail. Each matching key is one bundle: a chain of CA certificates, each its
+// own series by index, as a files: entry's CA bundle file.
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+)
+
+// configMapStatus prefixes the namespace in the source_up name of the ConfigMap watches: they
+// need rights of their own (configmaps), and a watch refused them must not take the namespace's
+// Secrets down with it.
+const configMapStatus = "configmaps/"
+
+// configMapCerts is what is kept of a ConfigMap: its name, and its matching keys' bundles parsed.
+// The values are dropped as soon as they are parsed, with the managed fields (what an object's
+// every writer touched: often larger than a bundle), before the reflector sees the object. It
+// is immutable once made.
+type configMapCerts struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta // Name, Namespace and ResourceVersion only
+	chains            []certs.Chain
+	errs              []secretError
+	// until is the first validity bound of its bundles' first certificates after the parse (the
+	// only certificates their verdicts depend on), zero when there is none.
+	until time.Time
+}
+
+// DeepCopyObject returns c: it is never modified.
+func (c *configMapCerts) DeepCopyObject() runtime.Object { return c }
+
+func (c *configMapCerts) verdictsUntil() time.Time { return c.until }
+
+// configMapMeta keeps the identity of c, for a deletion or a bookmark.
+func configMapMeta(c *corev1.ConfigMap) *configMapCerts {
+	return &configMapCerts{ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, ResourceVersion: c.ResourceVersion}}
+}
+
+// parseConfigMap reads the CA bundles of cm's matching data and binaryData keys. A bundle is
+// its own trust store: its chain is verified with its own certificates as the roots, so the
+// verdict is whether its first certificate is valid now (a private CA's bundle checked against
+// the system roots would always be unknown_authority, saying nothing), and its certificates are
+// CAs that no rule judges like a leaf.
+func (p *parser) parseConfigMap(cm *corev1.ConfigMap) *configMapCerts {
+	out := configMapMeta(cm)
+	values := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
+	for k, v := range cm.BinaryData {
+		if p.matchesConfigMap(k) {
+			values[k] = v
+		}
+	}
+	// The API server refuses a key in both; data wins should one ever come.
+	for k, v := range cm.Data {
+		if p.matchesConfigMap(k) {
+			values[k] = []byte(v)
+		}
+	}
+	if len(values) == 0 {
+		return out
+	}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	now := p.now()
+	labels := p.labels(&cm.ObjectMeta)
+	changed := changedAt(&cm.ObjectMeta)
+	for _, k := range keys {
+		v := values[k]
+		if int64(len(v)) > p.cfg.MaxValueSize {
+			out.errs = append(out.errs, secretError{k, reasonTooLarge, fmt.Sprintf("%d bytes, more than max_value_size %d", len(v), p.cfg.MaxValueSize)})
+			continue
+		}
+		// A trust store holds no secret: a PKCS#12 one is read without a password.
+		xs, err := certs.Decode(v, "")
+		if errors.Is(err, certs.ErrKeyOnly) {
+			continue // a private key under a matching name is not a bundle, nor an error
+		}
+		if err != nil {
+			out.errs = append(out.errs, secretError{k, certs.DecodeReason(err), err.Error()})
+		}
+		if len(xs) == 0 {
+			continue
+		}
+		c := certs.Chain{
+			Location: certs.Location{Source: certs.SourceKubernetes, Namespace: cm.Namespace, ConfigMap: cm.Name, Key: k},
+			Labels:   labels,
+			Certs:    make([]certs.Cert, len(xs)),
+			Changed:  changed,
+		}
+		roots := x509.NewCertPool()
+		for i, x := range xs {
+			c.Certs[i] = certs.New(x)
+			roots.AddCert(x)
+		}
+		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
+		if b := certs.NextBound(now, xs[:1]); !b.IsZero() && (out.until.IsZero() || b.Before(out.until)) {
+			out.until = b
+		}
+		out.chains = append(out.chains, c)
+	}
+	return out
+}
+
+// matchesConfigMap says whether a ConfigMap key is read: it matches configmaps.keys.
+func (p *parser) matchesConfigMap(key string) bool {
+	for _, g := range p.cfg.ConfigMaps.Keys {
+		if ok, _ := path.Match(g, key); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// configMapCertsList is a LIST page of ConfigMaps as the reflector sees it: parsed, their
+// data already dropped.
+type configMapCertsList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []*configMapCerts
+}
+
+// DeepCopyObject returns l: it is never modified.
+func (l *configMapCertsList) DeepCopyObject() runtime.Object { return l }
+
+// configMaps are the ConfigMaps matching configmaps.label_selector, parsed as they arrive.
+type configMaps struct {
+	// labels is the label selector (configmaps.label_selector), fields the field selector
+	// (the excluded namespaces): the API server sends no other ConfigMap.
+	labels, fields string
+	client         typedcorev1.ConfigMapsGetter
+	parser         *parser
+}
+
+func (r *configMaps) String() string {
+	if r.labels == "" {
+		return "ConfigMaps"
+	}
+	return "ConfigMaps labelled " + r.labels
+}
+
+func (r *configMaps) name() string { return "configmaps" }
+
+func (r *configMaps) expected() runtime.Object { return &configMapCerts{} }
+
+func (r *configMaps) list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
+	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
+	l, err := r.client.ConfigMaps(namespace).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := &configMapCertsList{ListMeta: l.ListMeta, Items: make([]*configMapCerts, len(l.Items))}
+	for i := range l.Items {
+		out.Items[i] = r.parser.parseConfigMap(&l.Items[i])
+	}
+	return out, nil
+}
+
+// watch sees a ConfigMap relabelled out of the selector as deleted: the API server sends a
+// DELETED event for an object that stops matching.
+func (r *configMaps) watch(ctx context.Context, namespace string, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
+	return r.client.ConfigMaps(namespace).Watch(ctx, opts)
+}
+
+// keep parses an added or modified ConfigMap; a deletion or a bookmark keeps only the name and
+// version.
+func (r *configMaps) keep(ev watch.Event) runtime.Object {
+	c, ok := ev.Object.(*corev1.ConfigMap)
+	switch {
+	case !ok:
+		return ev.Object
+	case ev.Type == watch.Added || ev.Type == watch.Modified:
+		return r.parser.parseConfigMap(c)
+	}
+	return configMapMeta(c)
+}
