@@ -38,6 +38,7 @@ var exposed = []string{
 	"cert_expiry_exporter_source_last_success_timestamp_seconds",
 	"cert_expiry_exporter_kubernetes_watch_error",
 	"cert_expiry_exporter_kubernetes_secret_error",
+	"cert_expiry_exporter_kubernetes_configmap_error",
 	"cert_expiry_exporter_kubernetes_certificate_error",
 	"cert_renewal_failure",
 }
@@ -92,13 +93,19 @@ func runClock(t *testing.T, clock clockwork.Clock, cred *rest.Config, pageSize i
 // awaitExposition waits until the latest snapshot renders as want.
 func awaitExposition(t *testing.T, latest *testwait.Latest[*source.Snapshot], want string) {
 	t.Helper()
+	awaitFamilies(t, latest, exposed, want)
+}
+
+// awaitFamilies waits until the latest snapshot renders the families as want.
+func awaitFamilies(t *testing.T, latest *testwait.Latest[*source.Snapshot], families []string, want string) {
+	t.Helper()
 	var got string
 	testwait.Until(t, func() error {
 		snap, ok := latest.Get()
 		if !ok {
 			return errNotYet("no snapshot published")
 		}
-		if got = expose(t, snap); got != want {
+		if got = testexpo.Families(t, "kubernetes", snap, now, families...); got != want {
 			return errNotYet("exposition:\n" + got + "\nwant:\n" + want)
 		}
 		return nil
@@ -284,7 +291,7 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}})
 		var log testwait.Buffer
 		latest := run(t, sa, defaultPageSize, "namespaces: {include: [allowed, denied]}", &log)
-		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden",resource="secrets"} 1
 `+status("allowed 1 "+nowSeconds, "denied 0 -")+notAfter(chainSeries(pki, "allowed", "ok", "3ed", "1.7987616e+09")))
@@ -343,7 +350,7 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden
 
 		// Without the right to list namespaces, nothing is read, and the health says why.
 		noNS := c.ServiceAccountConfig(t, "sel-b", "exporter", testkube.Grant{Namespace: "sel-b", Rules: secretRights})
-		awaitExposition(t, run(t, noNS, defaultPageSize, section, nil), `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitExposition(t, run(t, noNS, defaultPageSize, section, nil), `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="*",reason="forbidden",resource="namespaces"} 1
 # HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.
@@ -373,6 +380,7 @@ cert_expiry_exporter_source_up{name="namespaces/team=web",source="kubernetes"} 0
 		verdict(certs.ReasonOK)
 	})
 
+	testConfigMaps(t, c, admin)
 	testCertManager(t, c, admin, pki)
 	testIngresses(t, c, admin, pki)
 
@@ -387,7 +395,7 @@ cert_expiry_exporter_source_up{name="namespaces/team=web",source="kubernetes"} 0
 		awaitExposition(t, latest, status("restart 1 "+nowSeconds)+before)
 
 		c.StopAPIServer(t)
-		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="restart",reason="unavailable",resource="secrets"} 1
 `+status("restart 0 "+nowSeconds)+before)
