@@ -121,7 +121,8 @@ type Row struct {
 	Severity Severity `json:"severity"`
 	// Judged rows are the ones the alert rules page on and `check` counts: the first certificate
 	// of a file or served chain, or of a Java keystore's entry, unless it is a CA certificate
-	// (a CA bundle, a trust store).
+	// (a CA bundle, a trust store) or in a ConfigMap's CA bundle (kubernetes.configmaps: a
+	// pinned certificate there is trusted, not served).
 	Judged bool `json:"judged"`
 	// Problems explain the severity besides the days left (renewal overdue, revoked…).
 	Problems []Finding `json:"problems"`
@@ -133,9 +134,11 @@ type Row struct {
 	IP      string `json:"ip"`
 	// Module is the probe module whose client certificate the row is (source client).
 	Module string `json:"module,omitempty"`
-	// Namespace, Secret and Key name the Kubernetes Secret's data key the row is in (Path is "").
+	// Namespace, Secret and Key name the Kubernetes Secret's data key the row is in (Path is
+	// ""); Namespace, ConfigMap and Key a ConfigMap's CA bundle.
 	Namespace string `json:"namespace,omitempty"`
 	Secret    string `json:"secret,omitempty"`
+	ConfigMap string `json:"configmap,omitempty"`
 	Key       string `json:"key,omitempty"`
 	Index     int    `json:"index"`
 	// Alias is the Java keystore entry the certificate is in (certs.Cert.Alias).
@@ -315,10 +318,10 @@ func Summarize(rows []Row) Summary {
 func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresholds) Row {
 	left := c.NotAfter.Sub(now)
 	x := Row{
-		Judged:   (i == 0 || c.Alias != "" && c.Alias != ch.Certs[i-1].Alias) && !c.IsCA,
+		Judged:   (i == 0 || c.Alias != "" && c.Alias != ch.Certs[i-1].Alias) && !c.IsCA && ch.ConfigMap == "",
 		Problems: []Finding{},
 		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module,
-		Namespace: ch.Namespace, Secret: ch.Secret, Key: ch.Key, Index: i, Alias: c.Alias, Labels: ch.Labels,
+		Namespace: ch.Namespace, Secret: ch.Secret, ConfigMap: ch.ConfigMap, Key: ch.Key, Index: i, Alias: c.Alias, Labels: ch.Labels,
 		Domain: c.Domain, SANs: nonNil(c.SANs), Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
 		KeyType: c.KeyType, SigAlg: c.SigAlg, IsCA: c.IsCA, Staging: v.Staging(c, ch.Location),
 		Lifetime:      int64(c.Lifetime() / time.Second),

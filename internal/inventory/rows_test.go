@@ -403,3 +403,25 @@ func TestKeystoreEntriesJudged(t *testing.T) {
 		t.Errorf("worst %v, want warning (b.test is past its renewal point)", r.Summary.Worst)
 	}
 }
+
+// TestConfigMapBundleNotJudged: the certificates of a ConfigMap's CA bundle
+// (kubernetes.configmaps) show their days left but are never judged, not even a pinned leaf
+// there, as the alert rules' not_ca leaves them out; the same leaf in a Secret is.
+func TestConfigMapBundleNotJudged(t *testing.T) {
+	f := fixture{testcerts.NewPKI("Trust", now)}
+	pinned := f.leaf("legacy.test", 1, 89*day, 90*day) // a day left
+	inCM := certs.Location{Source: certs.SourceKubernetes, Namespace: "web", ConfigMap: "trust", Key: "ca.crt"}
+	inSecret := certs.Location{Source: certs.SourceKubernetes, Namespace: "web", Secret: "legacy-tls", Key: "tls.crt"}
+	r := Build(viewOf(&source.Snapshot{Chains: []certs.Chain{
+		chain(inCM, certs.ReasonOK, pinned, f.pki.Root),
+		chain(inSecret, certs.ReasonOK, pinned),
+	}}), now, DefaultThresholds)
+	var got []string
+	for _, x := range r.Certificates {
+		got = append(got, x.ConfigMap+x.Secret+"#"+strconv.Itoa(x.Index)+" judged="+strconv.FormatBool(x.Judged)+" "+x.Severity.String()+" "+strconv.Itoa(len(x.Problems)))
+	}
+	want := []string{"trust#0 judged=false critical 0", "legacy-tls#0 judged=true critical 1", "trust#1 judged=false ok 0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+}
