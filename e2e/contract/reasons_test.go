@@ -83,8 +83,9 @@ func metricVocabularies(t *testing.T) map[string]vocab {
 		"cert_chain_verified":               chain,
 		"cert_expiry_exporter_file_error":   reasons(nil, files.Reasons...),
 		"cert_expiry_exporter_errors_total": errs,
-		// The kubernetes source's per-object errors (a Secret key, a cert-manager Certificate).
+		// The kubernetes source's per-object errors (a Secret key, a ConfigMap key, a cert-manager Certificate).
 		"cert_expiry_exporter_kubernetes_secret_error":      reasons(nil, kube.SecretReasons...),
+		"cert_expiry_exporter_kubernetes_configmap_error":   reasons(nil, kube.ConfigMapReasons...),
 		"cert_expiry_exporter_kubernetes_certificate_error": reasons(nil, kube.CertificateReasons...),
 	}
 }
@@ -324,6 +325,7 @@ func TestMetricsDocListsEveryReason(t *testing.T) {
 	check("cert_chain_verified", row("cert_chain_verified"), slices.DeleteFunc(verifyReasons(t), func(r string) bool { return r == certs.ReasonNoCertificate }))
 	check("cert_expiry_exporter_file_error", row("cert_expiry_exporter_file_error"), files.Reasons)
 	check("cert_expiry_exporter_kubernetes_secret_error", row("cert_expiry_exporter_kubernetes_secret_error"), kube.SecretReasons)
+	check("cert_expiry_exporter_kubernetes_configmap_error", row("cert_expiry_exporter_kubernetes_configmap_error"), kube.ConfigMapReasons)
 	check("cert_expiry_exporter_kubernetes_certificate_error", row("cert_expiry_exporter_kubernetes_certificate_error"), kube.CertificateReasons)
 	for source, rs := range errorReasons {
 		check("source "+source+" of cert_expiry_exporter_errors_total", row(source), rs)
