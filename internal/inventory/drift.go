@@ -100,6 +100,12 @@ func SecretPlace(namespace, secret, key string) string {
 	return "Secret " + namespace + "/" + secret + " key " + key
 }
 
+// ConfigMapPlace names a ConfigMap's CA bundle key in texts (kubernetes.configmaps), as
+// SecretPlace a Secret's: "ConfigMap <namespace>/<configmap> key <key>".
+func ConfigMapPlace(namespace, configMap, key string) string {
+	return "ConfigMap " + namespace + "/" + configMap + " key " + key
+}
+
 func cmpBool(a, b bool) int {
 	switch {
 	case a == b:

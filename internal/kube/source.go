@@ -22,6 +22,7 @@ import (
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/inventory"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
@@ -337,7 +338,7 @@ func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snaps
 				for _, e := range o.errs {
 					configMapErrs = append(configMapErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
 					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
-						Where: "ConfigMap " + o.Namespace + "/" + o.Name + " key " + e.Key, Reason: e.Reason, Message: e.Message})
+						Where: inventory.ConfigMapPlace(o.Namespace, o.Name, e.Key), Reason: e.Reason, Message: e.Message})
 				}
 			case *unstructured.Unstructured:
 				cm[w.res.name()] = append(cm[w.res.name()], o)
