@@ -2,6 +2,7 @@ package kube
 
 import (
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testkube"
 )
@@ -67,6 +69,11 @@ cert_expiry_exporter_kubernetes_configmap_error{configmap="broken",key="ca.crt",
 `
 		up := status("configmaps/trust 1 "+nowSeconds, "trust 1 "+nowSeconds)
 		awaitFamilies(t, latest, families, brokenSeries+up+bundleSeries)
+		// /certificates and check name the broken key.
+		snap, _ := latest.Get()
+		if want := []source.Problem{{Source: "kubernetes", Where: "ConfigMap trust/broken key ca.crt", Reason: "parse", Message: "no certificate found"}}; !slices.Equal(snap.Problems, want) {
+			t.Errorf("problems %+v, want %+v", snap.Problems, want)
+		}
 
 		// A deleted ConfigMap takes its series with it.
 		if err := admin.CoreV1().ConfigMaps("trust").Delete(t.Context(), "bundle", metav1.DeleteOptions{}); err != nil {
