@@ -43,7 +43,9 @@ type storedIndex map[string][]*certs.Chain
 func indexStored(stored []*certs.Chain) storedIndex {
 	idx := storedIndex{}
 	for _, c := range stored {
-		if len(c.Certs) == 0 || c.Certs[0].IsCA {
+		// A CA-first chain (a bundle) has no leaf to deploy; nor has a ConfigMap's CA bundle,
+		// whatever its first certificate is: a pinned certificate there is trusted, not served.
+		if len(c.Certs) == 0 || c.Certs[0].IsCA || c.ConfigMap != "" {
 			continue
 		}
 		if k := nameKey(c.Certs[0]); k != "" {

@@ -102,3 +102,29 @@ func TestDriftIgnoresClientCerts(t *testing.T) {
 		t.Errorf("drift %+v, want none: a client certificate is not deployed to the endpoint", d)
 	}
 }
+
+// TestDriftIgnoresConfigMapBundles: a pinned certificate in a ConfigMap's CA bundle newer than
+// the served one is no renewal waiting to be deployed; the same certificate in a Secret is.
+func TestDriftIgnoresConfigMapBundles(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("DriftTrust", t0)
+	leaf := func(notBefore time.Time) certs.Cert {
+		return certs.New(pki.Leaf(testcerts.Options{DNSNames: []string{"p.example"}, NotBefore: notBefore, NotAfter: notBefore.Add(90 * 24 * time.Hour)}).Cert)
+	}
+	for _, tc := range []struct {
+		loc   certs.Location
+		drift int
+	}{
+		{certs.Location{Source: certs.SourceKubernetes, Namespace: "web", ConfigMap: "trust", Key: "ca.crt"}, 0},
+		{certs.Location{Source: certs.SourceKubernetes, Namespace: "web", Secret: "p-tls", Key: "tls.crt"}, 1},
+	} {
+		store := New("kubernetes", "targets")
+		store.SetGrace(time.Hour)
+		store.Restart("kubernetes", true)(&source.Snapshot{Chains: []certs.Chain{{Location: tc.loc, Certs: []certs.Cert{leaf(t0)}, Changed: t0}}})
+		store.Restart("targets", true)(&source.Snapshot{Chains: []certs.Chain{{
+			Location: certs.Location{Source: certs.SourceProbe, Target: "p.example:443", IP: "127.0.0.1"}, Certs: []certs.Cert{leaf(t0.Add(-60 * 24 * time.Hour))}, Seen: t0.Add(2 * time.Hour)}}})
+		if d := store.View().Drift; len(d) != tc.drift {
+			t.Errorf("%+v: drift %+v, want %d", tc.loc, d, tc.drift)
+		}
+	}
+}
