@@ -88,6 +88,13 @@ func TestDashboardQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// kubernetes.configmaps: a CA bundle, and a ConfigMap whose ca.crt holds no certificate.
+	for name, caPEM := range map[string]string{"trust": string(pki.Root.PEM()), "bad-trust": "not a certificate"} {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{"ca.crt": caPEM}}
+		if _, err := c.Clientset(t).CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e := startExporter(t, dir, fmt.Sprintf(`
 files:
   - paths: [%q]
@@ -113,13 +120,16 @@ targets:
 kubernetes:
   kubeconfig: %q
   namespaces: {include: [%s]}
+  configmaps: {}
 `, le+"/live/*/fullchain.pem", ca, le, logFile, lego, filepath.Join(dir, "lego.log"), filepath.Join(dir, "caddy"),
 		filepath.Join(dir, "caddy.log"), ca, target, domain, testkube.Kubeconfig(t, c.Config()), ns), exporterOpts{})
 	s.register(t, sc, e)
 	// Counters need two samples for increase(); the probe needs its first run.
 	s.waitSeries(t, fmt.Sprintf(`count_over_time(cert_probe_success{scenario=%q}[1m]) >= 3`, sc), 1)
-	s.waitSeries(t, fmt.Sprintf(`cert_info{scenario=%q,source="kubernetes",index="0"}`, sc), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_info{scenario=%q,source="kubernetes",configmap="",index="0"}`, sc), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_info{scenario=%q,source="kubernetes",configmap="trust"}`, sc), 1)
 	s.waitSeries(t, fmt.Sprintf(`cert_expiry_exporter_kubernetes_secret_error{scenario=%q}`, sc), 1)
+	s.waitSeries(t, fmt.Sprintf(`cert_expiry_exporter_kubernetes_configmap_error{scenario=%q}`, sc), 1)
 
 	var data []byte
 	var d struct {
