@@ -193,6 +193,9 @@ func where(x inventory.Row) string {
 		s = cmp.Or(s, "inline tls_config.cert") + " (client certificate of module " + x.Module + ")"
 	case certs.SourceKubernetes:
 		s = inventory.SecretPlace(x.Namespace, x.Secret, x.Key)
+		if x.ConfigMap != "" {
+			s = inventory.ConfigMapPlace(x.Namespace, x.ConfigMap, x.Key)
+		}
 	}
 	if x.Index > 0 {
 		s += fmt.Sprintf(" #%d", x.Index)

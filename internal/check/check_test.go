@@ -329,6 +329,7 @@ func TestWhere(t *testing.T) {
 		{inventory.Row{Source: "client", Path: "/etc/prom/client.pem", Module: "mtls"}, "/etc/prom/client.pem (client certificate of module mtls)"},
 		{inventory.Row{Source: "client", Module: "inline"}, "inline tls_config.cert (client certificate of module inline)"},
 		{inventory.Row{Source: "kubernetes", Namespace: "shop", Secret: "web-tls", Key: "tls.crt", Index: 1}, "Secret shop/web-tls key tls.crt #1"},
+		{inventory.Row{Source: "kubernetes", Namespace: "shop", ConfigMap: "trust", Key: "ca.crt", Index: 2}, "ConfigMap shop/trust key ca.crt #2"},
 	} {
 		if got := where(tc.row); got != tc.want {
 			t.Errorf("where(%+v) = %q, want %q", tc.row, got, tc.want)

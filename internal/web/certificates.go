@@ -109,7 +109,7 @@ var sortKeys = map[string]func(a, b inventory.Row) int{
 	"issuer":   func(a, b inventory.Row) int { return cmp.Compare(strings.ToLower(a.Issuer), strings.ToLower(b.Issuer)) },
 	"location": func(a, b inventory.Row) int {
 		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Path, b.Path), cmp.Compare(a.Target, b.Target), cmp.Compare(a.IP, b.IP),
-			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.Key, b.Key))
+			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret), cmp.Compare(a.ConfigMap, b.ConfigMap), cmp.Compare(a.Key, b.Key))
 	},
 	"lineage": func(a, b inventory.Row) int { return cmp.Compare(a.Lineage, b.Lineage) },
 }
@@ -229,8 +229,11 @@ func labelText(l certs.Labels) string {
 
 func searchText(r inventory.Row) string {
 	secret := ""
-	if r.Secret != "" { // so that "shop/web-tls" finds its rows
+	switch { // so that "shop/web-tls" finds its rows
+	case r.Secret != "":
 		secret = inventory.SecretPlace(r.Namespace, r.Secret, r.Key)
+	case r.ConfigMap != "":
+		secret = inventory.ConfigMapPlace(r.Namespace, r.ConfigMap, r.Key)
 	}
 	return strings.ToLower(strings.Join(append([]string{r.Domain, r.Subject, r.Issuer, r.Serial, r.Path,
 		r.Lineage, r.Target, r.IP, secret, r.Chain.Reason, labelText(r.Labels)}, append(slices.Clone(r.SANs), r.ProblemTexts()...)...), "\n"))

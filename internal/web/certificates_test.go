@@ -173,6 +173,7 @@ func TestPageWhere(t *testing.T) {
 		{Source: certs.SourceClient, Path: "/etc/prom/client.pem", Module: "mtls"},
 		{Source: certs.SourceClient, Module: "vault"},
 		{Source: certs.SourceKubernetes, Namespace: "shop", Secret: "web-tls", Key: "tls.crt", Lineage: "shop/web"},
+		{Source: certs.SourceKubernetes, Namespace: "shop", ConfigMap: "trust", Key: "ca.crt"},
 	} {
 		leaf := pki.Leaf(testcerts.Options{DNSNames: []string{fmt.Sprintf("w%d.test", i)}, NotBefore: pageNow.Add(-time.Hour), NotAfter: pageNow.Add(time.Duration(i+10) * 24 * time.Hour), Now: pageNow})
 		chains = append(chains, certs.Chain{Location: loc, Certs: []certs.Cert{certs.New(leaf.Cert)}})
@@ -196,11 +197,15 @@ func TestPageWhere(t *testing.T) {
 		"client certificate of module mtls , file /etc/prom/client.pem",
 		"client certificate of module vault , inline tls_config.cert",
 		"Secret shop/web-tls key tls.crt lineage shop/web",
+		"ConfigMap shop/trust key ca.crt",
 	}
 	if got := cells(""); !slices.Equal(got, want) {
 		t.Errorf("where cells:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if got := cells("?q=shop/web-tls"); !slices.Equal(got, want[4:]) {
-		t.Errorf("search shop/web-tls: %q, want %q", got, want[4:])
+	if got := cells("?q=shop/web-tls"); !slices.Equal(got, want[4:5]) {
+		t.Errorf("search shop/web-tls: %q, want %q", got, want[4:5])
+	}
+	if got := cells("?q=shop/trust"); !slices.Equal(got, want[5:]) {
+		t.Errorf("search shop/trust: %q, want %q", got, want[5:])
 	}
 }
