@@ -64,12 +64,18 @@ func TestCheckMatchesInventory(t *testing.T) {
 			return err
 		}
 		var ariSeen, driftSeen bool
+		caddyProbed := map[string]bool{}
 		for _, x := range page.Certificates {
 			ariSeen = ariSeen || x.Domain == "renew-now.demo.test" && x.RenewalDue.Before(now)
 			driftSeen = driftSeen || x.Domain == "www.demo.test" && strings.Contains(strings.Join(x.ProblemTexts(), ";"), "serves an older certificate")
+			if x.Source == "probe" && strings.HasPrefix(x.Target, "caddy-") {
+				caddyProbed[x.Target] = true
+			}
 		}
-		if !ariSeen || !driftSeen {
-			return fmt.Errorf("first passes not in yet (ARI window %t, drift %t)", ariSeen, driftSeen)
+		// caddy.probe's targets are known once the Caddy source published: their first probes
+		// come after readiness.
+		if !ariSeen || !driftSeen || len(caddyProbed) != len(caddyCerts) {
+			return fmt.Errorf("first passes not in yet (ARI window %t, drift %t, Caddy names probed %d)", ariSeen, driftSeen, len(caddyProbed))
 		}
 		return nil
 	})
