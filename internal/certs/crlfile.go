@@ -13,13 +13,16 @@ import (
 // 5.1.2.4, 5.1.2.5): who issued it, when it was published, and by when the issuer promised the
 // next one. A relying party that checks revocation against it (nginx ssl_crl, OpenSSL, an
 // ingress) refuses every certificate of that issuer once NextUpdate has passed. The revoked
-// entries are not kept: freshness is what the files source watches.
+// entries are counted, not kept: freshness is what the files source watches, and the count
+// only tells an operator which list is which on /certificates.
 type CRLInfo struct {
 	// Issuer is the issuer's CN, else its full DN, as for certificates (the `issuer` label).
 	Issuer     string
 	ThisUpdate time.Time
 	// NextUpdate is zero when the CRL has none (RFC 5280 requires it of conforming CAs).
 	NextUpdate time.Time
+	// Entries is the number of revoked certificates it lists.
+	Entries int
 }
 
 // maxCRLs bounds the CRLs taken from one input: each is two series, and a file handed to a
@@ -83,5 +86,5 @@ func crlInfo(rl *x509.RevocationList) CRLInfo {
 	if issuer == "" {
 		issuer = rl.Issuer.String()
 	}
-	return CRLInfo{Issuer: intern(issuer), ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate}
+	return CRLInfo{Issuer: intern(issuer), ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate, Entries: len(rl.RevokedCertificateEntries)}
 }

@@ -21,7 +21,7 @@ func TestDecodeCRLs(t *testing.T) {
 	root := testcerts.CRL(pki.Root, now.Add(-24*time.Hour), now.Add(6*24*time.Hour))
 	inter := testcerts.CRL(pki.Intermediate, now.Add(-time.Hour), now.Add(23*time.Hour), big.NewInt(7), big.NewInt(9))
 	rootInfo := CRLInfo{Issuer: "CRL Root CA", ThisUpdate: now.Add(-24 * time.Hour), NextUpdate: now.Add(6 * 24 * time.Hour)}
-	interInfo := CRLInfo{Issuer: "CRL Intermediate CA", ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(23 * time.Hour)}
+	interInfo := CRLInfo{Issuer: "CRL Intermediate CA", ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(23 * time.Hour), Entries: 2}
 	garbage := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: []byte{0x30, 0x03, 1, 2, 3}})
 	many := slices.Repeat(crlPEM(root), maxCRLs+1)
 	tests := []struct {
@@ -51,7 +51,7 @@ func TestDecodeCRLs(t *testing.T) {
 				t.Errorf("found = %v, want %v", found, tc.found)
 			}
 			if !slices.EqualFunc(got, tc.want, func(a, b CRLInfo) bool {
-				return a.Issuer == b.Issuer && a.ThisUpdate.Equal(b.ThisUpdate) && a.NextUpdate.Equal(b.NextUpdate)
+				return a.Issuer == b.Issuer && a.ThisUpdate.Equal(b.ThisUpdate) && a.NextUpdate.Equal(b.NextUpdate) && a.Entries == b.Entries
 			}) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
 			}

@@ -92,6 +92,9 @@ type Source struct {
 	failing    map[errKey]string // path+reason → message currently reported (log once per change)
 	unsettled  map[string]time.Time
 	lastByLine map[string]lineageResult
+	// crlPaths are the files that held CRLs at the last scan: one that cannot be read now is
+	// still listed as a CRL file (in error) on /certificates, not only as a file error.
+	crlPaths   map[string]bool
 	errCounts  []map[string]uint64
 	lastOK     []time.Time
 	// unwatched are the directories the last scan read but could not watch, with why. Run

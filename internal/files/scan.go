@@ -70,6 +70,8 @@ type rare struct {
 	key      *keyCheck       // nil until check_key looked at the file
 	pool     *x509.CertPool  // the certificates, when the file is an entry's ca_file
 	crls     []certs.CRLInfo // the file's CRLs (decodeWithCRLs)
+	holdsCRL bool            // the file holds a CRL, parsed or not
+	crlErr   string          // why some of its CRLs could not be parsed
 }
 
 // more returns the file's rare part, the zero value when it has none.
@@ -117,7 +119,7 @@ type loaded struct {
 
 type jobMore struct {
 	errs []FileError
-	crls []certs.CRLInfo
+	crl  *source.CRLFile // nil unless the file is a CRL file
 }
 
 type lineageResult struct {
@@ -222,7 +224,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	byLine := map[string]lineageResult{}
 	found := make([]bool, len(s.entries))
 	kept := 0
-	var crls []crlFile
+	var crls []source.CRLFile
 	for k, j := range jobs {
 		if held[j.lineage] {
 			found[j.entry] = true
@@ -237,9 +239,11 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		if m == nil {
 			continue
 		}
-		if len(m.crls) > 0 {
-			crls = append(crls, crlFile{j.path, m.crls})
-			found[j.entry] = true
+		if m.crl != nil {
+			crls = append(crls, *m.crl)
+			if len(m.crl.CRLs) > 0 {
+				found[j.entry] = true
+			}
 		}
 		for _, fe := range m.errs {
 			addErr(fe, j.entry)
@@ -278,6 +282,12 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	if len(s.unwatched) > 0 {
 		snap.Problems = append(snap.Problems, s.unwatchedProblem())
 	}
+	sort.Slice(crls, func(a, b int) bool { return crls[a].Path < crls[b].Path })
+	s.crlPaths = map[string]bool{}
+	for _, f := range crls {
+		s.crlPaths[f.Path] = true
+	}
+	snap.CRLs = crls
 	snap.Metrics = snapshotMetrics(errs, crls)
 	s.evict()
 	return snap, retry
@@ -459,8 +469,8 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				if errs, crls := s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now); errs != nil || crls != nil {
-					results.more[k] = &jobMore{errs, crls}
+				if errs, crl := s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now); errs != nil || crl != nil {
+					results.more[k] = &jobMore{errs, crl}
 				}
 			}
 		}()
@@ -477,8 +487,9 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 }
 
 // loadJob fills c with the chain of j's file, if it holds certificates, and returns the errors
-// and the file's CRLs.
-func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) ([]FileError, []certs.CRLInfo) {
+// and, for a file that holds CRLs, its CRLs. It reads s.crlPaths, which only scan writes,
+// after the jobs.
+func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) ([]FileError, *source.CRLFile) {
 	e := &s.entries[j.entry]
 	var (
 		p  *parsed
@@ -507,7 +518,11 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 		checkKey = checkKey && fe == nil && p != nil && len(p.certs) > 0 && !p.certs[0].IsCA
 	}
 	if fe != nil {
-		return []FileError{*fe}, nil
+		var crl *source.CRLFile
+		if s.crlPaths[j.path] {
+			crl = &source.CRLFile{Path: j.path, Labels: e.labels, Error: fe.Message}
+		}
+		return []FileError{*fe}, crl
 	}
 	if p == nil { // a directory, or a file removed since the glob listed it
 		return nil, nil
@@ -517,8 +532,12 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 	if more.err != nil {
 		errs = append(errs, *more.err)
 	}
+	var crl *source.CRLFile
+	if more.holdsCRL {
+		crl = &source.CRLFile{Path: j.path, Labels: e.labels, CRLs: more.crls, Error: more.crlErr}
+	}
 	if len(p.certs) == 0 {
-		return errs, more.crls
+		return errs, crl
 	}
 	*c = certs.Chain{
 		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
@@ -538,7 +557,7 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 			errs = append(errs, *fe)
 		}
 	}
-	return errs, more.crls
+	return errs, crl
 }
 
 // cached returns the cache entry of path without looking at the file, nil if there is none to

@@ -31,6 +31,9 @@ type Snapshot struct {
 	Clients []Client
 	// Windows are renewal windows suggested by the CA (RFC 9773 ARI), per certificate.
 	Windows []Window
+	// CRLs are the stored certificate revocation lists (a files source's CRL files), sorted
+	// by path: the inventory judges their freshness as CertificateRevocationListStale does.
+	CRLs []CRLFile
 	// Status is the source's health, one entry per instance (a files entry, a log, a target).
 	Status []Status
 	// Metrics emits the source's own series, besides the shared families rendered from the
@@ -39,6 +42,19 @@ type Snapshot struct {
 	// State is the source's own data, typed by the source: read by its Metrics and by the
 	// source that replaces it on a reload (Env.Prev), never by anyone else.
 	State any
+}
+
+// CRLFile is a file that holds certificate revocation lists.
+type CRLFile struct {
+	Path string
+	// Labels are the owner labels of the config entry that found the file.
+	Labels certs.Labels
+	// CRLs are the lists read, in file order (their index).
+	CRLs []certs.CRLInfo
+	// Error is why some or all of its lists could not be read: a CRL block that does not
+	// parse, or a file that held CRLs at the last pass and cannot be read now; "" when none.
+	// The file's error is in Problems too, with its reason.
+	Error string
 }
 
 // Problem is something a source could not read or reach.
