@@ -94,9 +94,9 @@ type Source struct {
 	lastByLine map[string]lineageResult
 	// crlPaths are the files that held CRLs at the last scan: one that cannot be read now is
 	// still listed as a CRL file (in error) on /certificates, not only as a file error.
-	crlPaths   map[string]bool
-	errCounts  []map[string]uint64
-	lastOK     []time.Time
+	crlPaths  map[string]bool
+	errCounts []map[string]uint64
+	lastOK    []time.Time
 	// unwatched are the directories the last scan read but could not watch, with why. Run
 	// rescans them every unwatchedRescan and every scan tries to watch them again. Only scans
 	// replace it, and only Run's scans (Once watches nothing).
