@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg *config.Config, sources source.Registry, o Opt
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(r)
 	} else {
-		writeTable(out, r)
+		writeTable(out, r, o.All)
 	}
 	return r.ExitCode
 }
@@ -107,9 +107,11 @@ func Collect(ctx context.Context, cfg *config.Config, sources source.Registry, l
 }
 
 // Judge turns the report into the Nagios verdict: critical (2) when a judged certificate is
-// expired or critical, else warning (1) when one is a warning, else unknown (3) when a source
-// could not be read or nothing was found, else ok (0). A known problem outranks an unknown,
-// so a broken file cannot hide a certificate that expires tomorrow.
+// expired or critical, else warning (1) when one is a warning, a renewal client has not run,
+// or a stored CRL is stale or cannot be read, else unknown (3) when a source could not be read
+// or nothing (no certificate, no CRL) was found, else ok (0). A known problem outranks an
+// unknown, so a broken file cannot hide a certificate that expires tomorrow, and a CRL file
+// known to hold CRLs that cannot be read is a warning, not an unknown.
 func Judge(r inventory.Report, all bool) Result {
 	if !all {
 		judged := []inventory.Row{}
@@ -125,9 +127,9 @@ func Judge(r inventory.Report, all bool) Result {
 	switch {
 	case r.Summary.Worst >= inventory.Critical:
 		code = StatusCritical
-	case r.Summary.Worst == inventory.Warning || len(r.NotRunning()) > 0:
+	case r.Summary.Worst == inventory.Warning || len(r.NotRunning()) > 0 || len(r.CRLProblems()) > 0:
 		code = StatusWarning
-	case len(r.Errors) > 0 || len(r.Certificates) == 0 || anyDown(r.Sources):
+	case len(r.Errors) > 0 || len(r.Certificates) == 0 && len(r.CRLs) == 0 || anyDown(r.Sources):
 		code = StatusUnknown
 	}
 	return Result{Status: strings.ToLower(statusNames[code]), ExitCode: code, Report: r}
@@ -142,12 +144,16 @@ func anyDown(s []inventory.SourceState) bool {
 	return false
 }
 
-// writeTable prints the Nagios status line first (what monitoring systems show), then a table.
-func writeTable(out io.Writer, r Result) {
+// writeTable prints the Nagios status line first (what monitoring systems show), then a table,
+// the CRLs (those not ok; all with all), then the source problems.
+func writeTable(out io.Writer, r Result, all bool) {
 	s := r.Summary
 	certbotNote := ""
 	for _, c := range r.NotRunning() {
 		certbotNote += c + " has not run; "
+	}
+	if n := len(r.CRLProblems()); n > 0 {
+		certbotNote += fmt.Sprintf("%d CRL problem(s); ", n)
 	}
 	fmt.Fprintf(out, "CERTIFICATES %s - %d expired, %d critical, %d warning, %d ok; %s%d source problem(s)\n",
 		statusNames[r.ExitCode], s.Expired, s.Critical, s.Warning, s.OK, certbotNote, len(r.Errors)+countDown(r.Sources))
@@ -159,6 +165,11 @@ func writeTable(out io.Writer, r Result) {
 				clean(x.Domain), clean(where(x)), clean(x.Issuer), clean(strings.Join(x.ProblemTexts(), "; ")))
 		}
 		_ = tw.Flush()
+	}
+	for _, c := range r.CRLs {
+		if c.State != inventory.CRLOK || all {
+			fmt.Fprintln(out, crlLine(c))
+		}
 	}
 	for _, src := range r.Sources {
 		if !src.Up {
@@ -201,6 +212,22 @@ func where(x inventory.Row) string {
 		s += fmt.Sprintf(" #%d", x.Index)
 	}
 	return s
+}
+
+// crlLine is a stored CRL's line: the file, the list's position and issuer (not on a file's
+// error line), and its state.
+func crlLine(c inventory.CRL) string {
+	s := "crl " + clean(c.Path)
+	if c.Index != nil {
+		s += fmt.Sprintf(" #%d (%s)", *c.Index, clean(c.Issuer))
+	}
+	switch {
+	case c.State != inventory.CRLOK:
+		return s + ": " + clean(c.Problem)
+	case c.NextUpdate != nil:
+		return s + ": ok, nextUpdate " + c.NextUpdate.UTC().Format(time.RFC3339)
+	}
+	return s + ": ok, no nextUpdate"
 }
 
 // clean keeps certificate-controlled text from breaking the table or the terminal.

@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"flag"
 	"log/slog"
 	"math/big"
@@ -333,6 +334,99 @@ func TestWhere(t *testing.T) {
 	} {
 		if got := where(tc.row); got != tc.want {
 			t.Errorf("where(%+v) = %q, want %q", tc.row, got, tc.want)
+		}
+	}
+}
+
+// crlWorld writes CRL files: crl.pem with a fresh list (two revoked) and a stale one, fresh.crl
+// (DER) with a fresh list, half.pem with a good list and a block that does not parse.
+func crlWorld(t *testing.T) *world {
+	w := newWorld(t)
+	crlPEM := func(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}) }
+	fresh := testcerts.CRL(w.pki.Intermediate, now.Add(-day), now.Add(6*day), big.NewInt(7), big.NewInt(8))
+	// A 24-hour list 1h10m before its nextUpdate: 1/20 of its validity is 1h12m.
+	stale := testcerts.CRL(w.pki.Root, now.Add(-22*time.Hour-50*time.Minute), now.Add(time.Hour+10*time.Minute))
+	w.write("crl.pem", slices.Concat(crlPEM(fresh), crlPEM(stale)))
+	w.write("fresh.crl", fresh)
+	w.write("half.pem", slices.Concat(crlPEM(fresh), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: []byte{0x30, 0x03, 1, 2, 3}})))
+	return w
+}
+
+// TestCRLExitCodes: a stale CRL or one that cannot be read is a warning (as the alerts, it is
+// known to be wrong: not an unknown), named on a line of its own; a critical certificate
+// still outranks it; CRL files alone, all fresh, are OK, not "nothing found".
+func TestCRLExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name, paths string
+		want        int
+		line        string
+		lines       []string
+	}{
+		{"fresh CRLs only", `"$DIR/fresh.crl"`, StatusOK,
+			"CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 0 ok; 0 source problem(s)", nil},
+		{"fresh CRL and a healthy certificate", `"$DIR/fresh.crl", "$DIR/healthy.pem"`, StatusOK,
+			"CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 1 ok; 0 source problem(s)", nil},
+		{"stale", `"$DIR/crl.pem", "$DIR/healthy.pem"`, StatusWarning,
+			"CERTIFICATES WARNING - 0 expired, 0 critical, 0 warning, 1 ok; 1 CRL problem(s); 0 source problem(s)",
+			[]string{"crl $DIR/crl.pem #1 (Check Root CA): stale: nextUpdate in 1h 10m, not replaced yet"}},
+		{"a block that does not parse", `"$DIR/half.pem"`, StatusWarning,
+			"CERTIFICATES WARNING - 0 expired, 0 critical, 0 warning, 0 ok; 1 CRL problem(s); 1 source problem(s)",
+			[]string{"crl $DIR/half.pem: cannot be read: PEM block 1 (X509 CRL): x509: malformed tbs crl"}},
+		{"critical outranks", `"$DIR/crl.pem", "$DIR/two.pem"`, StatusCritical,
+			"CERTIFICATES CRITICAL - 0 expired, 1 critical, 0 warning, 0 ok; 1 CRL problem(s); 0 source problem(s)",
+			[]string{"crl $DIR/crl.pem #1 (Check Root CA): stale: nextUpdate in 1h 10m, not replaced yet"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := crlWorld(t)
+			w.cert("healthy", 1, 20*day, 90*day)
+			w.cert("two", 2, 88*day, 90*day)
+			code, out := run(t, w.config("files: [{paths: ["+tc.paths+"], ca_file: $CA}]"), Options{})
+			out = strings.ReplaceAll(out, w.dir, "$DIR")
+			lines := strings.Split(out, "\n")
+			if code != tc.want || lines[0] != tc.line {
+				t.Errorf("exit %d, want %d with %q; output:\n%s", code, tc.want, tc.line, out)
+			}
+			for _, l := range tc.lines {
+				if !slices.Contains(lines, l) {
+					t.Errorf("no line %q in:\n%s", l, out)
+				}
+			}
+			if tc.lines == nil && strings.Contains(out, "crl ") {
+				t.Errorf("a CRL line without a CRL problem:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestCRLGolden fixes check's CRL output, the table (--all lists the fresh lists too) and the
+// JSON's crls[], on a files entry of CRL files only with owner labels.
+func TestCRLGolden(t *testing.T) {
+	w := crlWorld(t)
+	cfg := w.config(`files: [{paths: ["$DIR/*.pem", "$DIR/*.crl"], exclude: ["$DIR/ca.pem"], labels: {team: pki}}]`)
+	for _, tc := range []struct {
+		golden string
+		o      Options
+	}{
+		{"check_crl.txt.golden", Options{All: true}},
+		{"check_crl.json.golden", Options{JSON: true}},
+	} {
+		code, out := run(t, cfg, tc.o)
+		if code != StatusWarning {
+			t.Errorf("%s: exit %d", tc.golden, code)
+		}
+		got := []byte(strings.ReplaceAll(out, w.dir, "$DIR"))
+		golden := filepath.Join("testdata", tc.golden)
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("output differs from %s (go test ./internal/check -update to accept):\n%s", golden, got)
 		}
 	}
 }

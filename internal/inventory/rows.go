@@ -54,6 +54,9 @@ type Thresholds struct {
 	// MaxRunGap: longer than this without a renewal client run is a warning (certbot.timer
 	// runs twice a day with up to 12 h of random delay).
 	MaxRunGap time.Duration
+	// CRLStaleSoon: a stored CRL with less than this (and less than 1/20 of its validity)
+	// left before its nextUpdate is stale (crl_stale_soon).
+	CRLStaleSoon time.Duration
 }
 
 // DefaultThresholds are those of the shipped alert rules.
@@ -63,6 +66,7 @@ var DefaultThresholds = Thresholds{
 	Grace:         12 * time.Hour,
 	ChainExpiring: 30 * 24 * time.Hour,
 	MaxRunGap:     25 * time.Hour,
+	CRLStaleSoon:  6 * time.Hour,
 }
 
 // Report is what the inventory page, /certificates.json and `check` show: one value, three views.
@@ -77,6 +81,8 @@ type Report struct {
 	Errors  []Problem     `json:"errors"`
 	// Certificates are the rows, soonest expiry first.
 	Certificates []Row `json:"certificates"`
+	// CRLs are the stored certificate revocation lists, by path.
+	CRLs []CRL `json:"crls"`
 }
 
 // ThresholdsJSON states the thresholds the severities were computed with, in seconds.
@@ -245,6 +251,7 @@ func Build(v *View, now time.Time, th Thresholds) Report {
 		Sources:      []SourceState{},
 		Errors:       []Problem{},
 		Certificates: []Row{},
+		CRLs:         crlRows(v.Snapshots, now, th),
 	}
 	for _, st := range v.Statuses() {
 		r.Sources = append(r.Sources, SourceState{Source: st.Source, Name: st.Name, Up: st.Up, LastSuccess: timePtr(st.LastSuccess), Error: st.Error})
