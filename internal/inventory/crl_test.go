@@ -195,4 +195,3 @@ func TestCRLRows(t *testing.T) {
 		t.Errorf("no CRL files: %s, want []", empty)
 	}
 }
-
