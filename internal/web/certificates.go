@@ -41,6 +41,7 @@ var (
 		"runbook":        runbook,
 		"problemRunbook": problemRunbook,
 		"renewalState":   renewalState,
+		"crlSeverity":    crlSeverity,
 	}).Parse(pageHTML))
 
 	// The page's only style and script are the embedded ones: certificate fields are
@@ -70,8 +71,9 @@ func CertificatesHandler(report func() inventory.Report, asJSON bool) http.Handl
 			return
 		}
 		rep := report()
-		owners := ownerOptions(rep.Certificates, v.Labels)
+		owners := ownerOptions(rep.Certificates, rep.CRLs, v.Labels)
 		rep.Certificates = v.apply(rep.Certificates)
+		rep.CRLs = v.applyCRLs(rep.CRLs)
 		rep.Summary = inventory.Summarize(rep.Certificates)
 		w.Header().Set("Cache-Control", "no-store")
 		if asJSON {
@@ -179,6 +181,34 @@ func (v view) apply(rows []inventory.Row) []inventory.Row {
 	return out
 }
 
+// applyCRLs filters the stored CRLs as the rows: by owner labels and search text; a severity
+// above ok keeps the CRLs that are not ok; source probe keeps none (they are files). Their
+// order stays by path.
+func (v view) applyCRLs(crls []inventory.CRL) []inventory.CRL {
+	q := strings.ToLower(v.Q)
+	out := []inventory.CRL{}
+	for _, c := range crls {
+		if v.Source == certs.SourceProbe || v.Severity > inventory.OK && c.State == inventory.CRLOK || !hasLabels(c.Labels, v.Labels) ||
+			q != "" && !strings.Contains(strings.ToLower(strings.Join([]string{c.Path, c.Issuer, c.Problem, labelText(c.Labels)}, "\n")), q) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// crlSeverity colours a CRL's row as the alert that pages for it: CertificateRevocationListStale
+// is critical, CertExpiryExporterFileError (the file cannot be read) a warning.
+func crlSeverity(s inventory.CRLState) inventory.Severity {
+	switch s {
+	case inventory.CRLStale:
+		return inventory.Critical
+	case inventory.CRLError:
+		return inventory.Warning
+	}
+	return inventory.OK
+}
+
 // hasLabels says whether have holds every label of want.
 func hasLabels(have, want certs.Labels) bool {
 	for _, l := range want {
@@ -195,15 +225,22 @@ type owner struct {
 	Options []option
 }
 
-// ownerOptions lists every owner label name of rows with its values, the selected ones marked.
-func ownerOptions(rows []inventory.Row, selected certs.Labels) []owner {
+// ownerOptions lists every owner label name of rows and CRLs with its values, the selected
+// ones marked.
+func ownerOptions(rows []inventory.Row, crls []inventory.CRL, selected certs.Labels) []owner {
 	values := map[string][]string{}
-	for _, r := range rows {
-		for _, l := range r.Labels {
+	add := func(ls certs.Labels) {
+		for _, l := range ls {
 			if !slices.Contains(values[l.Name], l.Value) {
 				values[l.Name] = append(values[l.Name], l.Value)
 			}
 		}
+	}
+	for _, r := range rows {
+		add(r.Labels)
+	}
+	for _, c := range crls {
+		add(c.Labels)
 	}
 	var out []owner
 	for _, name := range slices.Sorted(maps.Keys(values)) {
