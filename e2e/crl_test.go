@@ -21,7 +21,7 @@ import (
 // with ssl_verify_client and ssl_crl accepts the client while its CRLs are fresh; the CRL
 // publisher then leaves an intermediate's CRL past its nextUpdate in the file and nginx, reloaded,
 // refuses every client certificate of that intermediate. The exporter watches the file under
-// files: and CertificateRevocationListStale names it.
+// files: and CertificateRevocationListStale names it, with the entry's owner label.
 func TestScenario19CRLStale(t *testing.T) {
 	t.Parallel()
 	const sc = "s19-crl-stale"
@@ -54,7 +54,8 @@ func TestScenario19CRLStale(t *testing.T) {
 		t.Fatalf("nginx with fresh CRLs answered the client with %d (%v), want 200", code, err)
 	}
 
-	e := startExporter(t, dir, fmt.Sprintf("files:\n  - paths: [%q]\n", crlFile), exporterOpts{})
+	// The entry's owner labels reach the page through cert_crl_info (the file holds no certificate).
+	e := startExporter(t, dir, fmt.Sprintf("files:\n  - paths: [%q]\n    labels: {team: pki}\n", crlFile), exporterOpts{})
 	job := filepath.Base(dir)
 	s.register(t, job, e)
 	// The publisher's cron job stopped: the file keeps an intermediate CRL whose nextUpdate has
@@ -70,7 +71,7 @@ func TestScenario19CRLStale(t *testing.T) {
 		return code == http.StatusBadRequest, err
 	})
 	wants := []want{{"CertificateRevocationListStale", map[string]string{"severity": "critical", "path": crlFile, "index": "0",
-		"issuer": pki.Intermediate.Cert.Subject.CommonName}}}
+		"issuer": pki.Intermediate.Cert.Subject.CommonName, "team": "pki"}}}
 	seen := s.expectAlerts(t, job, wants)
 	recordAll(sc, wants, seen, fault, now.Add(-time.Hour))
 }
