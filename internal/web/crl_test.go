@@ -49,7 +49,7 @@ func crlReport(t *testing.T) func() inventory.Report {
 	return func() inventory.Report { return inventory.Build(store.View(), pageNow, inventory.DefaultThresholds) }
 }
 
-var crlRowRE = regexp.MustCompile(`(?s)<tr class="sev-[a-z]+">.*?</tr>`)
+var crlRowRE = regexp.MustCompile(`(?s)<tr class="sev-[a-z]+" data-state.*?</tr>`)
 
 // crlRows is the text of the page's CRL rows, a cell a column.
 func crlRows(body string) []string {
