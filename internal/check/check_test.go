@@ -236,7 +236,8 @@ func TestDemoWorld(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 	for _, want := range []string{
-		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 6 warning, 7 ok; 0 source problem(s)", // the Caddy names twice: stored and served
+		"CERTIFICATES CRITICAL - 1 expired, 3 critical, 6 warning, 7 ok; 1 CRL problem(s); 0 source problem(s)", // the Caddy names twice: stored and served
+		"/crl/clients-crl.pem #0 (Demo Intermediate CA): stale: nextUpdate passed 1h ago",
 		"renewal failed: unauthorized", // the lego host
 		"renewal failed: connection",
 		"renewal failed: dns",

@@ -6,14 +6,17 @@ package demo
 
 import (
 	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,6 +148,16 @@ func New(now time.Time) (w *World, err error) {
 		}
 	}
 
+	// The CRL file a server would check client certificates against (nginx ssl_crl), of the
+	// PKI team: the root's list is fresh, the intermediate's publisher stopped an hour after
+	// the list's nextUpdate (CertificateRevocationListStale).
+	crls := slices.Concat(
+		pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: testcerts.CRL(pki.Intermediate, now.Add(-8*day), now.Add(-time.Hour), big.NewInt(4711))}),
+		pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: testcerts.CRL(pki.Root, now.Add(-day), now.Add(6*day))}))
+	if err := write(filepath.Join(dir, "crl", "clients-crl.pem"), crls, 0o644); err != nil {
+		return nil, err
+	}
+
 	// Two loopback endpoints for the background probes and /probe.
 	served := pki.Leaf(testcerts.Options{DNSNames: []string{"www.demo.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Now: now, NotBefore: now.Add(-10 * day), NotAfter: now.Add(80 * day)})
 	incomplete := pki.Leaf(testcerts.Options{DNSNames: []string{"incomplete.demo.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Now: now, NotBefore: now.Add(-10 * day), NotAfter: now.Add(80 * day)})
@@ -225,6 +238,8 @@ files:
     check_key: true  # certbot's privkey.pem next to each fullchain.pem (cert_key_match)
   - paths: [%[3]s/certs/*.pem]
     ca_file: %[2]s
+  - paths: [%[3]s/crl/*.pem]
+    labels: {team: pki}
 certbot:
   config_dir: %[1]s
   log_file: %[3]s/log/letsencrypt.log

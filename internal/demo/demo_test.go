@@ -88,6 +88,8 @@ func TestDemo(t *testing.T) {
 		`cert_chain_verified{ip="127.0.0.1",reason="ok",source="probe",target="caddy-failing.demo.test:` + caddyPort + `"} 1`,
 		`cert_served_outdated{domain="caddy-ok.demo.test",ip="127.0.0.1",key="",lineage="caddy-ok.demo.test",namespace="",path="` + w.Dir + `/caddy/certificates/acme-v02.api.letsencrypt.org-directory/caddy-ok.demo.test/caddy-ok.demo.test.crt",secret="",target="caddy-ok.demo.test:` + caddyPort + `"} 0`,
 		`cert_served_outdated{domain="www.demo.test",ip="127.0.0.1",key="",lineage="",namespace="",path="` + w.Dir + `/certs/www.demo.test.pem",secret="",target="` + w.Good + `"}`,
+		`cert_crl_info{index="0",issuer="Demo Intermediate CA",path="` + w.Dir + `/crl/clients-crl.pem",team="pki"} 1`,
+		`cert_crl_next_update_timestamp_seconds{index="1",issuer="Demo Root CA",path="` + w.Dir + `/crl/clients-crl.pem"}`,
 	}
 	var body string
 	testwait.Until(t, func() error {
