@@ -290,6 +290,7 @@ type pageData struct {
 	R                   inventory.Report
 	Rows                []inventory.Row
 	Down                []inventory.SourceState
+	CRLProblems         int // the CRLs shown that are not ok
 	Q, Sort, Order      string
 	Leaf                bool
 	Query               string
@@ -306,6 +307,7 @@ func (v view) page(rep inventory.Report, owners []owner, rawQuery string) pageDa
 	if rawQuery != "" {
 		d.Query = "?" + rawQuery
 	}
+	d.CRLProblems = len(rep.CRLProblems())
 	for _, s := range rep.Sources {
 		if !s.Up {
 			d.Down = append(d.Down, s)

@@ -90,6 +90,10 @@ func TestPageCRLs(t *testing.T) {
 	if link := `<a href="https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/CertificateRevocationListStale.md#fix">stale: nextUpdate in 19m, not replaced yet</a>`; !strings.Contains(body, link) {
 		t.Errorf("page lacks %s", link)
 	}
+	// The summary points at the CRL table below the certificates.
+	if sum := `<li class="sev-critical"><a href="#crls">3 CRL problem(s)</a></li>`; !strings.Contains(body, sum) {
+		t.Errorf("page lacks %s", sum)
+	}
 	// The owner select offers the CRL files' team, though no certificate has one.
 	if opt := `<option value="team=pki">pki</option>`; !strings.Contains(body, opt) {
 		t.Errorf("page lacks %s", opt)
