@@ -89,6 +89,8 @@ type Report struct {
 type ThresholdsJSON struct {
 	WarningSeconds  int64 `json:"warning_seconds"`
 	CriticalSeconds int64 `json:"critical_seconds"`
+	// CRLStaleSoonSeconds bounds the time before a CRL's nextUpdate from which it is stale.
+	CRLStaleSoonSeconds int64 `json:"crl_stale_soon_seconds"`
 }
 
 // Summary counts rows per severity; Worst covers judged rows only (see Row.Judged).
@@ -245,8 +247,9 @@ func renewalOf(r *source.Renewal) *Renewal {
 // Build judges every certificate of the view at now, soonest expiry first.
 func Build(v *View, now time.Time, th Thresholds) Report {
 	r := Report{
-		GeneratedAt:  now,
-		Thresholds:   ThresholdsJSON{WarningSeconds: int64(th.Warning / time.Second), CriticalSeconds: int64(th.Critical / time.Second)},
+		GeneratedAt: now,
+		Thresholds: ThresholdsJSON{WarningSeconds: int64(th.Warning / time.Second), CriticalSeconds: int64(th.Critical / time.Second),
+			CRLStaleSoonSeconds: int64(th.CRLStaleSoon / time.Second)},
 		Clients:      []ClientRun{},
 		Sources:      []SourceState{},
 		Errors:       []Problem{},

@@ -90,6 +90,9 @@ func TestPageCRLs(t *testing.T) {
 	if link := `<a href="https://github.com/cert-expiry-exporter/cert_expiry_exporter/blob/main/docs/runbooks/CertificateRevocationListStale.md#fix">stale: nextUpdate in 19m, not replaced yet</a>`; !strings.Contains(body, link) {
 		t.Errorf("page lacks %s", link)
 	}
+	if meta := "less than 1/20 of the list's validity, at most 6h, left before"; !strings.Contains(body, meta) {
+		t.Errorf("page lacks %q", meta)
+	}
 	// The summary points at the CRL table below the certificates.
 	if sum := `<li class="sev-critical"><a href="#crls">3 CRL problem(s)</a></li>`; !strings.Contains(body, sum) {
 		t.Errorf("page lacks %s", sum)
