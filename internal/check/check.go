@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -107,8 +108,9 @@ func Collect(ctx context.Context, cfg *config.Config, sources source.Registry, l
 }
 
 // Judge turns the report into the Nagios verdict: critical (2) when a judged certificate is
-// expired or critical, else warning (1) when one is a warning, a renewal client has not run,
-// or a stored CRL is stale or cannot be read, else unknown (3) when a source could not be read
+// expired or critical or a stored CRL is stale (CertificateRevocationListStale is critical),
+// else warning (1) when one is a warning, a renewal client has not run, or a stored CRL cannot
+// be read, else unknown (3) when a source could not be read
 // or nothing (no certificate, no CRL) was found, else ok (0). A known problem outranks an
 // unknown, so a broken file cannot hide a certificate that expires tomorrow, and a CRL file
 // known to hold CRLs that cannot be read is a warning, not an unknown.
@@ -125,7 +127,7 @@ func Judge(r inventory.Report, all bool) Result {
 	}
 	code := StatusOK
 	switch {
-	case r.Summary.Worst >= inventory.Critical:
+	case r.Summary.Worst >= inventory.Critical || slices.ContainsFunc(r.CRLs, func(c inventory.CRL) bool { return c.State == inventory.CRLStale }):
 		code = StatusCritical
 	case r.Summary.Worst == inventory.Warning || len(r.NotRunning()) > 0 || len(r.CRLProblems()) > 0:
 		code = StatusWarning

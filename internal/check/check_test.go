@@ -353,9 +353,9 @@ func crlWorld(t *testing.T) *world {
 	return w
 }
 
-// TestCRLExitCodes: a stale CRL or one that cannot be read is a warning (as the alerts, it is
-// known to be wrong: not an unknown), named on a line of its own; a critical certificate
-// still outranks it; CRL files alone, all fresh, are OK, not "nothing found".
+// TestCRLExitCodes: a stale CRL is critical, as CertificateRevocationListStale; one that cannot
+// be read is a warning (known to be wrong: not an unknown); each is named on a line of its own;
+// CRL files alone, all fresh, are OK, not "nothing found".
 func TestCRLExitCodes(t *testing.T) {
 	for _, tc := range []struct {
 		name, paths string
@@ -367,13 +367,13 @@ func TestCRLExitCodes(t *testing.T) {
 			"CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 0 ok; 0 source problem(s)", nil},
 		{"fresh CRL and a healthy certificate", `"$DIR/fresh.crl", "$DIR/healthy.pem"`, StatusOK,
 			"CERTIFICATES OK - 0 expired, 0 critical, 0 warning, 1 ok; 0 source problem(s)", nil},
-		{"stale", `"$DIR/crl.pem", "$DIR/healthy.pem"`, StatusWarning,
-			"CERTIFICATES WARNING - 0 expired, 0 critical, 0 warning, 1 ok; 1 CRL problem(s); 0 source problem(s)",
+		{"stale", `"$DIR/crl.pem", "$DIR/healthy.pem"`, StatusCritical,
+			"CERTIFICATES CRITICAL - 0 expired, 0 critical, 0 warning, 1 ok; 1 CRL problem(s); 0 source problem(s)",
 			[]string{"crl $DIR/crl.pem #1 (Check Root CA): stale: nextUpdate in 1h 10m, not replaced yet"}},
 		{"a block that does not parse", `"$DIR/half.pem"`, StatusWarning,
 			"CERTIFICATES WARNING - 0 expired, 0 critical, 0 warning, 0 ok; 1 CRL problem(s); 1 source problem(s)",
 			[]string{"crl $DIR/half.pem: cannot be read: PEM block 1 (X509 CRL): x509: malformed tbs crl"}},
-		{"critical outranks", `"$DIR/crl.pem", "$DIR/two.pem"`, StatusCritical,
+		{"stale and a critical certificate", `"$DIR/crl.pem", "$DIR/two.pem"`, StatusCritical,
 			"CERTIFICATES CRITICAL - 0 expired, 1 critical, 0 warning, 0 ok; 1 CRL problem(s); 0 source problem(s)",
 			[]string{"crl $DIR/crl.pem #1 (Check Root CA): stale: nextUpdate in 1h 10m, not replaced yet"}},
 	} {
@@ -412,7 +412,7 @@ func TestCRLGolden(t *testing.T) {
 		{"check_crl.json.golden", Options{JSON: true}},
 	} {
 		code, out := run(t, cfg, tc.o)
-		if code != StatusWarning {
+		if code != StatusCritical {
 			t.Errorf("%s: exit %d", tc.golden, code)
 		}
 		got := []byte(strings.ReplaceAll(out, w.dir, "$DIR"))
