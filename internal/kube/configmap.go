@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,28 +27,9 @@ import (
 // Secrets down with it.
 const configMapStatus = "configmaps/"
 
-// configMapCerts is what is kept of a ConfigMap: its name, and its matching keys' bundles parsed.
-// The values are dropped as soon as they are parsed, with the managed fields (what an object's
-// every writer touched: often larger than a bundle), before the reflector sees the object. It
-// is immutable once made.
-type configMapCerts struct {
-	metav1.TypeMeta
-	metav1.ObjectMeta // Name, Namespace and ResourceVersion only
-	chains            []certs.Chain
-	errs              []secretError
-	// until is the first validity bound of its bundles' first certificates after the parse (the
-	// only certificates their verdicts depend on), zero when there is none.
-	until time.Time
-}
-
-// DeepCopyObject returns c: it is never modified.
-func (c *configMapCerts) DeepCopyObject() runtime.Object { return c }
-
-func (c *configMapCerts) verdictsUntil() time.Time { return c.until }
-
 // configMapMeta keeps the identity of c, for a deletion or a bookmark.
-func configMapMeta(c *corev1.ConfigMap) *configMapCerts {
-	return &configMapCerts{ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, ResourceVersion: c.ResourceVersion}}
+func configMapMeta(c *corev1.ConfigMap) *objectCerts {
+	return &objectCerts{configMap: true, ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, ResourceVersion: c.ResourceVersion}}
 }
 
 // parseConfigMap reads the CA bundles of cm's matching data and binaryData keys. A bundle is
@@ -57,7 +37,7 @@ func configMapMeta(c *corev1.ConfigMap) *configMapCerts {
 // verdict is whether its first certificate is valid now (a private CA's bundle checked against
 // the system roots would always be unknown_authority, saying nothing), and its certificates are
 // CAs that no rule judges like a leaf.
-func (p *parser) parseConfigMap(cm *corev1.ConfigMap) *configMapCerts {
+func (p *parser) parseConfigMap(cm *corev1.ConfigMap) *objectCerts {
 	out := configMapMeta(cm)
 	values := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
 	for k, v := range cm.BinaryData {
@@ -129,17 +109,6 @@ func (p *parser) matchesConfigMap(key string) bool {
 	return false
 }
 
-// configMapCertsList is a LIST page of ConfigMaps as the reflector sees it: parsed, their
-// data already dropped.
-type configMapCertsList struct {
-	metav1.TypeMeta
-	metav1.ListMeta
-	Items []*configMapCerts
-}
-
-// DeepCopyObject returns l: it is never modified.
-func (l *configMapCertsList) DeepCopyObject() runtime.Object { return l }
-
 // configMaps are the ConfigMaps matching configmaps.label_selector, parsed as they arrive.
 type configMaps struct {
 	// labels is the label selector (configmaps.label_selector), fields the field selector
@@ -158,7 +127,7 @@ func (r *configMaps) String() string {
 
 func (r *configMaps) name() string { return "configmaps" }
 
-func (r *configMaps) expected() runtime.Object { return &configMapCerts{} }
+func (r *configMaps) expected() runtime.Object { return &objectCerts{} }
 
 func (r *configMaps) list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
 	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
@@ -166,7 +135,7 @@ func (r *configMaps) list(ctx context.Context, namespace string, opts metav1.Lis
 	if err != nil {
 		return nil, err
 	}
-	out := &configMapCertsList{ListMeta: l.ListMeta, Items: make([]*configMapCerts, len(l.Items))}
+	out := &objectCertsList{ListMeta: l.ListMeta, Items: make([]*objectCerts, len(l.Items))}
 	for i := range l.Items {
 		out.Items[i] = r.parser.parseConfigMap(&l.Items[i])
 	}

@@ -17,7 +17,7 @@ import (
 
 // renderConfigMap writes what parseConfigMap kept, one line per chain (each certificate's
 // domain, CA flag and NotAfter) and per error, for exact comparison.
-func renderConfigMap(c *configMapCerts) string {
+func renderConfigMap(c *objectCerts) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s rv=%s until=%s\n", c.Namespace, c.Name, c.ResourceVersion, c.until.UTC().Format(time.RFC3339))
 	for _, ch := range c.chains {

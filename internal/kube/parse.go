@@ -30,31 +30,33 @@ const caKey = "ca.crt"
 // maxLiftedValueBytes bounds a lifted label value: annotations are unbounded.
 const maxLiftedValueBytes = 128
 
-// secretCerts is what is kept of a Secret: its name, and its keys' certificates parsed and
-// checked. The Secret's data is dropped as soon as it is parsed (in the list and watch
-// responses, before the reflector sees them), so neither a value nor a private key is held.
-// It is immutable once made.
-type secretCerts struct {
+// objectCerts is what is kept of a Secret (or, with configMap, a ConfigMap): its name, and its
+// matching keys' certificates parsed and checked. The object's data is dropped as soon as it
+// is parsed (in the list and watch responses, before the reflector sees them), with the managed
+// fields (often larger than a bundle), so neither a value nor a private key is held. It is
+// immutable once made.
+type objectCerts struct {
 	metav1.TypeMeta
 	metav1.ObjectMeta // Name, Namespace and ResourceVersion only
+	configMap         bool
 	chains            []certs.Chain
 	errs              []secretError
-	// until is the first validity bound (NotBefore, NotAfter) of its chains after the parse,
-	// zero when there is none: their verdicts (Verify) hold until then.
+	// until is the first validity bound (NotBefore, NotAfter) of the certificates its verdicts
+	// (Verify) depend on, after the parse; zero when there is none.
 	until time.Time
 }
 
 // DeepCopyObject returns s: it is never modified.
-func (s *secretCerts) DeepCopyObject() runtime.Object { return s }
+func (s *objectCerts) DeepCopyObject() runtime.Object { return s }
 
-func (s *secretCerts) verdictsUntil() time.Time { return s.until }
+func (s *objectCerts) verdictsUntil() time.Time { return s.until }
 
 // secretError is a key of a Secret (or a ConfigMap) that holds no usable certificate.
 type secretError struct {
 	Key, Reason, Message string
 }
 
-// parser turns Secrets into secretCerts with the section's settings.
+// parser turns Secrets into objectCerts with the section's settings.
 type parser struct {
 	cfg      *config.Kubernetes
 	password string // of PKCS#12 values, from secrets.pkcs12_password_file
@@ -62,12 +64,12 @@ type parser struct {
 }
 
 // meta keeps the identity of s, for a deletion or a bookmark (whose data is not looked at).
-func meta(s *corev1.Secret) *secretCerts {
-	return &secretCerts{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion}}
+func meta(s *corev1.Secret) *objectCerts {
+	return &objectCerts{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion}}
 }
 
 // parse reads the certificates of s's matching keys.
-func (p *parser) parse(s *corev1.Secret) *secretCerts {
+func (p *parser) parse(s *corev1.Secret) *objectCerts {
 	out := meta(s)
 	keys := make([]string, 0, len(s.Data))
 	for k := range s.Data {

@@ -15,7 +15,7 @@ import (
 
 // render writes what parse kept of a Secret, one line per chain and per error, for exact
 // comparison.
-func render(s *secretCerts) string {
+func render(s *objectCerts) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s rv=%s\n", s.Namespace, s.Name, s.ResourceVersion)
 	for _, c := range s.chains {

@@ -326,19 +326,17 @@ func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snaps
 	for i, w := range ws {
 		for _, o := range h.items[i] {
 			switch o := o.(type) {
-			case *secretCerts:
+			case *objectCerts:
 				snap.Chains = append(snap.Chains, o.chains...)
 				for _, e := range o.errs {
-					secretErrs = append(secretErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
+					k, where := secretKeyError{o.Namespace, o.Name, e.Key, e.Reason}, o.Namespace+"/"+o.Name+"/"+e.Key
+					if o.configMap {
+						configMapErrs, where = append(configMapErrs, k), inventory.ConfigMapPlace(o.Namespace, o.Name, e.Key)
+					} else {
+						secretErrs = append(secretErrs, k)
+					}
 					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
-						Where: o.Namespace + "/" + o.Name + "/" + e.Key, Reason: e.Reason, Message: e.Message})
-				}
-			case *configMapCerts:
-				snap.Chains = append(snap.Chains, o.chains...)
-				for _, e := range o.errs {
-					configMapErrs = append(configMapErrs, secretKeyError{o.Namespace, o.Name, e.Key, e.Reason})
-					snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceKubernetes,
-						Where: inventory.ConfigMapPlace(o.Namespace, o.Name, e.Key), Reason: e.Reason, Message: e.Message})
+						Where: where, Reason: e.Reason, Message: e.Message})
 				}
 			case *unstructured.Unstructured:
 				cm[w.res.name()] = append(cm[w.res.name()], o)

@@ -234,7 +234,7 @@ func (w *watcher) verdictsUntil() time.Time {
 	return t
 }
 
-// verdicts is a kept object whose chains were verified on arrival: secretCerts, configMapCerts.
+// verdicts is a kept object whose chains were verified on arrival: objectCerts, objectCerts.
 type verdicts interface {
 	// verdictsUntil is the first validity bound of its chains after the parse (zero: none):
 	// their verdicts hold until then.
@@ -298,16 +298,16 @@ func (k *keptWatch) run(keep func(watch.Event) watch.Event) {
 // them over.
 func (w *watcher) IsWatchListSemanticsUnSupported() bool { return true }
 
-// secretCertsList is a LIST page of Secrets as the reflector sees it: the page's Secrets
-// parsed, their data already dropped.
-type secretCertsList struct {
+// objectCertsList is a LIST page of Secrets or ConfigMaps as the reflector sees it: the page's
+// objects parsed, their data already dropped.
+type objectCertsList struct {
 	metav1.TypeMeta
 	metav1.ListMeta
-	Items []*secretCerts
+	Items []*objectCerts
 }
 
 // DeepCopyObject returns l: it is never modified.
-func (l *secretCertsList) DeepCopyObject() runtime.Object { return l }
+func (l *objectCertsList) DeepCopyObject() runtime.Object { return l }
 
 // secrets are the Secrets of one type, parsed as they arrive.
 type secrets struct {
@@ -322,7 +322,7 @@ func (r *secrets) String() string { return r.typ + " Secrets" }
 
 func (r *secrets) name() string { return "secrets" }
 
-func (r *secrets) expected() runtime.Object { return &secretCerts{} }
+func (r *secrets) expected() runtime.Object { return &objectCerts{} }
 
 func (r *secrets) list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
 	opts.FieldSelector = r.selector
@@ -330,7 +330,7 @@ func (r *secrets) list(ctx context.Context, namespace string, opts metav1.ListOp
 	if err != nil {
 		return nil, err
 	}
-	out := &secretCertsList{ListMeta: l.ListMeta, Items: make([]*secretCerts, len(l.Items))}
+	out := &objectCertsList{ListMeta: l.ListMeta, Items: make([]*objectCerts, len(l.Items))}
 	for i := range l.Items {
 		out.Items[i] = r.parser.parse(&l.Items[i])
 	}
