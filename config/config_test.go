@@ -21,8 +21,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "filez: []", "filez: field not found (line 1)"},
 		{"unknown nested key names its path", "files:\n  - paths: [a]\n  - pathz: [b]", "files[1].pathz: field not found (line 3)"},
 		{"unknown module key", "modules:\n  smtp:\n    starttls: smtp\n    timout: 5s", "modules.smtp.timout: field not found (line 4)"},
-		{"inline cert not PEM", "modules:\n  m:\n    tls_config: {cert: nope, key: k}", "modules.m.tls_config.cert: not PEM certificates"},
-		{"inline cert a key", "modules:\n  m:\n    tls_config:\n      cert: \"-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n\"\n      key: k", `modules.m.tls_config.cert: PEM block 1 is a "PRIVATE KEY", want CERTIFICATE`},
+		{"inline cert not PEM", "modules:\n  m:\n    tls_config: {cert: nope, key: k}", "modules.m.tls_config.cert: no PEM certificate"},
+		{"inline cert a key", "modules:\n  m:\n    tls_config:\n      cert: \"-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n\"\n      key: k", "modules.m.tls_config.cert: PEM block 1 is a private key, which /config would show: put it in key"},
 		{"inline cert garbage", "modules:\n  m:\n    tls_config:\n      cert: \"-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n\"\n      key: k", "modules.m.tls_config.cert: certificate 1: x509: malformed certificate"},
 		{"unknown certbot key", "certbot:\n  log: /x", "certbot.log: field not found (line 2)"},
 		{"files without paths", "files:\n  - exclude: [a]", "files[0].paths: must list at least one glob"},
@@ -282,5 +282,16 @@ func TestFilesUsage(t *testing.T) {
 	}
 	if want := []string{"", UsageServer, UsageClient}; !slices.Equal(got, want) {
 		t.Errorf("usages %q, want %q", got, want)
+	}
+}
+
+// TestInlineCertOtherBlocks: an inline client certificate may come with other PEM blocks and
+// text, as crypto/tls accepts it (only a private key there is refused, above).
+func TestInlineCertOtherBlocks(t *testing.T) {
+	now := time.Now()
+	cert := testcerts.New(testcerts.Options{CN: "client", Now: now})
+	pemText := "issued by the vault\n" + string(cert.PEM()) + "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\ntrailing\n"
+	if _, err := Parse(fmt.Appendf(nil, "modules:\n  m:\n    tls_config: {cert: %q, key: k}\n", pemText)); err != nil {
+		t.Fatal(err)
 	}
 }

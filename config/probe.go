@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -93,28 +92,33 @@ func validateTLSConfig(path string, tc *promconfig.TLSConfig) error {
 }
 
 // validateInlineCert checks an inline client certificate at load time, as the client source
-// exports it: PEM blocks, each a certificate that parses.
+// exports it: its CERTIFICATE blocks must parse, and there must be one. Other blocks and text
+// are skipped, as crypto/tls's X509KeyPair does, except a private key: `cert` is shown on
+// /config as it is, so a key pasted there would be published.
 func validateInlineCert(path, data string) error {
 	if data == "" {
 		return nil
 	}
 	rest, n := []byte(data), 0
-	for {
+	for i := 1; ; i++ {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
 			break
 		}
-		n++
-		if b.Type != "CERTIFICATE" {
-			return fieldError(path, "PEM block %d is a %q, want CERTIFICATE", n, b.Type)
+		switch {
+		case strings.HasSuffix(b.Type, "PRIVATE KEY"):
+			return fieldError(path, "PEM block %d is a private key, which /config would show: put it in key", i)
+		case b.Type != "CERTIFICATE":
+			continue
 		}
+		n++
 		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
 			return fieldError(path, "certificate %d: %v", n, err)
 		}
 	}
-	if n == 0 || len(bytes.TrimSpace(rest)) > 0 {
-		return fieldError(path, "not PEM certificates")
+	if n == 0 {
+		return fieldError(path, "no PEM certificate")
 	}
 	return nil
 }

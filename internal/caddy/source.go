@@ -200,7 +200,8 @@ func (s *instance) current() part {
 			// Caddy ≥ 2.8 asks the CA for the renewal window (ARI, RFC 9773) and stores its
 			// answer in the metadata: published as the ari source's would be, so the renewal
 			// point is the CA's, without asking it again.
-			if !m.WindowStart.IsZero() && len(c.Certs) > 0 {
+			// A window that does not end after it starts is refused, as the ari source does.
+			if !m.WindowStart.IsZero() && m.WindowEnd.After(m.WindowStart) && len(c.Certs) > 0 {
 				leaf := c.Certs[0]
 				out.windows = append(out.windows, source.Window{Cert: leaf.Key(), Lineage: sf.Name, Domain: leaf.Domain,
 					Serial: leaf.Serial, Directory: server, Start: m.WindowStart, End: m.WindowEnd})

@@ -388,8 +388,12 @@ func TestStoredRenewalWindow(t *testing.T) {
 		}
 	}
 }`)
+	// b: no window; c: a window that ends before it starts (refused, as the ari source does:
+	// its end would page CertificateARIWindowPassed at once).
 	storeCert(t, storage, "127.0.0.1-14000-dir", "b.example.test", 0xb1, pki,
 		`{"sans":["b.example.test"],"issuer_data":{"url":"https://127.0.0.1:14000/certZ/b1","ca":"https://127.0.0.1:14000/dir"}}`)
+	storeCert(t, storage, "127.0.0.1-14000-dir", "c.example.test", 0xc1, pki,
+		`{"sans":["c.example.test"],"issuer_data":{"url":"https://127.0.0.1:14000/certZ/c1","renewal_info":{"suggestedWindow":{"start":"`+start.Format(time.RFC3339)+`"}}}}`)
 	snap := testSource(parse(t, "caddy:\n  storage_dir: "+storage+"\n")).Once(context.Background())
 	got := render(t, snap, dir, "cert_ari_window_start_timestamp_seconds", "cert_ari_window_end_timestamp_seconds", "cert_ari_info")
 	want := fmt.Sprintf(`# HELP cert_ari_info The CA's explanation URL for the renewal window; always 1.
@@ -411,7 +415,7 @@ cert_ari_window_start_timestamp_seconds{domain="a.example.test",lineage="a.examp
 		if r.Index != 0 {
 			continue
 		}
-		want := r.NotBefore.Add(r.NotAfter.Sub(r.NotBefore) * 2 / 3) // b: without a window
+		want := r.NotBefore.Add(r.NotAfter.Sub(r.NotBefore) * 2 / 3) // b and c: without a window
 		if r.Domain == leaf.Cert.DNSNames[0] {
 			want = start
 		}
