@@ -147,8 +147,7 @@ func TestTuneGC(t *testing.T) {
 	waitFor(gcPercentSmall) // the test binary's heap is a few MiB
 	ballast := make([]byte, gcLargeFrom+8<<20)
 	waitFor(gcPercentLarge)
-	runtime.KeepAlive(ballast)
-	ballast = nil
+	runtime.KeepAlive(ballast) // its last use: garbage from here
 	waitFor(gcPercentSmall)
 }
 

@@ -83,7 +83,7 @@ func TestCaddyOneOrList(t *testing.T) {
 		{"caddy:\n  probe: {address: '127.0.0.1:0'}\n", `caddy.probe.address: target "127.0.0.1:0": bad port "0"`},
 		{"caddy:\n  probe: {interval: 10ms}\n", "caddy.probe.interval: must be at least 1s"},
 		{"caddy:\n  probe: {server_name: x}\n", "caddy.probe.server_name: field not found (line 2)"},
-		{"caddy:\n  - probe: {adress: x}\n", "caddy[0].probe.adress: field not found (line 2)"},
+		{"caddy:\n  - probe: {target: x}\n", "caddy[0].probe.target: field not found (line 2)"},
 	})
 }
 

@@ -43,13 +43,6 @@ var exposed = []string{
 	"cert_renewal_failure",
 }
 
-// expose publishes snap as the exporter does and returns the exposition of the exposed
-// families.
-func expose(t *testing.T, snap *source.Snapshot) string {
-	t.Helper()
-	return testexpo.Families(t, "kubernetes", snap, now, exposed...)
-}
-
 // run starts the source with the kubernetes: section body (YAML flow mappings, e.g.
 // `namespaces: {include: [a]}`) against the cluster as cred, LIST pages of pageSize, and
 // returns its latest snapshot holder; the source stops when the test ends.
