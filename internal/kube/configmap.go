@@ -8,8 +8,6 @@ package kube
 import (
 	"context"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"path"
 	"slices"
 
@@ -63,19 +61,8 @@ func (p *parser) parseConfigMap(cm *corev1.ConfigMap) *objectCerts {
 	labels := p.labels(&cm.ObjectMeta)
 	changed := changedAt(&cm.ObjectMeta)
 	for _, k := range keys {
-		v := values[k]
-		if int64(len(v)) > p.cfg.MaxValueSize {
-			out.errs = append(out.errs, secretError{k, reasonTooLarge, fmt.Sprintf("%d bytes, more than max_value_size %d", len(v), p.cfg.MaxValueSize)})
-			continue
-		}
 		// A trust store holds no secret: a PKCS#12 one is read without a password.
-		xs, err := certs.Decode(v, "")
-		if errors.Is(err, certs.ErrKeyOnly) {
-			continue // a private key under a matching name is not a bundle, nor an error
-		}
-		if err != nil {
-			out.errs = append(out.errs, secretError{k, certs.DecodeReason(err), err.Error()})
-		}
+		xs := p.decodeKey(out, k, values[k], "")
 		if len(xs) == 0 {
 			continue
 		}
@@ -91,9 +78,7 @@ func (p *parser) parseConfigMap(cm *corev1.ConfigMap) *objectCerts {
 			roots.AddCert(x)
 		}
 		c.Verify = certs.Verify(xs, certs.VerifyOptions{Roots: roots, Now: now})
-		if b := certs.NextBound(now, xs[:1]); !b.IsZero() && (out.until.IsZero() || b.Before(out.until)) {
-			out.until = b
-		}
+		out.keepUntil(certs.NextBound(now, xs[:1]))
 		out.chains = append(out.chains, c)
 	}
 	return out

@@ -101,18 +101,7 @@ func (p *parser) parse(s *corev1.Secret) *objectCerts {
 		}
 	}
 	for _, k := range keys {
-		v := s.Data[k]
-		if int64(len(v)) > p.cfg.MaxValueSize {
-			out.errs = append(out.errs, secretError{k, reasonTooLarge, fmt.Sprintf("%d bytes, more than max_value_size %d", len(v), p.cfg.MaxValueSize)})
-			continue
-		}
-		xs, err := certs.Decode(v, p.password)
-		if errors.Is(err, certs.ErrKeyOnly) {
-			continue // a private key under a matching name is not a certificate, nor an error
-		}
-		if err != nil {
-			out.errs = append(out.errs, secretError{k, certs.DecodeReason(err), err.Error()})
-		}
+		xs := p.decodeKey(out, k, s.Data[k], p.password)
 		if len(xs) == 0 {
 			continue
 		}
@@ -127,12 +116,34 @@ func (p *parser) parse(s *corev1.Secret) *objectCerts {
 		}
 		var path []*x509.Certificate
 		c.Verify, path = certs.VerifyPath(xs, certs.VerifyOptions{Roots: roots, Now: now})
-		if b := certs.NextBound(now, xs, path); !b.IsZero() && (out.until.IsZero() || b.Before(out.until)) {
-			out.until = b
-		}
+		out.keepUntil(certs.NextBound(now, xs, path))
 		out.chains = append(out.chains, c)
 	}
 	return out
+}
+
+// decodeKey reads the certificates of the value v of key k, recording in out why it holds none
+// (too large, not a certificate); a private key under a matching name is neither.
+func (p *parser) decodeKey(out *objectCerts, k string, v []byte, password string) []*x509.Certificate {
+	if int64(len(v)) > p.cfg.MaxValueSize {
+		out.errs = append(out.errs, secretError{k, reasonTooLarge, fmt.Sprintf("%d bytes, more than max_value_size %d", len(v), p.cfg.MaxValueSize)})
+		return nil
+	}
+	xs, err := certs.Decode(v, password)
+	if errors.Is(err, certs.ErrKeyOnly) {
+		return nil
+	}
+	if err != nil {
+		out.errs = append(out.errs, secretError{k, certs.DecodeReason(err), err.Error()})
+	}
+	return xs
+}
+
+// keepUntil lowers out's verdict bound to b, when b is set and earlier.
+func (o *objectCerts) keepUntil(b time.Time) {
+	if !b.IsZero() && (o.until.IsZero() || b.Before(o.until)) {
+		o.until = b
+	}
 }
 
 // matches says whether a data key is read: it matches a configured pattern and is not the
