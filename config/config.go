@@ -126,6 +126,9 @@ func Parse(data []byte) (*Config, error) {
 		if nullSection(&root, "kubernetes", "ingresses") {
 			cfg.Kubernetes.Ingresses = &KubeIngresses{}
 		}
+		if nullSection(&root, "kubernetes", "gateways") {
+			cfg.Kubernetes.Gateways = &KubeGateways{}
+		}
 		if nullSection(&root, "kubernetes", "configmaps") {
 			cfg.Kubernetes.ConfigMaps = &KubeConfigMaps{}
 		}
@@ -231,9 +234,10 @@ func (c *Config) validate() error {
 			if err := in.validate("kubernetes.ingresses", c.Modules); err != nil {
 				return err
 			}
-			// Refused rather than ignored: the Ingresses would be watched in every namespace.
-			if c.Kubernetes.Namespaces.LabelSelector != "" {
-				return fieldError("kubernetes.ingresses", "not supported with kubernetes.namespaces.label_selector yet: name the namespaces in kubernetes.namespaces.include")
+		}
+		if gw := c.Kubernetes.Gateways; gw != nil {
+			if err := gw.validate("kubernetes.gateways", c.Modules); err != nil {
+				return err
 			}
 		}
 	}

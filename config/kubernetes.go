@@ -41,6 +41,9 @@ type Kubernetes struct {
 	// Ingresses probes the TLS hosts of the Ingresses in the same namespaces; nil when the key
 	// is absent (it needs rights on ingresses and dials the ingress controllers).
 	Ingresses *KubeIngresses `yaml:"ingresses,omitempty"`
+	// Gateways probes the TLS listeners of the Gateway API Gateways in the same namespaces;
+	// nil when the key is absent (it needs rights on gateways and dials the gateways).
+	Gateways *KubeGateways `yaml:"gateways,omitempty"`
 	// ConfigMaps also reads the CA bundles of the ConfigMaps in the same namespaces; nil when
 	// the key is absent (it needs rights on configmaps).
 	ConfigMaps *KubeConfigMaps `yaml:"configmaps,omitempty"`
@@ -77,30 +80,67 @@ type KubeIngresses struct {
 }
 
 func (i *KubeIngresses) defaults() {
-	if i.Module == "" {
-		i.Module = DefaultModule
-	}
+	discoveredDefaults(&i.Module, &i.Interval)
 	if i.Port == 0 {
 		i.Port = 443
-	}
-	if i.Interval == 0 {
-		i.Interval = model.Duration(5 * time.Minute)
 	}
 }
 
 // validate checks the section against the probe modules.
 func (i *KubeIngresses) validate(p string, modules map[string]Module) error {
-	if err := validateDialModule(p+".module", i.Module, modules, "an Ingress", "the ingress controller's"); err != nil {
+	if i.Port < 1 || i.Port > 65535 {
+		return fieldError(p+".port", "must be between 1 and 65535")
+	}
+	return validateDiscovered(p, i.Module, i.Address, i.Interval, modules, "an Ingress", "the ingress controller's")
+}
+
+// KubeGateways is `kubernetes.gateways:`: each TLS listener (protocol HTTPS or TLS, TLS
+// terminated by the Gateway) with a hostname of the section's Gateway API Gateways
+// (gateways.gateway.networking.k8s.io) is a background probe target, as an Ingress's host
+// is for kubernetes.ingresses.
+type KubeGateways struct {
+	// Module is the probe module (default tls), as for kubernetes.ingresses.
+	Module string `yaml:"module,omitempty"`
+	// Address is dialled for every listener, e.g. the gateway's Service
+	// ("envoy-default-web.envoy-gateway-system.svc"), at the listener's port unless it names
+	// one; empty: each Gateway's status.addresses, at the listener's port.
+	Address string `yaml:"address,omitempty"`
+	// Interval is each listener's probe interval (5m, as targets:).
+	Interval model.Duration `yaml:"interval,omitempty"`
+}
+
+func (g *KubeGateways) defaults() { discoveredDefaults(&g.Module, &g.Interval) }
+
+func (g *KubeGateways) validate(p string, modules map[string]Module) error {
+	return validateDiscovered(p, g.Module, g.Address, g.Interval, modules, "a Gateway", "the gateway's")
+}
+
+// GatewayAddress is the address dialled for a listener on port (host:port, the port Address
+// names, else the listener's), or "" when the Gateways' status addresses are.
+func (g *KubeGateways) GatewayAddress(port int) string { return dialAddress(g.Address, port) }
+
+// discoveredDefaults are the defaults of a section whose targets a source discovers.
+func discoveredDefaults(module *string, interval *model.Duration) {
+	if *module == "" {
+		*module = DefaultModule
+	}
+	if *interval == 0 {
+		*interval = model.Duration(5 * time.Minute)
+	}
+}
+
+// validateDiscovered checks the module, address and interval of a section whose targets a
+// source discovers and dials at a server of its own (server: who serves TLS, dialled: whose
+// addresses).
+func validateDiscovered(p, module, address string, interval model.Duration, modules map[string]Module, server, dialled string) error {
+	if err := validateDialModule(p+".module", module, modules, server, dialled); err != nil {
 		return err
 	}
-	switch {
-	case i.Port < 1 || i.Port > 65535:
-		return fieldError(p+".port", "must be between 1 and 65535")
-	case i.Interval < model.Duration(time.Second):
+	if interval < model.Duration(time.Second) {
 		return fieldError(p+".interval", "must be at least 1s")
 	}
-	if i.Address != "" {
-		if _, _, err := ParseTarget(i.Address, ""); err != nil {
+	if address != "" {
+		if _, _, err := ParseTarget(address, ""); err != nil {
 			return fieldError(p+".address", "%v", err)
 		}
 	}
@@ -125,15 +165,18 @@ func validateDialModule(path, name string, modules map[string]Module, server, di
 
 // IngressAddress is the address dialled for every host (host:port, the port defaulted to
 // Port), or "" when the Ingresses' status addresses are.
-func (i *KubeIngresses) IngressAddress() string {
-	if i.Address == "" {
+func (i *KubeIngresses) IngressAddress() string { return dialAddress(i.Address, i.Port) }
+
+// dialAddress is a validated address as host:port, port when it names none; "" for "".
+func dialAddress(address string, port int) string {
+	if address == "" {
 		return ""
 	}
-	host, port, _ := ParseTarget(i.Address, "") // validated
-	if _, _, err := net.SplitHostPort(i.Address); err != nil {
-		port = strconv.Itoa(i.Port) // none given
+	host, p, _ := ParseTarget(address, "") // validated
+	if _, _, err := net.SplitHostPort(address); err != nil {
+		p = strconv.Itoa(port) // none given
 	}
-	return net.JoinHostPort(host, port)
+	return net.JoinHostPort(host, p)
 }
 
 // KubeCertManager is `kubernetes.cert_manager:`: the renewal state of cert-manager's
@@ -200,6 +243,9 @@ func (k *Kubernetes) defaults() {
 	}
 	if k.Ingresses != nil {
 		k.Ingresses.defaults()
+	}
+	if k.Gateways != nil {
+		k.Gateways.defaults()
 	}
 	if cm := k.ConfigMaps; cm != nil && len(cm.Keys) == 0 {
 		// What trust-manager, cert-manager's CA injectors and kube-root-ca.crt name their

@@ -33,6 +33,11 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  ingresses:\n", []Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "tls", Port: 443, Interval: model.Duration(5 * time.Minute)}})}},
 		{"modules: {in: {timeout: 3s}}\nkubernetes: {ingresses: {module: in, address: 'ingress-nginx-controller.ingress-nginx.svc:8443', port: 8443, interval: 1m}}\n",
 			[]Kubernetes{def(Kubernetes{Ingresses: &KubeIngresses{Module: "in", Address: "ingress-nginx-controller.ingress-nginx.svc:8443", Port: 8443, Interval: model.Duration(time.Minute)}})}},
+		// A bare gateways: too; with label-selected namespaces, as the Secrets'.
+		{"kubernetes:\n  gateways:\n", []Kubernetes{def(Kubernetes{Gateways: &KubeGateways{Module: "tls", Interval: model.Duration(5 * time.Minute)}})}},
+		{"modules: {gw: {timeout: 3s}}\nkubernetes: {namespaces: {label_selector: team=web}, ingresses: {}, gateways: {module: gw, address: 'envoy.gw.svc', interval: 2m}}\n",
+			[]Kubernetes{def(Kubernetes{Namespaces: KubeNamespaces{LabelSelector: "team=web"}, Ingresses: &KubeIngresses{},
+				Gateways: &KubeGateways{Module: "gw", Address: "envoy.gw.svc", Interval: model.Duration(2 * time.Minute)}})}},
 		// A bare configmaps: reads the *.crt and *.pem keys of every ConfigMap.
 		{"kubernetes:\n  configmaps:\n", []Kubernetes{def(Kubernetes{ConfigMaps: &KubeConfigMaps{Keys: []string{"*.crt", "*.pem"}}})}},
 		{"kubernetes: {configmaps: {keys: [ca.crt, 'bundle-*'], label_selector: 'trust.example.test/bundle=true'}}\n",
@@ -86,13 +91,19 @@ func TestKubernetes(t *testing.T) {
 		{"kubernetes:\n  ingresses: {interval: 10ms}\n", "kubernetes.ingresses.interval: must be at least 1s"},
 		{"kubernetes:\n  ingresses: {address: 'https://ctl'}\n", `kubernetes.ingresses.address: target "https://ctl" is a URL`},
 		{"kubernetes:\n  ingresses: {addr: ctl}\n", "kubernetes.ingresses.addr: field not found (line 2)"},
+		{"kubernetes:\n  gateways: {module: nope}\n", `kubernetes.gateways.module: unknown module "nope"`},
+		{"modules: {smtp: {starttls: smtp}}\nkubernetes:\n  gateways: {module: smtp}\n", `kubernetes.gateways.module: module "smtp" uses starttls smtp; a Gateway serves TLS at once`},
+		{"modules: {p: {proxy_url: 'http://proxy:3128'}}\nkubernetes:\n  gateways: {module: p}\n", `kubernetes.gateways.module: module "p" uses proxy_url, which dials the host's own addresses, not the gateway's`},
+		{"kubernetes:\n  gateways: {interval: 10ms}\n", "kubernetes.gateways.interval: must be at least 1s"},
+		{"kubernetes:\n  gateways: {address: 'https://gw'}\n", `kubernetes.gateways.address: target "https://gw" is a URL`},
+		// The listeners name their ports.
+		{"kubernetes:\n  gateways: {port: 443}\n", "kubernetes.gateways.port: field not found (line 2)"},
 		{"kubernetes:\n  configmaps: {keys: ['[']}\n", `kubernetes.configmaps.keys[0]: bad glob "["`},
 		{"kubernetes:\n  configmaps: {keys: ['']}\n", `kubernetes.configmaps.keys[0]: bad glob ""`},
 		{"kubernetes:\n  configmaps: {label_selector: 'a=b=c'}\n", "kubernetes.configmaps.label_selector: "},
 		{"kubernetes:\n  configmaps: {key: [ca.crt]}\n", "kubernetes.configmaps.key: field not found (line 2)"},
 		{"kubernetes:\n  configmaps: [ca.crt]\n", "cannot unmarshal !!seq into config.KubeConfigMaps"},
 		{"kubernetes:\n  lift_labels: {configmap: a}\n", `kubernetes.lift_labels.configmap: "configmap" is a label the exporter or Prometheus sets`},
-		{"kubernetes:\n  namespaces: {label_selector: team=web}\n  ingresses: {}\n", "kubernetes.ingresses: not supported with kubernetes.namespaces.label_selector yet"},
 	})
 }
 
@@ -114,8 +125,8 @@ func TestLoadChecksKubernetesFiles(t *testing.T) {
 	}
 }
 
-// TestIngressAddress: the address dialled for every host takes kubernetes.ingresses.port when it
-// names none.
+// TestIngressAddress: the address dialled for every host takes kubernetes.ingresses.port (a
+// Gateway listener's port) when it names none.
 func TestIngressAddress(t *testing.T) {
 	for addr, want := range map[string]string{
 		"":                     "",
@@ -126,9 +137,9 @@ func TestIngressAddress(t *testing.T) {
 		"[fd00:0::1]:443":      "[fd00::1]:443",
 		"CTL.example.test:444": "CTL.example.test:444",
 	} {
-		in := KubeIngresses{Address: addr, Port: 8443}
-		if got := in.IngressAddress(); got != want {
-			t.Errorf("%q: %q, want %q", addr, got, want)
+		in, gw := KubeIngresses{Address: addr, Port: 8443}, KubeGateways{Address: addr}
+		if got, gwGot := in.IngressAddress(), gw.GatewayAddress(8443); got != want || gwGot != want {
+			t.Errorf("%q: %q and %q, want %q", addr, got, gwGot, want)
 		}
 	}
 }
