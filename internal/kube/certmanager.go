@@ -33,8 +33,8 @@ const certManagerStatus = "cert-manager/"
 // of cert_expiry_exporter_kubernetes_certificate_error.
 const reasonStatus = "status"
 
-// objects are the objects of one of cert-manager's resources, kept as the dynamic client
-// decodes them less the fields no classification reads.
+// objects are the objects of one of cert-manager's resources (or the Gateways), kept as the
+// dynamic client decodes them less the fields nothing reads.
 type objects struct {
 	gvr schema.GroupVersionResource
 	// selector is the field selector: the excluded namespaces.

@@ -133,7 +133,7 @@ cert_expiry_exporter_kubernetes_certificate_error{certificate="broken",namespace
 		sa := c.ServiceAccountConfig(t, "cmdenied", "exporter", testkube.Grant{Namespace: "cmdenied",
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}})
 		latest := run(t, sa, defaultPageSize, "namespaces: {include: [cmdenied]}, cert_manager: {}", nil)
-		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, gateways, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="cmdenied",reason="forbidden",resource="certificates"} 1
 cert_expiry_exporter_kubernetes_watch_error{namespace="cmdenied",reason="forbidden",resource="challenges"} 1

@@ -109,7 +109,7 @@ cert_expiry_exporter_kubernetes_configmap_error{configmap="broken",key="ca.crt",
 		c.EnsureNamespace(t, "trust-denied")
 		sa := c.ServiceAccountConfig(t, "trust-denied", "exporter", testkube.Grant{Namespace: "trust-denied", Rules: rules[:1]})
 		latest := run(t, sa, defaultPageSize, "namespaces: {include: [trust-denied]}, configmaps: {}", nil)
-		awaitFamilies(t, latest, families, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitFamilies(t, latest, families, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, gateways, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="trust-denied",reason="forbidden",resource="configmaps"} 1
 `+status("configmaps/trust-denied 0 -", "trust-denied 1 "+nowSeconds))

@@ -21,11 +21,14 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	typednetworkingv1 "k8s.io/client-go/kubernetes/typed/networking/v1"
 
@@ -54,18 +57,19 @@ var Ingresses = source.Factory{
 	Name: "kubernetes_ingresses",
 	Part: func(cfg *config.Config) (any, bool) {
 		k := cfg.Kubernetes
-		if k == nil || k.Ingresses == nil {
+		if k == nil || (k.Ingresses == nil && k.Gateways == nil) {
 			return nil, false
 		}
 		// The configured targets too: a host that is one of them is left to targets:.
 		return struct {
 			Kubeconfig string
 			Namespaces config.KubeNamespaces
-			Ingresses  config.KubeIngresses
+			Ingresses  *config.KubeIngresses
+			Gateways   *config.KubeGateways
 			Targets    []config.Target
 			Modules    map[string]config.Module
 			Probe      config.Probe
-		}{k.Kubeconfig, k.Namespaces, *k.Ingresses, cfg.Targets, cfg.Modules, cfg.Probe}, true
+		}{k.Kubeconfig, k.Namespaces, k.Ingresses, k.Gateways, cfg.Targets, cfg.Modules, cfg.Probe}, true
 	},
 	New: func(cfg *config.Config, env source.Env) source.Source {
 		var prev any
@@ -78,8 +82,10 @@ var Ingresses = source.Factory{
 	},
 }
 
-// IngressSource follows the Ingresses of the section's namespaces (one reflector per
-// namespace, or one for the cluster) and probes their TLS hosts.
+// IngressSource follows the Ingresses (kubernetes.ingresses) and Gateways
+// (kubernetes.gateways) of the section's namespaces (one reflector each per namespace, or for
+// the cluster; with namespaces.label_selector, per namespace matching it, as for the Secrets)
+// and probes their TLS hosts.
 type IngressSource struct {
 	cfg      *config.Config
 	log      *slog.Logger
@@ -91,8 +97,10 @@ type IngressSource struct {
 // ingressState is the source's snapshot State: the probes' own, for the source replacing it.
 type ingressState struct{ probes any }
 
-func (s *IngressSource) watchers() ([]*watcher, error) {
-	rc, err := RESTConfig(s.cfg.Kubernetes.Kubeconfig)
+// watches starts the watches of the section's namespaces; they run until ctx ends.
+func (s *IngressSource) watches(ctx context.Context) (*namespaceWatches, error) {
+	k := s.cfg.Kubernetes
+	rc, err := RESTConfig(k.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -100,51 +108,64 @@ func (s *IngressSource) watchers() ([]*watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	var ws []*watcher
-	for _, ns := range namespacesOf(s.cfg.Kubernetes) {
+	var dyn dynamic.Interface
+	if k.Gateways != nil {
+		if dyn, err = dynamic.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kubernetes: %w", err)
+		}
+	}
+	var nsw *watcher
+	if sel := k.Namespaces.LabelSelector; sel != "" {
+		nsw = newWatcher(allNamespaces, s.namespacesStatus(), newNamespaces(k, cs.CoreV1()), s.pageSize, s.clock, s.log)
+	}
+	return followNamespaces(ctx, k, nsw, func(ns string) []*watcher {
 		var sel []fields.Selector
 		if ns == allNamespaces {
-			sel = excluded(s.cfg.Kubernetes, "metadata.namespace")
+			sel = excluded(k, "metadata.namespace")
 		}
-		res := &ingresses{selector: fields.AndSelectors(sel...).String(), client: cs.NetworkingV1()}
-		ws = append(ws, newWatcher(ns, ingressStatus+ns, res, s.pageSize, s.clock, s.log))
-	}
-	return ws, nil
+		selector := fields.AndSelectors(sel...).String()
+		var ws []*watcher
+		if k.Ingresses != nil {
+			ws = append(ws, newWatcher(ns, ingressStatus+ns, &ingresses{selector: selector, client: cs.NetworkingV1()}, s.pageSize, s.clock, s.log))
+		}
+		if k.Gateways != nil {
+			ws = append(ws, newWatcher(ns, gatewayStatus+ns, gateways(dyn, selector), s.pageSize, s.clock, s.log))
+		}
+		return ws
+	}), nil
 }
 
-// Run follows the Ingresses and probes their hosts; it publishes once every watch has listed
-// (or failed), then after every change and every probe.
+// namespacesStatus is the source_up name of the source's namespace watch (with
+// namespaces.label_selector): not the kubernetes source's own, which counts apart.
+func (s *IngressSource) namespacesStatus() string {
+	prefix := ingressStatus
+	if s.cfg.Kubernetes.Ingresses == nil {
+		prefix = gatewayStatus
+	}
+	return prefix + namespacesStatus + s.cfg.Kubernetes.Namespaces.LabelSelector
+}
+
+// Run follows the Ingresses and Gateways and probes their hosts; it publishes once every
+// watch has listed (or failed), then after every change and every probe.
 func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot)) {
-	ws, err := s.watchers()
+	ws, err := s.watches(ctx)
 	if err != nil {
 		s.log.Error("kubernetes ingresses source not started", "err", err)
 		publish(s.failed(err))
 		<-ctx.Done()
 		return
 	}
-	changed := make(chan struct{}, 1)
-	signal := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	for _, w := range ws {
-		w.changed = signal
-	}
+	defer ws.wait()
 	var mu sync.Mutex
 	probed := &source.Snapshot{}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for _, w := range ws {
-		wg.Go(func() { w.run(ctx) })
-	}
 	wg.Go(func() {
 		s.probes.Run(ctx, func(p *source.Snapshot) {
 			mu.Lock()
 			probed = p
 			mu.Unlock()
-			signal()
+			ws.signal()
 		})
 	})
 	var set []probe.Target
@@ -153,9 +174,10 @@ func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot))
 		select {
 		case <-ctx.Done():
 			return
-		case <-changed:
+		case <-ws.changed:
 		}
-		h := watchHealth(ws)
+		ws.update()
+		h := watchHealth(ws.all())
 		var problems []source.Problem
 		if h.settled {
 			var targets []probe.Target
@@ -176,42 +198,33 @@ func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot))
 	}
 }
 
-// Once lists the Ingresses once and probes their hosts once.
+// Once lists the Ingresses and Gateways once and probes their hosts once.
 func (s *IngressSource) Once(ctx context.Context) *source.Snapshot {
-	ws, err := s.watchers()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ws, err := s.watches(wctx)
 	if err != nil {
 		return s.failed(err)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	changed := make(chan struct{}, 1)
-	for _, w := range ws {
-		w.changed = func() {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	for _, w := range ws {
-		wg.Go(func() { w.run(wctx) })
-	}
-	h := watchHealth(ws)
+	h := watchHealth(ws.all())
 	for !h.settled && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-		case <-changed:
+		case <-ws.changed:
 		}
-		h = watchHealth(ws)
+		ws.update()
+		h = watchHealth(ws.all())
 	}
 	cancel()
-	wg.Wait()
+	ws.wait()
 	targets, problems := s.targets(h.items)
 	s.probes.Set(targets)
 	return merge(&h, problems, s.probes.Once(ctx))
 }
 
-// merge is the source's snapshot: the watches' health and the probes' snapshot.
+// merge is the source's snapshot: the watches' health and the probes' snapshot. A failing
+// namespace watch is the kubernetes source's watch error already (the same selector, the same
+// credentials): two series with the same labels would fail the scrape.
 func merge(h *health, problems []source.Problem, p *source.Snapshot) *source.Snapshot {
 	snap := &source.Snapshot{
 		Chains:   p.Chains,
@@ -219,7 +232,7 @@ func merge(h *health, problems []source.Problem, p *source.Snapshot) *source.Sna
 		Status:   slices.Concat(h.status, p.Status),
 		State:    &ingressState{probes: p.State},
 	}
-	watchErrs := metrics(h.watchErrs, nil, nil, nil)
+	watchErrs := metrics(slices.DeleteFunc(slices.Clone(h.watchErrs), func(e watchError) bool { return e.resource == namespacesResource }), nil, nil, nil)
 	if p.Metrics != nil || watchErrs != nil {
 		snap.Metrics = func(ch chan<- prometheus.Metric) {
 			if p.Metrics != nil {
@@ -235,73 +248,144 @@ func merge(h *health, problems []source.Problem, p *source.Snapshot) *source.Sna
 
 // failed is the snapshot of a source whose client could not be made: every watch is down.
 func (s *IngressSource) failed(err error) *source.Snapshot {
+	k := s.cfg.Kubernetes
 	h := health{}
-	for _, ns := range namespacesOf(s.cfg.Kubernetes) {
+	down := func(name string) {
 		errs := source.NewErrors(ErrorReasons...)
 		errs[reasonConfig]++
-		h.status = append(h.status, source.Status{Source: statusSource, Name: ingressStatus + ns, Errors: errs, Error: err.Error()})
-		h.watchErrs = append(h.watchErrs, watchError{ns, ingressesResource, reasonConfig})
+		h.status = append(h.status, source.Status{Source: statusSource, Name: name, Errors: errs, Error: err.Error()})
 	}
-	h.problems = []source.Problem{{Source: certs.SourceKubernetes, Where: "kubernetes.ingresses", Reason: reasonConfig, Message: err.Error()}}
+	nss := namespacesOf(k)
+	if k.Namespaces.LabelSelector != "" {
+		// The namespaces' watches come and go with the namespace watch, as for the Secrets.
+		down(s.namespacesStatus())
+		nss = []string{allNamespaces}
+	}
+	for _, ns := range nss {
+		if k.Ingresses != nil {
+			if k.Namespaces.LabelSelector == "" {
+				down(ingressStatus + ns)
+			}
+			h.watchErrs = append(h.watchErrs, watchError{ns, ingressesResource, reasonConfig})
+		}
+		if k.Gateways != nil {
+			if k.Namespaces.LabelSelector == "" {
+				down(gatewayStatus + ns)
+			}
+			h.watchErrs = append(h.watchErrs, watchError{ns, gatewaysGVR.Resource, reasonConfig})
+		}
+	}
+	h.problems = []source.Problem{{Source: certs.SourceKubernetes, Where: s.section(), Reason: reasonConfig, Message: err.Error()}}
 	return merge(&h, nil, &source.Snapshot{})
 }
 
-// targets are the probe targets of the Ingresses the watches keep: one per TLS host (and
-// port), dialled at the union of the addresses of the Ingresses naming it, in host order.
+// section names the source's section in problems: kubernetes.ingresses, or without it
+// kubernetes.gateways.
+func (s *IngressSource) section() string {
+	if s.cfg.Kubernetes.Ingresses == nil {
+		return "kubernetes.gateways"
+	}
+	return "kubernetes.ingresses"
+}
+
+// targets are the probe targets of the Ingresses and Gateways the watches keep: one per TLS
+// host (or listener hostname) and port, dialled at the union of the addresses of the objects
+// naming it, in host order. A host:port both an Ingress and a Gateway name is one target, with
+// kubernetes.ingresses' module and interval.
 func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []source.Problem) {
-	in := s.cfg.Kubernetes.Ingresses
+	k := s.cfg.Kubernetes
 	var ings []*networkingv1.Ingress
+	var gws []*unstructured.Unstructured
 	for _, objs := range items {
 		for _, o := range objs {
-			if ing, ok := o.(*networkingv1.Ingress); ok {
-				ings = append(ings, ing)
+			switch o := o.(type) {
+			case *networkingv1.Ingress:
+				ings = append(ings, o)
+			case *unstructured.Unstructured: // the only dynamic resource here
+				gws = append(gws, o)
 			}
 		}
 	}
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	fixed := in.IngressAddress()
+	slices.SortFunc(gws, func(a, b *unstructured.Unstructured) int {
+		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+	})
 	var problems []source.Problem
-	addrs := map[string][]string{} // by target
-	for _, ing := range ings {
-		hosts := tlsHosts(ing)
-		if len(hosts) == 0 {
-			continue
+	found := map[string]*probe.Target{} // by target
+	add := func(host, port string, dial []string, module string, interval model.Duration) {
+		t := net.JoinHostPort(host, port)
+		f := found[t]
+		if f == nil {
+			f = &probe.Target{Target: config.Target{Target: t, Module: module, Interval: interval}}
+			found[t] = f
 		}
-		port, dial := strconv.Itoa(in.Port), loadBalancerAddresses(ing)
-		if fixed != "" {
-			var host string
-			host, port, _ = net.SplitHostPort(fixed)
-			dial = []string{host}
+		for _, a := range dial {
+			if !slices.Contains(f.Addresses, a) {
+				f.Addresses = append(f.Addresses, a)
+			}
 		}
-		if len(dial) == 0 {
-			problems = append(problems, source.Problem{Source: certs.SourceKubernetes, Where: "Ingress " + ing.Namespace + "/" + ing.Name, Reason: reasonNoAddress,
-				Message: "no status.loadBalancer.ingress address (and no kubernetes.ingresses.address): its TLS hosts are not probed"})
-			continue
+	}
+	if in := k.Ingresses; in != nil {
+		fixed := in.IngressAddress()
+		for _, ing := range ings {
+			hosts := tlsHosts(ing)
+			if len(hosts) == 0 {
+				continue
+			}
+			port, dial := strconv.Itoa(in.Port), loadBalancerAddresses(ing)
+			if fixed != "" {
+				var host string
+				host, port, _ = net.SplitHostPort(fixed)
+				dial = []string{host}
+			}
+			if len(dial) == 0 {
+				problems = append(problems, source.Problem{Source: certs.SourceKubernetes, Where: "Ingress " + ing.Namespace + "/" + ing.Name, Reason: reasonNoAddress,
+					Message: "no status.loadBalancer.ingress address (and no kubernetes.ingresses.address): its TLS hosts are not probed"})
+				continue
+			}
+			for _, h := range hosts {
+				add(h, port, dial, in.Module, in.Interval)
+			}
 		}
-		for _, h := range hosts {
-			t := net.JoinHostPort(h, port)
-			for _, a := range dial {
-				if !slices.Contains(addrs[t], a) {
-					addrs[t] = append(addrs[t], a)
+	}
+	if gw := k.Gateways; gw != nil {
+		for _, g := range gws {
+			ls := gatewayListeners(g)
+			if len(ls) == 0 {
+				continue
+			}
+			dial := gatewayAddresses(g)
+			if len(dial) == 0 && gw.Address == "" {
+				problems = append(problems, source.Problem{Source: certs.SourceKubernetes, Where: "Gateway " + g.GetNamespace() + "/" + g.GetName(), Reason: reasonNoAddress,
+					Message: "no status.addresses address (and no kubernetes.gateways.address): its listeners are not probed"})
+				continue
+			}
+			for _, l := range ls {
+				port := strconv.Itoa(l.port)
+				if fixed := gw.GatewayAddress(l.port); fixed != "" {
+					var host string
+					host, port, _ = net.SplitHostPort(fixed)
+					dial = []string{host}
 				}
+				add(l.host, port, dial, gw.Module, gw.Interval)
 			}
 		}
 	}
 	var out []probe.Target
-	for _, t := range slices.Sorted(maps.Keys(addrs)) {
+	for _, t := range slices.Sorted(maps.Keys(found)) {
 		if s.cfg.HasTarget(t) {
 			continue // targets: probes it, with the same series
 		}
 		if len(out) == maxIngressTargets {
-			problems = append(problems, source.Problem{Source: certs.SourceKubernetes, Where: "kubernetes.ingresses", Reason: reasonTooManyTargets,
+			problems = append(problems, source.Problem{Source: certs.SourceKubernetes, Where: s.section(), Reason: reasonTooManyTargets,
 				Message: fmt.Sprintf("more than %d TLS hosts: %s and the hosts after it are not probed", maxIngressTargets, t)})
 			break
 		}
-		a := addrs[t]
-		slices.Sort(a)
-		out = append(out, probe.Target{Target: config.Target{Target: t, Module: in.Module, Interval: in.Interval}, Addresses: a})
+		f := found[t]
+		slices.Sort(f.Addresses)
+		out = append(out, *f)
 	}
 	return out, problems
 }

@@ -193,7 +193,7 @@ func testIngresses(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface
 		sa := c.ServiceAccountConfig(t, "ingdenied", "exporter", testkube.Grant{Namespace: "ingdenied",
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}})
 		e := runExporter(t, sa, "namespaces: {include: [ingdenied]}, ingresses: {}", clockwork.NewFakeClockAt(now))
-		e.await(t, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		e.await(t, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, gateways, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="ingdenied",reason="forbidden",resource="ingresses"} 1
 `+status("ingdenied 1 "+nowSeconds, "ingresses/ingdenied 0 -")+notAfter(chainSeries(pki, "ingdenied", "web", "bbb", "1.7987616e+09")),

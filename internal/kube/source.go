@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
@@ -85,9 +86,7 @@ func (s *Source) Once(ctx context.Context) *source.Snapshot {
 	return s.run(ctx, func(*source.Snapshot) { cancel() })
 }
 
-// run runs the watches until ctx ends and returns the snapshot of their last state. With
-// namespaces.label_selector it watches the namespaces and runs each matching one's watches
-// while it matches: a namespace relabelled out is dropped with its Secrets at once.
+// run runs the watches until ctx ends and returns the snapshot of their last state.
 func (s *Source) run(ctx context.Context, publish func(*source.Snapshot)) *source.Snapshot {
 	c, err := s.client()
 	if err != nil {
@@ -97,63 +96,113 @@ func (s *Source) run(ctx context.Context, publish func(*source.Snapshot)) *sourc
 		<-ctx.Done()
 		return snap
 	}
-	changed := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	start := func(ctx context.Context, ws []*watcher) {
-		for _, w := range ws {
-			// A burst of events (a relist) makes one snapshot once the loop below is free.
-			w.changed = func() {
-				select {
-				case changed <- struct{}{}:
-				default:
-				}
-			}
-			wg.Go(func() { w.run(ctx) })
-		}
-	}
-	groups := map[string]*group{} // by namespace
-	follow := func(names []string) {
-		for ns, g := range groups {
-			if !slices.Contains(names, ns) {
-				g.stop()
-				delete(groups, ns)
-			}
-		}
-		for _, ns := range names {
-			if groups[ns] == nil {
-				gctx, cancel := context.WithCancel(ctx)
-				g := &group{ws: c.watchers(ns), stop: cancel}
-				start(gctx, g.ws)
-				groups[ns] = g
-			}
-		}
-	}
 	var nsw *watcher
 	if sel := s.cfg.Namespaces.LabelSelector; sel != "" {
 		nsw = c.namespaceWatcher(sel)
-		start(ctx, []*watcher{nsw})
-	} else {
-		follow(s.namespaces())
 	}
+	ws := followNamespaces(ctx, s.cfg, nsw, c.watchers)
+	defer ws.wait()
 	published := false
 	for {
 		select {
 		case <-ctx.Done():
-			snap, _ := s.snapshot(nsw, groups)
+			snap, _ := s.snapshot(ws.all())
 			return snap
-		case <-changed:
+		case <-ws.changed:
 		}
-		if nsw != nil {
-			follow(s.selected(nsw))
-		}
-		snap, settled := s.snapshot(nsw, groups)
+		ws.update()
+		snap, settled := s.snapshot(ws.all())
 		if published || settled {
 			published = true
 			publish(snap)
 		}
 	}
 }
+
+// namespaceWatches are the running watches of a section's namespaces: those of each included
+// namespace (or of the whole cluster), or with namespaces.label_selector those of each
+// namespace the namespace watch holds, started when it matches and stopped, its objects
+// dropped at once, when it is relabelled out. The Secrets, Ingresses and Gateways follow the
+// same namespaces with it.
+type namespaceWatches struct {
+	ctx context.Context
+	cfg *config.Kubernetes
+	nsw *watcher // the namespace watch; nil without a label selector
+	// of makes the watches of a namespace.
+	of     func(ns string) []*watcher
+	groups map[string]*group // by namespace
+	// changed is signalled after every change of a watch (a burst of events, a relist, makes
+	// one signal once its reader is free).
+	changed chan struct{}
+	wg      sync.WaitGroup
+}
+
+// followNamespaces starts the namespace watch nsw (nil: none, the configured namespaces are
+// followed) or the watches of the configured namespaces; they run until ctx ends.
+func followNamespaces(ctx context.Context, cfg *config.Kubernetes, nsw *watcher, of func(ns string) []*watcher) *namespaceWatches {
+	n := &namespaceWatches{ctx: ctx, cfg: cfg, nsw: nsw, of: of, groups: map[string]*group{}, changed: make(chan struct{}, 1)}
+	if nsw != nil {
+		n.start(ctx, []*watcher{nsw})
+	} else {
+		n.follow(namespacesOf(cfg))
+	}
+	return n
+}
+
+func (n *namespaceWatches) signal() {
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (n *namespaceWatches) start(ctx context.Context, ws []*watcher) {
+	for _, w := range ws {
+		w.changed = n.signal
+		n.wg.Go(func() { w.run(ctx) })
+	}
+}
+
+// follow runs the watches of names, and stops those of the namespaces not in it.
+func (n *namespaceWatches) follow(names []string) {
+	for ns, g := range n.groups {
+		if !slices.Contains(names, ns) {
+			g.stop()
+			delete(n.groups, ns)
+		}
+	}
+	for _, ns := range names {
+		if n.groups[ns] == nil {
+			gctx, cancel := context.WithCancel(n.ctx)
+			g := &group{ws: n.of(ns), stop: cancel}
+			n.start(gctx, g.ws)
+			n.groups[ns] = g
+		}
+	}
+}
+
+// update follows the namespaces the namespace watch holds now; called after each signal.
+func (n *namespaceWatches) update() {
+	if n.nsw != nil {
+		n.follow(selected(n.cfg, n.nsw))
+	}
+}
+
+// all are the running watches: the namespace watch, if any, then each namespace's, in
+// namespace order.
+func (n *namespaceWatches) all() []*watcher {
+	var ws []*watcher
+	if n.nsw != nil {
+		ws = append(ws, n.nsw)
+	}
+	for _, ns := range slices.Sorted(maps.Keys(n.groups)) {
+		ws = append(ws, n.groups[ns].ws...)
+	}
+	return ws
+}
+
+// wait waits for the watches' end, once ctx has ended.
+func (n *namespaceWatches) wait() { n.wg.Wait() }
 
 // group is the watches of one namespace (or the whole cluster).
 type group struct {
@@ -163,11 +212,11 @@ type group struct {
 
 // selected are the namespaces the namespace watch holds (those matching the label selector,
 // less the excluded ones), and of those only the included ones when include is set too.
-func (s *Source) selected(nsw *watcher) []string {
+func selected(cfg *config.Kubernetes, nsw *watcher) []string {
 	var out []string
 	for _, o := range nsw.state().items {
 		n := o.(*corev1.Namespace).Name
-		if inc := s.cfg.Namespaces.Include; len(inc) == 0 || slices.Contains(inc, n) {
+		if inc := cfg.Namespaces.Include; len(inc) == 0 || slices.Contains(inc, n) {
 			out = append(out, n)
 		}
 	}
@@ -252,8 +301,12 @@ func (c *client) watchers(ns string) []*watcher {
 
 // namespaceWatcher watches the namespaces matching the label selector, less the excluded ones.
 func (c *client) namespaceWatcher(labelSelector string) *watcher {
-	return c.watcher(allNamespaces, namespacesStatus+labelSelector, &namespaces{labels: labelSelector,
-		fields: fields.AndSelectors(c.excluded("metadata.name")...).String(), client: c.cs.CoreV1()})
+	return c.watcher(allNamespaces, namespacesStatus+labelSelector, newNamespaces(c.src.cfg, c.cs.CoreV1()))
+}
+
+// newNamespaces are the namespaces the section's label selector selects, less the excluded ones.
+func newNamespaces(cfg *config.Kubernetes, client typedcorev1.NamespacesGetter) *namespaces {
+	return &namespaces{labels: cfg.Namespaces.LabelSelector, fields: fields.AndSelectors(excluded(cfg, "metadata.name")...).String(), client: client}
 }
 
 // statusNames are the source_up names of the source's watches, in order; with a label
@@ -285,7 +338,7 @@ func (s *Source) failed(err error) *source.Snapshot {
 		snap.Status = append(snap.Status, source.Status{Source: statusSource, Name: name, Errors: errs, Error: err.Error()})
 	}
 	if s.cfg.Namespaces.LabelSelector != "" {
-		watchErrs = append(watchErrs, watchError{allNamespaces, "namespaces", reasonConfig})
+		watchErrs = append(watchErrs, watchError{allNamespaces, namespacesResource, reasonConfig})
 	} else {
 		for _, ns := range s.namespaces() {
 			watchErrs = append(watchErrs, watchError{ns, "secrets", reasonConfig})
@@ -307,17 +360,9 @@ type watchError struct{ namespace, resource, reason string }
 // cert_expiry_exporter_kubernetes_configmap_error, secret its name).
 type secretKeyError struct{ namespace, secret, key, reason string }
 
-// snapshot renders the watches' current state (the namespace watch, if any, and each
-// namespace's), and says whether every watch has listed or failed (the first publish waits
+// snapshot renders the watches' current state (namespaceWatches.all), and says whether every watch has listed or failed (the first publish waits
 // for that).
-func (s *Source) snapshot(nsw *watcher, groups map[string]*group) (*source.Snapshot, bool) {
-	var ws []*watcher
-	if nsw != nil {
-		ws = append(ws, nsw)
-	}
-	for _, ns := range slices.Sorted(maps.Keys(groups)) {
-		ws = append(ws, groups[ns].ws...)
-	}
+func (s *Source) snapshot(ws []*watcher) (*source.Snapshot, bool) {
 	snap := &source.Snapshot{}
 	h := watchHealth(ws)
 	snap.Status, snap.Problems = h.status, h.problems
@@ -413,7 +458,7 @@ func watchHealth(ws []*watcher) health {
 
 var (
 	watchErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_watch_error",
-		"1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.",
+		"1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, gateways, certificates, orders, challenges) that cannot be listed or watched, with the reason.",
 		[]string{"namespace", "resource", "reason"}, nil)
 	secretErrorDesc = prometheus.NewDesc("cert_expiry_exporter_kubernetes_secret_error",
 		"1 per Secret key that holds no usable certificate, with the reason.",

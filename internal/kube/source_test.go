@@ -284,7 +284,7 @@ cert_expiry_exporter_kubernetes_secret_error{key="tls.crt",namespace="kinds",rea
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "watch"}}}})
 		var log testwait.Buffer
 		latest := run(t, sa, defaultPageSize, "namespaces: {include: [allowed, denied]}", &log)
-		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, gateways, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden",resource="secrets"} 1
 `+status("allowed 1 "+nowSeconds, "denied 0 -")+notAfter(chainSeries(pki, "allowed", "ok", "3ed", "1.7987616e+09")))
@@ -343,7 +343,7 @@ cert_expiry_exporter_kubernetes_watch_error{namespace="denied",reason="forbidden
 
 		// Without the right to list namespaces, nothing is read, and the health says why.
 		noNS := c.ServiceAccountConfig(t, "sel-b", "exporter", testkube.Grant{Namespace: "sel-b", Rules: secretRights})
-		awaitExposition(t, run(t, noNS, defaultPageSize, section, nil), `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitExposition(t, run(t, noNS, defaultPageSize, section, nil), `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, gateways, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="*",reason="forbidden",resource="namespaces"} 1
 # HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.
@@ -388,7 +388,7 @@ cert_expiry_exporter_source_up{name="namespaces/team=web",source="kubernetes"} 0
 		awaitExposition(t, latest, status("restart 1 "+nowSeconds)+before)
 
 		c.StopAPIServer(t)
-		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, certificates, orders, challenges) that cannot be listed or watched, with the reason.
+		awaitExposition(t, latest, `# HELP cert_expiry_exporter_kubernetes_watch_error 1 per namespace (* for the cluster-wide watch) and resource (secrets, configmaps, namespaces, ingresses, gateways, certificates, orders, challenges) that cannot be listed or watched, with the reason.
 # TYPE cert_expiry_exporter_kubernetes_watch_error gauge
 cert_expiry_exporter_kubernetes_watch_error{namespace="restart",reason="unavailable",resource="secrets"} 1
 `+status("restart 0 "+nowSeconds)+before)

@@ -366,7 +366,10 @@ type namespaces struct {
 
 func (r *namespaces) String() string { return "namespaces labelled " + r.labels }
 
-func (r *namespaces) name() string { return "namespaces" }
+func (r *namespaces) name() string { return namespacesResource }
+
+// namespacesResource is the `resource` label of the namespace watch's errors.
+const namespacesResource = "namespaces"
 
 func (r *namespaces) expected() runtime.Object { return &corev1.Namespace{} }
 

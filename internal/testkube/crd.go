@@ -25,6 +25,8 @@ var (
 	orderCRD []byte
 	//go:embed challenges.acme.cert-manager.io.yaml
 	challengeCRD []byte
+	//go:embed gateways.gateway.networking.k8s.io.yaml
+	gatewayCRD []byte
 )
 
 // cert-manager's resources: Certificates, and the ACME Orders and Challenges.
@@ -33,6 +35,9 @@ var (
 	OrderGVR       = schema.GroupVersionResource{Group: "acme.cert-manager.io", Version: "v1", Resource: "orders"}
 	ChallengeGVR   = schema.GroupVersionResource{Group: "acme.cert-manager.io", Version: "v1", Resource: "challenges"}
 )
+
+// GatewayGVR is the Gateway API's Gateways.
+var GatewayGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
@@ -52,6 +57,14 @@ func (c *Cluster) InstallCertManagerCRDs(t testing.TB) {
 	}{{certificateCRD, CertificateGVR}, {orderCRD, OrderGVR}, {challengeCRD, ChallengeGVR}} {
 		installCRD(ctx, t, dyn, m.manifest, m.gvr)
 	}
+}
+
+// InstallGatewayCRD installs the Gateway API's Gateway CRD and waits until Gateways are served.
+func (c *Cluster) InstallGatewayCRD(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), crdTimeout)
+	defer cancel()
+	installCRD(ctx, t, c.dynamic(t), gatewayCRD, GatewayGVR)
 }
 
 // installCRD creates the CRD of manifest and waits until gvr is served.
