@@ -351,8 +351,9 @@ func TestKubernetes(t *testing.T) {
 		t.Errorf("ConfigMap config: %v", err)
 	}
 	// The pod runs as the ServiceAccount rbac.yaml binds, and that grants list and watch on
-	// Secrets, cert-manager's three resources and Ingresses, nothing else (internal/kube's tests
-	// run the source, cert_manager on, and the Ingress source with exactly these rules).
+	// Secrets, cert-manager's three resources, Ingresses and Gateways, nothing else
+	// (internal/kube's tests run the source, cert_manager on, and the Ingress and Gateway
+	// source with exactly these rules).
 	sa := get(kinds["ServiceAccount"], "metadata", "name")
 	if get(kinds["Deployment"], "spec", "template", "spec", "serviceAccountName") != sa {
 		t.Errorf("the Deployment does not run as ServiceAccount %v", sa)
@@ -367,8 +368,9 @@ func TestKubernetes(t *testing.T) {
 	if rules, _ := yaml.Marshal(get(kinds["ClusterRole"], "rules")); string(rules) != "- apiGroups:\n    - \"\"\n  resources:\n    - secrets\n  verbs:\n    - list\n    - watch\n"+
 		"- apiGroups:\n    - cert-manager.io\n  resources:\n    - certificates\n  verbs:\n    - list\n    - watch\n"+
 		"- apiGroups:\n    - acme.cert-manager.io\n  resources:\n    - orders\n    - challenges\n  verbs:\n    - list\n    - watch\n"+
-		"- apiGroups:\n    - networking.k8s.io\n  resources:\n    - ingresses\n  verbs:\n    - list\n    - watch\n" {
-		t.Errorf("ClusterRole rules:\n%s\nwant list and watch on secrets, certificates, orders, challenges and ingresses only", rules)
+		"- apiGroups:\n    - networking.k8s.io\n  resources:\n    - ingresses\n  verbs:\n    - list\n    - watch\n"+
+		"- apiGroups:\n    - gateway.networking.k8s.io\n  resources:\n    - gateways\n  verbs:\n    - list\n    - watch\n" {
+		t.Errorf("ClusterRole rules:\n%s\nwant list and watch on secrets, certificates, orders, challenges, ingresses and gateways only", rules)
 	}
 	sc := get(container, "securityContext")
 	if get(sc, "readOnlyRootFilesystem") != true || get(sc, "allowPrivilegeEscalation") != false ||

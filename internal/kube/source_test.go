@@ -376,6 +376,7 @@ cert_expiry_exporter_source_up{name="namespaces/team=web",source="kubernetes"} 0
 	testConfigMaps(t, c, admin)
 	testCertManager(t, c, admin, pki)
 	testIngresses(t, c, admin, pki)
+	testGateways(t, c, admin, pki)
 
 	// Last: the API server is away in between. The certificates last listed stay, the
 	// namespace is down with reason unavailable, and once the server is back a Secret written
