@@ -277,6 +277,38 @@ func testGateways(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface,
 
 		setLabels(t, admin, "lsel-a", map[string]string{"lselteam": "ops"})
 		e.await(t, up("lsel-b")+probed("lsel-b"), families...)
+
+		// Once (check) lists the selected namespaces' Ingresses and Gateways as Run does.
+		cfg, err := config.Parse(fmt.Appendf(nil, "kubernetes: {kubeconfig: %q, namespaces: {label_selector: lselteam=web}, ingresses: {address: '%s'}, gateways: {address: '%s'}}\n",
+			testkube.Kubeconfig(t, sa), srv.Addr, srv.Addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := Ingresses.New(cfg, source.Env{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now)}).Once(t.Context())
+		var got []string
+		for _, st := range snap.Status {
+			got = append(got, fmt.Sprintf("%s %s %t", st.Source, st.Name, st.Up))
+		}
+		for _, ch := range snap.Chains {
+			got = append(got, "chain "+ch.Target)
+		}
+		want := []string{"kubernetes ingresses/namespaces/lselteam=web true", "kubernetes ingresses/lsel-b true", "kubernetes gateways/lsel-b true",
+			"targets gw.lsel-b.lsel.example.test:" + srv.Port + " true", "targets ing.lsel-b.lsel.example.test:" + srv.Port + " true",
+			"chain gw.lsel-b.lsel.example.test:" + srv.Port, "chain ing.lsel-b.lsel.example.test:" + srv.Port}
+		if !slices.Equal(got, want) {
+			t.Errorf("Once:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+
+		// Without the right to list namespaces: one watch error (the kubernetes source's; the
+		// Ingress source's namespace watch counts in its source_up only), nothing probed.
+		noNS := c.ServiceAccountConfig(t, "lsel-b", "exporter", grants[1:]...)
+		e = runExporter(t, noNS, "namespaces: {label_selector: lselteam=web}, ingresses: {}, gateways: {}", clockwork.NewFakeClockAt(now))
+		e.await(t, watchErr(`cert_expiry_exporter_kubernetes_watch_error{namespace="*",reason="forbidden",resource="namespaces"} 1`+"\n")+
+			"# HELP cert_expiry_exporter_source_up 1 when the source's last pass worked.\n"+
+			"# TYPE cert_expiry_exporter_source_up gauge\n"+
+			`cert_expiry_exporter_source_up{name="ingresses/namespaces/lselteam=web",source="kubernetes"} 0`+"\n"+
+			`cert_expiry_exporter_source_up{name="namespaces/lselteam=web",source="kubernetes"} 0`+"\n",
+			"cert_expiry_exporter_kubernetes_watch_error", "cert_expiry_exporter_source_up", "cert_probe_success")
 	})
 }
 
