@@ -176,8 +176,11 @@ func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot))
 			return
 		case <-ws.changed:
 		}
-		ws.update()
 		h := watchHealth(ws.all())
+		if ws.update() {
+			ws.signal() // h lacks the namespaces now followed, or has those dropped
+			continue
+		}
 		var problems []source.Problem
 		if h.settled {
 			var targets []probe.Target
@@ -206,14 +209,18 @@ func (s *IngressSource) Once(ctx context.Context) *source.Snapshot {
 	if err != nil {
 		return s.failed(err)
 	}
-	h := watchHealth(ws.all())
-	for !h.settled && ctx.Err() == nil {
+	var h health
+	for {
+		if h = watchHealth(ws.all()); ws.update() {
+			continue // h lacks the namespaces now followed
+		}
+		if h.settled || ctx.Err() != nil {
+			break
+		}
 		select {
 		case <-ctx.Done():
 		case <-ws.changed:
 		}
-		ws.update()
-		h = watchHealth(ws.all())
 	}
 	cancel()
 	ws.wait()

@@ -110,8 +110,11 @@ func (s *Source) run(ctx context.Context, publish func(*source.Snapshot)) *sourc
 			return snap
 		case <-ws.changed:
 		}
-		ws.update()
 		snap, settled := s.snapshot(ws.all())
+		if ws.update() {
+			ws.signal() // the snapshot lacks the namespaces now followed, or has those dropped
+			continue
+		}
 		if published || settled {
 			published = true
 			publish(snap)
@@ -163,12 +166,15 @@ func (n *namespaceWatches) start(ctx context.Context, ws []*watcher) {
 	}
 }
 
-// follow runs the watches of names, and stops those of the namespaces not in it.
-func (n *namespaceWatches) follow(names []string) {
+// follow runs the watches of names, and stops those of the namespaces not in it; it says
+// whether it started or stopped any.
+func (n *namespaceWatches) follow(names []string) bool {
+	changed := false
 	for ns, g := range n.groups {
 		if !slices.Contains(names, ns) {
 			g.stop()
 			delete(n.groups, ns)
+			changed = true
 		}
 	}
 	for _, ns := range names {
@@ -177,15 +183,18 @@ func (n *namespaceWatches) follow(names []string) {
 			g := &group{ws: n.of(ns), stop: cancel}
 			n.start(gctx, g.ws)
 			n.groups[ns] = g
+			changed = true
 		}
 	}
+	return changed
 }
 
-// update follows the namespaces the namespace watch holds now; called after each signal.
-func (n *namespaceWatches) update() {
-	if n.nsw != nil {
-		n.follow(selected(n.cfg, n.nsw))
-	}
+// update follows the namespaces the namespace watch holds now, and says whether that started or
+// stopped a namespace's watches. Called after each signal, after reading the watches' state:
+// the namespace watch may have listed in between, and a state read before a change has the
+// namespace watch settled without its namespaces' watches.
+func (n *namespaceWatches) update() bool {
+	return n.nsw != nil && n.follow(selected(n.cfg, n.nsw))
 }
 
 // all are the running watches: the namespace watch, if any, then each namespace's, in
