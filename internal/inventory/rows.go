@@ -421,16 +421,15 @@ func (x *Row) judgePolicies(ch *certs.Chain) {
 
 // verifyPages is CertificateVerifyFailed's rule (TestVerifyPagesAsRule holds them together): a
 // served chain that fails for any reason but expiry and revocation (which have their own
-// entries); a stored file (files, lego's and Caddy's stores) whose chain is broken in a way
-// clients would see (incomplete, misordered, expired intermediate), except certbot's leaf-only
-// cert.pem. unknown_authority in a file is a private CA without ca_file, not a fault. Other
-// sources (Kubernetes Secrets) the rule does not page for. CA-first files (bundles) are not
-// judged at all.
+// entries); a stored chain (files, lego's and Caddy's stores, a Secret's tls.crt) broken in a
+// way clients would see (incomplete, misordered, expired intermediate), except certbot's
+// leaf-only cert.pem. unknown_authority there is a private CA without ca_file or ca.crt, not a
+// fault. CA-first files (bundles) and ConfigMaps' CA bundles are not judged at all.
 func verifyPages(ch *certs.Chain) bool {
 	switch ch.Source {
 	case certs.SourceProbe:
 		return !slices.Contains([]string{certs.ReasonOK, certs.ReasonExpired, certs.ReasonRevoked}, ch.Verify.Reason)
-	case certs.SourceFile, certs.SourceLego, certs.SourceCaddy:
+	case certs.SourceFile, certs.SourceLego, certs.SourceCaddy, certs.SourceKubernetes:
 		return !strings.HasSuffix(ch.Path, "/cert.pem") &&
 			slices.Contains([]string{certs.ReasonIncompleteChain, certs.ReasonWrongOrder, certs.ReasonExpiredIntermediate}, ch.Verify.Reason)
 	}
