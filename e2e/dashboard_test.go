@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,6 +74,9 @@ func TestDashboardQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := testserver.TLS(t, crt.TLS(pki.Intermediate)).Addr
+	// A CRL file, fresh, for the revocation lists panel.
+	crlFile := filepath.Join(dir, "crl", "intermediate.crl.pem")
+	writeFile(t, crlFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: testcerts.CRL(pki.Intermediate, now.Add(-time.Hour), now.Add(7*day))}))
 	// Kubernetes: a real kube-apiserver with a TLS Secret and one whose tls.crt holds no
 	// certificate, for the Kubernetes row.
 	const ns = "dashboard"
@@ -100,6 +104,7 @@ files:
   - paths: [%q]
     ca_file: %q
     check_key: true
+  - paths: [%q]
 certbot:
   config_dir: %q
   log_file: %q
@@ -121,7 +126,7 @@ kubernetes:
   kubeconfig: %q
   namespaces: {include: [%s]}
   configmaps: {}
-`, le+"/live/*/fullchain.pem", ca, le, logFile, lego, filepath.Join(dir, "lego.log"), filepath.Join(dir, "caddy"),
+`, le+"/live/*/fullchain.pem", ca, crlFile, le, logFile, lego, filepath.Join(dir, "lego.log"), filepath.Join(dir, "caddy"),
 		filepath.Join(dir, "caddy.log"), ca, target, domain, testkube.Kubeconfig(t, c.Config()), ns), exporterOpts{})
 	s.register(t, sc, e)
 	// Counters need two samples for increase(); the probe needs its first run.
@@ -180,7 +185,7 @@ kubernetes:
 	// Such a query could hide a metric that is never exported, so every metric a query names
 	// must have series here, except those this healthy, offline setup cannot have.
 	absentHere := map[string]string{
-		"cert_revoked": "no OCSP staple or CRL in this setup",
+		"cert_revoked": "no OCSP staple, and no CRL lists a watched certificate",
 		"cert_ari_window_start_timestamp_seconds":           "ARI is off (offline)",
 		"cert_probe_failure":                                "absent while probes succeed",
 		"cert_expiry_exporter_file_error":                   "absent while files are readable",
