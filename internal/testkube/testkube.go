@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -41,7 +42,8 @@ const startTimeout = 3 * time.Minute
 
 // Cluster is a running control plane. Its processes stop when the test that started it ends.
 type Cluster struct {
-	admin *rest.Config
+	admin   *rest.Config
+	etcdURL string
 	// apiserver is the running kube-apiserver (nil while stopped); restart starts it again
 	// with the same flags, port and etcd.
 	apiserver *process
@@ -51,9 +53,22 @@ type Cluster struct {
 // Config returns a fresh client configuration for the cluster administrator (system:masters).
 func (c *Cluster) Config() *rest.Config { return rest.CopyConfig(c.admin) }
 
+// Options change the control plane of StartWith.
+type Options struct {
+	// APIServerArgs are added to kube-apiserver's flags, e.g. "--watch-cache-sizes=secrets#0"
+	// (the Secrets' watches then read etcd, whose compaction a test can cause: Compact).
+	APIServerArgs []string
+}
+
 // Start runs etcd and kube-apiserver for t and waits until /readyz answers. Without the
 // binaries the test is skipped, or fails when CI=true.
 func Start(t testing.TB) *Cluster {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	etcdBin := binary(t, "etcd")
 	apiserverBin := binary(t, "kube-apiserver")
@@ -64,8 +79,8 @@ func Start(t testing.TB) *Cluster {
 	began := time.Now()
 	etcdURL := startEtcd(ctx, t, etcdBin, dir)
 	etcdReady := time.Since(began)
-	c := &Cluster{}
-	c.admin, c.apiserver, c.restart = startAPIServer(ctx, t, apiserverBin, dir, etcdURL)
+	c := &Cluster{etcdURL: etcdURL}
+	c.admin, c.apiserver, c.restart = startAPIServer(ctx, t, apiserverBin, dir, etcdURL, opts.APIServerArgs)
 	t.Logf("testkube: control plane ready in %v (etcd %v)", time.Since(began).Round(time.Millisecond), etcdReady.Round(time.Millisecond))
 	return c
 }
@@ -89,6 +104,32 @@ func (c *Cluster) StartAPIServer(t testing.TB) {
 		t.Fatal("testkube: kube-apiserver is running")
 	}
 	c.apiserver = c.restart(t)
+}
+
+// Compact compacts etcd's history up to its current revision, as the API server does every
+// five minutes: a watch resumed from an older resourceVersion (one that does not go through
+// the API server's watch cache) then ends with 410 Gone, and its client must list again.
+func (c *Cluster) Compact(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	// etcd's JSON gateway: a range over one key answers with the current revision.
+	body, err := fetch(ctx, http.DefaultClient, http.MethodPost, c.etcdURL+"/v3/kv/range", `{"key":"AA=="}`)
+	if err != nil {
+		t.Fatalf("testkube: etcd revision: %v", err)
+	}
+	var r struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Header.Revision == "" {
+		t.Fatalf("testkube: etcd revision in %q: %v", firstLine(body), err)
+	}
+	if _, err := fetch(ctx, http.DefaultClient, http.MethodPost, c.etcdURL+"/v3/kv/compaction",
+		`{"revision":"`+r.Header.Revision+`","physical":true}`); err != nil {
+		t.Fatalf("testkube: etcd compaction: %v", err)
+	}
 }
 
 // binary finds a control-plane program on PATH or where `go install`/`go build` of
@@ -165,7 +206,7 @@ func startEtcd(ctx context.Context, t testing.TB, bin, dir string) string {
 // startAPIServer starts kube-apiserver on a free port and returns its admin configuration, the
 // process, and how to start it again on that port (for a test t whose failures it reports;
 // the process still stops when t ends).
-func startAPIServer(ctx context.Context, t testing.TB, bin, dir, etcdURL string) (*rest.Config, *process, func(t testing.TB) *process) {
+func startAPIServer(ctx context.Context, t testing.TB, bin, dir, etcdURL string, extra []string) (*rest.Config, *process, func(t testing.TB) *process) {
 	t.Helper()
 	owner := t
 	// The serving certificate, the admin token and the service-account keys are made here, so
@@ -227,6 +268,7 @@ func startAPIServer(ctx context.Context, t testing.TB, bin, dir, etcdURL string)
 			// this plugin would demand of every pod; no pod runs here.
 			"--disable-admission-plugins=ServiceAccount",
 			"--profiling=false"}
+		args = append(args, extra...)
 		start := func(ctx context.Context, t testing.TB, log string) (*process, error) {
 			t.Helper()
 			p := startProcess(t, owner, bin, filepath.Join(dir, log), args...)
