@@ -139,10 +139,10 @@ func (p *parser) decodeKey(out *objectCerts, k string, v []byte, password string
 	return xs
 }
 
-// keepUntil lowers out's verdict bound to b, when b is set and earlier.
-func (o *objectCerts) keepUntil(b time.Time) {
-	if !b.IsZero() && (o.until.IsZero() || b.Before(o.until)) {
-		o.until = b
+// keepUntil lowers the object's verdict bound to b, when b is set and earlier.
+func (s *objectCerts) keepUntil(b time.Time) {
+	if !b.IsZero() && (s.until.IsZero() || b.Before(s.until)) {
+		s.until = b
 	}
 }
 
