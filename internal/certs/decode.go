@@ -53,17 +53,38 @@ func Decode(data []byte, password string) ([]*x509.Certificate, error) {
 	return xs, err
 }
 
-// DecodeAliases is Decode that also returns, for a Java keystore, the alias of the entry each
-// certificate is in (aliases[i] is certs[i]'s); aliases is nil for the other formats.
-func DecodeAliases(data []byte, password string) (certs []*x509.Certificate, aliases []string, err error) {
+// DecodeAliases is Decode that also returns, for a Java keystore, which entry each certificate
+// is in; ks.Aliases is nil for the other formats.
+func DecodeAliases(data []byte, password string) (certs []*x509.Certificate, ks Keystore, err error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil, ErrEmpty
+		return nil, Keystore{}, ErrEmpty
 	}
 	if isJavaKeystore(data) {
 		return decodeJKS(data, password)
 	}
 	certs, err = decodeOther(data, password)
-	return certs, nil, err
+	return certs, Keystore{}, err
+}
+
+// Keystore tells a Java keystore's certificates (as DecodeAliases returns them) apart:
+// Aliases[i] is the entry certificate i is in; the first Keyed are the private key entries'
+// chains, each leaf first, the rest the trusted certificate entries.
+type Keystore struct {
+	Aliases []string
+	Keyed   int
+}
+
+// Chains are where the keystore's chains start in its certificates: one per private key entry
+// (each a server's or client's chain, its leaf first), then one of every trusted certificate
+// entry (a trust store, a bundle of CAs).
+func (k Keystore) Chains() []int {
+	var starts []int
+	for i, a := range k.Aliases {
+		if i == 0 || i == k.Keyed || i < k.Keyed && a != k.Aliases[i-1] {
+			starts = append(starts, i)
+		}
+	}
+	return starts
 }
 
 func decodeOther(data []byte, password string) ([]*x509.Certificate, error) {

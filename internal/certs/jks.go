@@ -42,25 +42,26 @@ func isJavaKeystore(data []byte) bool {
 // certificate entry. Private keys stay as the keystore holds them, encrypted: reading the chains
 // needs no key password, and no key is decrypted, kept or returned. Like PEM, the good
 // certificates come back along with an error about the bad ones.
-func decodeJKS(data []byte, password string) ([]*x509.Certificate, []string, error) {
+func decodeJKS(data []byte, password string) ([]*x509.Certificate, Keystore, error) {
 	if binary.BigEndian.Uint32(data) == jceksMagic {
-		return nil, nil, errJCEKS
+		return nil, Keystore{}, errJCEKS
 	}
 	// keystore-go allocates every length the file states before reading it: the lengths are
 	// checked against the data first, so that a 20-byte file cannot ask for 4 GiB.
 	if err := jksBounded(data); err != nil {
-		return nil, nil, err
+		return nil, Keystore{}, err
 	}
 	ks := keystore.New(keystore.WithCaseExactAliases(), keystore.WithOrderedAliases())
 	if err := ks.Load(bytes.NewReader(data), []byte(password)); err != nil {
 		if err.Error() == "got invalid digest" { // keystore-go's only digest error, unexported
-			return nil, nil, errJKSPassword
+			return nil, Keystore{}, errJKSPassword
 		}
-		return nil, nil, fmt.Errorf("%w: %w", errJKSBadForm, err)
+		return nil, Keystore{}, fmt.Errorf("%w: %w", errJKSBadForm, err)
 	}
 	var (
 		out     []*x509.Certificate
 		aliases []string
+		keyed   int
 		errs    []error
 	)
 	add := func(alias string, c keystore.Certificate) {
@@ -84,6 +85,7 @@ func decodeJKS(data []byte, password string) ([]*x509.Certificate, []string, err
 			}
 		}
 	}
+	keyed = len(out)
 	for _, a := range all {
 		if e, err := ks.GetTrustedCertificateEntry(a); err == nil {
 			add(a, e.Certificate)
@@ -92,7 +94,7 @@ func decodeJKS(data []byte, password string) ([]*x509.Certificate, []string, err
 	if len(out) == 0 && len(errs) == 0 {
 		errs = append(errs, ErrNoCertificate)
 	}
-	return out, aliases, errors.Join(errs...)
+	return out, Keystore{Aliases: aliases, Keyed: keyed}, errors.Join(errs...)
 }
 
 // jksBounded walks the JKS layout (magic, version, entry count; per entry a tag, an alias, a

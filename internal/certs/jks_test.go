@@ -133,8 +133,9 @@ func TestDecodeJKS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			got, aliases, err := DecodeAliases(tc.data, tc.password)
+			got, ks, err := DecodeAliases(tc.data, tc.password)
 			runtime.ReadMemStats(&after)
+			aliases := ks.Aliases
 			if !slices.Equal(serials(got), tc.serials) || !slices.Equal(aliases, tc.aliases) {
 				t.Errorf("serials %v aliases %q, want %v %q", serials(got), aliases, tc.serials, tc.aliases)
 			}
@@ -202,9 +203,14 @@ func TestDecodeKeytool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, aliases, err := DecodeAliases(data, "changeit")
+	got, ks, err := DecodeAliases(data, "changeit")
 	if err != nil {
 		t.Fatal(err)
+	}
+	aliases := ks.Aliases
+	// Two private key entries (each its own chain), then the trusted entry.
+	if want := []int{0, 1, 3}; ks.Keyed != 3 || !slices.Equal(ks.Chains(), want) {
+		t.Errorf("keyed %d, chains start at %v, want 3 and %v", ks.Keyed, ks.Chains(), want)
 	}
 	var cns []string
 	for _, c := range got {
@@ -254,9 +260,12 @@ func FuzzDecodeJKS(f *testing.F) {
 		if !isJavaKeystore(data) {
 			return
 		}
-		got, aliases, err := DecodeAliases(data, password)
-		if len(got) != len(aliases) {
-			t.Fatalf("%d certificates, %d aliases", len(got), len(aliases))
+		got, ks, err := DecodeAliases(data, password)
+		if len(got) != len(ks.Aliases) || ks.Keyed > len(got) {
+			t.Fatalf("%d certificates, %d aliases, %d keyed", len(got), len(ks.Aliases), ks.Keyed)
+		}
+		if starts := ks.Chains(); len(got) > 0 && (len(starts) == 0 || starts[0] != 0 || !slices.IsSorted(starts)) {
+			t.Fatalf("chains start at %v of %d certificates", starts, len(got))
 		}
 		if len(got) > maxCerts {
 			t.Fatalf("%d certificates", len(got))
@@ -268,4 +277,21 @@ func FuzzDecodeJKS(f *testing.F) {
 			t.Fatal("no certificate and no error")
 		}
 	})
+}
+
+func TestKeystoreChains(t *testing.T) {
+	for _, tc := range []struct {
+		ks   Keystore
+		want []int
+	}{
+		{Keystore{}, nil},
+		{Keystore{Aliases: []string{"a", "a", "b"}, Keyed: 3}, []int{0, 2}},
+		{Keystore{Aliases: []string{"a", "a", "r1", "r2"}, Keyed: 2}, []int{0, 2}},
+		{Keystore{Aliases: []string{"r1", "r2"}}, []int{0}},
+		{Keystore{Aliases: []string{"a", "b", "c"}, Keyed: 3}, []int{0, 1, 2}},
+	} {
+		if got := tc.ks.Chains(); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: chains start at %v, want %v", tc.ks, got, tc.want)
+		}
+	}
 }

@@ -15,12 +15,12 @@ import (
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
-// decodeWithCRLs decodes a file's certificates (with their aliases, for a Java keystore) and
+// decodeWithCRLs decodes a file's certificates (with their entries, for a Java keystore) and
 // keeps its CRLs in p: a files: entry may name CRL files (a server's ssl_crl bundle, a
 // distribution point's download) beside certificate files, told apart by content as PEM, DER,
 // PKCS#12 and JKS are. A file of CRLs only has no
 // certificate, which is then no error; a CRL block that does not parse is.
-func decodeWithCRLs(p *parsed, data []byte, password string) ([]*x509.Certificate, []string, error) {
+func decodeWithCRLs(p *parsed, data []byte, password string) ([]*x509.Certificate, certs.Keystore, error) {
 	crls, found, crlErr := certs.DecodeCRLs(data)
 	if found {
 		r := p.edit()
@@ -30,18 +30,18 @@ func decodeWithCRLs(p *parsed, data []byte, password string) ([]*x509.Certificat
 		}
 	}
 	var (
-		xs      []*x509.Certificate
-		aliases []string
-		err     error
+		xs  []*x509.Certificate
+		ks  certs.Keystore
+		err error
 	)
 	// A DER CRL is nothing else; PEM may hold certificates beside its CRL blocks.
 	if !found || certs.IsPEM(data) {
-		xs, aliases, err = certs.DecodeAliases(data, password)
+		xs, ks, err = certs.DecodeAliases(data, password)
 	}
 	if found && errors.Is(err, certs.ErrNoCertificate) {
 		err = nil
 	}
-	return xs, aliases, errors.Join(err, crlErr)
+	return xs, ks, errors.Join(err, crlErr)
 }
 
 var (

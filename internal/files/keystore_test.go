@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,8 +46,14 @@ func TestKeystoreGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Two private key entries (keystore-go orders them by alias: api, then tomcat) and a
+	// trusted root. api's chain lacks its intermediate: that tomcat's entry holds it does not
+	// make api's verify.
+	api := pki.Leaf(testcerts.Options{CN: "api.java.test", DNSNames: []string{"api.java.test"},
+		NotBefore: now.Add(-88 * 24 * time.Hour), NotAfter: now.Add(2 * 24 * time.Hour)})
 	ks := testcerts.JKS("changeit",
 		testcerts.JKSEntry{Alias: "tomcat", Key: true, Chain: []*testcerts.Cert{leaf, pki.Intermediate}},
+		testcerts.JKSEntry{Alias: "api", Key: true, Chain: []*testcerts.Cert{api}},
 		testcerts.JKSEntry{Alias: "root", Chain: []*testcerts.Cert{pki.Root}})
 	good, truncated, huge, fifo := dir+"/app/keystore.jks", dir+"/app/truncated.jks", dir+"/app/huge.jks", dir+"/app/fifo.jks"
 	mustWrite(good, ks)
@@ -84,54 +91,85 @@ files:
 		t.Fatal("the scan blocked")
 	}
 
-	lbl := func(c *testcerts.Cert, idx int, extra ...string) string {
-		return sortedLabels(append([]string{"domain", c.Cert.Subject.CommonName, "index", fmt.Sprint(idx),
-			"issuer", c.Cert.Issuer.CommonName, "path", good,
-			"serial", c.Cert.SerialNumber.Text(16), "source", "file"}, extra...)...)
+	// Each private key entry is a chain of its own, named by its alias (key), its leaf at
+	// index 0 as any file's leaf is; the trusted entries are one more chain, a CA bundle (no
+	// key). Each chain is verified on its own.
+	type row struct {
+		c     *testcerts.Cert
+		key   string
+		index int
+		alias string
+		info  []string
+	}
+	leafInfo := func(c *testcerts.Cert) []string {
+		return []string{"eku", "server_auth,client_auth", "key_type", "ecdsa-p256", "sans", c.Cert.DNSNames[0],
+			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=" + c.Cert.Subject.CommonName}
+	}
+	caInfo := func(c *testcerts.Cert) []string {
+		return []string{"eku", "any", "is_ca", "true", "key_type", "ecdsa-p256", "signature_algorithm", "ECDSA-SHA256",
+			"subject", "CN=" + c.Cert.Subject.CommonName + ",O=Java"}
+	}
+	rows := []row{
+		{api, "api", 0, "api", leafInfo(api)},
+		{leaf, "tomcat", 0, "tomcat", leafInfo(leaf)}, {pki.Intermediate, "tomcat", 1, "tomcat", caInfo(pki.Intermediate)},
+		{pki.Root, "", 0, "root", caInfo(pki.Root)},
+	}
+	loc := func(key string, extra ...string) []string {
+		extra = append(extra, "path", good, "source", "file")
+		if key != "" {
+			extra = append(extra, "key", key)
+		}
+		return extra
+	}
+	lbl := func(r row, extra ...string) string {
+		return sortedLabels(append(loc(r.key, "domain", r.c.Cert.Subject.CommonName, "index", fmt.Sprint(r.index),
+			"issuer", r.c.Cert.Issuer.CommonName, "serial", r.c.Cert.SerialNumber.Text(16)), extra...)...)
 	}
 	ts := func(t time.Time) string { return fmt.Sprint(float64(t.Unix())) }
-	l := leaf.Cert
-	// The keystore is one chain, its key entry's first (leaf, intermediate), then the trusted
-	// root: verified like a fullchain file, each certificate's cert_info naming its alias.
-	want := fmt.Sprintf(`
-# HELP cert_chain_verified 1 when the chain verifies, else 0, with the reason.
-# TYPE cert_chain_verified gauge
-cert_chain_verified{%s} 1
-# HELP cert_expiry_seconds Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.
-# TYPE cert_expiry_seconds gauge
-cert_expiry_seconds{%[2]s} %[3]s
-# HELP cert_info Descriptive certificate data; always 1.
-# TYPE cert_info gauge
-cert_info{%[4]s} 1
-cert_info{%[5]s} 1
-cert_info{%[6]s} 1
-# HELP cert_not_after_timestamp_seconds Certificate NotAfter as a Unix timestamp.
-# TYPE cert_not_after_timestamp_seconds gauge
-cert_not_after_timestamp_seconds{%[2]s} %[7]s
-cert_not_after_timestamp_seconds{%[8]s} %[9]s
-cert_not_after_timestamp_seconds{%[10]s} %[11]s
-# HELP cert_not_before_timestamp_seconds Certificate NotBefore as a Unix timestamp.
-# TYPE cert_not_before_timestamp_seconds gauge
-cert_not_before_timestamp_seconds{%[2]s} %[12]s
-# HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
+	family := func(name, help string, only func(row) bool, line func(row) string) string {
+		var lines []string
+		for _, r := range rows {
+			if only(r) {
+				lines = append(lines, line(r))
+			}
+		}
+		slices.Sort(lines)
+		return "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n" + strings.Join(lines, "")
+	}
+	first := func(r row) bool { return r.index == 0 }
+	all := func(row) bool { return true }
+	want := family("cert_chain_verified", "1 when the chain verifies, else 0, with the reason.", first,
+		func(r row) string {
+			if r.key == "api" {
+				return "cert_chain_verified{" + sortedLabels(loc(r.key, "reason", "incomplete_chain")...) + "} 0\n"
+			}
+			return "cert_chain_verified{" + sortedLabels(loc(r.key, "reason", "ok")...) + "} 1\n"
+		}) +
+		family("cert_expiry_seconds", "Seconds until the certificate's NotAfter, computed at scrape time; negative when expired.", first,
+			func(r row) string {
+				return fmt.Sprintf("cert_expiry_seconds{%s} %v\n", lbl(r), r.c.Cert.NotAfter.Sub(now).Seconds())
+			}) +
+		family("cert_info", "Descriptive certificate data; always 1.", all,
+			func(r row) string {
+				return "cert_info{" + lbl(r, append([]string{"alias", r.alias}, r.info...)...) + "} 1\n"
+			}) +
+		family("cert_not_after_timestamp_seconds", "Certificate NotAfter as a Unix timestamp.", all,
+			func(r row) string {
+				return "cert_not_after_timestamp_seconds{" + lbl(r) + "} " + ts(r.c.Cert.NotAfter) + "\n"
+			}) +
+		family("cert_not_before_timestamp_seconds", "Certificate NotBefore as a Unix timestamp.", first,
+			func(r row) string {
+				return "cert_not_before_timestamp_seconds{" + lbl(r) + "} " + ts(r.c.Cert.NotBefore) + "\n"
+			}) +
+		fmt.Sprintf(`# HELP cert_expiry_exporter_file_error 1 per file (or glob, or directory) that currently cannot be read, with the reason.
 # TYPE cert_expiry_exporter_file_error gauge
-cert_expiry_exporter_file_error{path=%[13]q,reason="io"} 1
-cert_expiry_exporter_file_error{path=%[14]q,reason="too_large"} 1
-cert_expiry_exporter_file_error{path=%[15]q,reason="parse"} 1
-cert_expiry_exporter_file_error{path=%[16]q,reason="password"} 1
-cert_expiry_exporter_file_error{path=%[17]q,reason="io"} 1
-cert_expiry_exporter_file_error{path=%[18]q,reason="password"} 1
-`, sortedLabels("path", good, "reason", "ok", "source", "file"),
-		lbl(leaf, 0), fmt.Sprint(l.NotAfter.Sub(now).Seconds()),
-		lbl(leaf, 0, "alias", "tomcat", "eku", "server_auth,client_auth", "key_type", "ecdsa-p256", "sans", "java.test",
-			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=java.test"),
-		lbl(pki.Intermediate, 1, "alias", "tomcat", "eku", "any", "is_ca", "true", "key_type", "ecdsa-p256",
-			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=Java Intermediate CA,O=Java"),
-		lbl(pki.Root, 2, "alias", "root", "eku", "any", "is_ca", "true", "key_type", "ecdsa-p256",
-			"signature_algorithm", "ECDSA-SHA256", "subject", "CN=Java Root CA,O=Java"),
-		ts(l.NotAfter), lbl(pki.Intermediate, 1), ts(pki.Intermediate.Cert.NotAfter), lbl(pki.Root, 2), ts(pki.Root.Cert.NotAfter),
-		ts(l.NotBefore),
-		fifo, huge, truncated, fifoPassKS, dir+"/pass.fifo", wrong)
+cert_expiry_exporter_file_error{path=%q,reason="io"} 1
+cert_expiry_exporter_file_error{path=%q,reason="too_large"} 1
+cert_expiry_exporter_file_error{path=%q,reason="parse"} 1
+cert_expiry_exporter_file_error{path=%q,reason="password"} 1
+cert_expiry_exporter_file_error{path=%q,reason="io"} 1
+cert_expiry_exporter_file_error{path=%q,reason="password"} 1
+`, fifo, huge, truncated, fifoPassKS, dir+"/pass.fifo", wrong)
 	if err := testutil.CollectAndCompare(filesCollector{snap, now}, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}

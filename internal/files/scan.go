@@ -72,6 +72,13 @@ type rare struct {
 	crls     []certs.CRLInfo // the file's CRLs (decodeWithCRLs)
 	holdsCRL bool            // the file holds a CRL, parsed or not
 	crlErr   string          // why some of its CRLs could not be parsed
+	// A Java keystore's chains after its first (certs.Keystore.Chains: each private key entry
+	// its own chain, then the trusted entries') and their chain checks; keyed is how many of
+	// the certificates are in private key entries (a chain of those is named by its alias).
+	starts    []int
+	verifyRes []certs.VerifyResult
+	keyed     int
+	keystore  bool
 }
 
 // more returns the file's rare part, the zero value when it has none.
@@ -120,6 +127,8 @@ type loaded struct {
 type jobMore struct {
 	errs []FileError
 	crl  *source.CRLFile // nil unless the file is a CRL file
+	// chains are a Java keystore's chains after its first (which is the job's chain).
+	chains []certs.Chain
 }
 
 type lineageResult struct {
@@ -224,7 +233,10 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 	byLine := map[string]lineageResult{}
 	found := make([]bool, len(s.entries))
 	kept := 0
-	var crls []source.CRLFile
+	var (
+		crls  []source.CRLFile
+		extra []certs.Chain
+	)
 	for k, j := range jobs {
 		if held[j.lineage] {
 			found[j.entry] = true
@@ -239,6 +251,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		if m == nil {
 			continue
 		}
+		extra = append(extra, m.chains...)
 		if m.crl != nil {
 			crls = append(crls, *m.crl)
 			if len(m.crl.CRLs) > 0 {
@@ -250,7 +263,7 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		}
 	}
 	clear(results.chains[kept:])
-	snap := &source.Snapshot{Chains: results.chains[:kept]}
+	snap := &source.Snapshot{Chains: append(results.chains[:kept], extra...)}
 	for l := range held {
 		prev := s.lastByLine[l]
 		snap.Chains = append(snap.Chains, prev.chains...)
@@ -274,7 +287,12 @@ func (s *Source) scan(ctx context.Context, changed map[string]struct{}, watch fu
 		}
 	}
 	s.lastByLine = byLine
-	sort.Slice(snap.Chains, func(a, b int) bool { return snap.Chains[a].Path < snap.Chains[b].Path })
+	// A keystore's chains share its path; its private key entries' by alias, then the trusted
+	// entries' (no key).
+	sort.Slice(snap.Chains, func(a, b int) bool {
+		x, y := &snap.Chains[a], &snap.Chains[b]
+		return x.Path < y.Path || x.Path == y.Path && (x.Key != "" && y.Key == "" || x.Key != "" && x.Key < y.Key)
+	})
 	snap.Status = s.account(errs, errEntry, found, now)
 	for _, fe := range errs {
 		snap.Problems = append(snap.Problems, source.Problem{Source: certs.SourceFile, Where: fe.Path, Reason: fe.Reason, Message: fe.Message})
@@ -469,8 +487,8 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				if errs, crl := s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now); errs != nil || crl != nil {
-					results.more[k] = &jobMore{errs, crl}
+				if m := s.loadJob(&results.chains[k], jobs[k], keyGlobs, changed, now); m.errs != nil || m.crl != nil || m.chains != nil {
+					results.more[k] = &m
 				}
 			}
 		}()
@@ -486,10 +504,10 @@ func (s *Source) loadAll(ctx context.Context, jobs []job, keyGlobs [][]match, ch
 	return results
 }
 
-// loadJob fills c with the chain of j's file, if it holds certificates, and returns the errors
-// and, for a file that holds CRLs, its CRLs. It reads s.crlPaths, which only scan writes,
-// after the jobs.
-func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) ([]FileError, *source.CRLFile) {
+// loadJob fills c with the chain of j's file, if it holds certificates, and returns the errors,
+// for a file that holds CRLs its CRLs, and a Java keystore's further chains. It reads
+// s.crlPaths, which only scan writes, after the jobs.
+func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[string]struct{}, now time.Time) jobMore {
 	e := &s.entries[j.entry]
 	var (
 		p  *parsed
@@ -522,10 +540,10 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 		if s.crlPaths[j.path] {
 			crl = &source.CRLFile{Path: j.path, Labels: e.labels, Error: fe.Message}
 		}
-		return []FileError{*fe}, crl
+		return jobMore{errs: []FileError{*fe}, crl: crl}
 	}
 	if p == nil { // a directory, or a file removed since the glob listed it
-		return nil, nil
+		return jobMore{}
 	}
 	var errs []FileError
 	more := p.more()
@@ -537,15 +555,24 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 		crl = &source.CRLFile{Path: j.path, Labels: e.labels, CRLs: more.crls, Error: more.crlErr}
 	}
 	if len(p.certs) == 0 {
-		return errs, crl
+		return jobMore{errs: errs, crl: crl}
 	}
-	*c = certs.Chain{
-		Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage},
-		Labels:   e.labels,
-		Usage:    usage(e.Usage),
-		Certs:    p.certs,
-		Verify:   p.verify(xs, e.roots, now),
-		Changed:  p.ver.changed(),
+	p.verify(xs, e.roots, now)
+	var rest []certs.Chain
+	for i, span := range p.chains() {
+		ch := certs.Chain{
+			Location: certs.Location{Source: certs.SourceFile, Path: j.path, Lineage: j.lineage, Key: span.key},
+			Labels:   e.labels,
+			Usage:    usage(e.Usage),
+			Certs:    p.certs[span.start:span.end],
+			Verify:   p.verifyResult(i),
+			Changed:  p.ver.changed(),
+		}
+		if i == 0 {
+			*c = ch
+		} else {
+			rest = append(rest, ch)
+		}
 	}
 	if j.lineage != "" {
 		c.DuplicateLineage = s.duplicate(j.lineage)
@@ -557,7 +584,7 @@ func (s *Source) loadJob(c *certs.Chain, j job, keyGlobs [][]match, changed map[
 			errs = append(errs, *fe)
 		}
 	}
-	return errs, crl
+	return jobMore{errs: errs, crl: crl, chains: rest}
 }
 
 // cached returns the cache entry of path without looking at the file, nil if there is none to
@@ -643,14 +670,21 @@ func decode(path string, data []byte, password string) (*parsed, []*x509.Certifi
 	if password != "" {
 		p.edit().password = password
 	}
-	xs, aliases, err := decodeWithCRLs(p, data, password)
+	xs, ks, err := decodeWithCRLs(p, data, password)
 	if len(xs) > 0 {
 		p.certs = make([]certs.Cert, len(xs))
 	}
 	for i, c := range xs {
 		p.certs[i] = certs.New(c)
-		if aliases != nil {
-			p.certs[i].Alias = aliases[i]
+		if ks.Aliases != nil {
+			p.certs[i].Alias = ks.Aliases[i]
+		}
+	}
+	if len(xs) > 0 && ks.Aliases != nil {
+		r := p.edit()
+		r.keystore, r.keyed = true, ks.Keyed
+		if starts := ks.Chains(); len(starts) > 1 {
+			r.starts = starts[1:]
 		}
 	}
 	if errors.Is(err, certs.ErrKeyOnly) {
@@ -699,17 +733,66 @@ func (p *parsed) verifyFresh(roots *x509.CertPool, now time.Time) bool {
 	return p.verified && p.roots == roots && (p.until.IsZero() || now.Before(p.until))
 }
 
-// verify checks the chain xs (the file's certificates, nil when it came from the cache),
-// reusing the last result while it is fresh. A parsed value belongs to one path, hence to one
+// span is one chain of a file: its certificates p.certs[start:end], and for a Java keystore's
+// private key entry the alias that names it (the chain's `key`).
+type span struct {
+	start, end int
+	key        string
+}
+
+// chains are the file's chains: all its certificates, or a Java keystore's entries.
+func (p *parsed) chains() []span {
+	r := p.more()
+	if !r.keystore {
+		return []span{{0, len(p.certs), ""}}
+	}
+	starts := append([]int{0}, r.starts...)
+	out := make([]span, len(starts))
+	for i, a := range starts {
+		b := len(p.certs)
+		if i+1 < len(starts) {
+			b = starts[i+1]
+		}
+		out[i] = span{start: a, end: b}
+		if a < r.keyed {
+			out[i].key = p.certs[a].Alias
+		}
+	}
+	return out
+}
+
+// verify checks the file's chains in xs (its certificates, nil when it came from the cache),
+// unless the last results are still fresh. A parsed value belongs to one path, hence to one
 // job of a scan, so no lock is needed.
-func (p *parsed) verify(xs []*x509.Certificate, roots *x509.CertPool, now time.Time) certs.VerifyResult {
+func (p *parsed) verify(xs []*x509.Certificate, roots *x509.CertPool, now time.Time) {
 	if p.verifyFresh(roots, now) {
+		return
+	}
+	p.until = time.Time{}
+	if p.rare != nil {
+		p.rare.verifyRes = p.rare.verifyRes[:0]
+	}
+	for i, sp := range p.chains() {
+		chain := xs[sp.start:sp.end]
+		r, path := certs.VerifyPath(chain, certs.VerifyOptions{Roots: roots, Now: now})
+		if u := certs.NextBound(now, chain, path); !u.IsZero() && (p.until.IsZero() || u.Before(p.until)) {
+			p.until = u
+		}
+		if i == 0 {
+			p.verifyRes = r
+		} else {
+			p.rare.verifyRes = append(p.rare.verifyRes, r) // chains after the first: a keystore's, in rare
+		}
+	}
+	p.verified, p.roots = true, roots
+}
+
+// verifyResult is the last check of the file's chain i (p.chains).
+func (p *parsed) verifyResult(i int) certs.VerifyResult {
+	if i == 0 {
 		return p.verifyRes
 	}
-	r, path := certs.VerifyPath(xs, certs.VerifyOptions{Roots: roots, Now: now})
-	p.until = certs.NextBound(now, xs, path)
-	p.verifyRes, p.verified, p.roots = r, true, roots
-	return r
+	return p.rare.verifyRes[i-1]
 }
 
 func fileError(path string, err error) FileError {

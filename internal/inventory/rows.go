@@ -328,7 +328,7 @@ func Summarize(rows []Row) Summary {
 func row(v *View, ch *certs.Chain, i int, c certs.Cert, now time.Time, th Thresholds) Row {
 	left := c.NotAfter.Sub(now)
 	x := Row{
-		Judged:   (i == 0 || c.Alias != "" && c.Alias != ch.Certs[i-1].Alias) && !c.IsCA && ch.ConfigMap == "",
+		Judged:   i == 0 && !c.IsCA && ch.ConfigMap == "",
 		Problems: []Finding{},
 		Source:   ch.Source, Path: ch.Path, Lineage: ch.Lineage, Target: ch.Target, IP: ch.IP, Module: ch.Module,
 		Namespace: ch.Namespace, Secret: ch.Secret, ConfigMap: ch.ConfigMap, Key: ch.Key, Index: i, Alias: c.Alias, Labels: ch.Labels,

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"crypto/x509"
 	"math/big"
 	"os"
@@ -379,23 +380,32 @@ func TestClientAuthFinding(t *testing.T) {
 	}
 }
 
-// TestKeystoreEntriesJudged: in a Java keystore, the first certificate of every key entry is a
-// leaf the alerts page on (cert_expiry_seconds of a non-CA certificate, whatever its index), so
-// the page and `check` judge each, not only the file's first; CA certificates stay unjudged.
+// TestKeystoreEntriesJudged: a Java keystore is a chain per private key entry (named by its
+// alias, its leaf first) and one of its trusted entries; the leaf of every key entry is judged,
+// as the alerts page on each index 0, and the CA certificates are not.
 func TestKeystoreEntriesJudged(t *testing.T) {
 	f := fixture{testcerts.NewPKI("Keystore", now)}
-	ks := chain(file("/opt/app/keystore.jks", ""), certs.ReasonOK,
-		f.leaf("a.test", 1, 10*day, 90*day), f.pki.Intermediate, f.leaf("b.test", 2, 80*day, 90*day), f.pki.Root)
-	for i, a := range []string{"a", "a", "b", "root"} {
-		ks.Certs[i].Alias = a
+	entry := func(key string, xs ...*testcerts.Cert) certs.Chain {
+		loc := file("/opt/app/keystore.jks", "")
+		loc.Key = key
+		ch := chain(loc, certs.ReasonOK, xs...)
+		for i := range ch.Certs {
+			ch.Certs[i].Alias = cmp.Or(key, "root")
+		}
+		ch.Verify.ChainExpiry = ch.Certs[0].NotAfter
+		return ch
 	}
-	ks.Verify.ChainExpiry = ks.Certs[0].NotAfter // as verified: a.test, its intermediate, the root
-	r := Build(viewOf(&source.Snapshot{Chains: []certs.Chain{ks}}), now, DefaultThresholds)
+	chains := []certs.Chain{
+		entry("a", f.leaf("a.test", 1, 10*day, 90*day), f.pki.Intermediate),
+		entry("b", f.leaf("b.test", 2, 80*day, 90*day)),
+		entry("", f.pki.Root),
+	}
+	r := Build(viewOf(&source.Snapshot{Chains: chains}), now, DefaultThresholds)
 	var got []string
 	for _, x := range r.Certificates {
-		got = append(got, x.Alias+"#"+strconv.Itoa(x.Index)+" judged="+strconv.FormatBool(x.Judged)+" "+x.Severity.String())
+		got = append(got, x.Key+"/"+x.Alias+"#"+strconv.Itoa(x.Index)+" judged="+strconv.FormatBool(x.Judged)+" "+x.Severity.String())
 	}
-	want := []string{"b#2 judged=true warning", "a#0 judged=true ok", "a#1 judged=false ok", "root#3 judged=false ok"}
+	want := []string{"b/b#0 judged=true warning", "a/a#0 judged=true ok", "a/a#1 judged=false ok", "/root#0 judged=false ok"}
 	if !slices.Equal(got, want) {
 		t.Errorf("rows %q, want %q", got, want)
 	}
