@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
 )
@@ -99,7 +98,7 @@ type configMaps struct {
 	// labels is the label selector (configmaps.label_selector), fields the field selector
 	// (the excluded namespaces): the API server sends no other ConfigMap.
 	labels, fields string
-	client         typedcorev1.ConfigMapsGetter
+	client         apiResource
 	parser         *parser
 }
 
@@ -116,8 +115,8 @@ func (r *configMaps) expected() runtime.Object { return &objectCerts{} }
 
 func (r *configMaps) list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
 	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
-	l, err := r.client.ConfigMaps(namespace).List(ctx, opts)
-	if err != nil {
+	l := &corev1.ConfigMapList{}
+	if err := r.client.list(ctx, namespace, opts, l); err != nil {
 		return nil, err
 	}
 	out := &objectCertsList{ListMeta: l.ListMeta, Items: make([]*objectCerts, len(l.Items))}
@@ -131,7 +130,7 @@ func (r *configMaps) list(ctx context.Context, namespace string, opts metav1.Lis
 // DELETED event for an object that stops matching.
 func (r *configMaps) watch(ctx context.Context, namespace string, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
-	return r.client.ConfigMaps(namespace).Watch(ctx, opts)
+	return r.client.watch(ctx, namespace, opts)
 }
 
 // keep parses an added or modified ConfigMap; a deletion or a bookmark keeps only the name and

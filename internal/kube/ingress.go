@@ -29,8 +29,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	typednetworkingv1 "k8s.io/client-go/kubernetes/typed/networking/v1"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
@@ -104,9 +102,9 @@ func (s *IngressSource) watches(ctx context.Context) (*namespaceWatches, error) 
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(rc)
+	api, err := newAPIClients(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes: %w", err)
+		return nil, err
 	}
 	var dyn dynamic.Interface
 	if k.Gateways != nil {
@@ -116,7 +114,7 @@ func (s *IngressSource) watches(ctx context.Context) (*namespaceWatches, error) 
 	}
 	var nsw *watcher
 	if sel := k.Namespaces.LabelSelector; sel != "" {
-		nsw = newWatcher(allNamespaces, s.namespacesStatus(), newNamespaces(k, cs.CoreV1()), s.pageSize, s.clock, s.log)
+		nsw = newWatcher(allNamespaces, s.namespacesStatus(), newNamespaces(k, api.namespaces()), s.pageSize, s.clock, s.log)
 	}
 	return followNamespaces(ctx, k, nsw, func(ns string) []*watcher {
 		var sel []fields.Selector
@@ -126,7 +124,7 @@ func (s *IngressSource) watches(ctx context.Context) (*namespaceWatches, error) 
 		selector := fields.AndSelectors(sel...).String()
 		var ws []*watcher
 		if k.Ingresses != nil {
-			ws = append(ws, newWatcher(ns, ingressStatus+ns, &ingresses{selector: selector, client: cs.NetworkingV1()}, s.pageSize, s.clock, s.log))
+			ws = append(ws, newWatcher(ns, ingressStatus+ns, &ingresses{selector: selector, client: api.ingresses()}, s.pageSize, s.clock, s.log))
 		}
 		if k.Gateways != nil {
 			ws = append(ws, newWatcher(ns, gatewayStatus+ns, gateways(dyn, selector), s.pageSize, s.clock, s.log))
@@ -431,7 +429,7 @@ const ingressesResource = "ingresses"
 type ingresses struct {
 	// selector is the field selector: the excluded namespaces.
 	selector string
-	client   typednetworkingv1.IngressesGetter
+	client   apiResource
 }
 
 func (r *ingresses) String() string { return "ingresses.networking.k8s.io" }
@@ -442,8 +440,8 @@ func (r *ingresses) expected() runtime.Object { return &networkingv1.Ingress{} }
 
 func (r *ingresses) list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
 	opts.FieldSelector = r.selector
-	l, err := r.client.Ingresses(namespace).List(ctx, opts)
-	if err != nil {
+	l := &networkingv1.IngressList{}
+	if err := r.client.list(ctx, namespace, opts, l); err != nil {
 		return nil, err
 	}
 	for i := range l.Items {
@@ -454,7 +452,7 @@ func (r *ingresses) list(ctx context.Context, namespace string, opts metav1.List
 
 func (r *ingresses) watch(ctx context.Context, namespace string, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.FieldSelector = r.selector
-	return r.client.Ingresses(namespace).Watch(ctx, opts)
+	return r.client.watch(ctx, namespace, opts)
 }
 
 func (r *ingresses) keep(ev watch.Event) runtime.Object {

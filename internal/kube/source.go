@@ -18,8 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/config"
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
@@ -240,8 +238,8 @@ func (s *Source) client() (*client, error) {
 		return nil, err
 	}
 	c := &client{src: s, parser: &parser{cfg: s.cfg, now: s.clock.Now}}
-	if c.cs, err = kubernetes.NewForConfig(rc); err != nil {
-		return nil, fmt.Errorf("kubernetes: %w", err)
+	if c.api, err = newAPIClients(rc); err != nil {
+		return nil, err
 	}
 	if f := s.cfg.Secrets.PKCS12PasswordFile; f != "" {
 		b, err := os.ReadFile(f)
@@ -260,7 +258,7 @@ func (s *Source) client() (*client, error) {
 
 type client struct {
 	src    *Source
-	cs     kubernetes.Interface
+	api    *apiClients
 	dyn    dynamic.Interface
 	parser *parser
 }
@@ -294,7 +292,7 @@ func (c *client) watchers(ns string) []*watcher {
 	var ws []*watcher
 	for _, typ := range cfg.Secrets.Types {
 		typeSel := append([]fields.Selector{fields.OneTermEqualSelector("type", typ)}, sel...)
-		ws = append(ws, c.watcher(ns, ns, &secrets{typ: typ, selector: fields.AndSelectors(typeSel...).String(), client: c.cs.CoreV1(), parser: c.parser}))
+		ws = append(ws, c.watcher(ns, ns, &secrets{typ: typ, selector: fields.AndSelectors(typeSel...).String(), client: c.api.secrets(), parser: c.parser}))
 	}
 	if cm := cfg.CertManager; cm != nil {
 		for _, res := range certManagerResources(c.dyn, fields.AndSelectors(sel...).String(), *cm.ACME) {
@@ -303,18 +301,18 @@ func (c *client) watchers(ns string) []*watcher {
 	}
 	if cm := cfg.ConfigMaps; cm != nil {
 		ws = append(ws, c.watcher(ns, configMapStatus+ns, &configMaps{labels: cm.LabelSelector,
-			fields: fields.AndSelectors(sel...).String(), client: c.cs.CoreV1(), parser: c.parser}))
+			fields: fields.AndSelectors(sel...).String(), client: c.api.configMaps(), parser: c.parser}))
 	}
 	return ws
 }
 
 // namespaceWatcher watches the namespaces matching the label selector, less the excluded ones.
 func (c *client) namespaceWatcher(labelSelector string) *watcher {
-	return c.watcher(allNamespaces, namespacesStatus+labelSelector, newNamespaces(c.src.cfg, c.cs.CoreV1()))
+	return c.watcher(allNamespaces, namespacesStatus+labelSelector, newNamespaces(c.src.cfg, c.api.namespaces()))
 }
 
 // newNamespaces are the namespaces the section's label selector selects, less the excluded ones.
-func newNamespaces(cfg *config.Kubernetes, client typedcorev1.NamespacesGetter) *namespaces {
+func newNamespaces(cfg *config.Kubernetes, client apiResource) *namespaces {
 	return &namespaces{labels: cfg.Namespaces.LabelSelector, fields: fields.AndSelectors(excluded(cfg, "metadata.name")...).String(), client: client}
 }
 

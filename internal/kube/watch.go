@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
@@ -314,7 +313,7 @@ type secrets struct {
 	typ string
 	// selector is the field selector: the type, and the excluded namespaces.
 	selector string
-	client   typedcorev1.SecretsGetter
+	client   apiResource
 	parser   *parser
 }
 
@@ -326,8 +325,8 @@ func (r *secrets) expected() runtime.Object { return &objectCerts{} }
 
 func (r *secrets) list(ctx context.Context, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
 	opts.FieldSelector = r.selector
-	l, err := r.client.Secrets(namespace).List(ctx, opts)
-	if err != nil {
+	l := &corev1.SecretList{}
+	if err := r.client.list(ctx, namespace, opts, l); err != nil {
 		return nil, err
 	}
 	out := &objectCertsList{ListMeta: l.ListMeta, Items: make([]*objectCerts, len(l.Items))}
@@ -339,7 +338,7 @@ func (r *secrets) list(ctx context.Context, namespace string, opts metav1.ListOp
 
 func (r *secrets) watch(ctx context.Context, namespace string, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.FieldSelector = r.selector
-	return r.client.Secrets(namespace).Watch(ctx, opts)
+	return r.client.watch(ctx, namespace, opts)
 }
 
 // keep parses an added or modified Secret; a deletion or a bookmark keeps only the name and
@@ -361,7 +360,7 @@ type namespaces struct {
 	labels string
 	// fields is the field selector: the excluded namespaces.
 	fields string
-	client typedcorev1.NamespacesGetter
+	client apiResource
 }
 
 func (r *namespaces) String() string { return "namespaces labelled " + r.labels }
@@ -375,8 +374,8 @@ func (r *namespaces) expected() runtime.Object { return &corev1.Namespace{} }
 
 func (r *namespaces) list(ctx context.Context, _ string, opts metav1.ListOptions) (runtime.Object, error) {
 	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
-	l, err := r.client.Namespaces().List(ctx, opts)
-	if err != nil {
+	l := &corev1.NamespaceList{}
+	if err := r.client.list(ctx, "", opts, l); err != nil {
 		return nil, err
 	}
 	for i := range l.Items {
@@ -389,7 +388,7 @@ func (r *namespaces) list(ctx context.Context, _ string, opts metav1.ListOptions
 // DELETED event for an object that stops matching.
 func (r *namespaces) watch(ctx context.Context, _ string, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.LabelSelector, opts.FieldSelector = r.labels, r.fields
-	return r.client.Namespaces().Watch(ctx, opts)
+	return r.client.watch(ctx, "", opts)
 }
 
 func (r *namespaces) keep(ev watch.Event) runtime.Object {
