@@ -70,7 +70,8 @@ type apiResource struct {
 }
 
 func (r apiResource) request(namespace string, opts *metav1.ListOptions) *rest.Request {
-	req := r.client.Get().NamespaceIfScoped(namespace, r.namespaced).Resource(r.resource).VersionedParams(opts, apiParams)
+	// Protobuf, as the typed clients ask for: a third fewer bytes than JSON and cheaper to decode.
+	req := r.client.Get().UseProtobufAsDefault().NamespaceIfScoped(namespace, r.namespaced).Resource(r.resource).VersionedParams(opts, apiParams)
 	if opts.TimeoutSeconds != nil {
 		req = req.Timeout(time.Duration(*opts.TimeoutSeconds) * time.Second)
 	}
