@@ -295,3 +295,27 @@ func TestInlineCertOtherBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestREADMEReference: the README's configuration reference is a valid configuration, so it
+// cannot drift from the strict parser (a renamed or removed key fails here).
+func TestREADMEReference(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README: no ## Configuration section")
+	}
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	if !ok {
+		t.Fatal("README: no yaml block under ## Configuration")
+	}
+	block, _, ok = strings.Cut(block, "```")
+	if !ok {
+		t.Fatal("README: the yaml block under ## Configuration is not closed")
+	}
+	if _, err := Parse([]byte(block)); err != nil {
+		t.Errorf("README's configuration reference: %v", err)
+	}
+}
