@@ -28,6 +28,14 @@ func TestRESTConfigKubeconfig(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// One request budget for the source, however many clients it makes.
+	api, err := newAPIClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RateLimiter == nil || api.core.GetRateLimiter() != cfg.RateLimiter || api.networking.GetRateLimiter() != cfg.RateLimiter {
+		t.Error("the core and networking clients do not share the config's rate limiter")
+	}
 }
 
 // TestRESTConfigErrors: outside a pod, an empty kubeconfig says what to set; a broken file
