@@ -8,17 +8,17 @@ import (
 )
 
 // The exporter's GC target, unless GOGC is set. Go's 100 on a small heap (a probing exporter,
-// a few hundred certificates) and 50 on a large one (100k files), as the two cost differently:
-// on a small heap a GC cycle is cheap but 50 doubles how often it runs (~30 % more CPU per
-// probe, docs/performance.md), on a large one the heap is mostly long-lived snapshots and 50
-// cuts the peak RSS of a 100k cold start from ~240 to ~200 MiB at no measurable CPU. Prometheus
-// itself runs with 75. The gap between the two thresholds keeps a heap near one of them from
-// switching at every cycle.
+// a few hundred certificates) and 50 on a large one (100k files, 20k Kubernetes Secrets), as
+// the two cost differently: on a small heap a GC cycle is cheap but 50 doubles how often it
+// runs (~30 % more CPU per probe, docs/performance.md), on a large one the heap is mostly
+// long-lived snapshots and 50 cuts the peak RSS of a 100k cold start from ~240 to ~200 MiB at
+// no measurable CPU. Prometheus itself runs with 75. The gap between the two thresholds keeps a
+// heap near one of them from switching at every cycle.
 const (
 	gcPercentSmall = 100
 	gcPercentLarge = 50
-	gcLargeFrom    = 64 << 20 // live heap bytes from which the large target applies
-	gcSmallBelow   = 48 << 20 // and below which the small one is back
+	gcLargeFrom    = 32 << 20 // live heap bytes from which the large target applies
+	gcSmallBelow   = 24 << 20 // and below which the small one is back
 )
 
 // gcPercentFor is the target for a live heap of live bytes while current applies.

@@ -68,6 +68,11 @@ func New(c *x509.Certificate) Cert {
 	if out.Issuer == "" {
 		out.Issuer = intern(c.Issuer.String())
 	}
+	if c.IsCA {
+		// A CA is in the chain of each certificate it issued: one copy of its strings for the
+		// 20,000 Secrets cert-manager wrote with the same intermediate.
+		out.Subject, out.Serial, out.SerialDER = intern(out.Subject), intern(out.Serial), intern(out.SerialDER)
+	}
 	if n := len(c.DNSNames) + len(c.IPAddresses) + len(c.EmailAddresses) + len(c.URIs); n > 0 {
 		out.SANs = make([]string, 0, n)
 	}

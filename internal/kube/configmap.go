@@ -26,7 +26,7 @@ const configMapStatus = "configmaps/"
 
 // configMapMeta keeps the identity of c, for a deletion or a bookmark.
 func configMapMeta(c *corev1.ConfigMap) *objectCerts {
-	return &objectCerts{configMap: true, ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, ResourceVersion: c.ResourceVersion}}
+	return &objectCerts{configMap: true, objectID: objectID{c.Namespace, c.Name, c.ResourceVersion}}
 }
 
 // parseConfigMap reads the CA bundles of cm's matching data and binaryData keys. A bundle is
