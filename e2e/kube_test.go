@@ -6,10 +6,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/testcerts"
@@ -87,4 +89,117 @@ func TestScenario20Kubernetes(t *testing.T) {
 	record(sc, renewal, fault, seen[renewal.String()], web.Cert.NotAfter)
 	record(sc, expiry, fault, seen[expiry.String()], api.Cert.NotAfter)
 	record(sc, broken, fault, seen[broken.String()], time.Time{})
+}
+
+// Scenario 21: cert-manager renewed the Secrets of an Ingress and a Gateway, but their
+// controller, a real nginx on loopback (each object's status address is 127.0.0.1, as a
+// controller publishing its Service writes it), was not reloaded and serves the certificates
+// before. The exporter discovers both hosts through the API server (the rights of
+// examples/kubernetes/rbac.yaml) and probes them as it would from inside the cluster; the fake
+// here is only the pod network (the addresses are loopback). Reloading nginx deploys the
+// Secrets' certificates.
+func TestScenario21KubernetesNotDeployed(t *testing.T) {
+	t.Parallel()
+	const sc, ns = "s21-kube-not-deployed", "s21"
+	const webHost, gwHost = "s21-web.e2e.test", "s21-gw.e2e.test"
+	s := getStack(t)
+	dir := testDir(t, sc)
+	now := time.Now().UTC()
+	pki, ca := scenarioPKI(t, dir, sc, now)
+	c := testkube.Start(t)
+	c.InstallGatewayCRD(t)
+	admin := c.Clientset(t)
+	c.EnsureNamespace(t, ns)
+
+	// What nginx serves: the files its sites name, rewritten at the "reload".
+	type site struct {
+		host, secret, crt, key string
+		port                   int
+		old, renewed           *testcerts.Cert
+	}
+	sites := []*site{{host: webHost, secret: "web-tls"}, {host: gwHost, secret: "gw-tls"}}
+	var ngxSites []nginxSite
+	for _, st := range sites {
+		st.old, st.renewed = leaf(pki, st.host, now, -60*day, 90*day), leaf(pki, st.host, now, -time.Hour, 90*day)
+		st.crt, st.key = filepath.Join(dir, st.host+".crt"), filepath.Join(dir, st.host+".key")
+		writeFile(t, st.crt, testcerts.Bundle(st.old, pki.Intermediate))
+		writeFile(t, st.key, st.old.KeyPEM())
+		st.port = freePort(t)
+		ngxSites = append(ngxSites, nginxSite{listen: loopbackAddr("127.0.0.1", st.port), cert: st.crt, key: st.key})
+	}
+	ngx := startNginx(t, testDir(t, sc+"-nginx"), ngxSites...)
+	web, gw := sites[0], sites[1]
+
+	secret := func(st *site, crt *testcerts.Cert) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: st.secret}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{"tls.crt": testcerts.Bundle(crt, pki.Intermediate), "tls.key": crt.KeyPEM(), "ca.crt": pki.Root.PEM()}}
+	}
+	ctx := context.Background()
+	for _, st := range sites {
+		if _, err := admin.CoreV1().Secrets(ns).Create(ctx, secret(st, st.old), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"}, Spec: networkingv1.IngressSpec{
+		TLS:            []networkingv1.IngressTLS{{Hosts: []string{webHost}, SecretName: web.secret}},
+		DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+	}}
+	ing, err := admin.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "127.0.0.1"}}
+	if _, err := admin.NetworkingV1().Ingresses(ns).UpdateStatus(ctx, ing, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Create(t, testkube.GatewayGVR, fmt.Sprintf(`{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"namespace":%q,"name":"gw"},
+		"spec":{"gatewayClassName":"nginx","listeners":[{"name":"https","protocol":"HTTPS","hostname":%q,"port":%d,
+		"tls":{"mode":"Terminate","certificateRefs":[{"group":"","kind":"Secret","name":%q}]}}]}}`, ns, gwHost, gw.port, gw.secret),
+		`{"addresses":[{"type":"IPAddress","value":"127.0.0.1"}]}`)
+
+	sa := c.ServiceAccountConfig(t, "monitoring", "cert-expiry-exporter", testkube.Grant{Rules: testkube.ClusterRoleRules(t, "../examples/kubernetes/rbac.yaml")})
+	e := startExporter(t, dir, fmt.Sprintf(`
+modules:
+  tls:
+    tls_config: {ca_file: %q}
+kubernetes:
+  kubeconfig: %q
+  namespaces: {include: [%s]}
+  ingresses: {port: %d, interval: 1s}
+  gateways: {interval: 1s}
+drift:
+  grace_period: 1s
+`, ca, testkube.Kubeconfig(t, sa), ns, web.port), exporterOpts{})
+	job := filepath.Base(dir)
+	s.register(t, job, e)
+	// Both hosts probed, verified, and serving what their Secrets hold.
+	s.waitSeries(t, fmt.Sprintf(`cert_served_outdated{scenario=%q} == 0`, job), 2)
+	s.waitSeries(t, fmt.Sprintf(`cert_chain_verified{scenario=%q, source="probe", reason="ok"} == 1`, job), 2)
+
+	// cert-manager renews both Secrets; nobody reloads nginx.
+	fault := time.Now()
+	for _, st := range sites {
+		if _, err := admin.CoreV1().Secrets(ns).Update(ctx, secret(st, st.renewed), metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wants []want
+	for _, st := range sites {
+		wants = append(wants, want{"CertificateNotDeployed", map[string]string{"severity": "warning", "domain": st.host, "ip": "127.0.0.1",
+			"target": loopbackAddr(st.host, st.port), "namespace": ns, "secret": st.secret, "key": "tls.crt"}})
+	}
+	seen := s.expectAlerts(t, job, wants)
+	for i, w := range wants {
+		record(sc, w, fault, seen[w.String()], sites[i].old.Cert.NotAfter)
+	}
+
+	// The reload: nginx serves the Secrets' certificates, both back to 0.
+	for _, st := range sites {
+		writeAtomic(t, st.crt, testcerts.Bundle(st.renewed, pki.Intermediate))
+		writeAtomic(t, st.key, st.renewed.KeyPEM())
+	}
+	if err := ngx.signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitSeries(t, fmt.Sprintf(`cert_served_outdated{scenario=%q} == 0`, job), 2)
 }
