@@ -42,7 +42,6 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 		}
 	}
 	cfg.UserAgent = "cert_expiry_exporter/" + version.Version
-	cfg.QPS, cfg.Burst = clientQPS, clientBurst
 	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(clientQPS, clientBurst)
 	return cfg, nil
 }
