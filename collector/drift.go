@@ -7,7 +7,7 @@ import (
 )
 
 var servedOutdated = prometheus.NewDesc("cert_served_outdated",
-	"1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.",
+	"1 when the endpoint serves an older certificate than the file or Secret it is to serve holds (the Secret its Ingress or Gateway names, else any with the same names), for longer than drift.grace_period; 0 while it matches.",
 	[]string{"target", "ip", "path", "namespace", "secret", "key", "lineage", "domain"}, nil)
 
 // collectDrift emits the served-vs-disk join.

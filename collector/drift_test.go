@@ -24,7 +24,7 @@ func TestDriftGolden(t *testing.T) {
 	}
 	c := funcCollector(func(ch chan<- prometheus.Metric) { collectDrift(ch, drift) })
 	want := `
-# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.
+# HELP cert_served_outdated 1 when the endpoint serves an older certificate than the file or Secret it is to serve holds (the Secret its Ingress or Gateway names, else any with the same names), for longer than drift.grace_period; 0 while it matches.
 # TYPE cert_served_outdated gauge
 cert_served_outdated{domain="a.example",ip="127.0.0.1",key="",lineage="a",namespace="",path="/etc/letsencrypt/live/a/fullchain.pem",secret="",target="a.example:443"} 0
 cert_served_outdated{domain="b.example",ip="127.0.0.1",key="",lineage="b",namespace="",path="/etc/letsencrypt/live/b/fullchain.pem",secret="",target="b.example:443"} 0

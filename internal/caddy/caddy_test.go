@@ -131,7 +131,7 @@ func TestProbeRealCaddy(t *testing.T) {
 cert_probe_success{ip="127.0.0.1",module="caddy",target="cert-expiry-exporter.example.test:PORT"} 1
 cert_probe_success{ip="127.0.0.1",module="caddy",target="current.example.test:PORT"} 1
 cert_probe_success{ip="127.0.0.1",module="caddy",target="renewed.example.test:PORT"} 1
-# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.
+# HELP cert_served_outdated 1 when the endpoint serves an older certificate than the file or Secret it is to serve holds (the Secret its Ingress or Gateway names, else any with the same names), for longer than drift.grace_period; 0 while it matches.
 # TYPE cert_served_outdated gauge
 cert_served_outdated{domain="*.example.test",ip="127.0.0.1",key="",lineage="wildcard_.example.test",namespace="",path="` + crt("wildcard_.example.test") + `",secret="",target="cert-expiry-exporter.example.test:PORT"} 0
 cert_served_outdated{domain="current.example.test",ip="127.0.0.1",key="",lineage="current.example.test",namespace="",path="` + crt("current.example.test") + `",secret="",target="current.example.test:PORT"} 0

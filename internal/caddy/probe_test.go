@@ -122,7 +122,7 @@ func TestProbeDrift(t *testing.T) {
 		strings.Replace(stored("127.0.0.2", "127.0.0.2", "e"), `team=`, `subject="CN=127.0.0.2",team=`, 1) +
 		"# HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).\n# TYPE cert_probe_success gauge\n" +
 		success("cert-expiry-exporter.example.test") + success("current.example.test") + success("renewed.example.test") +
-		"# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.\n# TYPE cert_served_outdated gauge\n" +
+		"# HELP cert_served_outdated 1 when the endpoint serves an older certificate than the file or Secret it is to serve holds (the Secret its Ingress or Gateway names, else any with the same names), for longer than drift.grace_period; 0 while it matches.\n# TYPE cert_served_outdated gauge\n" +
 		drift("cert-expiry-exporter.example.test", "*.example.test", "wildcard_.example.test", "0") +
 		drift("current.example.test", "current.example.test", "current.example.test", "0") +
 		drift("renewed.example.test", "renewed.example.test", "renewed.example.test", "1")

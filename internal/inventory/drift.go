@@ -7,10 +7,13 @@ import (
 	"time"
 
 	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/certs"
+	"github.com/cert-expiry-exporter/cert_expiry_exporter/internal/source"
 )
 
 // Drift is one probed address and one stored chain (a local file, a Kubernetes Secret's key)
-// whose leaves cover the same names: cert_served_outdated.
+// that it is to serve: cert_served_outdated. A target discovered from an Ingress or a Gateway
+// is to serve the Secrets they name; any other, the stored chains whose leaves cover the same
+// names.
 type Drift struct {
 	Target, IP, Path, Lineage string
 	// Namespace, Secret and Key name the stored chain when it is a Secret's (Path is then "").
@@ -37,11 +40,22 @@ func nameKey(c certs.Cert) string {
 	return strings.Join(slices.Compact(n), ",")
 }
 
-// storedIndex maps a leaf's name key to the stored chains with that leaf.
-type storedIndex map[string][]*certs.Chain
+// tlsCertKey is the key of a kubernetes.io/tls Secret's certificate (corev1.TLSCertKey;
+// not imported for one string).
+const tlsCertKey = "tls.crt"
 
-func indexStored(stored []*certs.Chain) storedIndex {
-	idx := storedIndex{}
+// secretKey names a Secret: namespace and name.
+type secretKey struct{ namespace, name string }
+
+// storedIndex holds the stored chains that have a leaf to deploy: by the leaf's name key, and
+// the Secrets' tls.crt (what an Ingress controller or a Gateway serves) by Secret.
+type storedIndex struct {
+	names   map[string][]*certs.Chain
+	secrets map[secretKey][]*certs.Chain
+}
+
+func indexStored(stored []*certs.Chain) *storedIndex {
+	idx := &storedIndex{names: map[string][]*certs.Chain{}, secrets: map[secretKey][]*certs.Chain{}}
 	for _, c := range stored {
 		// A CA-first chain (a bundle) has no leaf to deploy; nor has a ConfigMap's CA bundle,
 		// whatever its first certificate is: a pinned certificate there is trusted, not served.
@@ -49,17 +63,63 @@ func indexStored(stored []*certs.Chain) storedIndex {
 			continue
 		}
 		if k := nameKey(c.Certs[0]); k != "" {
-			idx[k] = append(idx[k], c)
+			idx.names[k] = append(idx.names[k], c)
+		}
+		if c.Secret != "" && c.Key == tlsCertKey {
+			k := secretKey{c.Namespace, c.Secret}
+			idx.secrets[k] = append(idx.secrets[k], c)
 		}
 	}
 	return idx
 }
 
-// joinDrift pairs every served chain with the stored chains whose leaf has the same names.
-// Sorted by target, ip, stored chain; one pair per (target, ip, stored chain), since a target probed by two
-// modules is one endpoint.
-func joinDrift(served []*certs.Chain, idx storedIndex, grace time.Duration) []Drift {
-	if len(served) == 0 || len(idx) == 0 {
+// deploysOf maps each target of snaps' Deploys to the Secrets it is to serve.
+func deploysOf(snaps []*source.Snapshot) map[string][]secretKey {
+	var out map[string][]secretKey
+	for _, s := range snaps {
+		for _, d := range s.Deploys {
+			if out == nil {
+				out = map[string][]secretKey{}
+			}
+			if k := (secretKey{d.Namespace, d.Secret}); !slices.Contains(out[d.Target], k) {
+				out[d.Target] = append(out[d.Target], k)
+			}
+		}
+	}
+	return out
+}
+
+// pairs are the stored chains a served chain is compared with. A target that names its
+// Secrets pairs with those of them that are stored: a renewal may change the names, and a
+// certificate copied into other namespaces is not this one's. Of several, the one served (if
+// any) alone: two Ingresses, or an Ingress and a Gateway, may name one host with two Secrets,
+// each served at its own address. A target whose Secrets are none of the stored chains (not
+// watched), or that names none, pairs by names.
+func (idx *storedIndex) pairs(s *certs.Chain, deploys map[string][]secretKey) []*certs.Chain {
+	leaf := s.Certs[0]
+	var named []*certs.Chain
+	for _, k := range deploys[s.Target] {
+		named = append(named, idx.secrets[k]...)
+	}
+	if len(named) == 0 {
+		return idx.names[nameKey(leaf)]
+	}
+	if i := slices.IndexFunc(named, func(d *certs.Chain) bool { return sameCert(d.Certs[0], leaf) }); i >= 0 {
+		return named[i : i+1]
+	}
+	return named
+}
+
+// sameCert says whether a and b are one certificate (issuer's key, serial and NotBefore).
+func sameCert(a, b certs.Cert) bool {
+	return a.Key() == b.Key() && a.NotBefore.Equal(b.NotBefore)
+}
+
+// joinDrift pairs every served chain with the stored chains it is to serve (pairs). Sorted by
+// target, ip, stored chain; one pair per (target, ip, stored chain), since a target probed by
+// two modules is one endpoint.
+func joinDrift(served []*certs.Chain, idx *storedIndex, deploys map[string][]secretKey, grace time.Duration) []Drift {
+	if len(served) == 0 || idx == nil {
 		return nil
 	}
 	var out []Drift
@@ -68,7 +128,7 @@ func joinDrift(served []*certs.Chain, idx storedIndex, grace time.Duration) []Dr
 			continue
 		}
 		leaf := s.Certs[0]
-		for _, d := range idx[nameKey(leaf)] {
+		for _, d := range idx.pairs(s, deploys) {
 			p := Drift{Target: s.Target, IP: s.IP, Path: d.Path, Lineage: d.Lineage, Namespace: d.Namespace, Secret: d.Secret, Key: d.Key, Domain: leaf.Domain}
 			if disk := d.Certs[0]; disk.NotBefore.After(leaf.NotBefore) {
 				p.Since = d.Changed

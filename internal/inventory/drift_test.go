@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -125,6 +126,64 @@ func TestDriftIgnoresConfigMapBundles(t *testing.T) {
 			Location: certs.Location{Source: certs.SourceProbe, Target: "p.example:443", IP: "127.0.0.1"}, Certs: []certs.Cert{leaf(t0.Add(-60 * 24 * time.Hour))}, Seen: t0.Add(2 * time.Hour)}}})
 		if d := store.View().Drift; len(d) != tc.drift {
 			t.Errorf("%+v: drift %+v, want %d", tc.loc, d, tc.drift)
+		}
+	}
+}
+
+// TestDriftPairsReferencedSecrets: a target discovered from an Ingress or a Gateway is
+// compared with the Secrets they name, whatever the names of their certificates, and not with
+// copies of a certificate in other Secrets or files; by names when none of its Secrets is
+// stored.
+func TestDriftPairsReferencedSecrets(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("DriftRefs", t0)
+	leaf := func(notBefore time.Time, names ...string) certs.Cert {
+		return certs.New(pki.Leaf(testcerts.Options{DNSNames: names, NotBefore: notBefore, NotAfter: notBefore.Add(90 * 24 * time.Hour)}).Cert)
+	}
+	old := leaf(t0.Add(-60*24*time.Hour), "a.example")
+	renamed := leaf(t0.Add(-time.Hour), "a.example", "b.example") // renewed with one more name
+	newer := leaf(t0.Add(-2*time.Hour), "a.example")              // another namespace's copy, renewed apart
+	secret := func(ns, name string, c certs.Cert) certs.Chain {
+		return certs.Chain{Location: certs.Location{Source: certs.SourceKubernetes, Namespace: ns, Secret: name, Key: "tls.crt"}, Certs: []certs.Cert{c}, Changed: c.NotBefore}
+	}
+	stored := []certs.Chain{
+		secret("web", "site", renamed),
+		secret("copy", "site", old),
+		secret("copy2", "site", newer),
+		{Location: certs.Location{Source: certs.SourceKubernetes, Namespace: "web", Secret: "site", Key: "extra.pem"}, Certs: []certs.Cert{newer}}, // not what a controller serves
+		{Location: certs.Location{Source: certs.SourceFile, Path: "/etc/ssl/a.pem"}, Certs: []certs.Cert{newer}, Changed: newer.NotBefore},
+	}
+	pair := func(ns, name, key, path string, since time.Time) Drift {
+		return Drift{Target: "a.example:443", IP: "127.0.0.1", Namespace: ns, Secret: name, Key: key, Path: path, Domain: "a.example", Since: since, Outdated: !since.IsZero()}
+	}
+	// By names: the copies, the file and the Secret's other key; not the renamed tls.crt.
+	byNames := []Drift{pair("", "", "", "/etc/ssl/a.pem", newer.NotBefore), pair("copy", "site", "tls.crt", "", time.Time{}),
+		pair("copy2", "site", "tls.crt", "", newer.NotBefore), pair("web", "site", "extra.pem", "", newer.NotBefore)}
+	for _, tc := range []struct {
+		name    string
+		served  certs.Cert
+		deploys []source.Deploy
+		want    []Drift
+	}{
+		{"the named Secret, renewed with other names", old, []source.Deploy{{Target: "a.example:443", Namespace: "web", Secret: "site"}},
+			[]Drift{pair("web", "site", "tls.crt", "", renamed.NotBefore)}},
+		{"another target's Secret", old, []source.Deploy{{Target: "b.example:443", Namespace: "web", Secret: "site"}},
+			byNames},
+		{"a Secret not stored: by names", old, []source.Deploy{{Target: "a.example:443", Namespace: "web", Secret: "gone"}},
+			byNames},
+		// Two objects name the host with two Secrets: the one served is deployed.
+		{"two Secrets, one served", newer, []source.Deploy{{Target: "a.example:443", Namespace: "web", Secret: "site"}, {Target: "a.example:443", Namespace: "copy2", Secret: "site"}},
+			[]Drift{pair("copy2", "site", "tls.crt", "", time.Time{})}},
+		{"two Secrets, neither served", old, []source.Deploy{{Target: "a.example:443", Namespace: "web", Secret: "site"}, {Target: "a.example:443", Namespace: "copy2", Secret: "site"}},
+			[]Drift{pair("copy2", "site", "tls.crt", "", newer.NotBefore), pair("web", "site", "tls.crt", "", renamed.NotBefore)}},
+	} {
+		store := New("kubernetes", "kubernetes_ingresses")
+		store.SetGrace(time.Hour)
+		store.Restart("kubernetes", true)(&source.Snapshot{Chains: stored})
+		store.Restart("kubernetes_ingresses", true)(&source.Snapshot{Deploys: tc.deploys, Chains: []certs.Chain{{
+			Location: certs.Location{Source: certs.SourceProbe, Target: "a.example:443", IP: "127.0.0.1"}, Certs: []certs.Cert{tc.served}, Seen: t0.Add(2 * time.Hour)}}})
+		if got := store.View().Drift; !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ndrift %+v\nwant  %+v", tc.name, got, tc.want)
 		}
 	}
 }

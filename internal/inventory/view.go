@@ -26,7 +26,7 @@ type View struct {
 	labelNames []string
 }
 
-// joined is what the drift join read: the snapshots holding served and stored chains (each
+// joined is what the drift join read: the snapshots holding served chains (or Deploys) and stored chains (each
 // immutable), the grace, and the index of the stored chains. A publish that changes none of
 // them (certbot's, ARI's) reuses the join, one that changes only served chains (a probe)
 // reuses the index: at 100k stored chains each costs ~100 ms. Without a served chain there is
@@ -34,7 +34,7 @@ type View struct {
 type joined struct {
 	served, stored []*source.Snapshot
 	grace          time.Duration
-	idx            storedIndex
+	idx            *storedIndex
 }
 
 // newView joins snaps; prev (may be nil) is the view it replaces, whose drift join is reused
@@ -43,7 +43,7 @@ func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
 	v := &View{Snapshots: snaps, renewals: map[renewalKey]*source.Renewal{}, windows: map[certs.Key]*source.Window{}}
 	for _, s := range snaps {
 		hasServed, hasStored := kinds(s.Chains)
-		if hasServed {
+		if hasServed || len(s.Deploys) > 0 { // the join reads the Deploys too
 			v.joined.served = append(v.joined.served, s)
 		}
 		if hasStored {
@@ -61,7 +61,7 @@ func newView(snaps []*source.Snapshot, grace time.Duration, prev *View) *View {
 		} else {
 			v.joined.idx = indexStored(chainsOf(v.joined.stored, false))
 		}
-		v.Drift = joinDrift(chainsOf(v.joined.served, true), v.joined.idx, grace)
+		v.Drift = joinDrift(chainsOf(v.joined.served, true), v.joined.idx, deploysOf(v.joined.served), grace)
 	}
 	v.ownerNames = make(map[*source.Snapshot][]string, len(snaps))
 	for _, s := range snaps {

@@ -26,11 +26,16 @@ func gateways(client dynamic.Interface, selector string) resource {
 	return &objects{gvr: gatewaysGVR, selector: selector, client: client, fields: [][]string{{"spec", "listeners"}, {"status", "addresses"}}}
 }
 
-// listener is a Gateway listener that is probed: its hostname and port.
+// listener is a Gateway listener that is probed: its hostname and port, and the Secrets its
+// certificateRefs name (of listeners with the same hostname and port, merged).
 type listener struct {
-	host string
-	port int
+	host    string
+	port    int
+	secrets []secretRef
 }
+
+// secretRef is a Secret an Ingress or a Gateway listener serves.
+type secretRef struct{ namespace, name string }
 
 // gatewayListeners are the probed listeners of a Gateway: protocol HTTPS or TLS, the TLS
 // terminated by the Gateway (with Passthrough the backend serves a certificate the Gateway
@@ -53,9 +58,51 @@ func gatewayListeners(gw *unstructured.Unstructured) []listener {
 			host == "" || strings.HasPrefix(host, "*") || port < 1 || port > 65535 {
 			continue
 		}
-		if k := (listener{host, int(port)}); !slices.Contains(out, k) {
-			out = append(out, k)
+		out = addListener(out, host, int(port), certificateRefs(m, gw.GetNamespace())...)
+	}
+	return out
+}
+
+// addListener adds host:port to ls, or its refs to the listener ls has for it already.
+func addListener(ls []listener, host string, port int, refs ...secretRef) []listener {
+	i := slices.IndexFunc(ls, func(l listener) bool { return l.host == host && l.port == port })
+	if i < 0 {
+		ls = append(ls, listener{host: host, port: port})
+		i = len(ls) - 1
+	}
+	ls[i].secrets = addRefs(ls[i].secrets, refs...)
+	return ls
+}
+
+// addRefs adds to dst the refs it does not hold.
+func addRefs(dst []secretRef, refs ...secretRef) []secretRef {
+	for _, r := range refs {
+		if !slices.Contains(dst, r) {
+			dst = append(dst, r)
 		}
+	}
+	return dst
+}
+
+// certificateRefs are the Secrets of a listener's tls.certificateRefs: group "" and kind
+// Secret by default, in the Gateway's namespace unless the reference names another (which a
+// ReferenceGrant must allow: the Gateway's status says whether it does, not this).
+func certificateRefs(l map[string]any, namespace string) []secretRef {
+	rs, _, _ := unstructured.NestedSlice(l, "tls", "certificateRefs")
+	var out []secretRef
+	for _, r := range rs {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(m, "group")
+		kind, _, _ := unstructured.NestedString(m, "kind")
+		name, _, _ := unstructured.NestedString(m, "name")
+		ns, _, _ := unstructured.NestedString(m, "namespace")
+		if group != "" || cmp.Or(kind, "Secret") != "Secret" || name == "" {
+			continue
+		}
+		out = append(out, secretRef{cmp.Or(ns, namespace), name})
 	}
 	return out
 }

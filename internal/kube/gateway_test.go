@@ -67,7 +67,7 @@ func TestGatewayTargets(t *testing.T) {
 			`{"name":"http","protocol":"HTTP","hostname":"www.example.test","port":80},`+
 			`{"name":"wild","protocol":"HTTPS","hostname":"*.example.test","port":443},`+
 			`{"name":"any","protocol":"HTTPS","port":443},`+
-			`{"name":"db","protocol":"TLS","hostname":"db.example.test","port":8443,"tls":{"mode":"Terminate"}},`+
+			`{"name":"db","protocol":"TLS","hostname":"db.example.test","port":8443,"tls":{"mode":"Terminate","certificateRefs":[{"name":"db","namespace":"certs"},{"group":"example.test","kind":"Vault","name":"x"}]}},`+
 			`{"name":"pass","protocol":"TLS","hostname":"pass.example.test","port":443,"tls":{"mode":"Passthrough"}},`+
 			`{"name":"bad","protocol":"HTTPS","hostname":"bad.example.test","port":"443"}]`,
 			`[{"type":"IPAddress","value":"10.0.0.5"},{"type":"Hostname","value":"gw.cloud.test"},{"type":"example.test/named","value":"internal"},{"value":"10.0.0.6"}]`)),
@@ -83,34 +83,40 @@ func TestGatewayTargets(t *testing.T) {
 	}
 	noAddress := source.Problem{Source: certs.SourceKubernetes, Where: "Gateway b/new", Reason: reasonNoAddress,
 		Message: "no status.addresses address (and no kubernetes.gateways.address): its listeners are not probed"}
+	// The Ingress's secretName and the listener's certificateRefs (the Gateway's namespace by
+	// default, a Secret only) name one Secret for www.
+	deploys := func(port string) []source.Deploy {
+		return []source.Deploy{{Target: "db.example.test:" + port, Namespace: "certs", Secret: "db"}, {Target: "www.example.test:443", Namespace: "a", Secret: "web"}}
+	}
 	for _, tc := range []struct {
 		section  string
 		want     []probe.Target
 		problems []source.Problem
+		deploys  []source.Deploy
 	}{
 		{"ingresses: {}, gateways: {interval: 1m}", []probe.Target{
 			target("db.example.test", "8443", "1m", "10.0.0.5", "10.0.0.6", "gw.cloud.test"),
 			target("www.example.test", "443", "5m", "10.0.0.1", "10.0.0.5", "10.0.0.6", "gw.cloud.test"),
-		}, []source.Problem{noAddress}},
+		}, []source.Problem{noAddress}, deploys("8443")},
 		// Without kubernetes.ingresses the Ingress is no target.
 		{"gateways: {address: envoy.gw.svc}", []probe.Target{
 			target("db.example.test", "8443", "5m", "envoy.gw.svc"),
 			target("new.example.test", "443", "5m", "envoy.gw.svc"),
 			target("www.example.test", "443", "5m", "envoy.gw.svc"),
-		}, nil},
+		}, nil, deploys("8443")},
 		{"gateways: {address: 'envoy.gw.svc:9443'}", []probe.Target{
 			target("db.example.test", "9443", "5m", "envoy.gw.svc"),
 			target("new.example.test", "9443", "5m", "envoy.gw.svc"),
 			target("www.example.test", "9443", "5m", "envoy.gw.svc"),
-		}, nil},
+		}, nil, []source.Deploy{{Target: "db.example.test:9443", Namespace: "certs", Secret: "db"}, {Target: "www.example.test:9443", Namespace: "a", Secret: "web"}}},
 	} {
 		cfg, err := config.Parse(fmt.Appendf(nil, "kubernetes: {%s}\n", tc.section))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, problems := (&IngressSource{cfg: cfg}).targets([][]runtime.Object{objs})
-		if !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(problems, tc.problems) {
-			t.Errorf("%s:\ntargets  %+v\nwant     %+v\nproblems %+v\nwant     %+v", tc.section, got, tc.want, problems, tc.problems)
+		got, problems, deps := (&IngressSource{cfg: cfg}).targets([][]runtime.Object{objs})
+		if !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(problems, tc.problems) || !reflect.DeepEqual(deps, tc.deploys) {
+			t.Errorf("%s:\ntargets  %+v\nwant     %+v\nproblems %+v\nwant     %+v\ndeploys  %+v\nwant     %+v", tc.section, got, tc.want, problems, tc.problems, deps, tc.deploys)
 		}
 	}
 }
@@ -171,7 +177,7 @@ func testGateways(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface,
 			h = watchHealth(ws.all())
 			return h.settled
 		})
-		got, problems := s.targets(h.items)
+		got, problems, _ := s.targets(h.items)
 		want := []probe.Target{{Target: config.Target{Target: "gwt.example.test:8443", Module: "tls", Interval: model.Duration(5 * time.Minute)},
 			Addresses: []string{"10.0.0.9", "gw.gwt.test"}}}
 		if !reflect.DeepEqual(got, want) || problems != nil {
@@ -208,7 +214,7 @@ func testGateways(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface,
 			return "# HELP cert_probe_success 1 when the TCP connect, STARTTLS and TLS handshake succeeded (verification is reported separately).\n" +
 				"# TYPE cert_probe_success gauge\n" +
 				`cert_probe_success{ip="127.0.0.1",module="tls",target="` + target + `"} 1` + "\n" +
-				"# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.\n" +
+				"# HELP cert_served_outdated 1 when the endpoint serves an older certificate than the file or Secret it is to serve holds (the Secret its Ingress or Gateway names, else any with the same names), for longer than drift.grace_period; 0 while it matches.\n" +
 				"# TYPE cert_served_outdated gauge\n" +
 				`cert_served_outdated{domain="` + host + `",ip="127.0.0.1",key="tls.crt",lineage="",namespace="gw",path="",secret="web",target="` + target + `"} ` + outdated + "\n"
 		}

@@ -167,6 +167,7 @@ func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot))
 		})
 	})
 	var set []probe.Target
+	var deploys []source.Deploy
 	published, listed := false, false
 	for {
 		select {
@@ -182,7 +183,7 @@ func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot))
 		var problems []source.Problem
 		if h.settled {
 			var targets []probe.Target
-			targets, problems = s.targets(h.items)
+			targets, problems, deploys = s.targets(h.items)
 			// Set publishes (and so signals) at once: only a changed list is set.
 			if !listed || !reflect.DeepEqual(targets, set) {
 				listed, set = true, targets
@@ -194,7 +195,7 @@ func (s *IngressSource) Run(ctx context.Context, publish func(*source.Snapshot))
 		mu.Unlock()
 		if published || h.settled {
 			published = true
-			publish(merge(&h, problems, p))
+			publish(merge(&h, problems, deploys, p))
 		}
 	}
 }
@@ -222,17 +223,19 @@ func (s *IngressSource) Once(ctx context.Context) *source.Snapshot {
 	}
 	cancel()
 	ws.wait()
-	targets, problems := s.targets(h.items)
+	targets, problems, deploys := s.targets(h.items)
 	s.probes.Set(targets)
-	return merge(&h, problems, s.probes.Once(ctx))
+	return merge(&h, problems, deploys, s.probes.Once(ctx))
 }
 
-// merge is the source's snapshot: the watches' health and the probes' snapshot. A failing
+// merge is the source's snapshot: the watches' health, the Secrets the targets are to serve
+// and the probes' snapshot. A failing
 // namespace watch is the kubernetes source's watch error already (the same selector, the same
 // credentials): two series with the same labels would fail the scrape.
-func merge(h *health, problems []source.Problem, p *source.Snapshot) *source.Snapshot {
+func merge(h *health, problems []source.Problem, deploys []source.Deploy, p *source.Snapshot) *source.Snapshot {
 	snap := &source.Snapshot{
 		Chains:   p.Chains,
+		Deploys:  deploys,
 		Problems: slices.Concat(h.problems, problems, p.Problems),
 		Status:   slices.Concat(h.status, p.Status),
 		State:    &ingressState{probes: p.State},
@@ -281,7 +284,7 @@ func (s *IngressSource) failed(err error) *source.Snapshot {
 		}
 	}
 	h.problems = []source.Problem{{Source: certs.SourceKubernetes, Where: s.section(), Reason: reasonConfig, Message: err.Error()}}
-	return merge(&h, nil, &source.Snapshot{})
+	return merge(&h, nil, nil, &source.Snapshot{})
 }
 
 // section names the source's section in problems: kubernetes.ingresses, or without it
@@ -295,9 +298,10 @@ func (s *IngressSource) section() string {
 
 // targets are the probe targets of the Ingresses and Gateways the watches keep: one per TLS
 // host (or listener hostname) and port, dialled at the union of the addresses of the objects
-// naming it, in host order. A host:port both an Ingress and a Gateway name is one target, with
-// kubernetes.ingresses' module and interval.
-func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []source.Problem) {
+// naming it, in host order, with the Secrets they name for it (deploys, in target order). A
+// host:port both an Ingress and a Gateway name is one target, with kubernetes.ingresses'
+// module and interval.
+func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []source.Problem, []source.Deploy) {
 	k := s.cfg.Kubernetes
 	var ings []*networkingv1.Ingress
 	var gws []*unstructured.Unstructured
@@ -319,8 +323,9 @@ func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []sou
 	})
 	var problems []source.Problem
 	found := map[string]*probe.Target{} // by target
-	add := func(host, port string, dial []string, module string, interval model.Duration) {
-		t := net.JoinHostPort(host, port)
+	secrets := map[string][]secretRef{} // by target
+	add := func(l listener, port string, dial []string, module string, interval model.Duration) {
+		t := net.JoinHostPort(l.host, port)
 		f := found[t]
 		if f == nil {
 			f = &probe.Target{Target: config.Target{Target: t, Module: module, Interval: interval}}
@@ -331,6 +336,7 @@ func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []sou
 				f.Addresses = append(f.Addresses, a)
 			}
 		}
+		secrets[t] = addRefs(secrets[t], l.secrets...)
 	}
 	if in := k.Ingresses; in != nil {
 		fixed := in.IngressAddress()
@@ -374,11 +380,12 @@ func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []sou
 					host, port, _ = net.SplitHostPort(fixed)
 					dial = []string{host}
 				}
-				add(l.host, port, dial, gw.Module, gw.Interval)
+				add(l, port, dial, gw.Module, gw.Interval)
 			}
 		}
 	}
 	var out []probe.Target
+	var deploys []source.Deploy
 	for _, t := range slices.Sorted(maps.Keys(found)) {
 		if s.cfg.HasTarget(t) {
 			continue // targets: probes it, with the same series
@@ -391,20 +398,29 @@ func (s *IngressSource) targets(items [][]runtime.Object) ([]probe.Target, []sou
 		f := found[t]
 		slices.Sort(f.Addresses)
 		out = append(out, *f)
+		for _, r := range secrets[t] {
+			deploys = append(deploys, source.Deploy{Target: t, Namespace: r.namespace, Secret: r.name})
+		}
 	}
-	return out, problems
+	return out, problems, deploys
 }
 
 // tlsHosts are an Ingress's spec.tls hosts, lower case, without wildcards (no name to
-// dial: the certificate of a wildcard host is checked where a concrete host uses it).
-func tlsHosts(ing *networkingv1.Ingress) []string {
-	var out []string
+// dial: the certificate of a wildcard host is checked where a concrete host uses it), each
+// with the secretName of the entries naming it (the port is the caller's).
+func tlsHosts(ing *networkingv1.Ingress) []listener {
+	var out []listener
 	for _, t := range ing.Spec.TLS {
 		for _, h := range t.Hosts {
 			h = strings.TrimSuffix(strings.ToLower(h), ".")
-			if h != "" && !strings.HasPrefix(h, "*") && !slices.Contains(out, h) {
-				out = append(out, h)
+			if h == "" || strings.HasPrefix(h, "*") {
+				continue
 			}
+			var refs []secretRef
+			if t.SecretName != "" {
+				refs = []secretRef{{ing.Namespace, t.SecretName}}
+			}
+			out = addListener(out, h, 0, refs...)
 		}
 	}
 	return out

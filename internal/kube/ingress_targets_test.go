@@ -40,36 +40,48 @@ func TestIngressTargets(t *testing.T) {
 	}
 	noAddress := source.Problem{Source: certs.SourceKubernetes, Where: "Ingress c/new", Reason: reasonNoAddress,
 		Message: "no status.loadBalancer.ingress address (and no kubernetes.ingresses.address): its TLS hosts are not probed"}
+	deploy := func(host, port, ns, secret string) source.Deploy {
+		return source.Deploy{Target: host + ":" + port, Namespace: ns, Secret: secret}
+	}
 	for _, tc := range []struct {
 		section  string
 		want     []probe.Target
 		problems []source.Problem
+		deploys  []source.Deploy // the secretName of each Ingress naming the host
 	}{
 		{"ingresses: {}", []probe.Target{
 			target("api.example.test", "443", "10.0.0.1", "lb.cloud.test"),
 			target("www.example.test", "443", "10.0.0.1", "10.0.0.2", "lb.cloud.test"),
-		}, []source.Problem{noAddress}},
+		}, []source.Problem{noAddress}, []source.Deploy{
+			deploy("api.example.test", "443", "a", "web"), deploy("www.example.test", "443", "a", "web"), deploy("www.example.test", "443", "b", "web"),
+		}},
 		{"ingresses: {port: 8443}", []probe.Target{
 			target("api.example.test", "8443", "10.0.0.1", "lb.cloud.test"),
 			target("listed.example.test", "8443", "10.0.0.1"), // targets: has it at 443 only
 			target("www.example.test", "8443", "10.0.0.1", "10.0.0.2", "lb.cloud.test"),
-		}, []source.Problem{noAddress}},
+		}, []source.Problem{noAddress}, []source.Deploy{
+			deploy("api.example.test", "8443", "a", "web"), deploy("listed.example.test", "8443", "a", "listed"),
+			deploy("www.example.test", "8443", "a", "web"), deploy("www.example.test", "8443", "b", "web"),
+		}},
 		// The controller's Service for every host, the Ingress without an address too.
 		{"ingresses: {address: 'ctl.ingress.svc:444'}", []probe.Target{
 			target("api.example.test", "444", "ctl.ingress.svc"),
 			target("listed.example.test", "444", "ctl.ingress.svc"),
 			target("new.example.test", "444", "ctl.ingress.svc"),
 			target("www.example.test", "444", "ctl.ingress.svc"),
-		}, nil},
+		}, nil, []source.Deploy{
+			deploy("api.example.test", "444", "a", "web"), deploy("listed.example.test", "444", "a", "listed"), deploy("new.example.test", "444", "c", "new"),
+			deploy("www.example.test", "444", "a", "web"), deploy("www.example.test", "444", "b", "web"),
+		}},
 	} {
 		cfg, err := config.Parse(fmt.Appendf(nil, "targets: [{target: LISTED.example.test}]\nkubernetes: {%s}\n", tc.section))
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := &IngressSource{cfg: cfg}
-		got, problems := s.targets([][]runtime.Object{ings})
-		if !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(problems, tc.problems) {
-			t.Errorf("%s:\ntargets  %+v\nwant     %+v\nproblems %+v\nwant     %+v", tc.section, got, tc.want, problems, tc.problems)
+		got, problems, deploys := s.targets([][]runtime.Object{ings})
+		if !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(problems, tc.problems) || !reflect.DeepEqual(deploys, tc.deploys) {
+			t.Errorf("%s:\ntargets  %+v\nwant     %+v\nproblems %+v\nwant     %+v\ndeploys  %+v\nwant     %+v", tc.section, got, tc.want, problems, tc.problems, deploys, tc.deploys)
 		}
 	}
 }
@@ -84,10 +96,11 @@ func TestIngressTargetsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, problems := (&IngressSource{cfg: cfg}).targets([][]runtime.Object{ings})
+	got, problems, deploys := (&IngressSource{cfg: cfg}).targets([][]runtime.Object{ings})
 	want := []source.Problem{{Source: certs.SourceKubernetes, Where: "kubernetes.ingresses", Reason: reasonTooManyTargets,
 		Message: "more than 1000 TLS hosts: h1000.example.test:443 and the hosts after it are not probed"}}
-	if len(got) != maxIngressTargets || got[len(got)-1].Target.Target != "h0999.example.test:443" || !reflect.DeepEqual(problems, want) {
+	if len(got) != maxIngressTargets || got[len(got)-1].Target.Target != "h0999.example.test:443" || !reflect.DeepEqual(problems, want) ||
+		len(deploys) != maxIngressTargets || deploys[len(deploys)-1].Target != "h0999.example.test:443" {
 		t.Errorf("%d targets, last %s, problems %+v", len(got), got[len(got)-1].Target.Target, problems)
 	}
 }

@@ -129,18 +129,22 @@ func createIngress(t *testing.T, cs kubernetes.Interface, ing *networkingv1.Ingr
 
 // testIngresses runs the kubernetes.ingresses source against the cluster of TestSource.
 func testIngresses(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface, pki *testcerts.PKI) {
-	// The Secret holds the renewed certificate (issued a day ago) and the controller, a
-	// loopback TLS server, still serves the one before it (issued two days ago) for the same
-	// name: after the grace it is cert_served_outdated, until the controller serves the new one.
+	// The Secret the Ingress names holds the renewed certificate (issued a day ago, with one
+	// name more) and the controller, a loopback TLS server, still serves the one before it
+	// (issued two days ago): after the grace it is cert_served_outdated, until the controller
+	// serves the new one. A copy of the old certificate in another Secret (as reflector makes)
+	// is not what the Ingress serves: no pair, though its names are the served ones.
 	t.Run("ingress serves an outdated certificate", func(t *testing.T) {
 		c.EnsureNamespace(t, "ing")
 		const host = "web.example.test"
-		leaf := func(serial int64, issued time.Time) *testcerts.Cert {
-			return pki.Leaf(testcerts.Options{CN: host, DNSNames: []string{host}, Serial: big.NewInt(serial), NotBefore: issued, NotAfter: feb})
+		leaf := func(serial int64, issued time.Time, names ...string) *testcerts.Cert {
+			return pki.Leaf(testcerts.Options{CN: host, DNSNames: append([]string{host}, names...), Serial: big.NewInt(serial), NotBefore: issued, NotAfter: feb})
 		}
-		old, renewed := leaf(3001, now.Add(-48*time.Hour)), leaf(3002, now.Add(-24*time.Hour))
-		create(t, admin, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ing", Name: "web"}, Type: corev1.SecretTypeTLS,
-			Data: map[string][]byte{corev1.TLSCertKey: testcerts.Bundle(renewed, pki.Intermediate), corev1.TLSPrivateKeyKey: renewed.KeyPEM()}})
+		old, renewed := leaf(3001, now.Add(-48*time.Hour)), leaf(3002, now.Add(-24*time.Hour), "api.example.test")
+		for name, c := range map[string]*testcerts.Cert{"web": renewed, "mirror": old} {
+			create(t, admin, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ing", Name: name}, Type: corev1.SecretTypeTLS,
+				Data: map[string][]byte{corev1.TLSCertKey: testcerts.Bundle(c, pki.Intermediate), corev1.TLSPrivateKeyKey: c.KeyPEM()}})
+		}
 		var serving atomic.Pointer[tls.Certificate]
 		oldTLS, renewedTLS := old.TLS(), renewed.TLS()
 		serving.Store(&oldTLS)
@@ -156,7 +160,7 @@ func testIngresses(t *testing.T, c *testkube.Cluster, admin kubernetes.Interface
 		e := runExporter(t, sa, "namespaces: {include: [ing]}, ingresses: {port: "+srv.Port+", interval: 1m}", clock)
 		target := host + ":" + srv.Port
 		drift := func(v string) string {
-			return "# HELP cert_served_outdated 1 when the endpoint serves an older certificate than a local file or Secret with the same names holds, for longer than drift.grace_period; 0 while it matches.\n" +
+			return "# HELP cert_served_outdated 1 when the endpoint serves an older certificate than the file or Secret it is to serve holds (the Secret its Ingress or Gateway names, else any with the same names), for longer than drift.grace_period; 0 while it matches.\n" +
 				"# TYPE cert_served_outdated gauge\n" +
 				`cert_served_outdated{domain="` + host + `",ip="127.0.0.1",key="tls.crt",lineage="",namespace="ing",path="",secret="web",target="` + target + `"} ` + v + "\n"
 		}

@@ -34,6 +34,10 @@ type Snapshot struct {
 	// CRLs are the stored certificate revocation lists (a files source's CRL files), sorted
 	// by path: the inventory judges their freshness as CertificateRevocationListStale does.
 	CRLs []CRLFile
+	// Deploys are the Secrets that discovered targets are to serve (an Ingress's
+	// spec.tls.secretName, a Gateway listener's certificateRefs): drift pairs such a target
+	// with those Secrets' tls.crt rather than with every stored chain of the same names.
+	Deploys []Deploy
 	// Status is the source's health, one entry per instance (a files entry, a log, a target).
 	Status []Status
 	// Metrics emits the source's own series, besides the shared families rendered from the
@@ -42,6 +46,12 @@ type Snapshot struct {
 	// State is the source's own data, typed by the source: read by its Metrics and by the
 	// source that replaces it on a reload (Env.Prev), never by anyone else.
 	State any
+}
+
+// Deploy is a Secret that a probe target is to serve.
+type Deploy struct {
+	Target            string // host:port, as the probe's chains name it
+	Namespace, Secret string
 }
 
 // CRLFile is a file that holds certificate revocation lists.
