@@ -87,6 +87,27 @@ func (k Keystore) Chains() []int {
 	return starts
 }
 
+// Span is one of a keystore's chains: its certificates [Start, End); Keyed when it is a private
+// key entry's (named by its alias), else the trusted certificate entries' bundle.
+type Span struct {
+	Start, End int
+	Keyed      bool
+}
+
+// Spans splits a keystore's n certificates into its chains, which begin at starts (Chains, 0
+// first), the first keyed of them the private key entries'.
+func Spans(starts []int, keyed, n int) []Span {
+	out := make([]Span, len(starts))
+	for i, a := range starts {
+		b := n
+		if i+1 < len(starts) {
+			b = starts[i+1]
+		}
+		out[i] = Span{Start: a, End: b, Keyed: a < keyed}
+	}
+	return out
+}
+
 func decodeOther(data []byte, password string) ([]*x509.Certificate, error) {
 	if IsPEM(data) {
 		return decodePEM(data)

@@ -746,17 +746,13 @@ func (p *parsed) chains() []span {
 	if !r.keystore {
 		return []span{{0, len(p.certs), ""}}
 	}
-	starts := append([]int{0}, r.starts...)
-	out := make([]span, len(starts))
-	for i, a := range starts {
-		b := len(p.certs)
-		if i+1 < len(starts) {
-			b = starts[i+1]
+	var out []span
+	for _, sp := range certs.Spans(append([]int{0}, r.starts...), r.keyed, len(p.certs)) {
+		key := ""
+		if sp.Keyed {
+			key = p.certs[sp.Start].Alias
 		}
-		out[i] = span{start: a, end: b}
-		if a < r.keyed {
-			out[i].key = p.certs[a].Alias
-		}
+		out = append(out, span{sp.Start, sp.End, key})
 	}
 	return out
 }

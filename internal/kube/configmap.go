@@ -61,7 +61,7 @@ func (p *parser) parseConfigMap(cm *corev1.ConfigMap) *objectCerts {
 	changed := changedAt(&cm.ObjectMeta)
 	for _, k := range keys {
 		// A trust store holds no secret: a PKCS#12 one is read without a password.
-		xs := p.decodeKey(out, k, values[k], "")
+		xs, _ := p.decodeKey(out, k, values[k], "") // a trust store's entries are one bundle
 		if len(xs) == 0 {
 			continue
 		}

@@ -115,42 +115,73 @@ func (p *parser) parse(s *corev1.Secret) *objectCerts {
 		}
 	}
 	for _, k := range keys {
-		xs := p.decodeKey(out, k, s.Data[k], p.password)
-		if len(xs) == 0 {
-			continue
+		xs, ks := p.decodeKey(out, k, s.Data[k], p.password)
+		for _, sp := range keystoreSpans(k, len(xs), ks) {
+			c := certs.Chain{
+				Location: certs.Location{Source: certs.SourceKubernetes, Lineage: lineage, Namespace: s.Namespace, Secret: s.Name, Key: sp.key},
+				Labels:   labels,
+				Certs:    make([]certs.Cert, sp.end-sp.start),
+				Changed:  changed,
+			}
+			xc := xs[sp.start:sp.end]
+			for i, x := range xc {
+				c.Certs[i] = certs.New(x)
+				if ks.Aliases != nil {
+					c.Certs[i].Alias = ks.Aliases[sp.start+i]
+				}
+			}
+			var path []*x509.Certificate
+			c.Verify, path = certs.VerifyPath(xc, certs.VerifyOptions{Roots: roots, Now: now})
+			out.keepUntil(certs.NextBound(now, xc, path))
+			out.chains = append(out.chains, c)
 		}
-		c := certs.Chain{
-			Location: certs.Location{Source: certs.SourceKubernetes, Lineage: lineage, Namespace: s.Namespace, Secret: s.Name, Key: k},
-			Labels:   labels,
-			Certs:    make([]certs.Cert, len(xs)),
-			Changed:  changed,
+	}
+	return out
+}
+
+// span is one chain of a value: its certificates [start, end) and its `key`.
+type span struct {
+	start, end int
+	key        string
+}
+
+// keystoreSpans splits the n certificates of data key k into chains: all of them, or, for a
+// Java keystore, each private key entry's (its leaf first, so that every entry's leaf is index
+// 0 and pages) keyed "<k>/<alias>", then the trusted entries' keyed k. A data key cannot hold
+// "/", so the two never collide.
+func keystoreSpans(k string, n int, ks certs.Keystore) []span {
+	if n == 0 {
+		return nil
+	}
+	if ks.Aliases == nil {
+		return []span{{0, n, k}}
+	}
+	var out []span
+	for _, sp := range certs.Spans(ks.Chains(), ks.Keyed, n) {
+		key := k
+		if sp.Keyed {
+			key = k + "/" + ks.Aliases[sp.Start]
 		}
-		for i, x := range xs {
-			c.Certs[i] = certs.New(x)
-		}
-		var path []*x509.Certificate
-		c.Verify, path = certs.VerifyPath(xs, certs.VerifyOptions{Roots: roots, Now: now})
-		out.keepUntil(certs.NextBound(now, xs, path))
-		out.chains = append(out.chains, c)
+		out = append(out, span{sp.Start, sp.End, key})
 	}
 	return out
 }
 
 // decodeKey reads the certificates of the value v of key k, recording in out why it holds none
 // (too large, not a certificate); a private key under a matching name is neither.
-func (p *parser) decodeKey(out *objectCerts, k string, v []byte, password string) []*x509.Certificate {
+func (p *parser) decodeKey(out *objectCerts, k string, v []byte, password string) ([]*x509.Certificate, certs.Keystore) {
 	if int64(len(v)) > p.cfg.MaxValueSize {
 		out.errs = append(out.errs, secretError{k, reasonTooLarge, fmt.Sprintf("%d bytes, more than max_value_size %d", len(v), p.cfg.MaxValueSize)})
-		return nil
+		return nil, certs.Keystore{}
 	}
-	xs, err := certs.Decode(v, password)
+	xs, ks, err := certs.DecodeAliases(v, password)
 	if errors.Is(err, certs.ErrKeyOnly) {
-		return nil
+		return nil, certs.Keystore{}
 	}
 	if err != nil {
 		out.errs = append(out.errs, secretError{k, certs.DecodeReason(err), err.Error()})
 	}
-	return xs
+	return xs, ks
 }
 
 // keepUntil lowers the object's verdict bound to b, when b is set and earlier.

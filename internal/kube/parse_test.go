@@ -114,6 +114,43 @@ func TestParsePKCS12(t *testing.T) {
 	}
 }
 
+// A Java keystore in a Secret is a chain per private key entry, keyed "<data key>/<alias>", so
+// that each entry's leaf is index 0 (judged and paged), and one of its trusted entries.
+func TestParseJKS(t *testing.T) {
+	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	pki := testcerts.NewPKI("Kube", now)
+	api := pki.Leaf(testcerts.Options{CN: "api.example.com", Now: now})
+	admin := pki.Leaf(testcerts.Options{CN: "admin.example.com", Now: now, NotAfter: now.Add(24 * time.Hour)})
+	p := &parser{cfg: &config.Kubernetes{Secrets: config.KubeSecrets{Keys: []string{"*.jks"}}, MaxValueSize: 1 << 20},
+		password: "changeit", now: func() time.Time { return now }}
+	got := p.parse(&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "pay", Name: "kafka", CreationTimestamp: metav1.NewTime(now)},
+		Data: map[string][]byte{
+			"keystore.jks": testcerts.JKS("changeit",
+				testcerts.JKSEntry{Alias: "api", Key: true, Chain: []*testcerts.Cert{api, pki.Intermediate}},
+				testcerts.JKSEntry{Alias: "admin", Key: true, Chain: []*testcerts.Cert{admin, pki.Intermediate}},
+				testcerts.JKSEntry{Alias: "root", Chain: []*testcerts.Cert{pki.Root}}),
+			"ca.crt": pki.Root.PEM(),
+		},
+	})
+	want := "pay/kafka rv=\n" +
+		"chain kubernetes pay/kafka/keystore.jks/admin certs=admin.example.com,Kube Intermediate CA verify=ok labels=[] changed=2026-12-03T08:00:00Z\n" +
+		"chain kubernetes pay/kafka/keystore.jks/api certs=api.example.com,Kube Intermediate CA verify=ok labels=[] changed=2026-12-03T08:00:00Z\n" +
+		"chain kubernetes pay/kafka/keystore.jks certs=Kube Root CA verify=ok labels=[] changed=2026-12-03T08:00:00Z\n"
+	if r := render(got); r != want {
+		t.Errorf("got\n%s\nwant\n%s", r, want)
+	}
+	var aliases []string
+	for _, c := range got.chains {
+		for _, x := range c.Certs {
+			aliases = append(aliases, x.Alias)
+		}
+	}
+	if want := "admin,admin,api,api,root"; strings.Join(aliases, ",") != want {
+		t.Errorf("aliases %v, want %s", aliases, want)
+	}
+}
+
 func TestTruncate(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
