@@ -26,11 +26,11 @@ type View struct {
 	labelNames []string
 }
 
-// joined is what the drift join read: the snapshots holding served chains (or Deploys) and stored chains (each
-// immutable), the grace, and the index of the stored chains. A publish that changes none of
-// them (certbot's, ARI's) reuses the join, one that changes only served chains (a probe)
-// reuses the index: at 100k stored chains each costs ~100 ms. Without a served chain there is
-// nothing to join and no index (10 MB at 100k files).
+// joined is what the drift join read: the snapshots holding served chains (or Deploys) and
+// stored chains (each immutable), the grace, and the index of the stored chains. A publish
+// that changes none of them (certbot's, ARI's) reuses the join, one that changes only served
+// chains (a probe) reuses the index: at 100k stored chains each costs ~100 ms. Without a
+// served chain there is nothing to join and no index (10 MB at 100k files).
 type joined struct {
 	served, stored []*source.Snapshot
 	grace          time.Duration

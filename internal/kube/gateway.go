@@ -42,13 +42,8 @@ type secretRef struct{ namespace, name string }
 // knows nothing of), with a hostname that is not a wildcard (no name to dial, as for an
 // Ingress). A field of the wrong type is read as absent.
 func gatewayListeners(gw *unstructured.Unstructured) []listener {
-	ls, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
 	var out []listener
-	for _, l := range ls {
-		m, ok := l.(map[string]any)
-		if !ok {
-			continue
-		}
+	for _, m := range nestedMaps(gw.Object, "spec", "listeners") {
 		proto, _, _ := unstructured.NestedString(m, "protocol")
 		mode, _, _ := unstructured.NestedString(m, "tls", "mode")
 		host, _, _ := unstructured.NestedString(m, "hostname")
@@ -88,13 +83,8 @@ func addRefs(dst []secretRef, refs ...secretRef) []secretRef {
 // Secret by default, in the Gateway's namespace unless the reference names another (which a
 // ReferenceGrant must allow: the Gateway's status says whether it does, not this).
 func certificateRefs(l map[string]any, namespace string) []secretRef {
-	rs, _, _ := unstructured.NestedSlice(l, "tls", "certificateRefs")
 	var out []secretRef
-	for _, r := range rs {
-		m, ok := r.(map[string]any)
-		if !ok {
-			continue
-		}
+	for _, m := range nestedMaps(l, "tls", "certificateRefs") {
 		group, _, _ := unstructured.NestedString(m, "group")
 		kind, _, _ := unstructured.NestedString(m, "kind")
 		name, _, _ := unstructured.NestedString(m, "name")
@@ -111,17 +101,26 @@ func certificateRefs(l map[string]any, namespace string) []secretRef {
 // IPAddress (the default) or Hostname; an implementation-specific type names no address to
 // dial.
 func gatewayAddresses(gw *unstructured.Unstructured) []string {
-	as, _, _ := unstructured.NestedSlice(gw.Object, "status", "addresses")
 	var out []string
-	for _, a := range as {
-		m, ok := a.(map[string]any)
-		if !ok {
-			continue
-		}
+	for _, m := range nestedMaps(gw.Object, "status", "addresses") {
 		typ, _, _ := unstructured.NestedString(m, "type")
 		v, _, _ := unstructured.NestedString(m, "value")
 		if (typ == "" || typ == "IPAddress" || typ == "Hostname") && v != "" && !slices.Contains(out, v) {
 			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// nestedMaps are the objects of the list at fields of obj; a field or item of another type is
+// absent. Read in place: unstructured.NestedSlice would deep-copy the list.
+func nestedMaps(obj map[string]any, fields ...string) []map[string]any {
+	v, _, _ := unstructured.NestedFieldNoCopy(obj, fields...)
+	items, _ := v.([]any)
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok {
+			out = append(out, m)
 		}
 	}
 	return out

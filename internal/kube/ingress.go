@@ -229,9 +229,9 @@ func (s *IngressSource) Once(ctx context.Context) *source.Snapshot {
 }
 
 // merge is the source's snapshot: the watches' health, the Secrets the targets are to serve
-// and the probes' snapshot. A failing
-// namespace watch is the kubernetes source's watch error already (the same selector, the same
-// credentials): two series with the same labels would fail the scrape.
+// and the probes' snapshot. A failing namespace watch is the kubernetes source's watch error
+// already (the same selector, the same credentials): two series with the same labels would
+// fail the scrape.
 func merge(h *health, problems []source.Problem, deploys []source.Deploy, p *source.Snapshot) *source.Snapshot {
 	snap := &source.Snapshot{
 		Chains:   p.Chains,

@@ -116,18 +116,24 @@ func (p *parser) parse(s *corev1.Secret) *objectCerts {
 	}
 	for _, k := range keys {
 		xs, ks := p.decodeKey(out, k, s.Data[k], p.password)
-		for _, sp := range keystoreSpans(k, len(xs), ks) {
+		for _, sp := range valueSpans(len(xs), ks) {
+			// A Java keystore's private key entry is "<k>/<alias>": a data key cannot hold "/",
+			// so it never collides with another key.
+			key := k
+			if sp.Keyed {
+				key = k + "/" + ks.Aliases[sp.Start]
+			}
 			c := certs.Chain{
-				Location: certs.Location{Source: certs.SourceKubernetes, Lineage: lineage, Namespace: s.Namespace, Secret: s.Name, Key: sp.key},
+				Location: certs.Location{Source: certs.SourceKubernetes, Lineage: lineage, Namespace: s.Namespace, Secret: s.Name, Key: key},
 				Labels:   labels,
-				Certs:    make([]certs.Cert, sp.end-sp.start),
+				Certs:    make([]certs.Cert, sp.End-sp.Start),
 				Changed:  changed,
 			}
-			xc := xs[sp.start:sp.end]
+			xc := xs[sp.Start:sp.End]
 			for i, x := range xc {
 				c.Certs[i] = certs.New(x)
 				if ks.Aliases != nil {
-					c.Certs[i].Alias = ks.Aliases[sp.start+i]
+					c.Certs[i].Alias = ks.Aliases[sp.Start+i]
 				}
 			}
 			var path []*x509.Certificate
@@ -139,32 +145,17 @@ func (p *parser) parse(s *corev1.Secret) *objectCerts {
 	return out
 }
 
-// span is one chain of a value: its certificates [start, end) and its `key`.
-type span struct {
-	start, end int
-	key        string
-}
-
-// keystoreSpans splits the n certificates of data key k into chains: all of them, or, for a
-// Java keystore, each private key entry's (its leaf first, so that every entry's leaf is index
-// 0 and pages) keyed "<k>/<alias>", then the trusted entries' keyed k. A data key cannot hold
-// "/", so the two never collide.
-func keystoreSpans(k string, n int, ks certs.Keystore) []span {
-	if n == 0 {
+// valueSpans are the chains of a value's n certificates: all of them, or, for a Java keystore,
+// each private key entry's (its leaf first, so that every entry's leaf is index 0 and pages)
+// and then its trusted entries'.
+func valueSpans(n int, ks certs.Keystore) []certs.Span {
+	switch {
+	case n == 0:
 		return nil
+	case ks.Aliases == nil:
+		return []certs.Span{{Start: 0, End: n}}
 	}
-	if ks.Aliases == nil {
-		return []span{{0, n, k}}
-	}
-	var out []span
-	for _, sp := range certs.Spans(ks.Chains(), ks.Keyed, n) {
-		key := k
-		if sp.Keyed {
-			key = k + "/" + ks.Aliases[sp.Start]
-		}
-		out = append(out, span{sp.Start, sp.End, key})
-	}
-	return out
+	return certs.Spans(ks.Chains(), ks.Keyed, n)
 }
 
 // decodeKey reads the certificates of the value v of key k, recording in out why it holds none
